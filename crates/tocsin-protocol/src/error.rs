@@ -1,0 +1,51 @@
+//! Stable error codes, shared by HTTP error bodies and WebSocket action results.
+
+use serde::{Deserialize, Serialize};
+
+/// A machine-readable error code. New codes may be added; clients treat an unknown
+/// code like `internal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed or a field is invalid (HTTP 400/422).
+    InvalidRequest,
+    /// No or bad credentials (HTTP 401).
+    Unauthorized,
+    /// Authenticated but not allowed, e.g. another firm's ids (HTTP 403).
+    Forbidden,
+    /// The thing does not exist, or is not visible to the caller (HTTP 404).
+    NotFound,
+    /// The state forbids it, e.g. a proposal already answered (HTTP 409).
+    Conflict,
+    /// The body or message is too large (HTTP 413).
+    TooLarge,
+    /// Slow down; `retry_after_ms` says for how long (HTTP 429).
+    RateLimited,
+    /// The gateway cannot serve now, e.g. its disk is full (HTTP 503).
+    Unavailable,
+    /// An unexpected error; the gateway logged the details (HTTP 500).
+    Internal,
+}
+
+/// The body of every HTTP error and the `error` of a failed action result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// What was wrong and what to do, for a human.
+    pub message: String,
+    /// With `rate_limited`: how long to wait before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ErrorBody {
+    /// An error with a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+}

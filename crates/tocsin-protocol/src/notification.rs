@@ -1,0 +1,458 @@
+//! The notification: a stable id, a kind with typed data, a time, an urgency, text.
+//!
+//! On the wire a notification is one JSON object; `kind` selects the shape of `data`:
+//! ```json
+//! {"id":"0193…","kind":"deadline-alert","created_at":"2026-11-21T09:00:00Z",
+//!  "urgency":"critical","title":"Appel — RG 24/01234","body":"Expire demain",
+//!  "data":{"deadline_id":"d-9","deadline_type":"appel","due_at":"2026-11-22T18:00:00+01:00",
+//!          "time_zone":"Europe/Paris","urgency":"critical","remaining_days":1}}
+//! ```
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The longest title accepted, in bytes.
+pub const MAX_TITLE_LEN: usize = 512;
+/// The longest body accepted, in bytes.
+pub const MAX_BODY_LEN: usize = 8 * 1024;
+
+/// A stored notification as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Stable, globally unique id (a UUIDv7): clients de-duplicate by it.
+    pub id: String,
+    /// The kind and its typed data (`kind` + `data` on the wire).
+    #[serde(flatten)]
+    pub data: NotificationData,
+    /// When the gateway stored it.
+    pub created_at: DateTime<Utc>,
+    /// How insistently a client should show it.
+    pub urgency: Urgency,
+    /// One line for the OS notification and the panel.
+    pub title: String,
+    /// Details; may be empty.
+    #[serde(default)]
+    pub body: String,
+}
+
+impl Notification {
+    /// The notification's kind.
+    pub fn kind(&self) -> Kind {
+        self.data.kind()
+    }
+}
+
+/// How insistently a client should show a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// Badge and panel only.
+    Low,
+    /// An ordinary OS notification.
+    Normal,
+    /// An OS notification that should not be missed.
+    High,
+    /// Stays on screen until dismissed (critical deadlines, system errors).
+    Critical,
+}
+
+/// Every notification kind. The first eight are stored and replayed; the last three
+/// are ephemeral: delivered live only, never stored, never replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// New mail, linked to a dossier when known.
+    EmailReceived,
+    /// A dossier was created, updated, changed status or got a document.
+    DossierUpdated,
+    /// A procedural deadline approaches.
+    DeadlineAlert,
+    /// A notice from the firm's systems or the gateway.
+    SystemNotification,
+    /// An appointment proposal was made.
+    ProposalCreated,
+    /// An appointment proposal was accepted, rejected or cancelled.
+    ProposalStatusChanged,
+    /// A message in a conversation.
+    ConversationMessage,
+    /// Someone is typing in a conversation (ephemeral).
+    TypingIndicator,
+    /// Someone's presence changed (ephemeral).
+    UserStatus,
+    /// A read receipt in a conversation (ephemeral).
+    MessageRead,
+}
+
+impl Kind {
+    /// Every kind, stored ones first.
+    pub const ALL: [Kind; 10] = [
+        Kind::EmailReceived,
+        Kind::DossierUpdated,
+        Kind::DeadlineAlert,
+        Kind::SystemNotification,
+        Kind::ProposalCreated,
+        Kind::ProposalStatusChanged,
+        Kind::ConversationMessage,
+        Kind::TypingIndicator,
+        Kind::UserStatus,
+        Kind::MessageRead,
+    ];
+
+    /// True for kinds that are never stored nor replayed.
+    pub fn is_ephemeral(self) -> bool {
+        matches!(
+            self,
+            Kind::TypingIndicator | Kind::UserStatus | Kind::MessageRead
+        )
+    }
+
+    /// The kind as written on the wire (`email-received`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::EmailReceived => "email-received",
+            Kind::DossierUpdated => "dossier-updated",
+            Kind::DeadlineAlert => "deadline-alert",
+            Kind::SystemNotification => "system-notification",
+            Kind::ProposalCreated => "proposal-created",
+            Kind::ProposalStatusChanged => "proposal-status-changed",
+            Kind::ConversationMessage => "conversation-message",
+            Kind::TypingIndicator => "typing-indicator",
+            Kind::UserStatus => "user-status",
+            Kind::MessageRead => "message-read",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// The kind of a notification together with its typed data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
+pub enum NotificationData {
+    /// See [`EmailReceived`].
+    EmailReceived(EmailReceived),
+    /// See [`DossierUpdated`].
+    DossierUpdated(DossierUpdated),
+    /// See [`DeadlineAlert`].
+    DeadlineAlert(DeadlineAlert),
+    /// See [`SystemNotification`].
+    SystemNotification(SystemNotification),
+    /// See [`ProposalCreated`].
+    ProposalCreated(ProposalCreated),
+    /// See [`ProposalStatusChanged`].
+    ProposalStatusChanged(ProposalStatusChanged),
+    /// See [`ConversationMessage`].
+    ConversationMessage(ConversationMessage),
+    /// See [`TypingIndicator`].
+    TypingIndicator(TypingIndicator),
+    /// See [`UserStatus`].
+    UserStatus(UserStatus),
+    /// See [`MessageRead`].
+    MessageRead(MessageRead),
+}
+
+impl NotificationData {
+    /// The kind of this data.
+    pub fn kind(&self) -> Kind {
+        match self {
+            NotificationData::EmailReceived(_) => Kind::EmailReceived,
+            NotificationData::DossierUpdated(_) => Kind::DossierUpdated,
+            NotificationData::DeadlineAlert(_) => Kind::DeadlineAlert,
+            NotificationData::SystemNotification(_) => Kind::SystemNotification,
+            NotificationData::ProposalCreated(_) => Kind::ProposalCreated,
+            NotificationData::ProposalStatusChanged(_) => Kind::ProposalStatusChanged,
+            NotificationData::ConversationMessage(_) => Kind::ConversationMessage,
+            NotificationData::TypingIndicator(_) => Kind::TypingIndicator,
+            NotificationData::UserStatus(_) => Kind::UserStatus,
+            NotificationData::MessageRead(_) => Kind::MessageRead,
+        }
+    }
+
+    /// The urgency a publisher gets when it does not say one: critical deadlines and
+    /// system errors are critical, as the seed design asked.
+    pub fn default_urgency(&self) -> Urgency {
+        match self {
+            NotificationData::DeadlineAlert(d) => match d.urgency {
+                DeadlineUrgency::Critical => Urgency::Critical,
+                DeadlineUrgency::Urgent => Urgency::High,
+                DeadlineUrgency::Warning => Urgency::Normal,
+                DeadlineUrgency::Info => Urgency::Low,
+            },
+            NotificationData::SystemNotification(s) => match s.level {
+                SystemLevel::Error => Urgency::Critical,
+                SystemLevel::Warning => Urgency::High,
+                SystemLevel::Info | SystemLevel::Success => Urgency::Normal,
+            },
+            NotificationData::ProposalCreated(_) => Urgency::High,
+            NotificationData::TypingIndicator(_)
+            | NotificationData::UserStatus(_)
+            | NotificationData::MessageRead(_) => Urgency::Low,
+            _ => Urgency::Normal,
+        }
+    }
+}
+
+/// `email-received`: new mail, linked to a dossier when the mail monitor knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailReceived {
+    /// The mail's subject.
+    pub subject: String,
+    /// The sender as shown, e.g. `Maître Martin <martin@exemple.fr>`.
+    pub from: String,
+    /// The dossier (case file) number the mail is linked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dossier_number: Option<String>,
+    /// The mail system's message id, to open the mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Whether the mail has attachments.
+    #[serde(default)]
+    pub has_attachments: bool,
+}
+
+/// What happened to a dossier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DossierAction {
+    /// The dossier was opened.
+    Created,
+    /// Its details changed.
+    Updated,
+    /// Its status changed (see `status` and `previous_status`).
+    StatusChanged,
+    /// A document was added (see `document_name`).
+    DocumentAdded,
+}
+
+/// `dossier-updated`: a change to a case file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DossierUpdated {
+    /// The dossier number, e.g. `2026-0142`.
+    pub dossier_number: String,
+    /// What happened.
+    pub action: DossierAction,
+    /// The dossier's title, e.g. the parties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dossier_title: Option<String>,
+    /// The status now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The status before, with `status_changed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<String>,
+    /// The document's name, with `document_added`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_name: Option<String>,
+}
+
+/// How close a procedural deadline is (≤ 1 day critical, ≤ 2 urgent, ≤ 3 warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineUrgency {
+    /// More than three days left.
+    Info,
+    /// Three days or less.
+    Warning,
+    /// Two days or less.
+    Urgent,
+    /// One day or less.
+    Critical,
+}
+
+/// `deadline-alert`: a procedural deadline approaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineAlert {
+    /// The firm's own id of the deadline.
+    pub deadline_id: String,
+    /// The type of deadline, e.g. `appel`, `conclusions`, `prescription`.
+    pub deadline_type: String,
+    /// When it falls due, with the offset in force there.
+    pub due_at: DateTime<FixedOffset>,
+    /// The IANA time zone the deadline is defined in, e.g. `Europe/Paris`.
+    pub time_zone: String,
+    /// How close it is.
+    pub urgency: DeadlineUrgency,
+    /// Whole days left (0 = due today; negative = overdue).
+    pub remaining_days: i64,
+    /// The dossier it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dossier_number: Option<String>,
+}
+
+/// The level of a system notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemLevel {
+    /// For information.
+    Info,
+    /// Something finished well.
+    Success,
+    /// Something needs attention.
+    Warning,
+    /// Something failed; shown until dismissed.
+    Error,
+}
+
+/// `system-notification`: a notice from the firm's systems or the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemNotification {
+    /// Its level.
+    pub level: SystemLevel,
+    /// An optional machine-readable code from the emitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// `proposal-created`: an appointment proposal a lawyer can accept or reject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalCreated {
+    /// The proposal's id (unique per firm); `proposal_respond` names it.
+    pub proposal_id: String,
+    /// When the appointment would start.
+    pub starts_at: DateTime<FixedOffset>,
+    /// When it would end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<FixedOffset>>,
+    /// Who proposes it, as shown.
+    pub proposed_by: String,
+    /// Where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The conversation it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// The dossier it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dossier_number: Option<String>,
+}
+
+/// The state of a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Not answered yet.
+    Pending,
+    /// Accepted.
+    Accepted,
+    /// Rejected.
+    Rejected,
+    /// Withdrawn by the proposer.
+    Cancelled,
+}
+
+/// `proposal-status-changed`: a proposal was answered or withdrawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalStatusChanged {
+    /// The proposal's id.
+    pub proposal_id: String,
+    /// Its new status.
+    pub status: ProposalStatus,
+    /// The user id of whoever answered, when a Tocsin user did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responded_by: Option<String>,
+    /// The conversation it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+}
+
+/// `conversation-message`: a message in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationMessage {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The emitter's id of the message.
+    pub message_id: String,
+    /// The sender as shown.
+    pub from: String,
+    /// The beginning of the message.
+    #[serde(default)]
+    pub excerpt: String,
+}
+
+/// `typing-indicator` (ephemeral): someone is typing in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingIndicator {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Who is typing.
+    pub user_id: String,
+    /// True when typing started, false when it stopped.
+    pub active: bool,
+}
+
+/// A presence state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// At the desk.
+    Online,
+    /// Idle.
+    Away,
+    /// Do not disturb.
+    Busy,
+    /// Gone.
+    Offline,
+}
+
+/// `user-status` (ephemeral): someone's presence changed; sent to their firm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStatus {
+    /// Whose presence.
+    pub user_id: String,
+    /// The new presence.
+    pub status: Presence,
+}
+
+/// `message-read` (ephemeral): a read receipt in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRead {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Who read.
+    pub user_id: String,
+    /// The notification ids read.
+    pub notification_ids: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_json_has_kind_and_typed_data() {
+        let text = r#"{"id":"n1","kind":"deadline-alert","created_at":"2026-11-21T09:00:00Z",
+            "urgency":"critical","title":"Appel","body":"",
+            "data":{"deadline_id":"d-9","deadline_type":"appel","due_at":"2026-11-22T18:00:00+01:00",
+                    "time_zone":"Europe/Paris","urgency":"critical","remaining_days":1}}"#;
+        let n: Notification = serde_json::from_str(text).expect("parses");
+        assert_eq!(n.kind(), Kind::DeadlineAlert);
+        let NotificationData::DeadlineAlert(d) = &n.data else {
+            panic!("typed data")
+        };
+        assert_eq!(d.remaining_days, 1);
+        assert_eq!(d.due_at.offset().local_minus_utc(), 3600);
+        let back = serde_json::to_value(&n).expect("serialises");
+        assert_eq!(back["kind"], "deadline-alert");
+        assert_eq!(back["data"]["time_zone"], "Europe/Paris");
+    }
+
+    #[test]
+    fn data_of_the_wrong_shape_is_refused() {
+        let text = r#"{"kind":"email-received","data":{"subject":"x"}}"#;
+        let err = serde_json::from_str::<NotificationData>(text).expect_err("missing from");
+        assert!(err.to_string().contains("from"), "{err}");
+    }
+
+    #[test]
+    fn kinds_round_trip_and_know_what_is_ephemeral() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(Kind::ALL.iter().filter(|k| k.is_ephemeral()).count(), 3);
+    }
+}
