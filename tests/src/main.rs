@@ -1,1 +1,15 @@
-//! e2e
+//! Tocsin gateway end-to-end tests: each test starts its own `tocsin-gateway` process
+//! (real SQLite file, real sockets on 127.0.0.1) and talks to it as clients and
+//! publishers would. The harness lives in the `tocsin_e2e` library.
+
+mod durability; // Acknowledged publishes survive SIGKILL and replay exactly once, in order.
+mod external_jwt; // External-app JWTs: every malformed or forged token is refused; a good one works.
+mod heartbeat; // Peers that stop answering pings are dropped; peers that read stay connected.
+mod hostile_input; // Oversized and malformed frames close the offender only.
+mod isolation; // One firm never sees, reads, publishes into or marks another firm's data.
+mod limits; // Per-user connection cap, Origin allow-list, first-frame auth deadline.
+mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
+mod read_sync; // Read state and proposal answers are synced across a user's connections.
+mod replay; // Reconnecting replays exactly what was missed, then goes live without a gap.
+mod shutdown; // SIGTERM closes every client with 4000 and exits 0.
+mod slow_consumer; // A client that stops reading is cut off alone and resumes without loss.

@@ -1,0 +1,73 @@
+//! Who may read which stream: a user reads their own stream, their firm's, `all`, and
+//! the conversations they are a member of. Nothing else, whatever ids are sent.
+
+use tocsin_protocol::StreamName;
+
+use crate::auth::Identity;
+use crate::error::AppError;
+use crate::store::{NewUser, Store, User};
+
+/// The streams a user reads.
+pub async fn readable_streams(store: &dyn Store, user: &User) -> Result<Vec<StreamName>, AppError> {
+    let mut streams = vec![
+        StreamName::User(user.id.clone()),
+        StreamName::Tenant(user.tenant.clone()),
+        StreamName::All,
+    ];
+    for id in store.user_conversations(&user.id).await? {
+        streams.push(StreamName::Conversation(id));
+    }
+    Ok(streams)
+}
+
+/// Whether a user may read a stream.
+pub async fn can_read(store: &dyn Store, user: &User, stream: &StreamName) -> Result<bool, AppError> {
+    Ok(match stream {
+        StreamName::User(id) => *id == user.id,
+        StreamName::Tenant(slug) => *slug == user.tenant,
+        StreamName::All => true,
+        StreamName::Conversation(id) => match store.conversation(id).await? {
+            Some(conversation) => {
+                conversation.tenant == user.tenant && conversation.members.contains(&user.id)
+            }
+            None => false,
+        },
+    })
+}
+
+/// The stored user a verified identity speaks for. External identities get a shadow
+/// user on first sight (their firm must exist); a token whose firm does not match the
+/// stored user's is refused.
+pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User, AppError> {
+    let existing = store.user_by_id(&identity.user_id).await?;
+    let user = match existing {
+        Some(user) => user,
+        None if identity.external => {
+            if store.tenant(&identity.tenant).await?.is_none() {
+                return Err(AppError::forbidden(format!(
+                    "firm '{}' (from the token's tenant claim) is unknown to this gateway; add it with `tocsin-gateway tenant add`",
+                    identity.tenant
+                )));
+            }
+            store
+                .create_user(NewUser {
+                    id: identity.user_id.clone(),
+                    tenant: identity.tenant.clone(),
+                    email: identity.email.clone().unwrap_or_default(),
+                    name: String::new(),
+                    role: identity.role.clone(),
+                    password_hash: None,
+                    external: true,
+                })
+                .await?
+        }
+        None => return Err(AppError::unauthorized("this account no longer exists; sign in again")),
+    };
+    if user.tenant != identity.tenant {
+        return Err(AppError::forbidden("the token's firm does not match the user's firm"));
+    }
+    if user.disabled {
+        return Err(AppError::forbidden("this account is disabled; ask your firm's administrator"));
+    }
+    Ok(user)
+}

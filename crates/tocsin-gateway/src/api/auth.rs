@@ -1,0 +1,120 @@
+//! `/v1/auth/*`: login, refresh (rotating), logout.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use tocsin_protocol::http::{LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserInfo};
+
+use super::extract::ApiJson;
+use crate::auth::{dummy_verify, hash_token, new_refresh_token, verify_password};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::{NewSession, RotateOutcome, User};
+
+const BAD_CREDENTIALS: &str = "wrong email or password";
+
+/// `POST /v1/auth/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let device = request.device_name.trim();
+    if device.is_empty() || device.len() > 128 {
+        return Err(AppError::invalid("device_name must be 1-128 characters, e.g. \"Laptop — Marie\""));
+    }
+    let user = state.store.user_by_email(request.email.trim()).await?;
+    let password = request.password;
+    // Argon2 is deliberately slow: keep it off the async workers.
+    let user = tokio::task::spawn_blocking(move || match user {
+        Some(user) if !user.disabled => match &user.password_hash {
+            Some(hash) if verify_password(&password, hash) => Some(user),
+            _ => None,
+        },
+        _ => {
+            dummy_verify();
+            None
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
+    .ok_or_else(|| AppError::unauthorized(BAD_CREDENTIALS))?;
+    let refresh_token = new_refresh_token();
+    let session_id = uuid::Uuid::now_v7().to_string();
+    state
+        .store
+        .create_session(NewSession {
+            id: session_id.clone(),
+            user_id: user.id.clone(),
+            device_name: device.to_owned(),
+            refresh_hash: hash_token(&refresh_token),
+            expires_at: refresh_expiry(&state),
+        })
+        .await?;
+    tracing::info!(user = %user.id, device, "signed in");
+    tokens(&state, &user, &session_id, refresh_token).map(Json)
+}
+
+/// `POST /v1/auth/refresh`.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let next = new_refresh_token();
+    let outcome = state
+        .store
+        .rotate_session(&hash_token(&request.refresh_token), &hash_token(&next), refresh_expiry(&state))
+        .await?;
+    match outcome {
+        RotateOutcome::Rotated { session_id, user_id } => {
+            let user = state
+                .store
+                .user_by_id(&user_id)
+                .await?
+                .filter(|user| !user.disabled)
+                .ok_or_else(|| AppError::unauthorized("this account no longer exists or is disabled"))?;
+            tokens(&state, &user, &session_id, next).map(Json)
+        }
+        RotateOutcome::Reused => {
+            tracing::warn!("a rotated refresh token was presented again; its session is revoked");
+            Err(AppError::unauthorized(
+                "this refresh token was already used, so the session was revoked for safety; sign in again",
+            ))
+        }
+        RotateOutcome::Invalid => Err(AppError::unauthorized("unknown, expired or revoked refresh token; sign in again")),
+    }
+}
+
+/// `POST /v1/auth/logout`: ends the device session. Idempotent.
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LogoutRequest>,
+) -> Result<StatusCode, AppError> {
+    state.store.revoke_session(&hash_token(&request.refresh_token)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
+    let ttl = chrono::Duration::seconds(state.config.auth.refresh_token_ttl_secs.min(i64::MAX as u64) as i64);
+    Utc::now() + ttl
+}
+
+fn tokens(state: &AppState, user: &User, session_id: &str, refresh_token: String) -> Result<TokenResponse, AppError> {
+    let email = (!user.email.is_empty()).then_some(user.email.as_str());
+    let (access_token, _expires_at) = state
+        .auth
+        .access()
+        .issue(&user.id, &user.tenant, email, &user.role, session_id)
+        .map_err(AppError::internal)?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        expires_in: state.auth.access().ttl().as_secs(),
+        user: user_info(user),
+    })
+}
+
+/// A user as the API shows them.
+pub fn user_info(user: &User) -> UserInfo {
+    UserInfo { id: user.id.clone(), email: user.email.clone(), tenant: user.tenant.clone(), role: user.role.clone() }
+}

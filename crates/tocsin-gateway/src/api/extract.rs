@@ -1,0 +1,87 @@
+//! Request extractors: JSON bodies with our error shape, a signed-in user, a
+//! publisher's API key.
+
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use crate::access::resolve_user;
+use crate::auth::{Identity, parse_api_key, verify_secret};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::{ApiKey, User};
+
+/// A JSON body whose rejections answer with our `ErrorBody`.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+/// The prefix of every API key.
+pub const API_KEY_PREFIX: &str = "tsk_";
+
+/// The bearer token of a request, if any.
+pub fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else { return Ok(None) };
+    let text = value
+        .to_str()
+        .map_err(|_| AppError::unauthorized("the Authorization header is not valid text"))?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| AppError::unauthorized("use `Authorization: Bearer <token>`"))?;
+    Ok(Some(token.trim()))
+}
+
+/// A signed-in user (own access token or external JWT).
+pub struct SignedIn {
+    /// What the token said.
+    pub identity: Identity,
+    /// The stored user.
+    pub user: User,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer(parts)?
+            .ok_or_else(|| AppError::unauthorized("sign in first: send `Authorization: Bearer <access token>`"))?;
+        if token.starts_with(API_KEY_PREFIX) {
+            return Err(AppError::unauthorized("this endpoint needs a user's access token, not an API key"));
+        }
+        let identity = state.auth.verify(token).await?;
+        let user = resolve_user(state.store.as_ref(), &identity).await?;
+        Ok(SignedIn { identity, user })
+    }
+}
+
+/// A publisher authenticated by API key.
+pub struct Publisher {
+    /// The key's record.
+    pub key: ApiKey,
+}
+
+impl Publisher {
+    /// Checks an API key from a bearer token.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Publisher, AppError> {
+        let bad = || AppError::unauthorized("unknown or revoked API key; create one with `tocsin-gateway key create`");
+        let (key_id, secret) = parse_api_key(token).ok_or_else(bad)?;
+        let key = state.store.api_key(&key_id).await?.ok_or_else(bad)?;
+        if key.revoked || !verify_secret(&secret, &key.secret_hash) {
+            return Err(bad());
+        }
+        Ok(Publisher { key })
+    }
+}
+
+impl FromRequestParts<AppState> for Publisher {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer(parts)?
+            .ok_or_else(|| AppError::unauthorized("send `Authorization: Bearer <API key>`"))?;
+        if !token.starts_with(API_KEY_PREFIX) {
+            return Err(AppError::unauthorized("this endpoint needs an API key (tsk_…), not a user token"));
+        }
+        Publisher::from_token(state, token).await
+    }
+}

@@ -1,0 +1,25 @@
+//! `/healthz` (the process answers) and `/readyz` (the store answers too).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::state::AppState;
+
+/// `GET /healthz`.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 503 while shutting down or when the database does not answer.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    }
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(err) => {
+            tracing::error!(error = %err, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("storage unavailable: {err}"))
+        }
+    }
+}

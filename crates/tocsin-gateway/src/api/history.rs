@@ -1,0 +1,67 @@
+//! `GET /v1/history` and `GET /v1/unread`: what a signed-in user may read.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use tocsin_protocol::StreamName;
+use tocsin_protocol::http::{HistoryItem, HistoryResponse, MAX_HISTORY_LIMIT, UnreadResponse};
+
+use super::extract::SignedIn;
+use crate::access::{can_read, readable_streams};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Query of `GET /v1/history`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// The stream.
+    stream: String,
+    /// Return items with offsets after this one (default 0: from the oldest retained).
+    #[serde(default)]
+    after: u64,
+    /// At most this many (default 100, at most 500).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/history?stream=…&after=…&limit=…`.
+pub async fn history(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<HistoryResponse>, AppError> {
+    let stream: StreamName = query.stream.parse().map_err(|err: tocsin_protocol::stream::InvalidStreamName| {
+        AppError::invalid(format!("stream: {err}"))
+    })?;
+    if !can_read(state.store.as_ref(), &signed_in.user, &stream).await? {
+        return Err(AppError::forbidden(format!("you may not read {stream}")));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_HISTORY_LIMIT);
+    let position = state.store.stream_state(&stream).await?;
+    let stored = state.store.read_range(&stream, query.after, position.head, limit).await?;
+    let ids: Vec<String> = stored.iter().map(|n| n.id.clone()).collect();
+    let flags = state.store.read_flags(&signed_in.user.id, &ids).await?;
+    let mut notifications = Vec::with_capacity(stored.len());
+    for (item, read) in stored.iter().zip(flags) {
+        notifications.push(HistoryItem { offset: item.offset, read, notification: item.notification()? });
+    }
+    let next_after = match notifications.last() {
+        Some(last) if notifications.len() == limit as usize && last.offset < position.head => Some(last.offset),
+        _ => None,
+    };
+    Ok(Json(HistoryResponse {
+        stream,
+        epoch: position.epoch,
+        first: position.first,
+        head: position.head,
+        notifications,
+        next_after,
+    }))
+}
+
+/// `GET /v1/unread`: unread counts per kind.
+pub async fn unread(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<UnreadResponse>, AppError> {
+    let streams = readable_streams(state.store.as_ref(), &signed_in.user).await?;
+    let counts = state.store.unread_counts(&signed_in.user.id, &streams).await?;
+    let total = counts.iter().map(|(_, n)| n).sum();
+    Ok(Json(UnreadResponse { total, by_kind: counts.into_iter().collect() }))
+}

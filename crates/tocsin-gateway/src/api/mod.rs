@@ -1,0 +1,37 @@
+//! The HTTP API under `/v1`, plus health checks and the WebSocket route.
+
+mod auth;
+mod conversations;
+pub mod extract;
+mod health;
+mod history;
+mod publish;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+pub use auth::user_info;
+
+/// Every route of the gateway.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.http.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/publish", post(publish::publish))
+        .route("/v1/publish/batch", post(publish::publish_batch))
+        .route("/v1/history", get(history::history))
+        .route("/v1/unread", get(history::unread))
+        .route("/v1/conversations/{id}/members", put(conversations::put_members))
+        .route(tocsin_protocol::WS_PATH, get(crate::ws::upgrade))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

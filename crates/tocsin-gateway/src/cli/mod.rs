@@ -1,0 +1,72 @@
+//! The command line: `init`, `serve`, and the admin subcommands. Each takes
+//! `--data-dir` (else `TOCSIN_DATA_DIR`, else the per-user data dir).
+
+mod admin;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tocsin's self-hosted notification gateway.
+#[derive(Debug, Parser)]
+#[command(name = "tocsin-gateway", version, about)]
+pub struct Cli {
+    /// The data directory (config.toml and the SQLite file).
+    #[arg(long, env = "TOCSIN_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory and a config file with generated secrets.
+    Init,
+    /// Run the gateway.
+    Serve(serve::ServeArgs),
+    /// Manage firms.
+    #[command(subcommand)]
+    Tenant(admin::TenantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Manage publisher API keys.
+    #[command(subcommand)]
+    Key(admin::KeyCommand),
+}
+
+/// Runs the command line; errors are printed for humans, with exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data_dir = match cli.data_dir.clone().map_or_else(default_data_dir, Ok) {
+        Ok(dir) => dir,
+        Err(err) => return fail(err),
+    };
+    let result = match cli.command {
+        Command::Init => admin::init(&data_dir),
+        Command::Serve(args) => serve::run(&data_dir, args),
+        Command::Tenant(command) => admin::run_blocking(&data_dir, |store| admin::tenant(store, command)),
+        Command::User(command) => admin::run_blocking(&data_dir, |store| admin::user(store, command)),
+        Command::Key(command) => admin::run_blocking(&data_dir, |store| admin::key(store, command)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(err),
+    }
+}
+
+fn fail(err: anyhow::Error) -> ExitCode {
+    eprintln!("error: {err:#}");
+    ExitCode::FAILURE
+}
+
+/// The per-user data dir (e.g. `~/.local/share/tocsin` on Linux).
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "tocsin")
+        .map(|dirs| dirs.data_dir().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no home directory: pass --data-dir or set TOCSIN_DATA_DIR"))
+}

@@ -1,0 +1,88 @@
+//! `tocsin-gateway serve`: load the config, apply env and flags, bind, run until
+//! SIGINT/SIGTERM, then drain.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::server;
+
+/// Flags of `serve` (each overrides config.toml).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:7850 (port 0 picks a free one).
+    #[arg(long, env = "TOCSIN_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// `human` or `json` log lines on stderr.
+    #[arg(long, env = "TOCSIN_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+/// Runs the gateway.
+pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(data_dir)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = format;
+    }
+    config.validate()?;
+    init_logging(&config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(data_dir, config))
+}
+
+async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let listen = config.listen;
+    let state = server::open(config, data_dir, shutdown.clone())?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {listen}: {err} (is another gateway running? try --listen)"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, data_dir = %data_dir.display(), "gateway listening");
+    // Tests and scripts read this line to learn the port.
+    println!("listening on http://{local}");
+    tokio::spawn(wait_for_signal(shutdown));
+    server::serve(listener, state).await
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot watch SIGTERM");
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: closing connections with going_away");
+    shutdown.cancel();
+}
+
+/// Human-readable logs by default, JSON on request; filter with `TOCSIN_LOG`.
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOCSIN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

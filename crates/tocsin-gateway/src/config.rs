@@ -1,0 +1,308 @@
+//! The gateway's configuration: `config.toml` in the data dir, then environment and
+//! flags (applied by the binary, never read here: the library takes a `Config`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::ExternalJwtConfig;
+
+/// The name of the configuration file inside the data dir.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen for HTTP and WebSocket.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The SQLite file, relative to the data dir unless absolute.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// `human` (default) or `json` log lines on stderr.
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+    /// How long notifications are kept (and can be replayed), in seconds.
+    #[serde(default = "default_retention_secs")]
+    pub retention_secs: u64,
+    /// How often expired notifications are pruned, in seconds.
+    #[serde(default = "default_prune_interval_secs")]
+    pub prune_interval_secs: u64,
+    /// SQLite durability: `full` (default, survives power loss) or `normal` (survives a
+    /// crash of the gateway, may lose the last commits on power loss).
+    #[serde(default = "default_synchronous")]
+    pub sqlite_synchronous: String,
+    /// Accounts and tokens.
+    pub auth: AuthConfig,
+    /// WebSocket limits and timers.
+    #[serde(default)]
+    pub websocket: WebSocketConfig,
+    /// HTTP limits.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The HS256 secret signing the gateway's own access tokens (`init` generates it).
+    pub jwt_secret: String,
+    /// Lifetime of an access token, in seconds.
+    #[serde(default = "default_access_ttl")]
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a device session's refresh token, in seconds (renewed on each use).
+    #[serde(default = "default_refresh_ttl")]
+    pub refresh_token_ttl_secs: u64,
+    /// Optional verification of an external application's JWTs.
+    #[serde(default)]
+    pub external: Option<ExternalJwtConfig>,
+}
+
+/// `[websocket]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// The gateway pings each client this often.
+    pub heartbeat_interval_ms: u64,
+    /// A client silent this long after a ping is dropped.
+    pub heartbeat_timeout_ms: u64,
+    /// How long a client may take to authenticate (first-frame auth) and say hello.
+    pub auth_timeout_ms: u64,
+    /// The largest message (and frame) accepted from a client.
+    pub max_message_bytes: usize,
+    /// Frames buffered per connection before it is closed as a slow consumer.
+    pub queue_capacity: usize,
+    /// Open connections allowed per user.
+    pub max_connections_per_user: usize,
+    /// Sustained client actions per second per connection.
+    pub actions_per_second: u32,
+    /// Burst of client actions per connection.
+    pub actions_burst: u32,
+    /// Browser origins allowed to open a WebSocket (requests without `Origin`, i.e.
+    /// native clients, are always allowed).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            heartbeat_interval_ms: 30_000,
+            heartbeat_timeout_ms: 10_000,
+            auth_timeout_ms: 5_000,
+            max_message_bytes: 64 * 1024,
+            queue_capacity: 1024,
+            max_connections_per_user: 10,
+            actions_per_second: 20,
+            actions_burst: 40,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Sustained publishes per second per API key (a batch counts each notification).
+    pub publish_per_second: u32,
+    /// Burst of publishes per API key.
+    pub publish_burst: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            publish_per_second: 5_000,
+            publish_burst: 10_000,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7850))
+}
+fn default_database() -> String {
+    "tocsin.db".to_owned()
+}
+fn default_log_format() -> String {
+    "human".to_owned()
+}
+fn default_retention_secs() -> u64 {
+    30 * 24 * 3600
+}
+fn default_prune_interval_secs() -> u64 {
+    60
+}
+fn default_synchronous() -> String {
+    "full".to_owned()
+}
+fn default_access_ttl() -> u64 {
+    900
+}
+fn default_refresh_ttl() -> u64 {
+    90 * 24 * 3600
+}
+
+impl Config {
+    /// A configuration with every default and the given secret.
+    pub fn with_secret(jwt_secret: String) -> Config {
+        let text = format!("[auth]\njwt_secret = {jwt_secret:?}\n");
+        // The defaults above are the single source of truth; parsing a minimal file
+        // applies them all.
+        toml::from_str(&text).expect("a minimal config always parses")
+    }
+
+    /// Reads `config.toml` from the data dir.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Config> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot read {}: {err}. Run `tocsin-gateway --data-dir {} init` first.",
+                path.display(),
+                data_dir.display()
+            )
+        })?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("{} is not valid: {err}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.auth.jwt_secret.len() >= 32,
+            "auth.jwt_secret must be at least 32 characters (run `tocsin-gateway init` to generate one)"
+        );
+        anyhow::ensure!(
+            matches!(self.log_format.as_str(), "human" | "json"),
+            "log_format must be \"human\" or \"json\", not {:?}",
+            self.log_format
+        );
+        anyhow::ensure!(
+            matches!(self.sqlite_synchronous.as_str(), "full" | "normal"),
+            "sqlite_synchronous must be \"full\" or \"normal\""
+        );
+        let ws = &self.websocket;
+        anyhow::ensure!(
+            ws.queue_capacity >= 1,
+            "websocket.queue_capacity must be at least 1"
+        );
+        anyhow::ensure!(
+            ws.heartbeat_interval_ms >= 10,
+            "websocket.heartbeat_interval_ms is too small"
+        );
+        anyhow::ensure!(
+            ws.max_message_bytes >= 1024,
+            "websocket.max_message_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            ws.actions_per_second >= 1 && ws.actions_burst >= 1,
+            "websocket action rate limits must be at least 1"
+        );
+        anyhow::ensure!(
+            self.http.publish_per_second >= 1 && self.http.publish_burst >= 1,
+            "http publish rate limits must be at least 1"
+        );
+        if let Some(external) = &self.auth.external {
+            crate::auth::ExternalVerifier::new(external.clone())
+                .map(|_| ())
+                .map_err(anyhow::Error::msg)?;
+        }
+        Ok(())
+    }
+
+    /// The SQLite file's path.
+    pub fn database_path(&self, data_dir: &Path) -> PathBuf {
+        let path = PathBuf::from(&self.database);
+        if path.is_absolute() {
+            path
+        } else {
+            data_dir.join(path)
+        }
+    }
+
+    /// Retention as a duration.
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_secs)
+    }
+}
+
+/// The text `init` writes: every setting, commented, with a fresh secret.
+pub fn initial_config_text(jwt_secret: &str) -> String {
+    format!(
+        r#"# Tocsin gateway configuration. Environment (TOCSIN_LISTEN, TOCSIN_LOG_FORMAT) and
+# flags override these values. See README.md for every setting.
+listen = "127.0.0.1:7850"
+database = "tocsin.db"        # SQLite file, relative to this directory
+log_format = "human"          # or "json"
+retention_secs = 2592000      # 30 days of replayable history
+prune_interval_secs = 60
+sqlite_synchronous = "full"   # "normal" trades power-loss durability for speed
+
+[auth]
+jwt_secret = "{jwt_secret}"
+access_token_ttl_secs = 900
+refresh_token_ttl_secs = 7776000
+
+# Verify JWTs issued by the firm's own application (optional):
+# [auth.external]
+# algorithm = "RS256"         # pinned: HS256, RS256 or ES256
+# jwks_url = "https://app.example/.well-known/jwks.json"   # or public_key_pem / secret
+# issuer = "https://app.example"
+# audience = "tocsin"
+# leeway_secs = 30
+# user_claim = "sub"
+# tenant_claim = "tenant"
+
+[websocket]
+heartbeat_interval_ms = 30000
+heartbeat_timeout_ms = 10000
+auth_timeout_ms = 5000
+max_message_bytes = 65536
+queue_capacity = 1024
+max_connections_per_user = 10
+actions_per_second = 20
+actions_burst = 40
+allowed_origins = []
+
+[http]
+max_body_bytes = 1048576
+publish_per_second = 5000
+publish_burst = 10000
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_initial_config_parses_to_the_defaults() {
+        let secret = "x".repeat(40);
+        let config: Config = toml::from_str(&initial_config_text(&secret)).expect("parses");
+        config.validate().expect("valid");
+        let defaults = Config::with_secret(secret);
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(
+            config.websocket.queue_capacity,
+            defaults.websocket.queue_capacity
+        );
+        assert_eq!(config.retention_secs, 30 * 24 * 3600);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_by_name() {
+        let text = "[auth]\njwt_secret = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n[websocket]\nheartbeat_interval = 5\n";
+        let err = toml::from_str::<Config>(text).expect_err("unknown field");
+        assert!(err.to_string().contains("heartbeat_interval"), "{err}");
+    }
+}

@@ -1,0 +1,291 @@
+//! The hub: who is connected, to which streams, and the non-blocking fan-out.
+//!
+//! Each connection owns a bounded queue. Fan-out only ever `try_send`s: a full queue
+//! never blocks the storage writer or other clients; it marks that connection as a
+//! slow consumer, and its task closes it with 4001 (the client resumes later from
+//! its last position, losing nothing). Locks are std `RwLock`s held only to copy or
+//! iterate, never across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use tocsin_protocol::{CloseCode, StreamName};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Fanout, StoredNotification};
+
+/// A connection's id, unique for the life of the process.
+pub type ConnId = u64;
+
+/// A live notification as queued to connections: the stored notification plus its
+/// `notification` frame, serialised once for every recipient.
+#[derive(Debug)]
+pub struct Live {
+    /// The notification.
+    pub stored: Arc<StoredNotification>,
+    /// Its frame with `replay: false`.
+    pub frame: Utf8Bytes,
+}
+
+/// What a connection's queue carries.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A stored notification, subject to the per-stream offset rule.
+    Notification(Arc<Live>),
+    /// A ready frame (read sync, ephemeral event).
+    Frame(Utf8Bytes),
+}
+
+/// The hub's side of one connection.
+pub struct ConnHandle {
+    /// Its id.
+    pub id: ConnId,
+    /// The user it is signed in as.
+    pub user_id: String,
+    /// Its queue.
+    queue: mpsc::Sender<Outbound>,
+    /// Fired to make the connection close itself.
+    kill: CancellationToken,
+    /// Why it was killed (the first reason wins).
+    kill_reason: OnceLock<(CloseCode, String)>,
+    /// The streams it is subscribed to, to unsubscribe on unregister.
+    streams: Mutex<Vec<StreamName>>,
+}
+
+impl ConnHandle {
+    /// Asks the connection to close with `code`; the first request wins.
+    pub fn kill(&self, code: CloseCode, reason: impl Into<String>) {
+        let _ = self.kill_reason.set((code, reason.into()));
+        self.kill.cancel();
+    }
+
+    /// The code and reason it was asked to close with.
+    pub fn kill_reason(&self) -> Option<&(CloseCode, String)> {
+        self.kill_reason.get()
+    }
+
+    /// Queues without waiting; a full queue makes this a slow consumer.
+    fn offer(&self, item: Outbound) {
+        match self.queue.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.kill.is_cancelled() {
+                    tracing::warn!(conn = self.id, user = %self.user_id, "slow consumer: queue full, closing with 4001");
+                }
+                self.kill(
+                    CloseCode::SlowConsumer,
+                    "you did not read fast enough; reconnect and resume from your last position",
+                );
+            }
+            // The connection is ending; it will resume from its position.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// The registry of connections and subscriptions.
+#[derive(Default)]
+pub struct Hub {
+    /// Subscribers per stream.
+    streams: RwLock<HashMap<StreamName, HashMap<ConnId, Arc<ConnHandle>>>>,
+    /// Connections per user (read sync, connection cap).
+    users: RwLock<HashMap<String, HashMap<ConnId, Arc<ConnHandle>>>>,
+    /// Next connection id.
+    next_id: AtomicU64,
+}
+
+/// The user already has the maximum number of connections.
+#[derive(Debug)]
+pub struct TooManyConnections;
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Arc<Hub> {
+        Arc::new(Hub::default())
+    }
+
+    /// Registers a connection of `user_id` with a queue of `capacity` frames; `kill`
+    /// is the token its task watches (cancelled on slow consumption or shutdown).
+    pub fn register(
+        &self,
+        user_id: &str,
+        max_per_user: usize,
+        capacity: usize,
+        kill: CancellationToken,
+    ) -> Result<(Arc<ConnHandle>, mpsc::Receiver<Outbound>), TooManyConnections> {
+        let mut users = write(&self.users);
+        let conns = users.entry(user_id.to_owned()).or_default();
+        if conns.len() >= max_per_user {
+            return Err(TooManyConnections);
+        }
+        let (tx, rx) = mpsc::channel(capacity);
+        let handle = Arc::new(ConnHandle {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            user_id: user_id.to_owned(),
+            queue: tx,
+            kill,
+            kill_reason: OnceLock::new(),
+            streams: Mutex::new(Vec::new()),
+        });
+        conns.insert(handle.id, handle.clone());
+        Ok((handle, rx))
+    }
+
+    /// Removes a connection and all its subscriptions.
+    pub fn unregister(&self, conn: &ConnHandle) {
+        let streams = std::mem::take(&mut *conn.streams.lock().unwrap_or_else(|e| e.into_inner()));
+        {
+            let mut map = write(&self.streams);
+            for stream in streams {
+                if let Some(subs) = map.get_mut(&stream) {
+                    subs.remove(&conn.id);
+                    if subs.is_empty() {
+                        map.remove(&stream);
+                    }
+                }
+            }
+        }
+        let mut users = write(&self.users);
+        if let Some(conns) = users.get_mut(&conn.user_id) {
+            conns.remove(&conn.id);
+            if conns.is_empty() {
+                users.remove(&conn.user_id);
+            }
+        }
+    }
+
+    /// Subscribes a connection to a stream's live notifications.
+    pub fn subscribe(&self, conn: &Arc<ConnHandle>, stream: &StreamName) {
+        write(&self.streams)
+            .entry(stream.clone())
+            .or_default()
+            .insert(conn.id, conn.clone());
+        let mut streams = conn.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if !streams.contains(stream) {
+            streams.push(stream.clone());
+        }
+    }
+
+    /// Unsubscribes a connection from a stream.
+    pub fn unsubscribe(&self, conn: &ConnHandle, stream: &StreamName) {
+        if let Some(subs) = write(&self.streams).get_mut(stream) {
+            subs.remove(&conn.id);
+        }
+        conn.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| s != stream);
+    }
+
+    /// Sends a frame to every connection of a user.
+    pub fn send_to_user(&self, user_id: &str, frame: Utf8Bytes) {
+        let users = read(&self.users);
+        for conn in users.get(user_id).into_iter().flat_map(HashMap::values) {
+            conn.offer(Outbound::Frame(frame.clone()));
+        }
+    }
+
+    /// Sends an ephemeral frame to a stream's subscribers, except `except`.
+    pub fn send_ephemeral(&self, stream: &StreamName, frame: Utf8Bytes, except: ConnId) {
+        let streams = read(&self.streams);
+        for conn in streams.get(stream).into_iter().flat_map(HashMap::values) {
+            if conn.id != except {
+                conn.offer(Outbound::Frame(frame.clone()));
+            }
+        }
+    }
+
+    /// Asks every connection to close (graceful shutdown).
+    pub fn close_all(&self, code: CloseCode, reason: &str) {
+        for conns in read(&self.users).values() {
+            for conn in conns.values() {
+                conn.kill(code, reason);
+            }
+        }
+    }
+
+    /// How many connections are open.
+    pub fn connection_count(&self) -> usize {
+        read(&self.users).values().map(HashMap::len).sum()
+    }
+}
+
+impl Fanout for Hub {
+    fn deliver(&self, notifications: &[Arc<StoredNotification>]) {
+        let streams = read(&self.streams);
+        for stored in notifications {
+            let Some(subs) = streams.get(&stored.stream) else {
+                continue;
+            };
+            let live = Arc::new(Live {
+                stored: stored.clone(),
+                frame: Utf8Bytes::from(stored.frame_text(false)),
+            });
+            for conn in subs.values() {
+                conn.offer(Outbound::Notification(live.clone()));
+            }
+        }
+    }
+}
+
+/// Locks for reading; a poisoned lock still holds consistent maps (every critical
+/// section only inserts or removes whole entries), so recover it.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(stream: &StreamName, offset: u64) -> Arc<StoredNotification> {
+        Arc::new(StoredNotification {
+            stream: stream.clone(),
+            epoch: Arc::from("e"),
+            offset,
+            id: format!("n{offset}"),
+            kind: tocsin_protocol::Kind::EmailReceived,
+            payload: Arc::from("{}"),
+        })
+    }
+
+    #[test]
+    fn a_full_queue_kills_only_that_connection() {
+        let hub = Hub::new();
+        let stream = StreamName::Tenant("t".into());
+        let (slow, _slow_rx) = hub.register("u1", 10, 2, CancellationToken::new()).expect("registers");
+        let (fast, mut fast_rx) = hub.register("u2", 10, 100, CancellationToken::new()).expect("registers");
+        hub.subscribe(&slow, &stream);
+        hub.subscribe(&fast, &stream);
+        for offset in 1..=5 {
+            hub.deliver(&[stored(&stream, offset)]);
+        }
+        assert_eq!(
+            slow.kill_reason().map(|r| r.0),
+            Some(CloseCode::SlowConsumer)
+        );
+        assert!(fast.kill_reason().is_none());
+        let mut got = Vec::new();
+        while let Ok(Outbound::Notification(live)) = fast_rx.try_recv() {
+            got.push(live.stored.offset);
+        }
+        assert_eq!(got, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn the_connection_cap_is_per_user_and_freed_on_unregister() {
+        let hub = Hub::new();
+        let (first, _rx1) = hub.register("u", 1, 4, CancellationToken::new()).expect("first");
+        assert!(hub.register("u", 1, 4, CancellationToken::new()).is_err());
+        assert!(hub.register("other", 1, 4, CancellationToken::new()).is_ok());
+        hub.unregister(&first);
+        assert!(hub.register("u", 1, 4, CancellationToken::new()).is_ok());
+    }
+}

@@ -1,0 +1,78 @@
+//! Assembling and running the gateway: `open` builds the state from a `Config`,
+//! `serve` runs it on a bound listener until the shutdown token is cancelled.
+//! The binary parses flags and binds; the library never reads the environment.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tocsin_protocol::CloseCode;
+
+use crate::auth::{AccessTokens, Authenticator, ExternalVerifier};
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::state::AppState;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// The issuer of the gateway's own access tokens.
+pub const ISSUER: &str = "tocsin-gateway";
+
+/// How long shutdown waits for sessions to send their close frames.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the store and builds the shared state.
+pub fn open(config: Config, data_dir: &Path, shutdown: CancellationToken) -> anyhow::Result<AppState> {
+    let hub = Hub::new();
+    let path = config.database_path(data_dir);
+    let store = SqliteStore::open(&path, &config.sqlite_synchronous, hub.clone())
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let access = AccessTokens::new(
+        config.auth.jwt_secret.as_bytes(),
+        ISSUER,
+        Duration::from_secs(config.auth.access_token_ttl_secs),
+    );
+    let external = match &config.auth.external {
+        Some(external) => Some(ExternalVerifier::new(external.clone()).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let auth = Arc::new(Authenticator::new(access, external));
+    let store: Arc<dyn Store> = Arc::new(store);
+    Ok(AppState::new(Arc::new(config), store, hub, auth, shutdown))
+}
+
+/// Serves HTTP and WebSocket on `listener` until `state.shutdown` is cancelled, then
+/// drains: every session closes with 4000 going_away (sessions watch child tokens of
+/// the shutdown token), and this returns once they are gone or after a timeout.
+pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    let pruner = tokio::spawn(prune_loop(state.clone()));
+    let app = crate::api::router(state.clone());
+    let shutdown = state.shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    state.hub.close_all(CloseCode::GoingAway, "the gateway is shutting down; reconnect and resume");
+    state.sessions.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.sessions.wait()).await.is_err() {
+        tracing::warn!("some WebSocket sessions did not close in time");
+    }
+    pruner.abort();
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+/// Deletes what is older than retention, at the configured interval.
+async fn prune_loop(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(state.config.prune_interval_secs.max(1)));
+    loop {
+        interval.tick().await;
+        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(state.config.retention_secs as i64);
+        match state.store.prune(cutoff).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "pruned notifications past retention"),
+            Err(err) => tracing::error!(error = %err, "pruning failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The state shared by every request and connection.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::Store;
+
+/// Cheap to clone: everything is behind `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Durable storage.
+    pub store: Arc<dyn Store>,
+    /// Connections and fan-out.
+    pub hub: Arc<Hub>,
+    /// Bearer-token verification and issuing.
+    pub auth: Arc<Authenticator>,
+    /// Publishes per API key.
+    pub publish_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: CancellationToken,
+    /// Every WebSocket session task, so shutdown can wait for their close frames.
+    pub sessions: TaskTracker,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        auth: Arc<Authenticator>,
+        shutdown: CancellationToken,
+    ) -> AppState {
+        let per_second = NonZeroU32::new(config.http.publish_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.http.publish_burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        AppState {
+            config,
+            store,
+            hub,
+            auth,
+            publish_limiter: Arc::new(RateLimiter::keyed(quota)),
+            shutdown,
+            sessions: TaskTracker::new(),
+        }
+    }
+}

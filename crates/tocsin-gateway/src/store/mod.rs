@@ -1,0 +1,147 @@
+//! Durable storage behind one trait, so the hub and the API never see SQL.
+//!
+//! The SQLite implementation lives in [`sqlite`]; a PostgreSQL one can be added beside
+//! it without touching the hub or the connections.
+//!
+//! Invariant (see ARCHITECTURE.md): offsets are assigned inside the storage
+//! transaction, in commit order, and a notification is handed to the hub only after
+//! its transaction committed, in offset order.
+
+pub mod sqlite;
+mod types;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tocsin_protocol::frames::ProposalResponse;
+use tocsin_protocol::{Kind, StreamName};
+
+pub use types::*;
+
+/// Everything the gateway stores. Every method is a short, self-contained unit of
+/// work; none holds a transaction across calls.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- firms, accounts, keys --------------------------------------------------
+
+    /// Adds a firm.
+    async fn create_tenant(&self, slug: &str, name: &str) -> Result<Tenant, StoreError>;
+    /// A firm by slug.
+    async fn tenant(&self, slug: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Adds a user (built-in account, or an external identity's shadow).
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    /// A user by id.
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// A user by email (case-insensitive).
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// Users, optionally of one firm.
+    async fn list_users(&self, tenant: Option<&str>) -> Result<Vec<User>, StoreError>;
+    /// Stores a new API key (only its hash).
+    async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError>;
+    /// An API key by its public id, revoked or not.
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// All API keys.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes an API key; false if unknown.
+    async fn revoke_api_key(&self, key_id: &str) -> Result<bool, StoreError>;
+
+    // --- device sessions ----------------------------------------------------------
+
+    /// Opens a device session holding a refresh token's hash.
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    /// Swaps a session's refresh token for a new one (rotation). Presenting a token
+    /// that was already rotated away revokes the session (it was stolen or replayed).
+    async fn rotate_session(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// Revokes the session holding this refresh token; false if none.
+    async fn revoke_session(&self, refresh_hash: &str) -> Result<bool, StoreError>;
+
+    // --- conversations --------------------------------------------------------------
+
+    /// Replaces a conversation's members, creating it in `tenant` on first use.
+    async fn set_members(
+        &self,
+        conversation_id: &str,
+        tenant: &str,
+        members: &[String],
+    ) -> Result<Vec<String>, StoreError>;
+    /// A conversation's firm and members.
+    async fn conversation(&self, conversation_id: &str)
+    -> Result<Option<Conversation>, StoreError>;
+    /// The conversations a user is a member of.
+    async fn user_conversations(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+
+    // --- streams --------------------------------------------------------------------
+
+    /// Stores notifications atomically (all or none) and hands them to the hub after
+    /// commit. Retries with a known idempotency key return the first result.
+    async fn append(&self, batch: Vec<AppendRequest>) -> Result<Vec<Appended>, StoreError>;
+    /// Where a stream stands (created empty, with a fresh epoch, if new).
+    async fn stream_state(&self, stream: &StreamName) -> Result<StreamState, StoreError>;
+    /// Stored notifications with `after < offset <= up_to`, oldest first, at most `limit`.
+    async fn read_range(
+        &self,
+        stream: &StreamName,
+        after: u64,
+        up_to: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredNotification>, StoreError>;
+    /// Which of these notification ids the user has read.
+    async fn read_flags(&self, user_id: &str, ids: &[String]) -> Result<Vec<bool>, StoreError>;
+    /// Unread counts per kind over the given streams.
+    async fn unread_counts(
+        &self,
+        user_id: &str,
+        streams: &[StreamName],
+    ) -> Result<Vec<(Kind, u64)>, StoreError>;
+    /// Deletes notifications created before `cutoff`; returns how many.
+    async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// A cheap query proving the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- client actions (each applied at most once per user and action id) ----------
+
+    /// Marks notifications read, among those in `streams`.
+    async fn mark_read(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        ids: &[String],
+    ) -> Result<ActionOutcome, StoreError>;
+    /// Marks everything in `streams` created up to now read, optionally one kind.
+    async fn mark_all_read(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        kind: Option<Kind>,
+    ) -> Result<ActionOutcome, StoreError>;
+    /// Answers a pending proposal visible in `streams`, storing and fanning out the
+    /// resulting `proposal-status-changed` notification in the same transaction.
+    async fn respond_proposal(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        tenant: &str,
+        proposal_id: &str,
+        response: ProposalResponse,
+    ) -> Result<ActionOutcome, StoreError>;
+}
+
+/// Identifies one client action: the same user and id are applied at most once.
+#[derive(Debug, Clone)]
+pub struct ActionKey {
+    /// The user acting.
+    pub user_id: String,
+    /// The client-generated action id.
+    pub action_id: String,
+}
+
+/// Where committed notifications go (the hub). Called by the store after each commit,
+/// in offset order, from the storage writer: it must not block.
+pub trait Fanout: Send + Sync + 'static {
+    /// Hands freshly committed notifications over for delivery.
+    fn deliver(&self, notifications: &[std::sync::Arc<StoredNotification>]);
+}

@@ -1,0 +1,346 @@
+//! Firms, users, API keys, device sessions and conversation membership.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::time::{from_us, to_us};
+use crate::store::{
+    ApiKey, Conversation, NewApiKey, NewSession, NewUser, RotateOutcome, StoreError, Tenant, User,
+};
+
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(code, _)
+        if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// Adds a firm.
+pub fn create_tenant(conn: &mut Connection, slug: &str, name: &str) -> Result<Tenant, StoreError> {
+    conn.execute(
+        "INSERT INTO tenants (slug, name, created_us) VALUES (?1, ?2, ?3)",
+        params![slug, name, to_us(Utc::now())],
+    )
+    .map_err(|err| {
+        if is_unique_violation(&err) {
+            StoreError::Conflict(format!("a firm with slug '{slug}' already exists"))
+        } else {
+            err.into()
+        }
+    })?;
+    Ok(Tenant {
+        slug: slug.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+/// A firm by slug.
+pub fn tenant(conn: &mut Connection, slug: &str) -> Result<Option<Tenant>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT slug, name FROM tenants WHERE slug = ?1")?
+        .query_row(params![slug], |row| {
+            Ok(Tenant {
+                slug: row.get(0)?,
+                name: row.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Adds a user to an existing firm.
+pub fn create_user(conn: &mut Connection, user: NewUser) -> Result<User, StoreError> {
+    if tenant(conn, &user.tenant)?.is_none() {
+        return Err(StoreError::NotFound(format!(
+            "no firm '{}': add it first with `tocsin-gateway tenant add {}`",
+            user.tenant, user.tenant
+        )));
+    }
+    let email = (!user.email.is_empty()).then_some(user.email.as_str());
+    conn.execute(
+        "INSERT INTO users (id, tenant, email, name, role, password_hash, external, created_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            user.id,
+            user.tenant,
+            email,
+            user.name,
+            user.role,
+            user.password_hash,
+            user.external,
+            to_us(Utc::now())
+        ],
+    )
+    .map_err(|err| {
+        if is_unique_violation(&err) {
+            StoreError::Conflict(format!(
+                "a user with this id or email ({}) already exists",
+                user.email
+            ))
+        } else {
+            err.into()
+        }
+    })?;
+    Ok(User {
+        id: user.id,
+        tenant: user.tenant,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        password_hash: user.password_hash,
+        disabled: false,
+    })
+}
+
+const USER_COLUMNS: &str = "id, tenant, COALESCE(email, ''), name, role, password_hash, disabled";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        email: row.get(2)?,
+        name: row.get(3)?,
+        role: row.get(4)?,
+        password_hash: row.get(5)?,
+        disabled: row.get(6)?,
+    })
+}
+
+/// One user matching a `WHERE` clause with one parameter.
+pub fn user_where(
+    conn: &mut Connection,
+    clause: &str,
+    value: &str,
+) -> Result<Option<User>, StoreError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![value], user_from_row)
+        .optional()?)
+}
+
+/// Users, optionally of one firm, by email.
+pub fn list_users(conn: &mut Connection, tenant: Option<&str>) -> Result<Vec<User>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR tenant = ?1 ORDER BY tenant, email"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params![tenant], user_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Stores an API key's hash.
+pub fn create_api_key(conn: &mut Connection, key: NewApiKey) -> Result<(), StoreError> {
+    if let Some(slug) = &key.tenant {
+        if tenant(conn, slug)?.is_none() {
+            return Err(StoreError::NotFound(format!("no firm '{slug}'")));
+        }
+    }
+    conn.execute(
+        "INSERT INTO api_keys (key_id, secret_hash, tenant, name, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.key_id, key.secret_hash, key.tenant, key.name, to_us(Utc::now())],
+    )?;
+    Ok(())
+}
+
+fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        key_id: row.get(0)?,
+        secret_hash: row.get(1)?,
+        tenant: row.get(2)?,
+        name: row.get(3)?,
+        revoked: row.get(4)?,
+        created_at: from_us(row.get(5)?),
+    })
+}
+
+/// An API key by id.
+pub fn api_key(conn: &mut Connection, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT key_id, secret_hash, tenant, name, revoked, created_us FROM api_keys WHERE key_id = ?1")?
+        .query_row(params![key_id], api_key_from_row)
+        .optional()?)
+}
+
+/// Every API key.
+pub fn list_api_keys(conn: &mut Connection) -> Result<Vec<ApiKey>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT key_id, secret_hash, tenant, name, revoked, created_us FROM api_keys ORDER BY created_us",
+    )?;
+    let rows = statement.query_map([], api_key_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes a key.
+pub fn revoke_api_key(conn: &mut Connection, key_id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE api_keys SET revoked = 1 WHERE key_id = ?1",
+        params![key_id],
+    )? > 0)
+}
+
+/// Opens a device session.
+pub fn create_session(conn: &mut Connection, session: NewSession) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sessions (id, user_id, device_name, refresh_hash, expires_us, created_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            session.id,
+            session.user_id,
+            session.device_name,
+            session.refresh_hash,
+            to_us(session.expires_at),
+            to_us(Utc::now())
+        ],
+    )?;
+    Ok(())
+}
+
+/// Rotates a refresh token, detecting reuse of a rotated-away one.
+pub fn rotate_session(
+    conn: &mut Connection,
+    old_hash: &str,
+    new_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<RotateOutcome, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let now = to_us(Utc::now());
+    let current: Option<(String, String, i64, bool)> = tx
+        .query_row(
+            "SELECT id, user_id, expires_us, revoked FROM sessions WHERE refresh_hash = ?1",
+            params![old_hash],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?;
+    let outcome = match current {
+        Some((id, user_id, expires_us, false)) if expires_us > now => {
+            tx.execute(
+                "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = ?2, expires_us = ?3 WHERE id = ?1",
+                params![id, new_hash, to_us(expires_at)],
+            )?;
+            RotateOutcome::Rotated {
+                session_id: id,
+                user_id,
+            }
+        }
+        Some(_) => RotateOutcome::Invalid,
+        None => {
+            let reused = tx.execute(
+                "UPDATE sessions SET revoked = 1 WHERE previous_hash = ?1",
+                params![old_hash],
+            )?;
+            if reused > 0 {
+                RotateOutcome::Reused
+            } else {
+                RotateOutcome::Invalid
+            }
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Revokes a session by its current refresh token.
+pub fn revoke_session(conn: &mut Connection, refresh_hash: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE sessions SET revoked = 1 WHERE refresh_hash = ?1",
+        params![refresh_hash],
+    )? > 0)
+}
+
+/// Replaces a conversation's members (creating it in `tenant` on first use).
+pub fn set_members(
+    conn: &mut Connection,
+    conversation_id: &str,
+    tenant: &str,
+    members: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let owner: Option<String> = tx
+        .query_row(
+            "SELECT tenant FROM conversations WHERE id = ?1",
+            params![conversation_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match owner {
+        Some(owner) if owner != tenant => {
+            return Err(StoreError::Forbidden(format!(
+                "conversation '{conversation_id}' belongs to another firm; choose another id"
+            )));
+        }
+        Some(_) => {}
+        None => {
+            tx.execute(
+                "INSERT INTO conversations (id, tenant, created_us) VALUES (?1, ?2, ?3)",
+                params![conversation_id, tenant, to_us(Utc::now())],
+            )?;
+        }
+    }
+    let mut ids = Vec::with_capacity(members.len());
+    for member in members {
+        let found: Option<(String, String)> = tx
+            .query_row(
+                "SELECT id, tenant FROM users WHERE id = ?1 OR email = ?1",
+                params![member],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        match found {
+            Some((id, user_tenant)) if user_tenant == tenant => ids.push(id),
+            _ => {
+                return Err(StoreError::NotFound(format!(
+                    "no user '{member}' in firm '{tenant}'; members must be users of the conversation's firm"
+                )));
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    tx.execute(
+        "DELETE FROM conversation_members WHERE conversation_id = ?1",
+        params![conversation_id],
+    )?;
+    for id in &ids {
+        tx.execute(
+            "INSERT INTO conversation_members (conversation_id, user_id) VALUES (?1, ?2)",
+            params![conversation_id, id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// A conversation with its members.
+pub fn conversation(
+    conn: &mut Connection,
+    conversation_id: &str,
+) -> Result<Option<Conversation>, StoreError> {
+    let tenant: Option<String> = conn
+        .prepare_cached("SELECT tenant FROM conversations WHERE id = ?1")?
+        .query_row(params![conversation_id], |row| row.get(0))
+        .optional()?;
+    let Some(tenant) = tenant else {
+        return Ok(None);
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT user_id FROM conversation_members WHERE conversation_id = ?1 ORDER BY user_id",
+    )?;
+    let members = statement
+        .query_map(params![conversation_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(Conversation {
+        id: conversation_id.to_owned(),
+        tenant,
+        members,
+    }))
+}
+
+/// Conversations a user belongs to.
+pub fn user_conversations(conn: &mut Connection, user_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT conversation_id FROM conversation_members WHERE user_id = ?1 ORDER BY conversation_id",
+    )?;
+    let ids = statement
+        .query_map(params![user_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}

@@ -1,0 +1,312 @@
+//! The SQLite store: one file in the data dir, WAL, a single batching writer thread
+//! for everything that touches streams, and a small pool of connections for reads
+//! and account changes.
+
+mod accounts;
+mod connection;
+mod migrations;
+mod ops;
+mod reads;
+mod time;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tocsin_protocol::frames::ProposalResponse;
+use tocsin_protocol::{Kind, StreamName};
+use tokio::sync::oneshot;
+
+use self::connection::Pool;
+use self::writer::{ActionCommand, Command};
+use crate::store::*;
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    /// Queue of the writer thread; dropping the store stops the thread.
+    writer: mpsc::Sender<Command>,
+    /// Connections for reads and account changes.
+    pool: Arc<Pool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database file and starts the
+    /// writer thread. `synchronous` is `full` or `normal`.
+    pub fn open(
+        path: &Path,
+        synchronous: &str,
+        fanout: Arc<dyn Fanout>,
+    ) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|err| {
+                StoreError::Internal(format!("cannot create {}: {err}", parent.display()))
+            })?;
+        }
+        let mut conn = connection::open(path, synchronous)?;
+        migrations::migrations()
+            .to_latest(&mut conn)
+            .map_err(|err| StoreError::Internal(format!("database migration failed: {err}")))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tocsin-store-writer".into())
+            .spawn(move || writer::run(conn, rx, fanout))
+            .map_err(|err| {
+                StoreError::Internal(format!("cannot start the writer thread: {err}"))
+            })?;
+        Ok(SqliteStore {
+            writer: tx,
+            pool: Arc::new(Pool::new(path.to_owned(), synchronous.to_owned())),
+        })
+    }
+
+    /// Sends a command to the writer and waits for its answer.
+    async fn write<R>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<R, StoreError>>) -> Command,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(make(reply))
+            .map_err(|_| StoreError::Internal("the storage writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the storage writer dropped a request".into()))?
+    }
+
+    async fn action(
+        &self,
+        key: ActionKey,
+        streams: &[StreamName],
+        action: ActionCommand,
+    ) -> Result<ActionOutcome, StoreError> {
+        let streams = streams.to_vec();
+        self.write(|reply| Command::Action {
+            key,
+            streams,
+            action,
+            reply,
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_tenant(&self, slug: &str, name: &str) -> Result<Tenant, StoreError> {
+        let (slug, name) = (slug.to_owned(), name.to_owned());
+        self.pool
+            .run(move |conn| accounts::create_tenant(conn, &slug, &name))
+            .await
+    }
+
+    async fn tenant(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
+        let slug = slug.to_owned();
+        self.pool
+            .run(move |conn| accounts::tenant(conn, &slug))
+            .await
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        self.pool
+            .run(move |conn| accounts::create_user(conn, user))
+            .await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_owned();
+        self.pool
+            .run(move |conn| accounts::user_where(conn, "id = ?1", &id))
+            .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let email = email.to_owned();
+        self.pool
+            .run(move |conn| accounts::user_where(conn, "email = ?1", &email))
+            .await
+    }
+
+    async fn list_users(&self, tenant: Option<&str>) -> Result<Vec<User>, StoreError> {
+        let tenant = tenant.map(str::to_owned);
+        self.pool
+            .run(move |conn| accounts::list_users(conn, tenant.as_deref()))
+            .await
+    }
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError> {
+        self.pool
+            .run(move |conn| accounts::create_api_key(conn, key))
+            .await
+    }
+
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        let key_id = key_id.to_owned();
+        self.pool
+            .run(move |conn| accounts::api_key(conn, &key_id))
+            .await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.pool.run(accounts::list_api_keys).await
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let key_id = key_id.to_owned();
+        self.pool
+            .run(move |conn| accounts::revoke_api_key(conn, &key_id))
+            .await
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
+        self.pool
+            .run(move |conn| accounts::create_session(conn, session))
+            .await
+    }
+
+    async fn rotate_session(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError> {
+        let (old, new) = (old_hash.to_owned(), new_hash.to_owned());
+        self.pool
+            .run(move |conn| accounts::rotate_session(conn, &old, &new, expires_at))
+            .await
+    }
+
+    async fn revoke_session(&self, refresh_hash: &str) -> Result<bool, StoreError> {
+        let hash = refresh_hash.to_owned();
+        self.pool
+            .run(move |conn| accounts::revoke_session(conn, &hash))
+            .await
+    }
+
+    async fn set_members(
+        &self,
+        conversation_id: &str,
+        tenant: &str,
+        members: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let (id, tenant, members) = (
+            conversation_id.to_owned(),
+            tenant.to_owned(),
+            members.to_vec(),
+        );
+        self.pool
+            .run(move |conn| accounts::set_members(conn, &id, &tenant, &members))
+            .await
+    }
+
+    async fn conversation(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let id = conversation_id.to_owned();
+        self.pool
+            .run(move |conn| accounts::conversation(conn, &id))
+            .await
+    }
+
+    async fn user_conversations(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let id = user_id.to_owned();
+        self.pool
+            .run(move |conn| accounts::user_conversations(conn, &id))
+            .await
+    }
+
+    async fn append(&self, batch: Vec<AppendRequest>) -> Result<Vec<Appended>, StoreError> {
+        self.write(|reply| Command::Append { batch, reply }).await
+    }
+
+    async fn stream_state(&self, stream: &StreamName) -> Result<StreamState, StoreError> {
+        let stream = stream.to_string();
+        self.pool
+            .run(move |conn| reads::stream_state(conn, &stream))
+            .await
+    }
+
+    async fn read_range(
+        &self,
+        stream: &StreamName,
+        after: u64,
+        up_to: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredNotification>, StoreError> {
+        let stream = stream.clone();
+        self.pool
+            .run(move |conn| reads::read_range(conn, &stream, after, up_to, limit))
+            .await
+    }
+
+    async fn read_flags(&self, user_id: &str, ids: &[String]) -> Result<Vec<bool>, StoreError> {
+        let (user, ids) = (user_id.to_owned(), ids.to_vec());
+        self.pool
+            .run(move |conn| reads::read_flags(conn, &user, &ids))
+            .await
+    }
+
+    async fn unread_counts(
+        &self,
+        user_id: &str,
+        streams: &[StreamName],
+    ) -> Result<Vec<(Kind, u64)>, StoreError> {
+        let (user, streams) = (user_id.to_owned(), streams.to_vec());
+        self.pool
+            .run(move |conn| reads::unread_counts(conn, &user, &streams))
+            .await
+    }
+
+    async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff_us = time::to_us(cutoff);
+        self.write(|reply| Command::Prune { cutoff_us, reply })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.pool
+            .run(|conn| {
+                conn.query_row("SELECT 1", [], |_| Ok(()))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        ids: &[String],
+    ) -> Result<ActionOutcome, StoreError> {
+        self.action(action, streams, ActionCommand::MarkRead(ids.to_vec()))
+            .await
+    }
+
+    async fn mark_all_read(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        kind: Option<Kind>,
+    ) -> Result<ActionOutcome, StoreError> {
+        self.action(action, streams, ActionCommand::MarkAllRead(kind))
+            .await
+    }
+
+    async fn respond_proposal(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        tenant: &str,
+        proposal_id: &str,
+        response: ProposalResponse,
+    ) -> Result<ActionOutcome, StoreError> {
+        let command = ActionCommand::RespondProposal {
+            tenant: tenant.to_owned(),
+            proposal_id: proposal_id.to_owned(),
+            response,
+        };
+        self.action(action, streams, command).await
+    }
+}

@@ -1,0 +1,177 @@
+//! The single writer: one thread owns the write connection and commits in batches.
+//!
+//! Every change to streams goes through here, so offsets are assigned in commit order
+//! by construction. The thread takes every command waiting in its queue (up to
+//! [`MAX_COMMANDS_PER_COMMIT`]), applies each in its own savepoint (one bad command
+//! does not fail its neighbours), commits once — one fsync for the whole batch — and
+//! only then answers the callers and hands the new notifications to the fan-out, in
+//! offset order. Nothing is ever fanned out that is not committed.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::ops;
+use crate::store::{
+    ActionKey, ActionOutcome, AppendRequest, Appended, Fanout, StoreError, StoredNotification,
+};
+use tocsin_protocol::frames::ProposalResponse;
+use tocsin_protocol::{Kind, StreamName};
+
+/// The most commands applied in one transaction.
+const MAX_COMMANDS_PER_COMMIT: usize = 512;
+
+/// A unit of work for the writer, with the channel its answer goes to.
+pub enum Command {
+    /// Store notifications atomically.
+    Append {
+        /// The notifications.
+        batch: Vec<AppendRequest>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+    },
+    /// A client action (mark read, mark all read, answer a proposal).
+    Action {
+        /// Who and which action id.
+        key: ActionKey,
+        /// The streams the user may read.
+        streams: Vec<StreamName>,
+        /// What to do.
+        action: ActionCommand,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<ActionOutcome, StoreError>>,
+    },
+    /// Delete what is older than retention.
+    Prune {
+        /// Cut-off in microseconds.
+        cutoff_us: i64,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+}
+
+/// The client actions the writer applies.
+pub enum ActionCommand {
+    /// Mark these ids read.
+    MarkRead(Vec<String>),
+    /// Mark all (of a kind) read.
+    MarkAllRead(Option<Kind>),
+    /// Answer a proposal of `tenant`.
+    RespondProposal {
+        /// The user's firm.
+        tenant: String,
+        /// The proposal.
+        proposal_id: String,
+        /// The answer.
+        response: ProposalResponse,
+    },
+}
+
+/// A command's answer, held until the commit succeeded.
+enum Pending {
+    Append(
+        oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+        Result<Vec<Appended>, StoreError>,
+    ),
+    Action(
+        oneshot::Sender<Result<ActionOutcome, StoreError>>,
+        Result<ActionOutcome, StoreError>,
+    ),
+    Prune(
+        oneshot::Sender<Result<u64, StoreError>>,
+        Result<u64, StoreError>,
+    ),
+}
+
+impl Pending {
+    /// Sends the answer, or the commit's failure instead.
+    fn answer(self, commit: &Result<(), StoreError>) {
+        // A caller that gave up (dropped its receiver) is not an error here.
+        match self {
+            Pending::Append(tx, result) => {
+                let _ = tx.send(commit.clone().and(result));
+            }
+            Pending::Action(tx, result) => {
+                let _ = tx.send(commit.clone().and(result));
+            }
+            Pending::Prune(tx, result) => {
+                let _ = tx.send(commit.clone().and(result));
+            }
+        }
+    }
+}
+
+/// Runs the writer loop until every sender is dropped.
+pub fn run(mut conn: Connection, commands: mpsc::Receiver<Command>, fanout: Arc<dyn Fanout>) {
+    while let Ok(first) = commands.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_COMMANDS_PER_COMMIT {
+            match commands.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, batch, fanout.as_ref());
+    }
+    tracing::debug!("storage writer stopped");
+}
+
+/// Applies a batch of commands in one transaction, then answers and fans out.
+fn commit_batch(conn: &mut Connection, batch: Vec<Command>, fanout: &dyn Fanout) {
+    let mut pending = Vec::with_capacity(batch.len());
+    let mut delivered: Vec<Arc<StoredNotification>> = Vec::new();
+    let commit = (|| -> Result<(), StoreError> {
+        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for command in batch {
+            // A savepoint per command: one failing command rolls back alone.
+            let sp = tx.savepoint()?;
+            let mut fresh = Vec::new();
+            let (item, ok) = match command {
+                Command::Append { batch, reply } => {
+                    let result = ops::append_all(&sp, batch, &mut fresh);
+                    let ok = result.is_ok();
+                    (Pending::Append(reply, result), ok)
+                }
+                Command::Action {
+                    key,
+                    streams,
+                    action,
+                    reply,
+                } => {
+                    let result = ops::apply_action(&sp, &key, &streams, action, &mut fresh);
+                    let ok = result.is_ok();
+                    (Pending::Action(reply, result), ok)
+                }
+                Command::Prune { cutoff_us, reply } => {
+                    let result = ops::prune(&sp, cutoff_us);
+                    let ok = result.is_ok();
+                    (Pending::Prune(reply, result), ok)
+                }
+            };
+            if ok {
+                sp.commit()?;
+                delivered.extend(fresh);
+            } else {
+                // Dropping a savepoint rolls it back.
+                drop(sp);
+            }
+            pending.push(item);
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(err) = &commit {
+        tracing::error!(error = %err, "storage commit failed; nothing from this batch was stored");
+        delivered.clear();
+    }
+    // Fan out first, then answer: a publisher that got its 2xx can rely on connected
+    // clients having the notification queued already.
+    if !delivered.is_empty() {
+        fanout.deliver(&delivered);
+    }
+    for item in pending {
+        item.answer(&commit);
+    }
+}

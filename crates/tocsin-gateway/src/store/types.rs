@@ -1,0 +1,268 @@
+//! The values the store takes and returns.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tocsin_protocol::{ErrorBody, Kind, Notification, StreamName};
+
+/// A firm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Unique short name; `tenant:<slug>` is its stream.
+    pub slug: String,
+    /// Display name, e.g. "Cabinet Dupont".
+    pub name: String,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Chosen by the caller: a UUID for built-in accounts, the external `sub` otherwise.
+    pub id: String,
+    /// The user's firm.
+    pub tenant: String,
+    /// Email, unique across the gateway; empty for external users without one.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `admin`, `lawyer` or `staff`.
+    pub role: String,
+    /// Argon2 PHC string; `None` for external identities (they cannot log in here).
+    pub password_hash: Option<String>,
+    /// True for shadows of external identities.
+    pub external: bool,
+}
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id; `user:<id>` is their stream.
+    pub id: String,
+    /// Their firm's slug.
+    pub tenant: String,
+    /// Email (may be empty for external identities).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Argon2 hash, for built-in accounts.
+    pub password_hash: Option<String>,
+    /// Disabled users cannot sign in or connect.
+    pub disabled: bool,
+}
+
+/// An API key to store.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// The public part of the key, used to find it.
+    pub key_id: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: String,
+    /// The firm the key publishes for; `None` for a global key.
+    pub tenant: Option<String>,
+    /// A label for operators.
+    pub name: String,
+}
+
+/// A stored API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Public id.
+    pub key_id: String,
+    /// SHA-256 of the secret.
+    pub secret_hash: String,
+    /// Its firm, or `None` when global.
+    pub tenant: Option<String>,
+    /// Label.
+    pub name: String,
+    /// Revoked keys are refused.
+    pub revoked: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A device session to open.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Session id, carried in access tokens as `sid`.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// The device's name.
+    pub device_name: String,
+    /// SHA-256 of the current refresh token.
+    pub refresh_hash: String,
+    /// When the refresh token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// Rotated: the session and its user.
+    Rotated {
+        /// The session id.
+        session_id: String,
+        /// The user.
+        user_id: String,
+    },
+    /// The token was already rotated away: the session is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// A conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// Its id.
+    pub id: String,
+    /// The firm it belongs to.
+    pub tenant: String,
+    /// Member user ids.
+    pub members: Vec<String>,
+}
+
+/// The idempotency key of a publish, scoped by the publisher.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// Who published (the API key id), so two publishers never collide.
+    pub scope: String,
+    /// The publisher's key.
+    pub key: String,
+}
+
+/// One notification to store.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    /// Its stream.
+    pub stream: StreamName,
+    /// The firm owning the stream (`None` for `all`).
+    pub tenant: Option<String>,
+    /// The notification (id and created_at already set).
+    pub notification: Notification,
+    /// Optional idempotency key.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// Where an appended notification landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The notification id (the first one's, for a duplicate).
+    pub id: String,
+    /// Its stream.
+    pub stream: StreamName,
+    /// The stream's epoch.
+    pub epoch: String,
+    /// Its offset.
+    pub offset: u64,
+    /// True when the idempotency key was already known.
+    pub duplicate: bool,
+}
+
+/// Where a stream stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamState {
+    /// Current epoch.
+    pub epoch: String,
+    /// Latest offset (0 = empty).
+    pub head: u64,
+    /// Oldest retained offset (head + 1 when nothing is retained).
+    pub first: u64,
+}
+
+/// A stored notification, with its JSON kept as stored so replay never re-serialises.
+#[derive(Debug, Clone)]
+pub struct StoredNotification {
+    /// Its stream.
+    pub stream: StreamName,
+    /// The stream's epoch.
+    pub epoch: Arc<str>,
+    /// Its offset.
+    pub offset: u64,
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// The notification's JSON (a `Notification`).
+    pub payload: Arc<str>,
+}
+
+impl StoredNotification {
+    /// The `notification` frame for this notification, built around the stored JSON.
+    pub fn frame_text(&self, replay: bool) -> String {
+        // Stream names are restricted to [A-Za-z0-9-_.@+:] and epochs are hex, so they
+        // need no JSON escaping; the payload is JSON already.
+        format!(
+            r#"{{"type":"notification","stream":"{}","epoch":"{}","offset":{},"replay":{},"notification":{}}}"#,
+            self.stream, self.epoch, self.offset, replay, self.payload
+        )
+    }
+
+    /// The notification, parsed.
+    pub fn notification(&self) -> Result<Notification, StoreError> {
+        serde_json::from_str(&self.payload).map_err(|err| {
+            StoreError::Internal(format!("stored notification {} is corrupt: {err}", self.id))
+        })
+    }
+}
+
+/// What a client action did.
+#[derive(Debug, Clone)]
+pub struct ActionOutcome {
+    /// The answer for the client: data on success, an error otherwise.
+    pub result: Result<serde_json::Value, ErrorBody>,
+    /// True when this action id had been applied before: nothing changed now.
+    pub replayed: bool,
+    /// What the connection layer must push to the user's devices.
+    pub effect: Option<ReadEffect>,
+}
+
+/// A change of read state to push to every connection of a user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadEffect {
+    /// These notifications are now read.
+    Read(Vec<String>),
+    /// Everything up to `before` (of `kind`) is read.
+    ReadAll {
+        /// Only this kind.
+        kind: Option<Kind>,
+        /// The cut-off.
+        before: DateTime<Utc>,
+    },
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already or its state forbids the change.
+    #[error("{0}")]
+    Conflict(String),
+    /// It belongs to another firm.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The input cannot be stored.
+    #[error("{0}")]
+    Invalid(String),
+    /// The disk is full: nothing was stored.
+    #[error("the gateway's disk is full: nothing was stored; free space on the gateway machine")]
+    DiskFull,
+    /// The database failed unexpectedly.
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(code, _) = &err {
+            if code.code == rusqlite::ErrorCode::DiskFull {
+                return StoreError::DiskFull;
+            }
+        }
+        StoreError::Internal(err.to_string())
+    }
+}

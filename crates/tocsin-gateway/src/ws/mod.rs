@@ -1,0 +1,85 @@
+//! The WebSocket endpoint `/v1/ws`: checks at the upgrade (Origin, subprotocol,
+//! bearer token, buffer sizes), then one task per connection ([`session`]).
+
+mod actions;
+mod delivery;
+mod session;
+mod socket;
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tocsin_protocol::{ErrorCode, SUBPROTOCOL};
+
+use crate::access::resolve_user;
+use crate::api::extract::bearer;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Bytes tungstenite reads from the socket at a time. Small on purpose: its default
+/// (128 KiB per connection) would cost more memory than the whole rest of an idle
+/// connection; larger messages still arrive, in several reads.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Outgoing bytes gathered before a write; frames fed in a burst share a syscall.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// The most outgoing bytes buffered for a client that does not read.
+const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// `GET /v1/ws`: upgrades to a Tocsin v1 session.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    if let Some(origin) = headers.get(ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !state.config.websocket.allowed_origins.iter().any(|allowed| allowed == origin) {
+            tracing::warn!(origin, "WebSocket refused: origin not allowed");
+            return Err(AppError::forbidden(format!(
+                "origin '{origin}' is not allowed; add it to websocket.allowed_origins"
+            )));
+        }
+    }
+    let offered = headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|protocol| protocol.trim() == SUBPROTOCOL);
+    if !offered {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            format!("offer the subprotocol with `Sec-WebSocket-Protocol: {SUBPROTOCOL}`"),
+        ));
+    }
+    let (parts, ()) = {
+        let mut request = axum::http::Request::new(());
+        *request.headers_mut() = headers;
+        request.into_parts()
+    };
+    let signed_in = match bearer(&parts)? {
+        Some(token) => {
+            let identity = state.auth.verify(token).await?;
+            let user = resolve_user(state.store.as_ref(), &identity).await?;
+            Some((identity, user))
+        }
+        None => None,
+    };
+    let limits = &state.config.websocket;
+    let response = upgrade
+        .protocols([SUBPROTOCOL])
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .on_failed_upgrade(|err| tracing::info!(error = %err, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket| {
+            let sessions = state.sessions.clone();
+            sessions.track_future(session::run(state, socket, signed_in))
+        });
+    Ok(response.into_response())
+}

@@ -1,0 +1,324 @@
+//! One WebSocket session, from authentication to close, in a single task.
+//!
+//! Phases: authenticate (header at the upgrade, or a first `auth` frame before the
+//! deadline) → register with the hub (connection cap) → `hello` → subscribe, then
+//! `welcome`, replay, `caught_up` → the live loop. The live loop selects over the
+//! client's frames, the connection's queue, the heartbeat and the token's expiry.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tocsin_protocol::frames::ClientFrame;
+use tocsin_protocol::{CloseCode, StreamName};
+
+use super::delivery::Cursor;
+use super::socket::{SocketWriter, Stop};
+use crate::access::resolve_user;
+use crate::auth::{Identity, TokenError};
+use crate::error::AppError;
+use crate::hub::{ConnHandle, Outbound};
+use crate::state::AppState;
+use crate::store::User;
+
+/// The most queued frames written before one flush.
+const MAX_BURST: usize = 256;
+
+/// How a session ends.
+pub enum End {
+    /// Close with this code and explanation.
+    Close(CloseCode, String),
+    /// The peer is gone; nothing more to send.
+    Gone,
+}
+
+impl End {
+    /// A protocol violation.
+    pub fn violation(message: impl Into<String>) -> End {
+        End::Close(CloseCode::ProtocolViolation, message.into())
+    }
+}
+
+/// What one read from the client gave.
+enum Incoming {
+    Frame(ClientFrame),
+    Alive,
+    End(End),
+}
+
+/// A live session's state.
+pub struct Session {
+    /// Shared gateway state.
+    pub state: AppState,
+    /// The signed-in user.
+    pub user: User,
+    /// The hub's side of this connection.
+    pub handle: Arc<ConnHandle>,
+    /// The sending half of the socket.
+    pub writer: SocketWriter,
+    /// Per subscribed stream: the next offset to send.
+    pub cursors: HashMap<StreamName, Cursor>,
+    /// When the access token expires.
+    pub token_expiry: Instant,
+    /// Client actions allowed.
+    pub limiter: DefaultDirectRateLimiter,
+    /// Consecutive rate-limited actions.
+    pub strikes: u32,
+    /// Cancelled when the hub kills this connection or the gateway shuts down.
+    pub kill: tokio_util::sync::CancellationToken,
+}
+
+/// Runs a session to its end.
+pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity, User)>) {
+    let limits = state.config.websocket.clone();
+    let kill = state.shutdown.child_token();
+    let write_timeout = Duration::from_millis(limits.heartbeat_interval_ms + limits.heartbeat_timeout_ms);
+    let (sink, mut reader) = socket.split();
+    let writer = SocketWriter::new(sink, kill.clone(), write_timeout);
+    let deadline = Instant::now() + Duration::from_millis(limits.auth_timeout_ms);
+
+    let (identity, user) = match signed_in {
+        Some(signed_in) => signed_in,
+        None => match first_frame_auth(&state, &mut reader, deadline).await {
+            Ok(signed_in) => signed_in,
+            Err(end) => return finish(writer, end, None).await,
+        },
+    };
+    let registered = state.hub.register(&user.id, limits.max_connections_per_user, limits.queue_capacity, kill.clone());
+    let Ok((handle, queue)) = registered else {
+        let message = format!(
+            "you already have {} open connections; close one (or raise websocket.max_connections_per_user)",
+            limits.max_connections_per_user
+        );
+        return finish(writer, End::Close(CloseCode::TooManyConnections, message), None).await;
+    };
+    let _unregister = Unregister(state.hub.clone(), handle.clone());
+    tracing::info!(conn = handle.id, user = %user.id, tenant = %user.tenant, "WebSocket connected");
+
+    let hello = match next_incoming(&mut reader, Some(deadline)).await {
+        Incoming::Frame(ClientFrame::Hello { positions, .. }) => positions,
+        Incoming::Frame(_) => return finish(writer, End::violation("the first frame after auth must be hello"), Some(&handle)).await,
+        Incoming::Alive => return finish(writer, End::violation("send hello before anything else"), Some(&handle)).await,
+        Incoming::End(end) => return finish(writer, end, Some(&handle)).await,
+    };
+    let per_second = NonZeroU32::new(limits.actions_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limits.actions_burst).unwrap_or(NonZeroU32::MIN);
+    let mut session = Session {
+        token_expiry: instant_of(identity.expires_at),
+        state,
+        user,
+        handle: handle.clone(),
+        writer,
+        cursors: HashMap::new(),
+        limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+        strikes: 0,
+        kill,
+    };
+    let end = match session.start(hello).await {
+        Ok(()) => session.live(reader, queue).await,
+        Err(end) => end,
+    };
+    finish(session.writer, end, Some(&handle)).await;
+}
+
+/// Closes the socket as `end` says; a killed connection closes with its kill reason.
+async fn finish(writer: SocketWriter, end: End, handle: Option<&Arc<ConnHandle>>) {
+    match end {
+        End::Close(code, message) => writer.close(code, &message).await,
+        End::Gone => {
+            if let Some(handle) = handle {
+                tracing::info!(conn = handle.id, "WebSocket peer gone");
+            }
+        }
+    }
+}
+
+/// Unregisters from the hub however the session ends.
+struct Unregister(Arc<crate::hub::Hub>, Arc<ConnHandle>);
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        self.0.unregister(&self.1);
+    }
+}
+
+/// Converts a wall-clock time to a tokio instant.
+pub fn instant_of(at: chrono::DateTime<chrono::Utc>) -> Instant {
+    let left = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Instant::now() + left
+}
+
+/// Waits for `{"type":"auth"}` before the deadline and verifies it.
+async fn first_frame_auth(
+    state: &AppState,
+    reader: &mut SplitStream<WebSocket>,
+    deadline: Instant,
+) -> Result<(Identity, User), End> {
+    let token = match next_incoming(reader, Some(deadline)).await {
+        Incoming::Frame(ClientFrame::Auth { token }) => token,
+        Incoming::Frame(_) | Incoming::Alive => {
+            return Err(End::violation(
+                "authenticate first: send `Authorization: Bearer` at the upgrade or an auth frame",
+            ));
+        }
+        Incoming::End(end) => return Err(end),
+    };
+    let identity = state.auth.verify(&token).await.map_err(token_end)?;
+    let user = resolve_user(state.store.as_ref(), &identity).await.map_err(app_end)?;
+    Ok((identity, user))
+}
+
+/// The close for a refused token.
+pub fn token_end(err: TokenError) -> End {
+    match err {
+        TokenError::Expired => End::Close(CloseCode::TokenExpired, err.to_string()),
+        _ => End::Close(CloseCode::InvalidToken, err.to_string()),
+    }
+}
+
+/// The close for an API-level refusal during the session.
+pub fn app_end(err: AppError) -> End {
+    let code = match err.status.as_u16() {
+        401 => CloseCode::InvalidToken,
+        403 | 404 => CloseCode::Forbidden,
+        _ => CloseCode::ServerError,
+    };
+    End::Close(code, err.body.message)
+}
+
+/// The close for a failed write.
+pub fn stop_end(stop: Stop, handle: &ConnHandle) -> End {
+    match stop {
+        Stop::Dead => End::Gone,
+        Stop::Killed => match handle.kill_reason() {
+            Some((code, message)) => End::Close(*code, message.clone()),
+            None => End::Close(CloseCode::GoingAway, "the gateway is shutting down; reconnect and resume".into()),
+        },
+    }
+}
+
+/// Reads the next meaningful thing from the client.
+async fn next_incoming(reader: &mut SplitStream<WebSocket>, deadline: Option<Instant>) -> Incoming {
+    let read = reader.next();
+    let item = match deadline {
+        Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+            Ok(item) => item,
+            Err(_) => {
+                return Incoming::End(End::Close(
+                    CloseCode::AuthTimeout,
+                    "no auth and hello in time after the upgrade; send them at once".into(),
+                ));
+            }
+        },
+        None => read.await,
+    };
+    classify(item)
+}
+
+/// Turns a socket read into what the session does with it.
+fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
+    match item {
+        None | Some(Ok(Message::Close(_))) => Incoming::End(End::Gone),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Incoming::Alive,
+        Some(Ok(Message::Binary(_))) => {
+            Incoming::End(End::violation("binary frames are not part of tocsin.v1; send JSON text frames"))
+        }
+        Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientFrame>(text.as_str()) {
+            Ok(frame) => Incoming::Frame(frame),
+            Err(err) => Incoming::End(End::violation(format!(
+                "frame is not a valid tocsin.v1 client frame ({err}); see docs/PROTOCOL.md"
+            ))),
+        },
+        Some(Err(err)) => match err.into_inner().downcast::<tungstenite::Error>() {
+            Ok(err) if matches!(*err, tungstenite::Error::Capacity(_)) => Incoming::End(End::Close(
+                CloseCode::MessageTooLarge,
+                format!("{err}; keep messages under welcome.limits.max_message_bytes"),
+            )),
+            Ok(err) if matches!(*err, tungstenite::Error::Protocol(_)) => {
+                Incoming::End(End::violation(format!("WebSocket protocol error: {err}")))
+            }
+            _ => Incoming::End(End::Gone),
+        },
+    }
+}
+
+impl Session {
+    /// The live loop.
+    async fn live(&mut self, mut reader: SplitStream<WebSocket>, mut queue: mpsc::Receiver<Outbound>) -> End {
+        let limits = &self.state.config.websocket;
+        let interval = Duration::from_millis(limits.heartbeat_interval_ms);
+        let timeout = Duration::from_millis(limits.heartbeat_timeout_ms);
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut silent_since_ping: Option<Instant> = None;
+        let kill = self.kill.clone();
+        loop {
+            let pong_deadline = silent_since_ping.map(|sent| sent + timeout);
+            let step: Result<(), End> = tokio::select! {
+                biased;
+                () = kill.cancelled() => Err(self.stop(Stop::Killed)),
+                item = reader.next() => {
+                    silent_since_ping = None;
+                    match classify(item) {
+                        Incoming::Frame(frame) => self.handle_frame(frame).await,
+                        Incoming::Alive => Ok(()),
+                        Incoming::End(end) => Err(end),
+                    }
+                }
+                item = queue.recv() => match item {
+                    Some(item) => self.deliver_burst(item, &mut queue).await,
+                    None => Err(End::Gone),
+                },
+                _ = heartbeat.tick() => {
+                    if silent_since_ping.is_none() {
+                        silent_since_ping = Some(Instant::now());
+                    }
+                    self.writer.ping().await.map_err(|stop| self.stop(stop))
+                }
+                () = sleep_until(pong_deadline.unwrap_or_else(far_future)), if pong_deadline.is_some() => {
+                    Err(End::Close(
+                        CloseCode::HeartbeatTimeout,
+                        format!("nothing received for {} ms after a ping; reconnect", timeout.as_millis()),
+                    ))
+                }
+                () = sleep_until(self.token_expiry) => {
+                    Err(End::Close(
+                        CloseCode::TokenExpired,
+                        "the access token expired; refresh it, then reconnect (or send refresh before expiry)".into(),
+                    ))
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// The end for a failed write.
+    pub fn stop(&self, stop: Stop) -> End {
+        stop_end(stop, &self.handle)
+    }
+
+    /// Delivers one queued item and whatever else is waiting, then flushes once.
+    async fn deliver_burst(&mut self, first: Outbound, queue: &mut mpsc::Receiver<Outbound>) -> Result<(), End> {
+        self.deliver(first).await?;
+        for _ in 1..MAX_BURST {
+            match queue.try_recv() {
+                Ok(item) => self.deliver(item).await?,
+                Err(_) => break,
+            }
+        }
+        self.writer.flush().await.map_err(|stop| self.stop(stop))
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}

@@ -1,0 +1,129 @@
+//! The sending half of a client's socket. Every write races the connection's kill
+//! token and a deadline, so a client that stops reading can block only its own task,
+//! and only until it is declared dead.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use tokio_util::sync::CancellationToken;
+use tocsin_protocol::frames::ServerFrame;
+use tocsin_protocol::{CloseCode, ErrorBody, ErrorCode};
+
+/// Why writing stopped.
+#[derive(Debug)]
+pub enum Stop {
+    /// The connection was asked to close (slow consumer, shutdown).
+    Killed,
+    /// The peer is gone or stopped reading for too long.
+    Dead,
+}
+
+/// The sending half, with its kill token.
+pub struct SocketWriter {
+    /// The socket's sink.
+    sink: SplitSink<WebSocket, Message>,
+    /// Cancelled to make pending writes give up.
+    kill: CancellationToken,
+    /// A write blocked this long means the peer is not reading.
+    write_timeout: Duration,
+}
+
+impl SocketWriter {
+    /// Wraps a sink.
+    pub fn new(sink: SplitSink<WebSocket, Message>, kill: CancellationToken, write_timeout: Duration) -> Self {
+        SocketWriter { sink, kill, write_timeout }
+    }
+
+    /// Buffers a text frame (written at the next flush or when the buffer is full).
+    pub async fn feed(&mut self, text: Utf8Bytes) -> Result<(), Stop> {
+        self.guard(Message::Text(text), false).await
+    }
+
+    /// Sends a frame now.
+    pub async fn send(&mut self, frame: &ServerFrame) -> Result<(), Stop> {
+        self.guard(Message::Text(encode(frame)), true).await
+    }
+
+    /// Sends a WebSocket ping.
+    pub async fn ping(&mut self) -> Result<(), Stop> {
+        self.guard(Message::Ping(Default::default()), true).await
+    }
+
+    /// Writes out everything buffered.
+    pub async fn flush(&mut self) -> Result<(), Stop> {
+        let write_timeout = self.write_timeout;
+        tokio::select! {
+            result = self.sink.flush() => result.map_err(|_| Stop::Dead),
+            () = self.kill.cancelled() => Err(Stop::Killed),
+            () = tokio::time::sleep(write_timeout) => Err(Stop::Dead),
+        }
+    }
+
+    async fn guard(&mut self, message: Message, flush: bool) -> Result<(), Stop> {
+        let write_timeout = self.write_timeout;
+        let sink = &mut self.sink;
+        let write = async move {
+            if flush { sink.send(message).await } else { sink.feed(message).await }
+        };
+        tokio::select! {
+            result = write => result.map_err(|_| Stop::Dead),
+            () = self.kill.cancelled() => Err(Stop::Killed),
+            () = tokio::time::sleep(write_timeout) => Err(Stop::Dead),
+        }
+    }
+
+    /// Says why in an `error` frame, then closes with `code`. Bounded in time: a peer
+    /// that does not read gets its TCP connection dropped instead.
+    pub async fn close(mut self, code: CloseCode, message: &str) {
+        let level_info = code.should_reconnect();
+        if level_info {
+            tracing::info!(code = code.code(), reason = code.name(), message, "closing WebSocket");
+        } else {
+            tracing::warn!(code = code.code(), reason = code.name(), message, "closing WebSocket");
+        }
+        let error = ServerFrame::Error { error: ErrorBody::new(error_code(code), message) };
+        let reason = short_reason(code, message);
+        let frames = async {
+            self.sink.feed(Message::Text(encode(&error))).await?;
+            self.sink
+                .send(Message::Close(Some(CloseFrame { code: code.code(), reason: reason.into() })))
+                .await
+        };
+        let _ = tokio::time::timeout(self.write_timeout, frames).await;
+    }
+}
+
+/// Serialises a frame. Our frames always serialise; a failure would be a bug, so it
+/// degrades to an `error` frame rather than a panic.
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    match serde_json::to_string(frame) {
+        Ok(text) => Utf8Bytes::from(text),
+        Err(err) => {
+            tracing::error!(error = %err, "frame failed to serialise");
+            Utf8Bytes::from_static(r#"{"type":"error","error":{"code":"internal","message":"frame encoding failed"}}"#)
+        }
+    }
+}
+
+fn error_code(code: CloseCode) -> ErrorCode {
+    match code {
+        CloseCode::InvalidToken | CloseCode::TokenExpired | CloseCode::AuthTimeout => ErrorCode::Unauthorized,
+        CloseCode::Forbidden => ErrorCode::Forbidden,
+        CloseCode::ProtocolViolation => ErrorCode::InvalidRequest,
+        CloseCode::MessageTooLarge => ErrorCode::TooLarge,
+        CloseCode::RateLimited | CloseCode::TooManyConnections => ErrorCode::RateLimited,
+        CloseCode::GoingAway | CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout => ErrorCode::Unavailable,
+        CloseCode::ServerError => ErrorCode::Internal,
+    }
+}
+
+/// A close reason fits in 123 bytes: the code's name, or the message when it fits
+/// (the rate-limit delay travels here).
+fn short_reason(code: CloseCode, message: &str) -> String {
+    if message.len() <= 123 && code == CloseCode::RateLimited {
+        return message.to_owned();
+    }
+    code.name().to_owned()
+}

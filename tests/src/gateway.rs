@@ -1,0 +1,534 @@
+//! One real `tocsin-gateway` process on 127.0.0.1:0 with its own data directory.
+//!
+//! [`Gateway::start`] runs the binary's own CLI (`init`, `tenant add`, `user add`,
+//! `key create`), edits `config.toml`, then `serve`s and waits for the
+//! `listening on http://…` line. The process's stderr goes to a log file in the data
+//! directory; when a test panics, [`Drop`] prints where it is and its tail, and keeps the
+//! directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::binary::gateway_binary;
+use crate::http::Api;
+
+/// How long `serve` may take to print its listening line (a debug build under load).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one CLI command may take (argon2 in a debug build is slow).
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+/// The password every fixture user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// What a test needs from its gateway: firms, users, keys and config overrides.
+/// Fields left `None` keep the value `init` wrote.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOptions {
+    /// Firms to create, each with an API key and its users.
+    pub tenants: Vec<TenantSpec>,
+    /// Also create a global API key (may publish to `all`).
+    pub global_key: bool,
+    /// `retention_secs`.
+    pub retention_secs: Option<u64>,
+    /// `prune_interval_secs`.
+    pub prune_interval_secs: Option<u64>,
+    /// `websocket.heartbeat_interval_ms`.
+    pub heartbeat_interval_ms: Option<u64>,
+    /// `websocket.heartbeat_timeout_ms`.
+    pub heartbeat_timeout_ms: Option<u64>,
+    /// `websocket.auth_timeout_ms`.
+    pub auth_timeout_ms: Option<u64>,
+    /// `websocket.max_message_bytes`.
+    pub max_message_bytes: Option<u64>,
+    /// `websocket.queue_capacity`.
+    pub queue_capacity: Option<u64>,
+    /// `websocket.max_connections_per_user`.
+    pub max_connections_per_user: Option<u64>,
+    /// `websocket.actions_per_second`.
+    pub actions_per_second: Option<u64>,
+    /// `websocket.actions_burst`.
+    pub actions_burst: Option<u64>,
+    /// `websocket.allowed_origins`.
+    pub allowed_origins: Option<Vec<String>>,
+    /// `http.publish_per_second`.
+    pub publish_per_second: Option<u64>,
+    /// `http.publish_burst`.
+    pub publish_burst: Option<u64>,
+    /// `[auth.external]`, verbatim.
+    pub external_auth: Option<ExternalAuth>,
+}
+
+impl GatewayOptions {
+    /// Options with one firm per `(slug, user names)` pair.
+    pub fn with_tenants(tenants: &[(&str, &[&str])]) -> Self {
+        GatewayOptions {
+            tenants: tenants
+                .iter()
+                .map(|(slug, users)| TenantSpec::new(slug, users))
+                .collect(),
+            ..GatewayOptions::default()
+        }
+    }
+}
+
+/// A firm to create.
+#[derive(Debug, Clone)]
+pub struct TenantSpec {
+    /// Its slug (`tenant:<slug>`).
+    pub slug: String,
+    /// Local parts of its users' emails; each becomes `<name>@<slug>.example`.
+    pub users: Vec<String>,
+}
+
+impl TenantSpec {
+    /// A firm with these users.
+    pub fn new(slug: &str, users: &[&str]) -> Self {
+        TenantSpec {
+            slug: slug.to_owned(),
+            users: users.iter().map(|u| (*u).to_owned()).collect(),
+        }
+    }
+}
+
+/// The `[auth.external]` table: an external app's HS256 JWTs.
+#[derive(Debug, Clone)]
+pub struct ExternalAuth {
+    /// The shared HS256 secret.
+    pub secret: String,
+    /// The required `iss`.
+    pub issuer: String,
+    /// The required `aud`.
+    pub audience: String,
+    /// Clock leeway for `exp`.
+    pub leeway_secs: u64,
+}
+
+/// A firm as created: its key and its users.
+#[derive(Debug, Clone)]
+pub struct TenantFixture {
+    /// Its slug.
+    pub slug: String,
+    /// Its API key (`tsk_…`).
+    pub key: String,
+    /// Its users, in [`TenantSpec::users`] order.
+    pub users: Vec<UserFixture>,
+}
+
+/// A user as created.
+#[derive(Debug, Clone)]
+pub struct UserFixture {
+    /// The id the CLI printed.
+    pub id: String,
+    /// The email.
+    pub email: String,
+    /// The password ([`PASSWORD`]).
+    pub password: String,
+    /// The firm's slug.
+    pub tenant: String,
+}
+
+impl UserFixture {
+    /// `user:<id>`.
+    pub fn stream(&self) -> String {
+        format!("user:{}", self.id)
+    }
+}
+
+/// A running (or stopped) gateway process and its data directory.
+pub struct Gateway {
+    /// The `serve` process, `None` once it was killed or exited.
+    child: Option<Child>,
+    /// `127.0.0.1:PORT` of the current process.
+    addr: String,
+    /// The temporary data directory; kept on disk when a test fails.
+    data_dir: Option<tempfile::TempDir>,
+    /// Its path, still valid after the directory was kept.
+    data_path: PathBuf,
+    /// One stderr log per `serve` run, oldest first.
+    logs: Vec<PathBuf>,
+    /// Firms by slug.
+    tenants: BTreeMap<String, TenantFixture>,
+    /// The global key, when asked for.
+    global_key: Option<String>,
+}
+
+impl Gateway {
+    /// Creates the data directory and fixtures, then serves on a free port.
+    pub async fn start(options: GatewayOptions) -> Gateway {
+        let data_dir = tempfile::Builder::new()
+            .prefix("tocsin-e2e-")
+            .tempdir()
+            .expect("a temporary data directory can be created");
+        let data_path = data_dir.path().to_path_buf();
+        let mut gateway = Gateway {
+            child: None,
+            addr: String::new(),
+            data_dir: Some(data_dir),
+            data_path,
+            logs: Vec::new(),
+            tenants: BTreeMap::new(),
+            global_key: None,
+        };
+        gateway.cli(&["init"], None).await;
+        gateway.edit_config(&options);
+        for spec in &options.tenants {
+            let fixture = gateway.create_tenant(spec).await;
+            gateway.tenants.insert(spec.slug.clone(), fixture);
+        }
+        if options.global_key {
+            let out = gateway
+                .cli(&["key", "create", "--global", "--name", "e2e-global"], None)
+                .await;
+            gateway.global_key = Some(last_line(&out, "key create --global"));
+        }
+        gateway.serve().await;
+        gateway
+    }
+
+    /// The firm created for `slug`.
+    pub fn tenant(&self, slug: &str) -> &TenantFixture {
+        self.tenants
+            .get(slug)
+            .unwrap_or_else(|| panic!("no tenant '{slug}' in this test's GatewayOptions"))
+    }
+
+    /// The `index`th user of `slug`.
+    pub fn user(&self, slug: &str, index: usize) -> &UserFixture {
+        self.tenant(slug)
+            .users
+            .get(index)
+            .unwrap_or_else(|| panic!("tenant '{slug}' has no user #{index}"))
+    }
+
+    /// The API key of `slug`.
+    pub fn key(&self, slug: &str) -> &str {
+        &self.tenant(slug).key
+    }
+
+    /// The global API key (requires `global_key: true`).
+    pub fn global_key(&self) -> &str {
+        self.global_key
+            .as_deref()
+            .expect("GatewayOptions.global_key was set")
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// `ws://127.0.0.1:PORT/v1/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}", self.addr, tocsin_protocol::WS_PATH)
+    }
+
+    /// An HTTP client for the current process.
+    pub fn api(&self) -> Api {
+        Api::new(format!("http://{}", self.addr))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_path
+    }
+
+    /// The OS process id of the current `serve`.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("the gateway is running")
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub async fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("the gateway is running");
+        child.kill().await.expect("the gateway can be SIGKILLed");
+    }
+
+    /// SIGTERM: asks for a graceful shutdown; see [`Gateway::wait_exit`].
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill(1) can be run");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit, failing after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("the gateway was started");
+        let status = tokio::time::timeout(timeout, child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the gateway did not exit within {timeout:?}"))
+            .expect("waiting for the gateway works");
+        self.child = None;
+        status
+    }
+
+    /// Serves again on the same data directory (a new port); the old process must be gone.
+    pub async fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "stop the gateway before restarting it"
+        );
+        self.serve().await;
+    }
+
+    async fn serve(&mut self) {
+        let log_path = self
+            .data_path
+            .join(format!("gateway-{}.log", self.logs.len() + 1));
+        let log = std::fs::File::create(&log_path).expect("the log file can be created");
+        self.logs.push(log_path);
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("tocsin-gateway serve can be started");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let wait_for_listening = async {
+            while let Some(line) = lines.next_line().await.expect("stdout is readable") {
+                if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                    return Some(addr.trim_end_matches('/').to_owned());
+                }
+            }
+            None
+        };
+        let addr = match tokio::time::timeout(START_TIMEOUT, wait_for_listening).await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => panic!(
+                "tocsin-gateway serve exited before listening ({:?}); log:\n{}",
+                child.try_wait(),
+                self.log_tail(60)
+            ),
+            Err(_) => panic!(
+                "tocsin-gateway serve printed no 'listening on http://' line within {START_TIMEOUT:?}; log:\n{}",
+                self.log_tail(60)
+            ),
+        };
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(gateway_binary());
+        command
+            .arg("--data-dir")
+            .arg(&self.data_path)
+            .env_remove("TOCSIN_DATA_DIR")
+            .env_remove("TOCSIN_LISTEN")
+            .env_remove("TOCSIN_LOG_FORMAT");
+        command
+    }
+
+    /// Runs one CLI command to completion and returns its stdout; panics with stderr
+    /// when it fails.
+    async fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("tocsin-gateway {args:?} can be started: {e}"));
+        if let Some(text) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            pipe.write_all(text.as_bytes())
+                .await
+                .expect("stdin is writable");
+            drop(pipe);
+        }
+        let output = tokio::time::timeout(CLI_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("tocsin-gateway {args:?} took over {CLI_TIMEOUT:?}"))
+            .expect("the CLI's output can be read");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "tocsin-gateway {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    async fn create_tenant(&self, spec: &TenantSpec) -> TenantFixture {
+        let name = format!("Cabinet {}", spec.slug);
+        self.cli(&["tenant", "add", &spec.slug, "--name", &name], None)
+            .await;
+        let mut users = Vec::new();
+        for local in &spec.users {
+            let email = format!("{local}@{}.example", spec.slug);
+            let out = self
+                .cli(
+                    &[
+                        "user",
+                        "add",
+                        "--tenant",
+                        &spec.slug,
+                        "--email",
+                        &email,
+                        "--name",
+                        local,
+                        "--role",
+                        "lawyer",
+                        "--password-stdin",
+                    ],
+                    Some(&format!("{PASSWORD}\n")),
+                )
+                .await;
+            users.push(UserFixture {
+                id: last_line(&out, "user add"),
+                email,
+                password: PASSWORD.to_owned(),
+                tenant: spec.slug.clone(),
+            });
+        }
+        let out = self
+            .cli(
+                &["key", "create", "--tenant", &spec.slug, "--name", "e2e"],
+                None,
+            )
+            .await;
+        TenantFixture {
+            slug: spec.slug.clone(),
+            key: last_line(&out, "key create"),
+            users,
+        }
+    }
+
+    fn edit_config(&self, options: &GatewayOptions) {
+        let path = self.data_path.join("config.toml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("init wrote {}: {e}", path.display()));
+        let mut config: toml::Table = text.parse().expect("init's config.toml parses");
+        let int = |v: u64| toml::Value::Integer(i64::try_from(v).expect("fits in i64"));
+        let set = |config: &mut toml::Table, table: Option<&str>, key: &str, value| {
+            let target = match table {
+                None => config,
+                Some(name) => config
+                    .entry(name)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .unwrap_or_else(|| panic!("[{name}] is a table")),
+            };
+            target.insert(key.to_owned(), value);
+        };
+        let top = [
+            ("retention_secs", options.retention_secs),
+            ("prune_interval_secs", options.prune_interval_secs),
+        ];
+        for (key, value) in top {
+            if let Some(v) = value {
+                set(&mut config, None, key, int(v));
+            }
+        }
+        let websocket = [
+            ("heartbeat_interval_ms", options.heartbeat_interval_ms),
+            ("heartbeat_timeout_ms", options.heartbeat_timeout_ms),
+            ("auth_timeout_ms", options.auth_timeout_ms),
+            ("max_message_bytes", options.max_message_bytes),
+            ("queue_capacity", options.queue_capacity),
+            ("max_connections_per_user", options.max_connections_per_user),
+            ("actions_per_second", options.actions_per_second),
+            ("actions_burst", options.actions_burst),
+        ];
+        for (key, value) in websocket {
+            if let Some(v) = value {
+                set(&mut config, Some("websocket"), key, int(v));
+            }
+        }
+        if let Some(origins) = &options.allowed_origins {
+            let list = origins.iter().cloned().map(toml::Value::String).collect();
+            set(
+                &mut config,
+                Some("websocket"),
+                "allowed_origins",
+                toml::Value::Array(list),
+            );
+        }
+        let http = [
+            ("publish_per_second", options.publish_per_second),
+            ("publish_burst", options.publish_burst),
+        ];
+        for (key, value) in http {
+            if let Some(v) = value {
+                set(&mut config, Some("http"), key, int(v));
+            }
+        }
+        if let Some(external) = &options.external_auth {
+            let mut table = toml::Table::new();
+            table.insert("algorithm".into(), "HS256".into());
+            table.insert("secret".into(), external.secret.clone().into());
+            table.insert("issuer".into(), external.issuer.clone().into());
+            table.insert("audience".into(), external.audience.clone().into());
+            table.insert("leeway_secs".into(), int(external.leeway_secs));
+            table.insert("user_claim".into(), "sub".into());
+            table.insert("tenant_claim".into(), "tenant".into());
+            let auth = config
+                .entry("auth")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .expect("[auth] is a table");
+            auth.insert("external".into(), toml::Value::Table(table));
+        }
+        let text = toml::to_string(&config).expect("the config serialises");
+        std::fs::write(&path, text).expect("config.toml can be written");
+    }
+
+    /// The last `lines` lines of the latest stderr log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let Some(path) = self.logs.last() else {
+            return String::from("(no log yet)");
+        };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        // Keep the directory (database, config, logs) for a post-mortem.
+        if let Some(dir) = self.data_dir.take() {
+            let _kept = dir.keep();
+        }
+        eprintln!(
+            "--- tocsin-gateway data dir kept at {} (logs: {:?}); tail of the latest log:\n{}\n---",
+            self.data_path.display(),
+            self.logs,
+            self.log_tail(40)
+        );
+    }
+}
+
+/// The last non-empty stdout line of a CLI command (its documented result).
+fn last_line(stdout: &str, what: &str) -> String {
+    stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty())
+        .unwrap_or_else(|| panic!("`{what}` printed nothing on stdout"))
+        .to_owned()
+}

@@ -1,0 +1,110 @@
+//! Hostile input: an oversized message closes with 4103; malformed JSON, an unknown
+//! frame type, a binary frame or a frame before `hello` get an `error` frame and close
+//! 4102. Each time only the offender goes: a fresh client is still served.
+
+use std::collections::BTreeMap;
+
+use tocsin_e2e::publisher::email;
+use tocsin_e2e::ws::Closed;
+use tocsin_e2e::{ConnectOptions, Gateway, GatewayOptions, STEP, WsClient};
+use tocsin_protocol::ServerFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What the offender sends, and whether it says hello first.
+struct Offence {
+    /// Send `hello` and read until `caught_up` before offending.
+    after_hello: bool,
+    /// The offending message.
+    message: Message,
+}
+
+/// Commits `offence` on a fresh connection and returns how the gateway closed it,
+/// with the frames it sent first.
+async fn offend(gw: &Gateway, token: &str, offence: Offence) -> (Closed, Vec<ServerFrame>) {
+    let mut client = WsClient::connect(&gw.ws_url(), &ConnectOptions::bearer(token)).await;
+    if offence.after_hello {
+        client.hello(BTreeMap::new()).await;
+        client.read_until_caught_up(STEP).await;
+    }
+    // The gateway may close before it has read all of a large message.
+    let _ignored = client.try_send_raw(offence.message).await;
+    client.expect_close(STEP).await
+}
+
+/// A new, well-behaved client on the same gateway still connects and receives a publish.
+async fn assert_still_serving(gw: &Gateway, token: &str) {
+    let marie = gw.user("dupont", 0);
+    let (mut client, _, _) = WsClient::connect_ready(&gw.ws_url(), token, BTreeMap::new()).await;
+    let published = gw
+        .api()
+        .publish_ok(gw.key("dupont"), &email(&marie.stream(), "still here"))
+        .await;
+    client.wait_notification(&published.id, STEP).await;
+}
+
+async fn assert_protocol_violation(offence: Offence, what: &str) {
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let token = gw.api().login(gw.user("dupont", 0)).await.access_token;
+    let (closed, frames) = offend(&gw, &token, offence).await;
+    assert_eq!(closed.code, Some(4102), "{what}: close code ({closed:?})");
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, ServerFrame::Error { .. })),
+        "{what}: an error frame says why before the close; got {frames:?}"
+    );
+    assert_still_serving(&gw, &token).await;
+}
+
+#[tokio::test]
+async fn a_message_over_64_kib_closes_4103_and_others_are_still_served() {
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let token = gw.api().login(gw.user("dupont", 0)).await.access_token;
+    let huge = format!(
+        r#"{{"type":"mark_read","id":"big","notification_ids":["{}"]}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let offence = Offence {
+        after_hello: true,
+        message: Message::text(huge),
+    };
+    let (closed, _) = offend(&gw, &token, offence).await;
+    assert_eq!(closed.code, Some(4103), "{closed:?}");
+    assert_still_serving(&gw, &token).await;
+}
+
+#[tokio::test]
+async fn malformed_json_closes_4102_after_an_error_frame() {
+    let offence = Offence {
+        after_hello: true,
+        message: Message::text(r#"{"type":"mark_read","id":"#),
+    };
+    assert_protocol_violation(offence, "malformed JSON").await;
+}
+
+#[tokio::test]
+async fn an_unknown_frame_type_closes_4102_after_an_error_frame() {
+    let offence = Offence {
+        after_hello: true,
+        message: Message::text(r#"{"type":"explode","id":"x"}"#),
+    };
+    assert_protocol_violation(offence, "unknown type").await;
+}
+
+#[tokio::test]
+async fn a_binary_frame_closes_4102_after_an_error_frame() {
+    let offence = Offence {
+        after_hello: true,
+        message: Message::binary(br#"{"type":"ping"}"#.to_vec()),
+    };
+    assert_protocol_violation(offence, "binary frame").await;
+}
+
+#[tokio::test]
+async fn a_frame_before_hello_closes_4102_after_an_error_frame() {
+    let offence = Offence {
+        after_hello: false,
+        message: Message::text(r#"{"type":"mark_all_read","id":"early"}"#),
+    };
+    assert_protocol_violation(offence, "frame before hello").await;
+}

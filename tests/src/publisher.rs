@@ -1,0 +1,144 @@
+//! Notifications to publish, and a publisher task that keeps publishing and records
+//! exactly what the gateway acknowledged.
+
+use chrono::{Duration as ChronoDuration, Utc};
+use tocsin_protocol::NotificationData;
+use tocsin_protocol::http::{PublishRequest, PublishResponse};
+use tocsin_protocol::notification::{
+    DossierAction, DossierUpdated, EmailReceived, ProposalCreated,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::http::Api;
+
+/// An `email-received` notification to `to`.
+pub fn email(to: &str, title: &str) -> PublishRequest {
+    PublishRequest {
+        to: to.to_owned(),
+        data: NotificationData::EmailReceived(EmailReceived {
+            subject: title.to_owned(),
+            from: "Maître Martin <martin@exemple.fr>".to_owned(),
+            dossier_number: Some("2026-0142".to_owned()),
+            message_id: None,
+            has_attachments: false,
+        }),
+        title: title.to_owned(),
+        body: String::new(),
+        urgency: None,
+        idempotency_key: None,
+    }
+}
+
+/// An `email-received` notification whose body is `body_bytes` long.
+pub fn email_with_body(to: &str, title: &str, body_bytes: usize) -> PublishRequest {
+    let mut request = email(to, title);
+    request.body = "x".repeat(body_bytes);
+    request
+}
+
+/// A `dossier-updated` notification to `to`.
+pub fn dossier(to: &str, number: &str) -> PublishRequest {
+    PublishRequest {
+        to: to.to_owned(),
+        data: NotificationData::DossierUpdated(DossierUpdated {
+            dossier_number: number.to_owned(),
+            action: DossierAction::DocumentAdded,
+            dossier_title: Some("Dupont c/ Durand".to_owned()),
+            status: None,
+            previous_status: None,
+            document_name: Some("conclusions.pdf".to_owned()),
+        }),
+        title: format!("Dossier {number}"),
+        body: String::new(),
+        urgency: None,
+        idempotency_key: None,
+    }
+}
+
+/// A `proposal-created` notification to `to`.
+pub fn proposal(to: &str, proposal_id: &str) -> PublishRequest {
+    let starts_at = (Utc::now() + ChronoDuration::days(2)).fixed_offset();
+    PublishRequest {
+        to: to.to_owned(),
+        data: NotificationData::ProposalCreated(ProposalCreated {
+            proposal_id: proposal_id.to_owned(),
+            starts_at,
+            ends_at: Some(starts_at + ChronoDuration::hours(1)),
+            proposed_by: "Me Martin".to_owned(),
+            location: Some("Cabinet".to_owned()),
+            conversation_id: None,
+            dossier_number: None,
+        }),
+        title: "Rendez-vous proposé".to_owned(),
+        body: String::new(),
+        urgency: None,
+        idempotency_key: None,
+    }
+}
+
+/// A task publishing one notification after another to one target until told to
+/// stop or until a request fails (e.g. the gateway was killed).
+pub struct ContinuousPublisher {
+    /// Set to true to stop after the request in flight.
+    stop: watch::Sender<bool>,
+    /// The number of acknowledged publishes so far.
+    acknowledged: watch::Receiver<usize>,
+    /// The task; yields every 2xx response, in order.
+    task: JoinHandle<Vec<PublishResponse>>,
+}
+
+impl ContinuousPublisher {
+    /// Starts publishing `email` notifications to `to` with `key`.
+    pub fn start(api: Api, key: String, to: String) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let (count_tx, acknowledged) = watch::channel(0usize);
+        let task = tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut n = 0u64;
+            while !*stop_rx.borrow() {
+                n += 1;
+                let request = email(&to, &format!("continuous #{n}"));
+                let Ok(reply) = api.send(api.publish_request(&key, &request)).await else {
+                    break;
+                };
+                if !reply.status.is_success() {
+                    break;
+                }
+                acked.push(reply.json::<PublishResponse>());
+                count_tx.send_replace(acked.len());
+            }
+            acked
+        });
+        ContinuousPublisher {
+            stop,
+            acknowledged,
+            task,
+        }
+    }
+
+    /// Waits until at least `count` publishes were acknowledged; panics after `timeout`
+    /// or if the publisher ended first.
+    pub async fn wait_acknowledged(&mut self, count: usize, timeout: std::time::Duration) {
+        let waited = tokio::time::timeout(timeout, self.acknowledged.wait_for(|n| *n >= count))
+            .await
+            .map(|result| result.map(|_| ()));
+        match waited {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => panic!(
+                "the publisher stopped after {} acknowledged publishes, before {count}",
+                *self.acknowledged.borrow()
+            ),
+            Err(_) => panic!(
+                "only {} of {count} publishes acknowledged within {timeout:?}",
+                *self.acknowledged.borrow()
+            ),
+        }
+    }
+
+    /// Stops and returns every acknowledged publish, in order.
+    pub async fn finish(self) -> Vec<PublishResponse> {
+        self.stop.send_replace(true);
+        self.task.await.expect("the publisher task did not panic")
+    }
+}

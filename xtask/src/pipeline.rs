@@ -1,0 +1,68 @@
+//! `cargo xtask test`: the one command the README gives and CI runs.
+//!
+//! Steps, in order, stopping at the first failure: setup, `cargo fmt --check`,
+//! clippy with warnings denied, build every binary, nextest, doc tests. The binaries
+//! are built first, into the one default target directory, so the end-to-end tests
+//! start the already-built gateway (its path is passed in `TOCSIN_GATEWAY_BIN`) instead
+//! of building it again under a test's timeout.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::process::{self, cargo, run_step};
+use crate::setup;
+
+/// The environment variable that tells the end-to-end tests which gateway binary to run.
+pub const GATEWAY_BIN_ENV: &str = "TOCSIN_GATEWAY_BIN";
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Skip installing system packages and cargo tools.
+    #[arg(long)]
+    no_setup: bool,
+    /// Skip the fmt and clippy checks.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Runs the pipeline.
+pub fn run(args: &TestArgs) -> Result<()> {
+    if !args.no_setup {
+        setup::run()?;
+    }
+    if !args.quick {
+        run_step("fmt", &mut cargo(["fmt", "--all", "--", "--check"]))?;
+        run_step(
+            "clippy",
+            &mut cargo([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    }
+    run_step("build", &mut cargo(["build", "--workspace", "--bins"]))?;
+    let gateway = process::gateway_binary()?;
+    println!("{GATEWAY_BIN_ENV}={}", gateway.display());
+
+    let mut nextest = cargo(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    if running_in_ci() {
+        nextest.args(["--profile", "ci"]);
+    }
+    run_step("nextest", nextest.env(GATEWAY_BIN_ENV, &gateway))?;
+    run_step(
+        "doc tests",
+        cargo(["test", "--workspace", "--doc"]).env(GATEWAY_BIN_ENV, &gateway),
+    )?;
+    println!("==> all steps passed");
+    Ok(())
+}
+
+/// True when the `CI` variable is set (GitHub Actions, GitLab and most others set it).
+fn running_in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
+}

@@ -1,0 +1,180 @@
+//! `cargo xtask setup`: installs what the build and the tests need beyond Rust.
+//!
+//! On Debian and Ubuntu the missing packages of [`SYSTEM_PACKAGES`] are installed with
+//! apt (as root, or through `sudo -n`; never prompting). Elsewhere the list is printed
+//! for the developer to install and the command carries on. Then `cargo-nextest` is
+//! installed if `cargo nextest` does not answer.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::{self, header};
+
+/// A system package the workspace needs, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemPackage {
+    /// The Debian/Ubuntu package name.
+    pub name: &'static str,
+    /// Why the workspace needs it; printed when it is missing.
+    pub why: &'static str,
+}
+
+/// Every Debian/Ubuntu package the workspace needs.
+///
+/// Extend this list when a crate gains a system dependency, with the reason: the
+/// desktop app will add webkit2gtk, libayatana-appindicator, dbus and xvfb (for its
+/// headless tests); the PostgreSQL backend's tests will add postgresql. SQLite is not
+/// here because rusqlite bundles it, nor OpenSSL because TLS is rustls.
+pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
+    SystemPackage {
+        name: "build-essential",
+        why: "a C compiler and make: rusqlite's bundled SQLite and ring (rustls) compile C code",
+    },
+    SystemPackage {
+        name: "pkg-config",
+        why: "lets -sys crates find system libraries (the desktop's GTK/WebKit stack later)",
+    },
+];
+
+/// Installs the missing system packages and cargo tools.
+pub fn run() -> Result<()> {
+    header("setup: system packages");
+    install_system_packages(SYSTEM_PACKAGES)?;
+    header("setup: cargo-nextest");
+    ensure_nextest()
+}
+
+/// Installs the missing packages on Debian/Ubuntu; elsewhere prints them.
+fn install_system_packages(packages: &[SystemPackage]) -> Result<()> {
+    if !is_debian_like() {
+        println!("Not a Debian/Ubuntu system: make sure the equivalents of these are installed:");
+        for package in packages {
+            println!("  {:<16} {}", package.name, package.why);
+        }
+        return Ok(());
+    }
+    let missing: Vec<SystemPackage> = packages
+        .iter()
+        .copied()
+        .filter(|package| !is_installed(package.name))
+        .collect();
+    if missing.is_empty() {
+        let names: Vec<&str> = packages.iter().map(|package| package.name).collect();
+        println!("all installed: {}", names.join(" "));
+        return Ok(());
+    }
+    for package in &missing {
+        println!("missing {:<16} {}", package.name, package.why);
+    }
+    let names: Vec<&str> = missing.iter().map(|package| package.name).collect();
+    let privileged = Privileged::detect().with_context(|| {
+        format!(
+            "installing packages needs root; run `sudo apt-get install {}` yourself",
+            names.join(" ")
+        )
+    })?;
+    process::run_step("apt-get update", &mut privileged.apt_get(["update"]))?;
+    let mut install = privileged.apt_get(["install", "-y", "--no-install-recommends"]);
+    install.args(&names);
+    process::run_step("apt-get install", &mut install)
+}
+
+/// True on Debian and its derivatives (Ubuntu included), where dpkg and apt exist.
+fn is_debian_like() -> bool {
+    Path::new("/etc/debian_version").exists()
+        && process::succeeds(Command::new("dpkg-query").arg("--version"))
+}
+
+/// True when dpkg reports the package as installed (`install ok installed`).
+fn is_installed(package: &str) -> bool {
+    let output = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output();
+    match output {
+        Ok(output) if output.status.success() => {
+            status_means_installed(&String::from_utf8_lossy(&output.stdout))
+        }
+        _ => false,
+    }
+}
+
+/// Reads dpkg's `${Status}`: `install ok installed` is installed; `deinstall ok
+/// config-files` (removed, configuration kept) and `unknown ok not-installed` are not.
+fn status_means_installed(status: &str) -> bool {
+    status.split_whitespace().last() == Some("installed")
+}
+
+/// How apt is run with root rights.
+#[derive(Debug, Clone, Copy)]
+enum Privileged {
+    /// xtask already runs as root.
+    Root,
+    /// Through `sudo -n`, which fails rather than prompting for a password.
+    Sudo,
+}
+
+impl Privileged {
+    /// Root directly, else a password-less `sudo`, else an error.
+    fn detect() -> Result<Privileged> {
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .context("running `id -u`")?;
+        if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+            return Ok(Privileged::Root);
+        }
+        if process::succeeds(Command::new("sudo").args(["-n", "true"])) {
+            return Ok(Privileged::Sudo);
+        }
+        bail!("not root, and `sudo -n` is not allowed without a password");
+    }
+
+    /// A non-interactive `apt-get` with these arguments.
+    fn apt_get<const N: usize>(self, args: [&str; N]) -> Command {
+        let mut command = match self {
+            Privileged::Root => Command::new("apt-get"),
+            Privileged::Sudo => {
+                // sudo resets the environment, so the variable travels through `env`.
+                let mut sudo = Command::new("sudo");
+                sudo.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+                sudo
+            }
+        };
+        command.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        command
+    }
+}
+
+/// Installs cargo-nextest unless `cargo nextest --version` already works.
+fn ensure_nextest() -> Result<()> {
+    if process::succeeds(&mut process::cargo(["nextest", "--version"])) {
+        println!("cargo-nextest is installed");
+        return Ok(());
+    }
+    process::run_step(
+        "install cargo-nextest",
+        &mut process::cargo(["install", "cargo-nextest", "--locked"]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dpkg_status_is_read_strictly() {
+        assert!(status_means_installed("install ok installed"));
+        assert!(!status_means_installed("deinstall ok config-files"));
+        assert!(!status_means_installed("unknown ok not-installed"));
+        assert!(!status_means_installed(""));
+    }
+
+    #[test]
+    fn every_package_says_why() {
+        for package in SYSTEM_PACKAGES {
+            assert!(!package.name.is_empty() && !package.why.is_empty());
+        }
+    }
+}
