@@ -97,7 +97,11 @@ fn bad_tokens() -> Vec<(&'static str, String)> {
         ("no exp", sign(&no_exp, SECRET, Algorithm::HS256)),
         (
             "not yet valid (nbf in an hour)",
-            sign(&with(&[("nbf", json!(now + 3600))]), SECRET, Algorithm::HS256),
+            sign(
+                &with(&[("nbf", json!(now + 3600))]),
+                SECRET,
+                Algorithm::HS256,
+            ),
         ),
         (
             "tenant tampered",

@@ -329,7 +329,8 @@ impl Gateway {
             .arg(&self.data_path)
             .env_remove("TOCSIN_DATA_DIR")
             .env_remove("TOCSIN_LISTEN")
-            .env_remove("TOCSIN_LOG_FORMAT");
+            .env_remove("TOCSIN_LOG_FORMAT")
+            .env("NO_COLOR", "1");
         command
     }
 

@@ -21,7 +21,12 @@ use clap::{Parser, Subcommand};
 
 /// `cargo xtask`: setup, test and demo commands for the Tocsin workspace.
 #[derive(Debug, Parser)]
-#[command(name = "xtask", bin_name = "cargo xtask", about, disable_version_flag = true)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about,
+    disable_version_flag = true
+)]
 struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -21,7 +21,11 @@ pub async fn readable_streams(store: &dyn Store, user: &User) -> Result<Vec<Stre
 }
 
 /// Whether a user may read a stream.
-pub async fn can_read(store: &dyn Store, user: &User, stream: &StreamName) -> Result<bool, AppError> {
+pub async fn can_read(
+    store: &dyn Store,
+    user: &User,
+    stream: &StreamName,
+) -> Result<bool, AppError> {
     Ok(match stream {
         StreamName::User(id) => *id == user.id,
         StreamName::Tenant(slug) => *slug == user.tenant,
@@ -61,13 +65,21 @@ pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User
                 })
                 .await?
         }
-        None => return Err(AppError::unauthorized("this account no longer exists; sign in again")),
+        None => {
+            return Err(AppError::unauthorized(
+                "this account no longer exists; sign in again",
+            ));
+        }
     };
     if user.tenant != identity.tenant {
-        return Err(AppError::forbidden("the token's firm does not match the user's firm"));
+        return Err(AppError::forbidden(
+            "the token's firm does not match the user's firm",
+        ));
     }
     if user.disabled {
-        return Err(AppError::forbidden("this account is disabled; ask your firm's administrator"));
+        return Err(AppError::forbidden(
+            "this account is disabled; ask your firm's administrator",
+        ));
     }
     Ok(user)
 }

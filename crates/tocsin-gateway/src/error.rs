@@ -21,12 +21,19 @@ pub struct AppError {
 impl AppError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> AppError {
-        AppError { status, body: ErrorBody::new(code, message) }
+        AppError {
+            status,
+            body: ErrorBody::new(code, message),
+        }
     }
 
     /// 400/422: the request is wrong.
     pub fn invalid(message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest, message)
+        AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRequest,
+            message,
+        )
     }
 
     /// 401.
@@ -51,7 +58,11 @@ impl AppError {
 
     /// 429 with a retry delay.
     pub fn rate_limited(retry_after_ms: u64, message: impl Into<String>) -> AppError {
-        let mut error = AppError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message);
+        let mut error = AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            message,
+        );
         error.body.retry_after_ms = Some(retry_after_ms);
         error
     }
@@ -71,12 +82,18 @@ impl From<StoreError> for AppError {
     fn from(err: StoreError) -> AppError {
         match err {
             StoreError::NotFound(message) => AppError::not_found(message),
-            StoreError::Conflict(message) => AppError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message),
+            StoreError::Conflict(message) => {
+                AppError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+            }
             StoreError::Forbidden(message) => AppError::forbidden(message),
             StoreError::Invalid(message) => AppError::invalid(message),
             StoreError::DiskFull => {
                 tracing::error!("disk full: refusing writes");
-                AppError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, err.to_string())
+                AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    err.to_string(),
+                )
             }
             StoreError::Internal(_) => AppError::internal(err),
         }
@@ -94,15 +111,25 @@ impl From<JsonRejection> for AppError {
         let status = rejection.status();
         let text = rejection.body_text();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            return AppError::too_large(format!("{text}; send a smaller body (see http.max_body_bytes)"));
+            return AppError::too_large(format!(
+                "{text}; send a smaller body (see http.max_body_bytes)"
+            ));
         }
-        AppError::new(status, ErrorCode::InvalidRequest, format!("{text}; see docs/PROTOCOL.md for the shape"))
+        AppError::new(
+            status,
+            ErrorCode::InvalidRequest,
+            format!("{text}; see docs/PROTOCOL.md for the shape"),
+        )
     }
 }
 
 impl From<QueryRejection> for AppError {
     fn from(rejection: QueryRejection) -> AppError {
-        AppError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, rejection.body_text())
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            rejection.body_text(),
+        )
     }
 }
 

@@ -260,8 +260,12 @@ mod tests {
     fn a_full_queue_kills_only_that_connection() {
         let hub = Hub::new();
         let stream = StreamName::Tenant("t".into());
-        let (slow, _slow_rx) = hub.register("u1", 10, 2, CancellationToken::new()).expect("registers");
-        let (fast, mut fast_rx) = hub.register("u2", 10, 100, CancellationToken::new()).expect("registers");
+        let (slow, _slow_rx) = hub
+            .register("u1", 10, 2, CancellationToken::new())
+            .expect("registers");
+        let (fast, mut fast_rx) = hub
+            .register("u2", 10, 100, CancellationToken::new())
+            .expect("registers");
         hub.subscribe(&slow, &stream);
         hub.subscribe(&fast, &stream);
         for offset in 1..=5 {
@@ -282,9 +286,14 @@ mod tests {
     #[test]
     fn the_connection_cap_is_per_user_and_freed_on_unregister() {
         let hub = Hub::new();
-        let (first, _rx1) = hub.register("u", 1, 4, CancellationToken::new()).expect("first");
+        let (first, _rx1) = hub
+            .register("u", 1, 4, CancellationToken::new())
+            .expect("first");
         assert!(hub.register("u", 1, 4, CancellationToken::new()).is_err());
-        assert!(hub.register("other", 1, 4, CancellationToken::new()).is_ok());
+        assert!(
+            hub.register("other", 1, 4, CancellationToken::new())
+                .is_ok()
+        );
         hub.unregister(&first);
         assert!(hub.register("u", 1, 4, CancellationToken::new()).is_ok());
     }

@@ -4,14 +4,15 @@
 //! # Layout
 //! - [`auth`]: passwords, access tokens, external JWTs, API keys, refresh tokens.
 
-pub mod auth;
-pub mod config;
-pub mod hub;
-pub mod store;
 pub mod access;
 pub mod api;
-pub mod error;
-pub mod state;
-pub mod ws;
-pub mod server;
+pub mod auth;
 pub mod cli;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod listener;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod ws;

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tocsin_protocol::CloseCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tocsin_protocol::CloseCode;
 
 use crate::auth::{AccessTokens, Authenticator, ExternalVerifier};
 use crate::config::Config;
@@ -24,7 +24,11 @@ pub const ISSUER: &str = "tocsin-gateway";
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the store and builds the shared state.
-pub fn open(config: Config, data_dir: &Path, shutdown: CancellationToken) -> anyhow::Result<AppState> {
+pub fn open(
+    config: Config,
+    data_dir: &Path,
+    shutdown: CancellationToken,
+) -> anyhow::Result<AppState> {
     let hub = Hub::new();
     let path = config.database_path(data_dir);
     let store = SqliteStore::open(&path, &config.sqlite_synchronous, hub.clone())
@@ -35,7 +39,9 @@ pub fn open(config: Config, data_dir: &Path, shutdown: CancellationToken) -> any
         Duration::from_secs(config.auth.access_token_ttl_secs),
     );
     let external = match &config.auth.external {
-        Some(external) => Some(ExternalVerifier::new(external.clone()).map_err(anyhow::Error::msg)?),
+        Some(external) => {
+            Some(ExternalVerifier::new(external.clone()).map_err(anyhow::Error::msg)?)
+        }
         None => None,
     };
     let auth = Arc::new(Authenticator::new(access, external));
@@ -49,13 +55,16 @@ pub fn open(config: Config, data_dir: &Path, shutdown: CancellationToken) -> any
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let pruner = tokio::spawn(prune_loop(state.clone()));
     let app = crate::api::router(state.clone());
-    let shutdown = state.shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    state.hub.close_all(CloseCode::GoingAway, "the gateway is shutting down; reconnect and resume");
+    crate::listener::accept_loop(listener, app, state.shutdown.clone()).await;
+    state.hub.close_all(
+        CloseCode::GoingAway,
+        "the gateway is shutting down; reconnect and resume",
+    );
     state.sessions.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, state.sessions.wait()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.sessions.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some WebSocket sessions did not close in time");
     }
     pruner.abort();
@@ -65,10 +74,12 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
 
 /// Deletes what is older than retention, at the configured interval.
 async fn prune_loop(state: AppState) {
-    let mut interval = tokio::time::interval(Duration::from_secs(state.config.prune_interval_secs.max(1)));
+    let mut interval =
+        tokio::time::interval(Duration::from_secs(state.config.prune_interval_secs.max(1)));
     loop {
         interval.tick().await;
-        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(state.config.retention_secs as i64);
+        let cutoff =
+            chrono::Utc::now() - chrono::Duration::seconds(state.config.retention_secs as i64);
         match state.store.prune(cutoff).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "pruned notifications past retention"),

@@ -129,7 +129,13 @@ mod tests {
 
     #[test]
     fn stream_names_round_trip() {
-        for text in ["user:42", "tenant:dupont", "conversation:c-1", "all", "user:a@b.fr"] {
+        for text in [
+            "user:42",
+            "tenant:dupont",
+            "conversation:c-1",
+            "all",
+            "user:a@b.fr",
+        ] {
             let name: StreamName = text.parse().expect("valid");
             assert_eq!(name.to_string(), text);
         }

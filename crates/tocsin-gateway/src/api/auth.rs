@@ -21,7 +21,9 @@ pub async fn login(
 ) -> Result<Json<TokenResponse>, AppError> {
     let device = request.device_name.trim();
     if device.is_empty() || device.len() > 128 {
-        return Err(AppError::invalid("device_name must be 1-128 characters, e.g. \"Laptop — Marie\""));
+        return Err(AppError::invalid(
+            "device_name must be 1-128 characters, e.g. \"Laptop — Marie\"",
+        ));
     }
     let user = state.store.user_by_email(request.email.trim()).await?;
     let password = request.password;
@@ -63,16 +65,25 @@ pub async fn refresh(
     let next = new_refresh_token();
     let outcome = state
         .store
-        .rotate_session(&hash_token(&request.refresh_token), &hash_token(&next), refresh_expiry(&state))
+        .rotate_session(
+            &hash_token(&request.refresh_token),
+            &hash_token(&next),
+            refresh_expiry(&state),
+        )
         .await?;
     match outcome {
-        RotateOutcome::Rotated { session_id, user_id } => {
+        RotateOutcome::Rotated {
+            session_id,
+            user_id,
+        } => {
             let user = state
                 .store
                 .user_by_id(&user_id)
                 .await?
                 .filter(|user| !user.disabled)
-                .ok_or_else(|| AppError::unauthorized("this account no longer exists or is disabled"))?;
+                .ok_or_else(|| {
+                    AppError::unauthorized("this account no longer exists or is disabled")
+                })?;
             tokens(&state, &user, &session_id, next).map(Json)
         }
         RotateOutcome::Reused => {
@@ -81,7 +92,9 @@ pub async fn refresh(
                 "this refresh token was already used, so the session was revoked for safety; sign in again",
             ))
         }
-        RotateOutcome::Invalid => Err(AppError::unauthorized("unknown, expired or revoked refresh token; sign in again")),
+        RotateOutcome::Invalid => Err(AppError::unauthorized(
+            "unknown, expired or revoked refresh token; sign in again",
+        )),
     }
 }
 
@@ -90,16 +103,30 @@ pub async fn logout(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LogoutRequest>,
 ) -> Result<StatusCode, AppError> {
-    state.store.revoke_session(&hash_token(&request.refresh_token)).await?;
+    state
+        .store
+        .revoke_session(&hash_token(&request.refresh_token))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
-    let ttl = chrono::Duration::seconds(state.config.auth.refresh_token_ttl_secs.min(i64::MAX as u64) as i64);
+    let ttl = chrono::Duration::seconds(
+        state
+            .config
+            .auth
+            .refresh_token_ttl_secs
+            .min(i64::MAX as u64) as i64,
+    );
     Utc::now() + ttl
 }
 
-fn tokens(state: &AppState, user: &User, session_id: &str, refresh_token: String) -> Result<TokenResponse, AppError> {
+fn tokens(
+    state: &AppState,
+    user: &User,
+    session_id: &str,
+    refresh_token: String,
+) -> Result<TokenResponse, AppError> {
     let email = (!user.email.is_empty()).then_some(user.email.as_str());
     let (access_token, _expires_at) = state
         .auth
@@ -116,5 +143,10 @@ fn tokens(state: &AppState, user: &User, session_id: &str, refresh_token: String
 
 /// A user as the API shows them.
 pub fn user_info(user: &User) -> UserInfo {
-    UserInfo { id: user.id.clone(), email: user.email.clone(), tenant: user.tenant.clone(), role: user.role.clone() }
+    UserInfo {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        tenant: user.tenant.clone(),
+        role: user.role.clone(),
+    }
 }

@@ -25,13 +25,19 @@ impl FromRequestParts<AppState> for FirmCaller {
         let is_key = bearer(parts)?.is_some_and(|token| token.starts_with(API_KEY_PREFIX));
         if is_key {
             let publisher = Publisher::from_request_parts(parts, state).await?;
-            return Ok(FirmCaller { tenant: publisher.key.tenant });
+            return Ok(FirmCaller {
+                tenant: publisher.key.tenant,
+            });
         }
         let signed_in = SignedIn::from_request_parts(parts, state).await?;
         if signed_in.user.role != "admin" {
-            return Err(AppError::forbidden("only a firm admin or an API key may change conversation members"));
+            return Err(AppError::forbidden(
+                "only a firm admin or an API key may change conversation members",
+            ));
         }
-        Ok(FirmCaller { tenant: Some(signed_in.user.tenant) })
+        Ok(FirmCaller {
+            tenant: Some(signed_in.user.tenant),
+        })
     }
 }
 
@@ -51,12 +57,18 @@ pub async fn put_members(
 ) -> Result<Json<MembersResponse>, AppError> {
     if id.is_empty()
         || id.len() > MAX_STREAM_ID_LEN
-        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@+".contains(&b))
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+".contains(&b))
     {
-        return Err(AppError::invalid("a conversation id is 1-128 letters, digits and -_.@+"));
+        return Err(AppError::invalid(
+            "a conversation id is 1-128 letters, digits and -_.@+",
+        ));
     }
     if request.members.len() > 1000 {
-        return Err(AppError::too_large("a conversation has at most 1000 members"));
+        return Err(AppError::too_large(
+            "a conversation has at most 1000 members",
+        ));
     }
     let tenant = match (caller.tenant, query.tenant) {
         (Some(own), Some(asked)) if own != asked => {
@@ -64,8 +76,19 @@ pub async fn put_members(
         }
         (Some(own), _) => own,
         (None, Some(asked)) => asked,
-        (None, None) => return Err(AppError::invalid("a global key must say which firm: ?tenant=<slug>")),
+        (None, None) => {
+            return Err(AppError::invalid(
+                "a global key must say which firm: ?tenant=<slug>",
+            ));
+        }
     };
-    let members = state.store.set_members(&id, &tenant, &request.members).await?;
-    Ok(Json(MembersResponse { conversation_id: id, tenant, members }))
+    let members = state
+        .store
+        .set_members(&id, &tenant, &request.members)
+        .await?;
+    Ok(Json(MembersResponse {
+        conversation_id: id,
+        tenant,
+        members,
+    }))
 }

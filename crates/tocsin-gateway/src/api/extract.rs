@@ -21,7 +21,9 @@ pub const API_KEY_PREFIX: &str = "tsk_";
 
 /// The bearer token of a request, if any.
 pub fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
     let text = value
         .to_str()
         .map_err(|_| AppError::unauthorized("the Authorization header is not valid text"))?;
@@ -43,10 +45,13 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(parts)?
-            .ok_or_else(|| AppError::unauthorized("sign in first: send `Authorization: Bearer <access token>`"))?;
+        let token = bearer(parts)?.ok_or_else(|| {
+            AppError::unauthorized("sign in first: send `Authorization: Bearer <access token>`")
+        })?;
         if token.starts_with(API_KEY_PREFIX) {
-            return Err(AppError::unauthorized("this endpoint needs a user's access token, not an API key"));
+            return Err(AppError::unauthorized(
+                "this endpoint needs a user's access token, not an API key",
+            ));
         }
         let identity = state.auth.verify(token).await?;
         let user = resolve_user(state.store.as_ref(), &identity).await?;
@@ -63,10 +68,14 @@ pub struct Publisher {
 impl Publisher {
     /// Checks an API key from a bearer token.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Publisher, AppError> {
-        let bad = || AppError::unauthorized("unknown or revoked API key; create one with `tocsin-gateway key create`");
+        let bad = || {
+            AppError::unauthorized(
+                "unknown or revoked API key; create one with `tocsin-gateway key create`",
+            )
+        };
         let (key_id, secret) = parse_api_key(token).ok_or_else(bad)?;
-        let key = state.store.api_key(&key_id).await?.ok_or_else(bad)?;
-        if key.revoked || !verify_secret(&secret, &key.secret_hash) {
+        let key = state.store.api_key(key_id).await?.ok_or_else(bad)?;
+        if key.revoked || !verify_secret(secret, &key.secret_hash) {
             return Err(bad());
         }
         Ok(Publisher { key })
@@ -80,7 +89,9 @@ impl FromRequestParts<AppState> for Publisher {
         let token = bearer(parts)?
             .ok_or_else(|| AppError::unauthorized("send `Authorization: Bearer <API key>`"))?;
         if !token.starts_with(API_KEY_PREFIX) {
-            return Err(AppError::unauthorized("this endpoint needs an API key (tsk_…), not a user token"));
+            return Err(AppError::unauthorized(
+                "this endpoint needs an API key (tsk_…), not a user token",
+            ));
         }
         Publisher::from_token(state, token).await
     }

@@ -19,7 +19,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         Ok(()) => (StatusCode::OK, "ready".into()),
         Err(err) => {
             tracing::error!(error = %err, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("storage unavailable: {err}"))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("storage unavailable: {err}"),
+            )
         }
     }
 }

@@ -29,23 +29,36 @@ pub async fn history(
     signed_in: SignedIn,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<HistoryResponse>, AppError> {
-    let stream: StreamName = query.stream.parse().map_err(|err: tocsin_protocol::stream::InvalidStreamName| {
-        AppError::invalid(format!("stream: {err}"))
-    })?;
+    let stream: StreamName =
+        query
+            .stream
+            .parse()
+            .map_err(|err: tocsin_protocol::stream::InvalidStreamName| {
+                AppError::invalid(format!("stream: {err}"))
+            })?;
     if !can_read(state.store.as_ref(), &signed_in.user, &stream).await? {
         return Err(AppError::forbidden(format!("you may not read {stream}")));
     }
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_HISTORY_LIMIT);
     let position = state.store.stream_state(&stream).await?;
-    let stored = state.store.read_range(&stream, query.after, position.head, limit).await?;
+    let stored = state
+        .store
+        .read_range(&stream, query.after, position.head, limit)
+        .await?;
     let ids: Vec<String> = stored.iter().map(|n| n.id.clone()).collect();
     let flags = state.store.read_flags(&signed_in.user.id, &ids).await?;
     let mut notifications = Vec::with_capacity(stored.len());
     for (item, read) in stored.iter().zip(flags) {
-        notifications.push(HistoryItem { offset: item.offset, read, notification: item.notification()? });
+        notifications.push(HistoryItem {
+            offset: item.offset,
+            read,
+            notification: item.notification()?,
+        });
     }
     let next_after = match notifications.last() {
-        Some(last) if notifications.len() == limit as usize && last.offset < position.head => Some(last.offset),
+        Some(last) if notifications.len() == limit as usize && last.offset < position.head => {
+            Some(last.offset)
+        }
         _ => None,
     };
     Ok(Json(HistoryResponse {
@@ -59,9 +72,18 @@ pub async fn history(
 }
 
 /// `GET /v1/unread`: unread counts per kind.
-pub async fn unread(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<UnreadResponse>, AppError> {
+pub async fn unread(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<UnreadResponse>, AppError> {
     let streams = readable_streams(state.store.as_ref(), &signed_in.user).await?;
-    let counts = state.store.unread_counts(&signed_in.user.id, &streams).await?;
+    let counts = state
+        .store
+        .unread_counts(&signed_in.user.id, &streams)
+        .await?;
     let total = counts.iter().map(|(_, n)| n).sum();
-    Ok(Json(UnreadResponse { total, by_kind: counts.into_iter().collect() }))
+    Ok(Json(UnreadResponse {
+        total,
+        by_kind: counts.into_iter().collect(),
+    }))
 }

@@ -29,7 +29,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/publish/batch", post(publish::publish_batch))
         .route("/v1/history", get(history::history))
         .route("/v1/unread", get(history::unread))
-        .route("/v1/conversations/{id}/members", put(conversations::put_members))
+        .route(
+            "/v1/conversations/{id}/members",
+            put(conversations::put_members),
+        )
         .route(tocsin_protocol::WS_PATH, get(crate::ws::upgrade))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())

@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use tocsin_protocol::http::{BatchPublishRequest, BatchPublishResponse, MAX_BATCH, PublishRequest, PublishResponse};
+use tocsin_protocol::http::{
+    BatchPublishRequest, BatchPublishResponse, MAX_BATCH, PublishRequest, PublishResponse,
+};
 use tocsin_protocol::notification::{MAX_BODY_LEN, MAX_TITLE_LEN};
 use tocsin_protocol::{Notification, StreamName};
 
@@ -26,8 +28,14 @@ pub async fn publish(
     check_rate(&state, &publisher, 1)?;
     let append = prepare(&state, &publisher, request).await?;
     let mut appended = state.store.append(vec![append]).await?;
-    let appended = appended.pop().ok_or_else(|| AppError::internal("append returned nothing"))?;
-    let status = if appended.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    let appended = appended
+        .pop()
+        .ok_or_else(|| AppError::internal("append returned nothing"))?;
+    let status = if appended.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(response(appended))))
 }
 
@@ -39,7 +47,9 @@ pub async fn publish_batch(
 ) -> Result<(StatusCode, Json<BatchPublishResponse>), AppError> {
     let count = request.notifications.len();
     if count == 0 {
-        return Err(AppError::invalid("the batch is empty; send 1 to 500 notifications"));
+        return Err(AppError::invalid(
+            "the batch is empty; send 1 to 500 notifications",
+        ));
     }
     if count > MAX_BATCH {
         return Err(AppError::too_large(format!(
@@ -49,13 +59,24 @@ pub async fn publish_batch(
     check_rate(&state, &publisher, count as u32)?;
     let mut batch = Vec::with_capacity(count);
     for (index, request) in request.notifications.into_iter().enumerate() {
-        let append = prepare(&state, &publisher, request).await.map_err(|mut err| {
-            err.body.message = format!("notification #{index}: {}; nothing was stored", err.body.message);
-            err
-        })?;
+        let append = prepare(&state, &publisher, request)
+            .await
+            .map_err(|mut err| {
+                err.body.message = format!(
+                    "notification #{index}: {}; nothing was stored",
+                    err.body.message
+                );
+                err
+            })?;
         batch.push(append);
     }
-    let results = state.store.append(batch).await?.into_iter().map(response).collect();
+    let results = state
+        .store
+        .append(batch)
+        .await?
+        .into_iter()
+        .map(response)
+        .collect();
     Ok((StatusCode::CREATED, Json(BatchPublishResponse { results })))
 }
 
@@ -70,23 +91,33 @@ fn response(appended: Appended) -> PublishResponse {
 }
 
 fn check_rate(state: &AppState, publisher: &Publisher, count: u32) -> Result<(), AppError> {
-    let Some(n) = std::num::NonZeroU32::new(count) else { return Ok(()) };
+    let Some(n) = std::num::NonZeroU32::new(count) else {
+        return Ok(());
+    };
     match state.publish_limiter.check_key_n(&publisher.key.key_id, n) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(not_until)) => {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
             tracing::warn!(key = %publisher.key.key_id, "publish rate limit reached");
             Err(AppError::rate_limited(
                 wait.as_millis().max(1) as u64,
                 "this API key publishes faster than http.publish_per_second allows; retry after the delay",
             ))
         }
-        Err(_) => Err(AppError::too_large("this batch is larger than the key's whole burst allowance (http.publish_burst)")),
+        Err(_) => Err(AppError::too_large(
+            "this batch is larger than the key's whole burst allowance (http.publish_burst)",
+        )),
     }
 }
 
 /// Validates a request and resolves its target into a stream of the key's firm.
-async fn prepare(state: &AppState, publisher: &Publisher, request: PublishRequest) -> Result<AppendRequest, AppError> {
+async fn prepare(
+    state: &AppState,
+    publisher: &Publisher,
+    request: PublishRequest,
+) -> Result<AppendRequest, AppError> {
     let kind = request.data.kind();
     if kind.is_ephemeral() {
         return Err(AppError::invalid(format!(
@@ -96,28 +127,44 @@ async fn prepare(state: &AppState, publisher: &Publisher, request: PublishReques
     }
     let title = request.title.trim();
     if title.is_empty() || title.len() > MAX_TITLE_LEN {
-        return Err(AppError::invalid(format!("title must be 1-{MAX_TITLE_LEN} bytes")));
+        return Err(AppError::invalid(format!(
+            "title must be 1-{MAX_TITLE_LEN} bytes"
+        )));
     }
     if request.body.len() > MAX_BODY_LEN {
-        return Err(AppError::too_large(format!("body must be at most {MAX_BODY_LEN} bytes")));
+        return Err(AppError::too_large(format!(
+            "body must be at most {MAX_BODY_LEN} bytes"
+        )));
     }
     let idempotency = match request.idempotency_key {
         Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
-            return Err(AppError::invalid(format!("idempotency_key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} characters")));
+            return Err(AppError::invalid(format!(
+                "idempotency_key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} characters"
+            )));
         }
-        Some(key) => Some(IdempotencyKey { scope: publisher.key.key_id.clone(), key }),
+        Some(key) => Some(IdempotencyKey {
+            scope: publisher.key.key_id.clone(),
+            key,
+        }),
         None => None,
     };
     let (stream, tenant) = resolve_target(state, publisher, &request.to).await?;
     let notification = Notification {
         id: uuid::Uuid::now_v7().to_string(),
-        urgency: request.urgency.unwrap_or_else(|| request.data.default_urgency()),
+        urgency: request
+            .urgency
+            .unwrap_or_else(|| request.data.default_urgency()),
         data: request.data,
         created_at: Utc::now(),
         title: title.to_owned(),
         body: request.body,
     };
-    Ok(AppendRequest { stream, tenant, notification, idempotency })
+    Ok(AppendRequest {
+        stream,
+        tenant,
+        notification,
+        idempotency,
+    })
 }
 
 /// Turns `to` into a stream and its firm, refusing anything outside the key's firm.
@@ -140,19 +187,25 @@ async fn resolve_target(
             .ok_or_else(|| AppError::not_found(format!("no user '{who}' in your firm")))?;
         return Ok((StreamName::User(user.id), Some(user.tenant)));
     }
-    let stream: StreamName = to.parse().map_err(|err: tocsin_protocol::stream::InvalidStreamName| {
-        AppError::invalid(format!("to: {err}"))
-    })?;
+    let stream: StreamName =
+        to.parse()
+            .map_err(|err: tocsin_protocol::stream::InvalidStreamName| {
+                AppError::invalid(format!("to: {err}"))
+            })?;
     match &stream {
         StreamName::All => {
             if key_tenant.is_some() {
-                return Err(AppError::forbidden("only a global key may publish to all; use tenant:<your slug>"));
+                return Err(AppError::forbidden(
+                    "only a global key may publish to all; use tenant:<your slug>",
+                ));
             }
             Ok((stream, None))
         }
         StreamName::Tenant(slug) => {
             if !allowed(slug) {
-                return Err(AppError::forbidden(format!("this key publishes for another firm, not '{slug}'")));
+                return Err(AppError::forbidden(format!(
+                    "this key publishes for another firm, not '{slug}'"
+                )));
             }
             if state.store.tenant(slug).await?.is_none() {
                 return Err(AppError::not_found(format!("no firm '{slug}'")));
@@ -167,7 +220,9 @@ async fn resolve_target(
                 ))
             })?;
             if !allowed(&conversation.tenant) {
-                return Err(AppError::forbidden(format!("conversation '{id}' belongs to another firm")));
+                return Err(AppError::forbidden(format!(
+                    "conversation '{id}' belongs to another firm"
+                )));
             }
             Ok((stream, Some(conversation.tenant)))
         }

@@ -102,8 +102,12 @@ pub fn init(data_dir: &Path) -> anyhow::Result<()> {
     restrict(&path, 0o600)?;
     let config = Config::load(data_dir)?;
     // Create and migrate the database now, so the first `serve` has nothing to do.
-    let store = SqliteStore::open(&config.database_path(data_dir), &config.sqlite_synchronous, Arc::new(NoFanout))
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let store = SqliteStore::open(
+        &config.database_path(data_dir),
+        &config.sqlite_synchronous,
+        Arc::new(NoFanout),
+    )
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
     drop(store);
     eprintln!("initialised {}", data_dir.display());
     println!("{}", path.display());
@@ -129,10 +133,16 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let config = Config::load(data_dir)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
-        let store = SqliteStore::open(&config.database_path(data_dir), &config.sqlite_synchronous, Arc::new(NoFanout))
-            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let store = SqliteStore::open(
+            &config.database_path(data_dir),
+            &config.sqlite_synchronous,
+            Arc::new(NoFanout),
+        )
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
         command(Arc::new(store)).await
     })
 }
@@ -140,14 +150,19 @@ where
 fn valid_slug(slug: &str) -> bool {
     !slug.is_empty()
         && slug.len() <= 64
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// `tenant add`.
 pub async fn tenant(store: Arc<dyn Store>, command: TenantCommand) -> anyhow::Result<()> {
     match command {
         TenantCommand::Add { slug, name } => {
-            anyhow::ensure!(valid_slug(&slug), "a slug is 1-64 lowercase letters, digits and '-', e.g. cabinet-dupont");
+            anyhow::ensure!(
+                valid_slug(&slug),
+                "a slug is 1-64 lowercase letters, digits and '-', e.g. cabinet-dupont"
+            );
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
             store.create_tenant(&slug, name.trim()).await?;
             println!("{slug}");
@@ -159,7 +174,13 @@ pub async fn tenant(store: Arc<dyn Store>, command: TenantCommand) -> anyhow::Re
 /// `user add|list`.
 pub async fn user(store: Arc<dyn Store>, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add { tenant, email, name, role, password_stdin } => {
+        UserCommand::Add {
+            tenant,
+            email,
+            name,
+            role,
+            password_stdin,
+        } => {
             let email = email.trim().to_owned();
             anyhow::ensure!(
                 email.contains('@') && !email.contains(char::is_whitespace) && email.len() <= 254,
@@ -170,7 +191,10 @@ pub async fn user(store: Arc<dyn Store>, command: UserCommand) -> anyhow::Result
                 "--role must be admin, lawyer or staff"
             );
             let password = read_password(password_stdin)?;
-            anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
+            anyhow::ensure!(
+                password.chars().count() >= 8,
+                "the password must have at least 8 characters"
+            );
             let hash = hash_password(&password).map_err(|err| anyhow::anyhow!("{err}"))?;
             let user = store
                 .create_user(NewUser {
@@ -189,7 +213,11 @@ pub async fn user(store: Arc<dyn Store>, command: UserCommand) -> anyhow::Result
         UserCommand::List { tenant } => {
             let mut out = std::io::stdout().lock();
             for user in store.list_users(tenant.as_deref()).await? {
-                writeln!(out, "{}\t{}\t{}\t{}\t{}", user.id, user.tenant, user.email, user.role, user.name)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    user.id, user.tenant, user.email, user.role, user.name
+                )?;
             }
         }
     }
@@ -211,7 +239,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 /// `key create|revoke|list`.
 pub async fn key(store: Arc<dyn Store>, command: KeyCommand) -> anyhow::Result<()> {
     match command {
-        KeyCommand::Create { tenant, global, name } => {
+        KeyCommand::Create {
+            tenant,
+            global,
+            name,
+        } => {
             let tenant = if global { None } else { tenant };
             let key = new_api_key();
             store
@@ -222,12 +254,21 @@ pub async fn key(store: Arc<dyn Store>, command: KeyCommand) -> anyhow::Result<(
                     name,
                 })
                 .await?;
-            let scope = tenant.map_or_else(|| "every firm (global)".to_owned(), |t| format!("firm '{t}'"));
-            eprintln!("created key {} for {scope}; it is shown only now, store it safely:", key.key_id);
+            let scope = tenant.map_or_else(
+                || "every firm (global)".to_owned(),
+                |t| format!("firm '{t}'"),
+            );
+            eprintln!(
+                "created key {} for {scope}; it is shown only now, store it safely:",
+                key.key_id
+            );
             println!("{}", key.full_key);
         }
         KeyCommand::Revoke { key_id } => {
-            anyhow::ensure!(store.revoke_api_key(&key_id).await?, "no key with id '{key_id}' (see `key list`)");
+            anyhow::ensure!(
+                store.revoke_api_key(&key_id).await?,
+                "no key with id '{key_id}' (see `key list`)"
+            );
             eprintln!("revoked {key_id}");
         }
         KeyCommand::List => {
@@ -235,7 +276,15 @@ pub async fn key(store: Arc<dyn Store>, command: KeyCommand) -> anyhow::Result<(
             for key in store.list_api_keys().await? {
                 let tenant = key.tenant.as_deref().unwrap_or("(global)");
                 let state = if key.revoked { "revoked" } else { "active" };
-                writeln!(out, "{}\t{}\t{}\t{}\t{}", key.key_id, tenant, state, key.created_at.to_rfc3339(), key.name)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.key_id,
+                    tenant,
+                    state,
+                    key.created_at.to_rfc3339(),
+                    key.name
+                )?;
             }
         }
     }

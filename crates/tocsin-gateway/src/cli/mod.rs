@@ -49,8 +49,12 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init => admin::init(&data_dir),
         Command::Serve(args) => serve::run(&data_dir, args),
-        Command::Tenant(command) => admin::run_blocking(&data_dir, |store| admin::tenant(store, command)),
-        Command::User(command) => admin::run_blocking(&data_dir, |store| admin::user(store, command)),
+        Command::Tenant(command) => {
+            admin::run_blocking(&data_dir, |store| admin::tenant(store, command))
+        }
+        Command::User(command) => {
+            admin::run_blocking(&data_dir, |store| admin::user(store, command))
+        }
         Command::Key(command) => admin::run_blocking(&data_dir, |store| admin::key(store, command)),
     };
     match result {

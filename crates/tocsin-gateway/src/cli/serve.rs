@@ -32,7 +32,9 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     init_logging(&config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(data_dir, config))
 }
 
@@ -40,9 +42,11 @@ async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let listen = config.listen;
     let state = server::open(config, data_dir, shutdown.clone())?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot listen on {listen}: {err} (is another gateway running? try --listen)"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {err} (is another gateway running? try --listen)"
+        )
+    })?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %data_dir.display(), "gateway listening");
     // Tests and scripts read this line to learn the port.
@@ -55,15 +59,16 @@ async fn wait_for_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot watch SIGTERM");
-                let _ = ctrl_c.await;
-                shutdown.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot watch SIGTERM");
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -79,7 +84,9 @@ async fn wait_for_signal(shutdown: CancellationToken) {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOCSIN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

@@ -258,10 +258,10 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(code, _) = &err {
-            if code.code == rusqlite::ErrorCode::DiskFull {
-                return StoreError::DiskFull;
-            }
+        if let rusqlite::Error::SqliteFailure(code, _) = &err
+            && code.code == rusqlite::ErrorCode::DiskFull
+        {
+            return StoreError::DiskFull;
         }
         StoreError::Internal(err.to_string())
     }

@@ -20,50 +20,86 @@ type Answer = Result<serde_json::Value, ErrorBody>;
 impl Session {
     /// Handles one client frame of the live phase.
     pub async fn handle_frame(&mut self, frame: ClientFrame) -> Result<(), End> {
-        if let Some(id) = frame.action_id() {
-            if id.is_empty() || id.len() > MAX_ACTION_ID_LEN {
-                return Err(End::violation(format!("action ids must be 1-{MAX_ACTION_ID_LEN} characters")));
-            }
+        if let Some(id) = frame.action_id()
+            && (id.is_empty() || id.len() > MAX_ACTION_ID_LEN)
+        {
+            return Err(End::violation(format!(
+                "action ids must be 1-{MAX_ACTION_ID_LEN} characters"
+            )));
         }
-        if !matches!(frame, ClientFrame::Hello { .. } | ClientFrame::Auth { .. }) {
-            if let Some(refused) = self.check_rate(frame.action_id())? {
-                let id = frame.action_id().unwrap_or_default().to_owned();
-                return self.send_result(id, Err(refused)).await;
-            }
+        if !matches!(frame, ClientFrame::Hello { .. } | ClientFrame::Auth { .. })
+            && let Some(refused) = self.check_rate(frame.action_id())?
+        {
+            let id = frame.action_id().unwrap_or_default().to_owned();
+            return self.send_result(id, Err(refused)).await;
         }
         let (id, answer) = match frame {
-            ClientFrame::Auth { .. } => return Err(End::violation("already authenticated; use refresh to renew the token")),
-            ClientFrame::Hello { .. } => return Err(End::violation("hello was already sent on this connection")),
+            ClientFrame::Auth { .. } => {
+                return Err(End::violation(
+                    "already authenticated; use refresh to renew the token",
+                ));
+            }
+            ClientFrame::Hello { .. } => {
+                return Err(End::violation("hello was already sent on this connection"));
+            }
             ClientFrame::Ping {} => return self.send(&ServerFrame::Pong {}).await,
-            ClientFrame::MarkRead { id, notification_ids } => {
+            ClientFrame::MarkRead {
+                id,
+                notification_ids,
+            } => {
                 let answer = self.mark_read(&id, notification_ids).await?;
                 (id, answer)
             }
             ClientFrame::MarkAllRead { id, kind } => {
-                let outcome = self.state.store.mark_all_read(self.key(&id), &self.streams(), kind).await;
-                let answer = self.apply(outcome)?;
-                (id, answer)
-            }
-            ClientFrame::ProposalRespond { id, proposal_id, response } => {
                 let outcome = self
                     .state
                     .store
-                    .respond_proposal(self.key(&id), &self.streams(), &self.user.tenant.clone(), &proposal_id, response)
+                    .mark_all_read(self.key(&id), &self.streams(), kind)
                     .await;
                 let answer = self.apply(outcome)?;
                 (id, answer)
             }
-            ClientFrame::Join { id, conversation_id, position } => {
+            ClientFrame::ProposalRespond {
+                id,
+                proposal_id,
+                response,
+            } => {
+                let outcome = self
+                    .state
+                    .store
+                    .respond_proposal(
+                        self.key(&id),
+                        &self.streams(),
+                        &self.user.tenant.clone(),
+                        &proposal_id,
+                        response,
+                    )
+                    .await;
+                let answer = self.apply(outcome)?;
+                (id, answer)
+            }
+            ClientFrame::Join {
+                id,
+                conversation_id,
+                position,
+            } => {
                 let answer = self.join(&conversation_id, position).await?;
                 (id, answer)
             }
-            ClientFrame::Leave { id, conversation_id } => {
+            ClientFrame::Leave {
+                id,
+                conversation_id,
+            } => {
                 let stream = StreamName::Conversation(conversation_id);
                 self.state.hub.unsubscribe(&self.handle, &stream);
                 let was = self.cursors.remove(&stream).is_some();
                 (id, Ok(json!({ "left": was })))
             }
-            ClientFrame::Typing { id, conversation_id, active } => {
+            ClientFrame::Typing {
+                id,
+                conversation_id,
+                active,
+            } => {
                 let answer = self.typing(conversation_id, active);
                 (id, answer)
             }
@@ -80,7 +116,10 @@ impl Session {
     }
 
     fn key(&self, action_id: &str) -> ActionKey {
-        ActionKey { user_id: self.user.id.clone(), action_id: action_id.to_owned() }
+        ActionKey {
+            user_id: self.user.id.clone(),
+            action_id: action_id.to_owned(),
+        }
     }
 
     /// The durable streams this connection reads.
@@ -89,13 +128,26 @@ impl Session {
     }
 
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
-        self.writer.send(frame).await.map_err(|stop| self.stop(stop))
+        self.writer
+            .send(frame)
+            .await
+            .map_err(|stop| self.stop(stop))
     }
 
     async fn send_result(&mut self, id: String, answer: Answer) -> Result<(), End> {
         let frame = match answer {
-            Ok(data) => ServerFrame::Result { id, ok: true, data: Some(data), error: None },
-            Err(error) => ServerFrame::Result { id, ok: false, data: None, error: Some(error) },
+            Ok(data) => ServerFrame::Result {
+                id,
+                ok: true,
+                data: Some(data),
+                error: None,
+            },
+            Err(error) => ServerFrame::Result {
+                id,
+                ok: false,
+                data: None,
+                error: Some(error),
+            },
         };
         self.send(&frame).await
     }
@@ -108,13 +160,19 @@ impl Session {
             self.strikes = 0;
             return Ok(None);
         };
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
         self.strikes += 1;
         let limits = &self.state.config.websocket;
         if self.strikes > limits.actions_burst || action_id.is_none() {
-            let retry_ms = 1000 * u64::from(limits.actions_burst) / u64::from(limits.actions_per_second);
+            let retry_ms =
+                1000 * u64::from(limits.actions_burst) / u64::from(limits.actions_per_second);
             tracing::warn!(conn = self.handle.id, user = %self.user.id, "client action flood; closing");
-            return Err(End::Close(CloseCode::RateLimited, format!("retry_after_ms={}", retry_ms.max(1000))));
+            return Err(End::Close(
+                CloseCode::RateLimited,
+                format!("retry_after_ms={}", retry_ms.max(1000)),
+            ));
         }
         let mut refused = ErrorBody::new(
             ErrorCode::RateLimited,
@@ -131,7 +189,11 @@ impl Session {
                 format!("mark_read takes 1-{MAX_MARK_READ} notification ids"),
             )));
         }
-        let outcome = self.state.store.mark_read(self.key(id), &self.streams(), &ids).await;
+        let outcome = self
+            .state
+            .store
+            .mark_read(self.key(id), &self.streams(), &ids)
+            .await;
         self.apply(outcome)
     }
 
@@ -140,11 +202,17 @@ impl Session {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(StoreError::DiskFull) => {
-                return Ok(Err(ErrorBody::new(ErrorCode::Unavailable, StoreError::DiskFull.to_string())));
+                return Ok(Err(ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    StoreError::DiskFull.to_string(),
+                )));
             }
             Err(err) => {
                 tracing::error!(error = %err, "client action failed");
-                return Ok(Err(ErrorBody::new(ErrorCode::Internal, "the gateway could not apply this action; retry later")));
+                return Ok(Err(ErrorBody::new(
+                    ErrorCode::Internal,
+                    "the gateway could not apply this action; retry later",
+                )));
             }
         };
         if let Some(effect) = outcome.effect {
@@ -157,7 +225,11 @@ impl Session {
         Ok(outcome.result)
     }
 
-    async fn join(&mut self, conversation_id: &str, position: Option<Position>) -> Result<Answer, End> {
+    async fn join(
+        &mut self,
+        conversation_id: &str,
+        position: Option<Position>,
+    ) -> Result<Answer, End> {
         let stream = StreamName::Conversation(conversation_id.to_owned());
         let allowed = can_read(self.state.store.as_ref(), &self.user, &stream).await;
         match allowed {
@@ -174,13 +246,17 @@ impl Session {
         if let Some(after) = replay_from {
             self.send_range(&stream, after, status.head, true).await?;
         }
-        Ok(serde_json::to_value(&status).map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string())))
+        Ok(serde_json::to_value(&status)
+            .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string())))
     }
 
     fn typing(&mut self, conversation_id: String, active: bool) -> Answer {
         let stream = StreamName::Conversation(conversation_id.clone());
         if !self.cursors.contains_key(&stream) {
-            return Err(ErrorBody::new(ErrorCode::Forbidden, "join the conversation before sending typing"));
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                "join the conversation before sending typing",
+            ));
         }
         let frame = ServerFrame::Ephemeral {
             stream: stream.clone(),
@@ -191,7 +267,9 @@ impl Session {
                 active,
             }),
         };
-        self.state.hub.send_ephemeral(&stream, encode(&frame), self.handle.id);
+        self.state
+            .hub
+            .send_ephemeral(&stream, encode(&frame), self.handle.id);
         Ok(json!({}))
     }
 
@@ -200,9 +278,14 @@ impl Session {
         let frame = ServerFrame::Ephemeral {
             stream: stream.clone(),
             at: Utc::now(),
-            data: NotificationData::UserStatus(UserStatus { user_id: self.user.id.clone(), status }),
+            data: NotificationData::UserStatus(UserStatus {
+                user_id: self.user.id.clone(),
+                status,
+            }),
         };
-        self.state.hub.send_ephemeral(&stream, encode(&frame), self.handle.id);
+        self.state
+            .hub
+            .send_ephemeral(&stream, encode(&frame), self.handle.id);
     }
 
     async fn refresh(&mut self, token: &str) -> Answer {
@@ -213,10 +296,12 @@ impl Session {
             .await
             .map_err(|err| ErrorBody::new(ErrorCode::Unauthorized, err.to_string()))?;
         if identity.user_id != self.user.id || identity.tenant != self.user.tenant {
-            return Err(ErrorBody::new(ErrorCode::Forbidden, "the new token is for another user; reconnect instead"));
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                "the new token is for another user; reconnect instead",
+            ));
         }
         self.token_expiry = instant_of(identity.expires_at);
         Ok(json!({ "expires_at": identity.expires_at }))
     }
 }
-

@@ -36,14 +36,18 @@ pub struct Cursor {
 /// Whether a client's position can be resumed from: same epoch, not ahead of the
 /// stream, and nothing after it pruned.
 pub fn resumable(position: &Position, state: &StreamState) -> bool {
-    position.epoch == state.epoch && position.offset <= state.head && position.offset + 1 >= state.first
+    position.epoch == state.epoch
+        && position.offset <= state.head
+        && position.offset + 1 >= state.first
 }
 
 impl Session {
     /// Subscribes to every readable stream, sends `welcome`, replays, sends `caught_up`.
     pub async fn start(&mut self, positions: BTreeMap<StreamName, Position>) -> Result<(), End> {
         let store = self.state.store.clone();
-        let streams = readable_streams(store.as_ref(), &self.user).await.map_err(app_end)?;
+        let streams = readable_streams(store.as_ref(), &self.user)
+            .await
+            .map_err(app_end)?;
         let mut statuses = Vec::with_capacity(streams.len());
         let mut replays = Vec::new();
         for stream in streams {
@@ -59,7 +63,8 @@ impl Session {
             user: user_info(&self.user),
             streams: statuses,
             token_expires_at: chrono::Utc::now()
-                + chrono::Duration::from_std(self.token_expiry - tokio::time::Instant::now()).unwrap_or_default(),
+                + chrono::Duration::from_std(self.token_expiry - tokio::time::Instant::now())
+                    .unwrap_or_default(),
             limits: Limits {
                 heartbeat_interval_ms: limits.heartbeat_interval_ms,
                 heartbeat_timeout_ms: limits.heartbeat_timeout_ms,
@@ -68,7 +73,10 @@ impl Session {
                 actions_burst: limits.actions_burst,
             },
         });
-        self.writer.send(&welcome).await.map_err(|stop| self.stop(stop))?;
+        self.writer
+            .send(&welcome)
+            .await
+            .map_err(|stop| self.stop(stop))?;
         for (stream, after, head) in replays {
             self.send_range(&stream, after, head, true).await?;
         }
@@ -76,10 +84,19 @@ impl Session {
             .cursors
             .iter()
             .map(|(stream, cursor)| {
-                (stream.clone(), Position { epoch: cursor.epoch.to_string(), offset: cursor.next - 1 })
+                (
+                    stream.clone(),
+                    Position {
+                        epoch: cursor.epoch.to_string(),
+                        offset: cursor.next - 1,
+                    },
+                )
             })
             .collect();
-        self.writer.send(&ServerFrame::CaughtUp { positions }).await.map_err(|stop| self.stop(stop))
+        self.writer
+            .send(&ServerFrame::CaughtUp { positions })
+            .await
+            .map_err(|stop| self.stop(stop))
     }
 
     /// Subscribes to a stream live, then reads where it stands and sets the cursor
@@ -91,15 +108,27 @@ impl Session {
         position: Option<&Position>,
     ) -> Result<(StreamStatus, Option<u64>), End> {
         self.state.hub.subscribe(&self.handle, stream);
-        let state = self.state.store.stream_state(stream).await.map_err(|err| app_end(AppError::from(err)))?;
+        let state = self
+            .state
+            .store
+            .stream_state(stream)
+            .await
+            .map_err(|err| app_end(AppError::from(err)))?;
         let (recovered, replay_from) = match position {
             None => (true, None),
-            Some(position) if resumable(position, &state) => {
-                (true, (position.offset < state.head).then_some(position.offset))
-            }
+            Some(position) if resumable(position, &state) => (
+                true,
+                (position.offset < state.head).then_some(position.offset),
+            ),
             Some(_) => (false, None),
         };
-        self.cursors.insert(stream.clone(), Cursor { epoch: Arc::from(state.epoch.as_str()), next: state.head + 1 });
+        self.cursors.insert(
+            stream.clone(),
+            Cursor {
+                epoch: Arc::from(state.epoch.as_str()),
+                next: state.head + 1,
+            },
+        );
         let status = StreamStatus {
             stream: stream.clone(),
             epoch: state.epoch,
@@ -112,7 +141,13 @@ impl Session {
 
     /// Sends stored notifications with `after < offset <= up_to`, checking that they
     /// are consecutive (a hole means retention pruned them meanwhile).
-    pub(super) async fn send_range(&mut self, stream: &StreamName, mut after: u64, up_to: u64, replay: bool) -> Result<(), End> {
+    pub(super) async fn send_range(
+        &mut self,
+        stream: &StreamName,
+        mut after: u64,
+        up_to: u64,
+        replay: bool,
+    ) -> Result<(), End> {
         while after < up_to {
             let page = self
                 .state
@@ -141,12 +176,16 @@ impl Session {
     /// Delivers one queued item under the consecutive-offsets rule.
     pub async fn deliver(&mut self, item: Outbound) -> Result<(), End> {
         let live = match item {
-            Outbound::Frame(text) => return self.writer.feed(text).await.map_err(|stop| self.stop(stop)),
+            Outbound::Frame(text) => {
+                return self.writer.feed(text).await.map_err(|stop| self.stop(stop));
+            }
             Outbound::Notification(live) => live,
         };
         let stream = &live.stored.stream;
         // Not (or no longer) subscribed: the hub's view lags a `leave` by a moment.
-        let Some(next) = self.cursors.get(stream).map(|cursor| cursor.next) else { return Ok(()) };
+        let Some(next) = self.cursors.get(stream).map(|cursor| cursor.next) else {
+            return Ok(());
+        };
         let offset = live.stored.offset;
         if offset < next {
             return Ok(());
@@ -155,7 +194,10 @@ impl Session {
             tracing::debug!(conn = self.handle.id, %stream, next, offset, "filling a gap from the store");
             self.send_range(stream, next - 1, offset - 1, false).await?;
         }
-        self.writer.feed(live.frame.clone()).await.map_err(|stop| self.stop(stop))?;
+        self.writer
+            .feed(live.frame.clone())
+            .await
+            .map_err(|stop| self.stop(stop))?;
         if let Some(cursor) = self.cursors.get_mut(stream) {
             cursor.next = offset + 1;
         }
@@ -166,7 +208,9 @@ impl Session {
 fn pruned(stream: &StreamName) -> End {
     End::Close(
         CloseCode::ServerError,
-        format!("part of {stream} was pruned by retention while being sent; reconnect to resynchronise"),
+        format!(
+            "part of {stream} was pruned by retention while being sent; reconnect to resynchronise"
+        ),
     )
 }
 
@@ -175,11 +219,18 @@ mod tests {
     use super::*;
 
     fn state(head: u64, first: u64) -> StreamState {
-        StreamState { epoch: "e1".into(), head, first }
+        StreamState {
+            epoch: "e1".into(),
+            head,
+            first,
+        }
     }
 
     fn at(epoch: &str, offset: u64) -> Position {
-        Position { epoch: epoch.into(), offset }
+        Position {
+            epoch: epoch.into(),
+            offset,
+        }
     }
 
     #[test]
@@ -188,8 +239,17 @@ mod tests {
         assert!(resumable(&at("e1", 10), &state(10, 1)), "caught up");
         assert!(resumable(&at("e1", 0), &state(10, 1)), "from the start");
         assert!(!resumable(&at("e2", 5), &state(10, 1)), "another epoch");
-        assert!(!resumable(&at("e1", 11), &state(10, 1)), "ahead of the stream");
-        assert!(!resumable(&at("e1", 3), &state(10, 5)), "offset 4 was pruned");
-        assert!(resumable(&at("e1", 4), &state(10, 5)), "offset 5 is still there");
+        assert!(
+            !resumable(&at("e1", 11), &state(10, 1)),
+            "ahead of the stream"
+        );
+        assert!(
+            !resumable(&at("e1", 3), &state(10, 5)),
+            "offset 4 was pruned"
+        );
+        assert!(
+            resumable(&at("e1", 4), &state(10, 5)),
+            "offset 5 is still there"
+        );
     }
 }

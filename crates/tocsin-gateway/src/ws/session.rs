@@ -14,10 +14,10 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
 use tocsin_protocol::frames::ClientFrame;
 use tocsin_protocol::{CloseCode, StreamName};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
 
 use super::delivery::Cursor;
 use super::socket::{SocketWriter, Stop};
@@ -79,7 +79,8 @@ pub struct Session {
 pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity, User)>) {
     let limits = state.config.websocket.clone();
     let kill = state.shutdown.child_token();
-    let write_timeout = Duration::from_millis(limits.heartbeat_interval_ms + limits.heartbeat_timeout_ms);
+    let write_timeout =
+        Duration::from_millis(limits.heartbeat_interval_ms + limits.heartbeat_timeout_ms);
     let (sink, mut reader) = socket.split();
     let writer = SocketWriter::new(sink, kill.clone(), write_timeout);
     let deadline = Instant::now() + Duration::from_millis(limits.auth_timeout_ms);
@@ -91,21 +92,45 @@ pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity
             Err(end) => return finish(writer, end, None).await,
         },
     };
-    let registered = state.hub.register(&user.id, limits.max_connections_per_user, limits.queue_capacity, kill.clone());
+    let registered = state.hub.register(
+        &user.id,
+        limits.max_connections_per_user,
+        limits.queue_capacity,
+        kill.clone(),
+    );
     let Ok((handle, queue)) = registered else {
         let message = format!(
             "you already have {} open connections; close one (or raise websocket.max_connections_per_user)",
             limits.max_connections_per_user
         );
-        return finish(writer, End::Close(CloseCode::TooManyConnections, message), None).await;
+        return finish(
+            writer,
+            End::Close(CloseCode::TooManyConnections, message),
+            None,
+        )
+        .await;
     };
     let _unregister = Unregister(state.hub.clone(), handle.clone());
     tracing::info!(conn = handle.id, user = %user.id, tenant = %user.tenant, "WebSocket connected");
 
     let hello = match next_incoming(&mut reader, Some(deadline)).await {
         Incoming::Frame(ClientFrame::Hello { positions, .. }) => positions,
-        Incoming::Frame(_) => return finish(writer, End::violation("the first frame after auth must be hello"), Some(&handle)).await,
-        Incoming::Alive => return finish(writer, End::violation("send hello before anything else"), Some(&handle)).await,
+        Incoming::Frame(_) => {
+            return finish(
+                writer,
+                End::violation("the first frame after auth must be hello"),
+                Some(&handle),
+            )
+            .await;
+        }
+        Incoming::Alive => {
+            return finish(
+                writer,
+                End::violation("send hello before anything else"),
+                Some(&handle),
+            )
+            .await;
+        }
         Incoming::End(end) => return finish(writer, end, Some(&handle)).await,
     };
     let per_second = NonZeroU32::new(limits.actions_per_second).unwrap_or(NonZeroU32::MIN);
@@ -171,7 +196,9 @@ async fn first_frame_auth(
         Incoming::End(end) => return Err(end),
     };
     let identity = state.auth.verify(&token).await.map_err(token_end)?;
-    let user = resolve_user(state.store.as_ref(), &identity).await.map_err(app_end)?;
+    let user = resolve_user(state.store.as_ref(), &identity)
+        .await
+        .map_err(app_end)?;
     Ok((identity, user))
 }
 
@@ -199,7 +226,10 @@ pub fn stop_end(stop: Stop, handle: &ConnHandle) -> End {
         Stop::Dead => End::Gone,
         Stop::Killed => match handle.kill_reason() {
             Some((code, message)) => End::Close(*code, message.clone()),
-            None => End::Close(CloseCode::GoingAway, "the gateway is shutting down; reconnect and resume".into()),
+            None => End::Close(
+                CloseCode::GoingAway,
+                "the gateway is shutting down; reconnect and resume".into(),
+            ),
         },
     }
 }
@@ -227,9 +257,9 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
     match item {
         None | Some(Ok(Message::Close(_))) => Incoming::End(End::Gone),
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Incoming::Alive,
-        Some(Ok(Message::Binary(_))) => {
-            Incoming::End(End::violation("binary frames are not part of tocsin.v1; send JSON text frames"))
-        }
+        Some(Ok(Message::Binary(_))) => Incoming::End(End::violation(
+            "binary frames are not part of tocsin.v1; send JSON text frames",
+        )),
         Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(frame) => Incoming::Frame(frame),
             Err(err) => Incoming::End(End::violation(format!(
@@ -237,10 +267,12 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
             ))),
         },
         Some(Err(err)) => match err.into_inner().downcast::<tungstenite::Error>() {
-            Ok(err) if matches!(*err, tungstenite::Error::Capacity(_)) => Incoming::End(End::Close(
-                CloseCode::MessageTooLarge,
-                format!("{err}; keep messages under welcome.limits.max_message_bytes"),
-            )),
+            Ok(err) if matches!(*err, tungstenite::Error::Capacity(_)) => {
+                Incoming::End(End::Close(
+                    CloseCode::MessageTooLarge,
+                    format!("{err}; keep messages under welcome.limits.max_message_bytes"),
+                ))
+            }
             Ok(err) if matches!(*err, tungstenite::Error::Protocol(_)) => {
                 Incoming::End(End::violation(format!("WebSocket protocol error: {err}")))
             }
@@ -251,7 +283,11 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
 
 impl Session {
     /// The live loop.
-    async fn live(&mut self, mut reader: SplitStream<WebSocket>, mut queue: mpsc::Receiver<Outbound>) -> End {
+    async fn live(
+        &mut self,
+        mut reader: SplitStream<WebSocket>,
+        mut queue: mpsc::Receiver<Outbound>,
+    ) -> End {
         let limits = &self.state.config.websocket;
         let interval = Duration::from_millis(limits.heartbeat_interval_ms);
         let timeout = Duration::from_millis(limits.heartbeat_timeout_ms);
@@ -307,7 +343,11 @@ impl Session {
     }
 
     /// Delivers one queued item and whatever else is waiting, then flushes once.
-    async fn deliver_burst(&mut self, first: Outbound, queue: &mut mpsc::Receiver<Outbound>) -> Result<(), End> {
+    async fn deliver_burst(
+        &mut self,
+        first: Outbound,
+        queue: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<(), End> {
         self.deliver(first).await?;
         for _ in 1..MAX_BURST {
             match queue.try_recv() {

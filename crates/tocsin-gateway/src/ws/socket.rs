@@ -7,9 +7,9 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use tokio_util::sync::CancellationToken;
 use tocsin_protocol::frames::ServerFrame;
 use tocsin_protocol::{CloseCode, ErrorBody, ErrorCode};
+use tokio_util::sync::CancellationToken;
 
 /// Why writing stopped.
 #[derive(Debug)]
@@ -32,8 +32,16 @@ pub struct SocketWriter {
 
 impl SocketWriter {
     /// Wraps a sink.
-    pub fn new(sink: SplitSink<WebSocket, Message>, kill: CancellationToken, write_timeout: Duration) -> Self {
-        SocketWriter { sink, kill, write_timeout }
+    pub fn new(
+        sink: SplitSink<WebSocket, Message>,
+        kill: CancellationToken,
+        write_timeout: Duration,
+    ) -> Self {
+        SocketWriter {
+            sink,
+            kill,
+            write_timeout,
+        }
     }
 
     /// Buffers a text frame (written at the next flush or when the buffer is full).
@@ -65,7 +73,11 @@ impl SocketWriter {
         let write_timeout = self.write_timeout;
         let sink = &mut self.sink;
         let write = async move {
-            if flush { sink.send(message).await } else { sink.feed(message).await }
+            if flush {
+                sink.send(message).await
+            } else {
+                sink.feed(message).await
+            }
         };
         tokio::select! {
             result = write => result.map_err(|_| Stop::Dead),
@@ -79,16 +91,31 @@ impl SocketWriter {
     pub async fn close(mut self, code: CloseCode, message: &str) {
         let level_info = code.should_reconnect();
         if level_info {
-            tracing::info!(code = code.code(), reason = code.name(), message, "closing WebSocket");
+            tracing::info!(
+                code = code.code(),
+                reason = code.name(),
+                message,
+                "closing WebSocket"
+            );
         } else {
-            tracing::warn!(code = code.code(), reason = code.name(), message, "closing WebSocket");
+            tracing::warn!(
+                code = code.code(),
+                reason = code.name(),
+                message,
+                "closing WebSocket"
+            );
         }
-        let error = ServerFrame::Error { error: ErrorBody::new(error_code(code), message) };
+        let error = ServerFrame::Error {
+            error: ErrorBody::new(error_code(code), message),
+        };
         let reason = short_reason(code, message);
         let frames = async {
             self.sink.feed(Message::Text(encode(&error))).await?;
             self.sink
-                .send(Message::Close(Some(CloseFrame { code: code.code(), reason: reason.into() })))
+                .send(Message::Close(Some(CloseFrame {
+                    code: code.code(),
+                    reason: reason.into(),
+                })))
                 .await
         };
         let _ = tokio::time::timeout(self.write_timeout, frames).await;
@@ -102,19 +129,25 @@ pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
         Ok(text) => Utf8Bytes::from(text),
         Err(err) => {
             tracing::error!(error = %err, "frame failed to serialise");
-            Utf8Bytes::from_static(r#"{"type":"error","error":{"code":"internal","message":"frame encoding failed"}}"#)
+            Utf8Bytes::from_static(
+                r#"{"type":"error","error":{"code":"internal","message":"frame encoding failed"}}"#,
+            )
         }
     }
 }
 
 fn error_code(code: CloseCode) -> ErrorCode {
     match code {
-        CloseCode::InvalidToken | CloseCode::TokenExpired | CloseCode::AuthTimeout => ErrorCode::Unauthorized,
+        CloseCode::InvalidToken | CloseCode::TokenExpired | CloseCode::AuthTimeout => {
+            ErrorCode::Unauthorized
+        }
         CloseCode::Forbidden => ErrorCode::Forbidden,
         CloseCode::ProtocolViolation => ErrorCode::InvalidRequest,
         CloseCode::MessageTooLarge => ErrorCode::TooLarge,
         CloseCode::RateLimited | CloseCode::TooManyConnections => ErrorCode::RateLimited,
-        CloseCode::GoingAway | CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout => ErrorCode::Unavailable,
+        CloseCode::GoingAway | CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout => {
+            ErrorCode::Unavailable
+        }
         CloseCode::ServerError => ErrorCode::Internal,
     }
 }

@@ -129,10 +129,10 @@ pub fn list_users(conn: &mut Connection, tenant: Option<&str>) -> Result<Vec<Use
 
 /// Stores an API key's hash.
 pub fn create_api_key(conn: &mut Connection, key: NewApiKey) -> Result<(), StoreError> {
-    if let Some(slug) = &key.tenant {
-        if tenant(conn, slug)?.is_none() {
-            return Err(StoreError::NotFound(format!("no firm '{slug}'")));
-        }
+    if let Some(slug) = &key.tenant
+        && tenant(conn, slug)?.is_none()
+    {
+        return Err(StoreError::NotFound(format!("no firm '{slug}'")));
     }
     conn.execute(
         "INSERT INTO api_keys (key_id, secret_hash, tenant, name, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
