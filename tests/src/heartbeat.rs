@@ -26,10 +26,14 @@ async fn try_session(gw: &Gateway, token: &str) -> Option<WsClient> {
     let mut client = WsClient::connect(&gw.ws_url(), &ConnectOptions::bearer(token)).await;
     let hello = serde_json::json!({"type": "hello", "positions": {}}).to_string();
     let _ignored = client.try_send_raw(Message::text(hello)).await;
-    match client.next_event(STEP).await {
-        WsEvent::Frame(ServerFrame::Welcome(_)) => Some(client),
-        WsEvent::Closed(closed) if closed.code == Some(4104) => None,
-        other => panic!("expected welcome or close 4104, got {other:?}"),
+    loop {
+        match client.next_event(STEP).await {
+            WsEvent::Frame(ServerFrame::Welcome(_)) => return Some(client),
+            // The refusal may be explained in an `error` frame before the close.
+            WsEvent::Frame(ServerFrame::Error { .. }) => {}
+            WsEvent::Closed(closed) if closed.code == Some(4104) => return None,
+            other => panic!("expected welcome or close 4104, got {other:?}"),
+        }
     }
 }
 

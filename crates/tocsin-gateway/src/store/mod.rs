@@ -7,6 +7,8 @@
 //! transaction, in commit order, and a notification is handed to the hub only after
 //! its transaction committed, in offset order.
 
+#[cfg(test)]
+mod conformance;
 pub mod sqlite;
 mod types;
 

@@ -310,3 +310,58 @@ impl Store for SqliteStore {
         self.action(action, streams, command).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::SqliteStore;
+    use crate::store::Store;
+    use crate::store::conformance::{self as suite, Recorder};
+
+    /// Runs the shared store suite on a real SQLite file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_passes_the_store_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recorder = Arc::new(Recorder::default());
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("t.db"), "full", recorder.clone()).expect("opens"),
+        );
+        let (marie, claire) = suite::seed(store.as_ref()).await;
+        suite::offsets_are_consecutive_under_concurrency(store.clone(), &recorder).await;
+        suite::batches_are_atomic(store.clone(), &recorder).await;
+        suite::idempotency_keys_store_once(store.clone()).await;
+        suite::actions_apply_once_and_respect_visibility(store.clone(), &marie).await;
+        suite::proposals_are_answered_once(store.clone(), &marie, &claire).await;
+        suite::refresh_tokens_rotate_and_detect_reuse(store.clone(), &marie).await;
+        suite::conversations_stay_in_their_firm(store.clone(), &marie).await;
+        suite::pruning_moves_first(store.clone()).await;
+    }
+
+    /// Everything acknowledged survives closing and reopening the file.
+    #[tokio::test]
+    async fn data_survives_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let epoch = {
+            let store =
+                SqliteStore::open(&path, "full", Arc::new(Recorder::default())).expect("opens");
+            suite::seed(&store).await;
+            suite::idempotency_keys_store_once(Arc::new(store)).await;
+            let store =
+                SqliteStore::open(&path, "full", Arc::new(Recorder::default())).expect("reopens");
+            store
+                .stream_state(&"user:idem".parse().expect("name"))
+                .await
+                .expect("state")
+                .epoch
+        };
+        let store =
+            SqliteStore::open(&path, "full", Arc::new(Recorder::default())).expect("reopens");
+        let state = store
+            .stream_state(&"user:idem".parse().expect("name"))
+            .await
+            .expect("state");
+        assert_eq!((state.epoch, state.head), (epoch, 1));
+    }
+}

@@ -1,0 +1,372 @@
+//! The behaviour every [`Store`] must have, written once against the trait so each
+//! backend (SQLite now, PostgreSQL later) runs the same checks on a real database.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tocsin_protocol::frames::ProposalResponse;
+use tocsin_protocol::notification::{EmailReceived, ProposalCreated};
+use tocsin_protocol::{Kind, Notification, NotificationData, StreamName, Urgency};
+
+use super::*;
+
+/// Records what the store fans out, to check order and commit-before-fan-out.
+#[derive(Default)]
+pub struct Recorder {
+    /// (stream, offset) in fan-out order.
+    pub seen: Mutex<Vec<(String, u64)>>,
+}
+
+impl Fanout for Recorder {
+    fn deliver(&self, notifications: &[Arc<StoredNotification>]) {
+        let mut seen = self.seen.lock().expect("not poisoned");
+        seen.extend(
+            notifications
+                .iter()
+                .map(|n| (n.stream.to_string(), n.offset)),
+        );
+    }
+}
+
+fn email(title: &str) -> Notification {
+    Notification {
+        id: uuid::Uuid::now_v7().to_string(),
+        data: NotificationData::EmailReceived(EmailReceived {
+            subject: title.into(),
+            from: "Me Martin".into(),
+            dossier_number: Some("2026-0142".into()),
+            message_id: None,
+            has_attachments: false,
+        }),
+        created_at: Utc::now(),
+        urgency: Urgency::Normal,
+        title: title.into(),
+        body: String::new(),
+    }
+}
+
+fn request(stream: &StreamName, title: &str, key: Option<&str>) -> AppendRequest {
+    AppendRequest {
+        stream: stream.clone(),
+        tenant: Some("dupont".into()),
+        notification: email(title),
+        idempotency: key.map(|key| IdempotencyKey {
+            scope: "k1".into(),
+            key: key.into(),
+        }),
+    }
+}
+
+/// Creates the firm `dupont` and two of its users, returning their ids.
+pub async fn seed(store: &dyn Store) -> (String, String) {
+    store
+        .create_tenant("dupont", "Cabinet Dupont")
+        .await
+        .expect("tenant");
+    let mut ids = Vec::new();
+    for email in ["marie@dupont.example", "claire@dupont.example"] {
+        let user = store
+            .create_user(NewUser {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant: "dupont".into(),
+                email: email.into(),
+                name: String::new(),
+                role: "lawyer".into(),
+                password_hash: None,
+                external: false,
+            })
+            .await
+            .expect("user");
+        ids.push(user.id);
+    }
+    (ids.remove(0), ids.remove(0))
+}
+
+/// Concurrent appends get gap-free offsets, fanned out in offset order.
+pub async fn offsets_are_consecutive_under_concurrency(store: Arc<dyn Store>, recorder: &Recorder) {
+    let stream = StreamName::Tenant("dupont".into());
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            let stream = stream.clone();
+            tokio::spawn(async move {
+                store
+                    .append(vec![request(&stream, &format!("n{i}"), None)])
+                    .await
+            })
+        })
+        .collect();
+    let mut offsets = Vec::new();
+    for task in tasks {
+        offsets.push(task.await.expect("joins").expect("appends")[0].offset);
+    }
+    offsets.sort_unstable();
+    assert_eq!(offsets, (1..=200).collect::<Vec<u64>>());
+    let seen: Vec<u64> = recorder
+        .seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(s, _)| *s == "tenant:dupont")
+        .map(|(_, o)| *o)
+        .collect();
+    assert_eq!(
+        seen,
+        (1..=200).collect::<Vec<u64>>(),
+        "fan-out in offset order"
+    );
+    let state = store.stream_state(&stream).await.expect("state");
+    assert_eq!((state.head, state.first), (200, 1));
+}
+
+/// A batch with one bad item stores nothing and fans out nothing.
+pub async fn batches_are_atomic(store: Arc<dyn Store>, recorder: &Recorder) {
+    let stream = StreamName::User("nobody".into());
+    let before = recorder.seen.lock().expect("lock").len();
+    let mut bad = request(&stream, "proposal to all", None);
+    bad.stream = StreamName::All;
+    bad.tenant = None;
+    bad.notification.data = NotificationData::ProposalCreated(ProposalCreated {
+        proposal_id: "p-1".into(),
+        starts_at: Utc::now().fixed_offset(),
+        ends_at: None,
+        proposed_by: "Me Martin".into(),
+        location: None,
+        conversation_id: None,
+        dossier_number: None,
+    });
+    let result = store.append(vec![request(&stream, "ok", None), bad]).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    assert_eq!(store.stream_state(&stream).await.expect("state").head, 0);
+    assert_eq!(recorder.seen.lock().expect("lock").len(), before);
+    let ok = store
+        .append(vec![request(&stream, "after", None)])
+        .await
+        .expect("appends");
+    assert_eq!(ok[0].offset, 1, "the failed batch consumed no offset");
+}
+
+/// A retried idempotency key returns the first result and stores nothing new.
+pub async fn idempotency_keys_store_once(store: Arc<dyn Store>) {
+    let stream = StreamName::User("idem".into());
+    let first = store
+        .append(vec![request(&stream, "a", Some("mail-1"))])
+        .await
+        .expect("first")[0]
+        .clone();
+    let again = store
+        .append(vec![request(&stream, "a", Some("mail-1"))])
+        .await
+        .expect("again")[0]
+        .clone();
+    assert!(!first.duplicate && again.duplicate);
+    assert_eq!((again.id, again.offset), (first.id, first.offset));
+    assert_eq!(store.stream_state(&stream).await.expect("state").head, 1);
+}
+
+/// Read marks apply only to visible notifications, at most once per action id.
+pub async fn actions_apply_once_and_respect_visibility(store: Arc<dyn Store>, marie: &str) {
+    let mine = StreamName::User(marie.to_owned());
+    let other = StreamName::User("someone-else".into());
+    let visible = store
+        .append(vec![request(&mine, "mine", None)])
+        .await
+        .expect("mine")[0]
+        .id
+        .clone();
+    let hidden = store
+        .append(vec![request(&other, "theirs", None)])
+        .await
+        .expect("theirs")[0]
+        .id
+        .clone();
+    let key = ActionKey {
+        user_id: marie.to_owned(),
+        action_id: "a-1".into(),
+    };
+    let streams = vec![mine.clone()];
+    let outcome = store
+        .mark_read(key.clone(), &streams, &[visible.clone(), hidden.clone()])
+        .await
+        .expect("marks");
+    let data = outcome.result.expect("ok");
+    assert_eq!(data["read"], serde_json::json!([visible]));
+    assert_eq!(data["not_found"], serde_json::json!([hidden]));
+    assert!(!outcome.replayed);
+    let again = store
+        .mark_read(key, &streams, &[visible.clone()])
+        .await
+        .expect("replay");
+    assert!(again.replayed && again.effect.is_none());
+    assert_eq!(again.result.expect("same answer"), data);
+    let counts = store.unread_counts(marie, &streams).await.expect("counts");
+    assert!(counts.is_empty(), "{counts:?}");
+    let theirs = store
+        .unread_counts("someone-else", &[other])
+        .await
+        .expect("counts");
+    assert_eq!(
+        theirs,
+        vec![(Kind::EmailReceived, 1)],
+        "marie's action did not touch their state"
+    );
+}
+
+/// A proposal can be answered once; the second answer is a conflict.
+pub async fn proposals_are_answered_once(store: Arc<dyn Store>, marie: &str, claire: &str) {
+    let stream = StreamName::Tenant("dupont".into());
+    let mut created = request(&stream, "RDV", None);
+    created.notification.data = NotificationData::ProposalCreated(ProposalCreated {
+        proposal_id: "p-42".into(),
+        starts_at: Utc::now().fixed_offset(),
+        ends_at: None,
+        proposed_by: "M. Client".into(),
+        location: None,
+        conversation_id: None,
+        dossier_number: None,
+    });
+    store.append(vec![created]).await.expect("created");
+    let streams = vec![stream.clone()];
+    let key = |user: &str, id: &str| ActionKey {
+        user_id: user.to_owned(),
+        action_id: id.to_owned(),
+    };
+    let accepted = store
+        .respond_proposal(
+            key(marie, "r1"),
+            &streams,
+            "dupont",
+            "p-42",
+            ProposalResponse::Accept,
+        )
+        .await
+        .expect("responds");
+    assert_eq!(accepted.result.expect("accepted")["status"], "accepted");
+    let late = store
+        .respond_proposal(
+            key(claire, "r2"),
+            &streams,
+            "dupont",
+            "p-42",
+            ProposalResponse::Reject,
+        )
+        .await
+        .expect("responds");
+    let error = late.result.expect_err("already answered");
+    assert_eq!(error.code, tocsin_protocol::ErrorCode::Conflict);
+    let other_firm = store
+        .respond_proposal(
+            key(claire, "r3"),
+            &streams,
+            "martin",
+            "p-42",
+            ProposalResponse::Accept,
+        )
+        .await
+        .expect("responds");
+    assert_eq!(
+        other_firm.result.expect_err("not visible").code,
+        tocsin_protocol::ErrorCode::NotFound
+    );
+}
+
+/// Pruning moves a stream's first offset; offsets keep growing after it.
+pub async fn pruning_moves_first(store: Arc<dyn Store>) {
+    let stream = StreamName::User("old".into());
+    store
+        .append(vec![
+            request(&stream, "1", None),
+            request(&stream, "2", None),
+        ])
+        .await
+        .expect("appends");
+    let pruned = store
+        .prune(Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .expect("prunes");
+    assert!(pruned >= 2);
+    let state = store.stream_state(&stream).await.expect("state");
+    assert_eq!((state.head, state.first), (2, 3));
+    let next = store
+        .append(vec![request(&stream, "3", None)])
+        .await
+        .expect("appends");
+    assert_eq!(next[0].offset, 3);
+    assert!(
+        store
+            .read_range(&stream, 0, 3, 10)
+            .await
+            .expect("reads")
+            .iter()
+            .all(|n| n.offset == 3)
+    );
+}
+
+/// Refresh tokens rotate; a rotated-away token revokes its session.
+pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie: &str) {
+    let expires = Utc::now() + chrono::Duration::days(1);
+    store
+        .create_session(NewSession {
+            id: "s1".into(),
+            user_id: marie.to_owned(),
+            device_name: "laptop".into(),
+            refresh_hash: "h1".into(),
+            expires_at: expires,
+        })
+        .await
+        .expect("session");
+    let rotated = store
+        .rotate_session("h1", "h2", expires)
+        .await
+        .expect("rotates");
+    assert_eq!(
+        rotated,
+        RotateOutcome::Rotated {
+            session_id: "s1".into(),
+            user_id: marie.to_owned()
+        }
+    );
+    assert_eq!(
+        store
+            .rotate_session("h1", "h3", expires)
+            .await
+            .expect("reuse"),
+        RotateOutcome::Reused
+    );
+    assert_eq!(
+        store
+            .rotate_session("h2", "h4", expires)
+            .await
+            .expect("revoked"),
+        RotateOutcome::Invalid
+    );
+}
+
+/// Conversations belong to one firm; members must be of that firm.
+pub async fn conversations_stay_in_their_firm(store: Arc<dyn Store>, marie: &str) {
+    store
+        .create_tenant("martin", "Cabinet Martin")
+        .await
+        .expect("tenant");
+    let members = store
+        .set_members("c-1", "dupont", &["marie@dupont.example".into()])
+        .await
+        .expect("members");
+    assert_eq!(members, vec![marie.to_owned()]);
+    let stolen = store.set_members("c-1", "martin", &[]).await;
+    assert!(
+        matches!(stolen, Err(StoreError::Forbidden(_))),
+        "{stolen:?}"
+    );
+    let foreign = store
+        .set_members("c-2", "martin", &["marie@dupont.example".into()])
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound(_))),
+        "{foreign:?}"
+    );
+    assert_eq!(
+        store.user_conversations(marie).await.expect("list"),
+        vec!["c-1".to_owned()]
+    );
+}
