@@ -41,7 +41,7 @@ async fn try_session(gw: &Gateway, token: &str) -> Option<WsClient> {
 async fn a_peer_that_never_answers_pings_is_dropped_and_frees_its_slot() {
     let gw = Gateway::start(fast_heartbeat(1)).await;
     let token = gw.api().login(gw.user("dupont", 0)).await.access_token;
-    let (mut silent, _, _) = WsClient::connect_ready(&gw.ws_url(), &token, BTreeMap::new()).await;
+    let (silent, _, _) = WsClient::connect_ready(&gw.ws_url(), &token, BTreeMap::new()).await;
     // From here on `silent` is not read, so tungstenite never answers the pings.
     let silent_since = Instant::now();
 
@@ -58,7 +58,7 @@ async fn a_peer_that_never_answers_pings_is_dropped_and_frees_its_slot() {
     };
     drop(replacement);
 
-    let (closed, _) = silent.expect_close(STEP).await;
+    let closed = silent.drain_silently(STEP).await;
     assert_eq!(
         closed.code,
         Some(4004),

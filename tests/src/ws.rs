@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tocsin_protocol::frames::Welcome;
 use tocsin_protocol::{ClientFrame, Notification, Position, ServerFrame, StreamName};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -433,6 +434,37 @@ impl WsClient {
         self.pings
     }
 
+    /// Reads what is left on the socket without ever writing (tungstenite would answer
+    /// the buffered pings while reading, and those writes fail once the gateway has
+    /// closed), and returns the close frame found there.
+    ///
+    /// For a client that went silent with nothing in flight: bytes tungstenite had
+    /// already buffered are not seen.
+    pub async fn drain_silently(self, timeout: Duration) -> Closed {
+        let mut stream = self.socket.into_inner();
+        let mut bytes = Vec::new();
+        let read = tokio::time::timeout(timeout, async {
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                match stream.read(&mut chunk).await {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                    Err(error) => return Err(error),
+                }
+            }
+        })
+        .await;
+        let ended = match read {
+            Err(_) => format!("the socket was still open after {timeout:?}"),
+            Ok(Err(error)) => format!("transport error: {error}"),
+            Ok(Ok(())) => "the stream ended without a close frame".to_owned(),
+        };
+        first_close_frame(&bytes).unwrap_or(Closed {
+            code: None,
+            reason: ended,
+        })
+    }
+
     /// Closes politely (errors ignored: the gateway may be gone).
     pub async fn close(mut self) {
         let _ignored = self.socket.close(None).await;
@@ -460,6 +492,40 @@ impl WsClient {
             _ => {}
         }
     }
+}
+
+/// Finds the first close frame in raw server-to-client WebSocket bytes (RFC 6455 §5.2;
+/// server frames are not masked, but a mask is skipped if present).
+fn first_close_frame(mut bytes: &[u8]) -> Option<Closed> {
+    while bytes.len() >= 2 {
+        let opcode = bytes[0] & 0x0f;
+        let masked = bytes[1] & 0x80 != 0;
+        let (length, mut header) = match bytes[1] & 0x7f {
+            126 => (
+                usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
+                4,
+            ),
+            127 => {
+                let raw: [u8; 8] = bytes.get(2..10)?.try_into().ok()?;
+                (usize::try_from(u64::from_be_bytes(raw)).ok()?, 10)
+            }
+            short => (usize::from(short), 2),
+        };
+        if masked {
+            header += 4;
+        }
+        let payload = bytes.get(header..header + length)?;
+        if opcode == 0x8 {
+            let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            let reason = payload
+                .get(2..)
+                .map(|r| String::from_utf8_lossy(r).into_owned())
+                .unwrap_or_default();
+            return Some(Closed { code, reason });
+        }
+        bytes = &bytes[header + length..];
+    }
+    None
 }
 
 /// The default deadline for one protocol step (generous: debug builds, parallel tests).

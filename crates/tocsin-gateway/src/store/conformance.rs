@@ -194,7 +194,7 @@ pub async fn actions_apply_once_and_respect_visibility(store: Arc<dyn Store>, ma
     assert_eq!(data["not_found"], serde_json::json!([hidden]));
     assert!(!outcome.replayed);
     let again = store
-        .mark_read(key, &streams, &[visible.clone()])
+        .mark_read(key, &streams, std::slice::from_ref(&visible))
         .await
         .expect("replay");
     assert!(again.replayed && again.effect.is_none());
