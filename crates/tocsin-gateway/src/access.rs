@@ -47,6 +47,11 @@ pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User
     let user = match existing {
         Some(user) => user,
         None if identity.external => {
+            if !tocsin_protocol::stream::is_valid_id(&identity.user_id) {
+                return Err(AppError::forbidden(
+                    "the token's user claim must be 1-128 letters, digits and -_.@+|: to name a stream",
+                ));
+            }
             if store.tenant(&identity.tenant).await?.is_none() {
                 return Err(AppError::forbidden(format!(
                     "firm '{}' (from the token's tenant claim) is unknown to this gateway; add it with `tocsin-gateway tenant add`",

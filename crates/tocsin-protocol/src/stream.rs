@@ -61,13 +61,19 @@ impl fmt::Display for InvalidStreamName {
 
 impl std::error::Error for InvalidStreamName {}
 
-/// True for ids made of ASCII letters, digits and `-_.@+` (emails and slugs fit).
-fn valid_id(id: &str) -> bool {
+/// The characters an id may use besides ASCII letters and digits. Emails, slugs,
+/// UUIDs and identity-provider subjects such as `auth0|42` fit; nothing here needs
+/// escaping in JSON or URLs' query values beyond `+`, `|` and `@`.
+pub const ID_PUNCTUATION: &[u8] = b"-_.@+|:";
+
+/// True for a valid id inside a stream name: 1-128 ASCII letters, digits and
+/// [`ID_PUNCTUATION`].
+pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_STREAM_ID_LEN
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || ID_PUNCTUATION.contains(&b))
 }
 
 impl FromStr for StreamName {
@@ -82,9 +88,9 @@ impl FromStr for StreamName {
                 "'{s}' is not a stream: use user:<id>, tenant:<slug>, conversation:<id> or all"
             )));
         };
-        if !valid_id(id) {
+        if !is_valid_id(id) {
             return Err(InvalidStreamName(format!(
-                "'{s}': the id after '{prefix}:' must be 1-{MAX_STREAM_ID_LEN} characters of letters, digits and -_.@+"
+                "'{s}': the id after '{prefix}:' must be 1-{MAX_STREAM_ID_LEN} characters of letters, digits and -_.@+|:"
             )));
         }
         let id = id.to_owned();
@@ -147,6 +153,9 @@ mod tests {
         assert!(err.0.contains("not a stream kind"), "{err}");
         let err = "user:".parse::<StreamName>().expect_err("empty id");
         assert!(err.0.contains("must be"), "{err}");
+        assert!("user:auth0|42".parse::<StreamName>().is_ok());
+        let err = "user:a\"b".parse::<StreamName>().expect_err("quote");
+        assert!(err.0.contains("letters, digits"), "{err}");
         let err = "user:a b".parse::<StreamName>().expect_err("space");
         assert!(err.0.contains("letters, digits"), "{err}");
         assert!("everyone".parse::<StreamName>().is_err());

@@ -6,7 +6,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use tocsin_protocol::http::{MembersRequest, MembersResponse};
-use tocsin_protocol::stream::MAX_STREAM_ID_LEN;
+use tocsin_protocol::stream::is_valid_id;
 
 use super::extract::{API_KEY_PREFIX, ApiJson, Publisher, SignedIn, bearer};
 use crate::error::AppError;
@@ -55,14 +55,9 @@ pub async fn put_members(
     Query(query): Query<MembersQuery>,
     ApiJson(request): ApiJson<MembersRequest>,
 ) -> Result<Json<MembersResponse>, AppError> {
-    if id.is_empty()
-        || id.len() > MAX_STREAM_ID_LEN
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+".contains(&b))
-    {
+    if !is_valid_id(&id) {
         return Err(AppError::invalid(
-            "a conversation id is 1-128 letters, digits and -_.@+",
+            "a conversation id is 1-128 letters, digits and -_.@+|:",
         ));
     }
     if request.members.len() > 1000 {
