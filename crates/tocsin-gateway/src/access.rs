@@ -76,6 +76,13 @@ pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User
             ));
         }
     };
+    if let Some(session_id) = &identity.session_id
+        && !store.session_active(session_id).await?
+    {
+        return Err(AppError::unauthorized(
+            "this device was signed out; sign in again",
+        ));
+    }
     if user.tenant != identity.tenant {
         return Err(AppError::forbidden(
             "the token's firm does not match the user's firm",

@@ -58,6 +58,8 @@ pub trait Store: Send + Sync + 'static {
         new_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<RotateOutcome, StoreError>;
+    /// Whether a device session is still signed in (not revoked, not expired).
+    async fn session_active(&self, session_id: &str) -> Result<bool, StoreError>;
     /// Revokes the session holding this refresh token; false if none.
     async fn revoke_session(&self, refresh_hash: &str) -> Result<bool, StoreError>;
 

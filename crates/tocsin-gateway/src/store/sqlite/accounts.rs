@@ -238,6 +238,15 @@ pub fn rotate_session(
     Ok(outcome)
 }
 
+/// Whether a session is signed in.
+pub fn session_active(conn: &mut Connection, session_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT revoked = 0 AND expires_us > ?2 FROM sessions WHERE id = ?1")?
+        .query_row(params![session_id, to_us(Utc::now())], |row| row.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 /// Revokes a session by its current refresh token.
 pub fn revoke_session(conn: &mut Connection, refresh_hash: &str) -> Result<bool, StoreError> {
     Ok(conn.execute(

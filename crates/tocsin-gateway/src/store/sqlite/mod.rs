@@ -177,6 +177,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn session_active(&self, session_id: &str) -> Result<bool, StoreError> {
+        let id = session_id.to_owned();
+        self.pool
+            .run(move |conn| accounts::session_active(conn, &id))
+            .await
+    }
+
     async fn revoke_session(&self, refresh_hash: &str) -> Result<bool, StoreError> {
         let hash = refresh_hash.to_owned();
         self.pool
