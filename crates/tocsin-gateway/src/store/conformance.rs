@@ -315,6 +315,7 @@ pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie
         })
         .await
         .expect("session");
+    assert!(store.session_active("s1").await.expect("active"));
     let rotated = store
         .rotate_session("h1", "h2", expires)
         .await
@@ -339,6 +340,10 @@ pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie
             .await
             .expect("revoked"),
         RotateOutcome::Invalid
+    );
+    assert!(
+        !store.session_active("s1").await.expect("inactive"),
+        "reuse signed the device out"
     );
 }
 
