@@ -45,6 +45,9 @@ pub struct ConnHandle {
     pub id: ConnId,
     /// The user it is signed in as.
     pub user_id: String,
+    /// The device session its token belongs to (own tokens only), so signing out
+    /// closes the device's open connections.
+    pub session_id: Option<String>,
     /// Its queue.
     queue: mpsc::Sender<Outbound>,
     /// Fired to make the connection close itself.
@@ -112,6 +115,7 @@ impl Hub {
     pub fn register(
         &self,
         user_id: &str,
+        session_id: Option<&str>,
         max_per_user: usize,
         capacity: usize,
         kill: CancellationToken,
@@ -125,6 +129,7 @@ impl Hub {
         let handle = Arc::new(ConnHandle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             user_id: user_id.to_owned(),
+            session_id: session_id.map(str::to_owned),
             queue: tx,
             kill,
             kill_reason: OnceLock::new(),
@@ -198,6 +203,32 @@ impl Hub {
         }
     }
 
+    /// Closes the connections of one device session (sign-out, revocation).
+    pub fn close_session(&self, session_id: &str, code: CloseCode, reason: &str) {
+        for conns in read(&self.users).values() {
+            for conn in conns.values() {
+                if conn.session_id.as_deref() == Some(session_id) {
+                    conn.kill(code, reason);
+                }
+            }
+        }
+    }
+
+    /// Stops live delivery of a stream to connections of users not in `allowed`
+    /// (members removed from a conversation).
+    pub fn restrict_stream(&self, stream: &StreamName, allowed: &[String]) {
+        let removed: Vec<Arc<ConnHandle>> = read(&self.streams)
+            .get(stream)
+            .into_iter()
+            .flat_map(HashMap::values)
+            .filter(|conn| !allowed.contains(&conn.user_id))
+            .cloned()
+            .collect();
+        for conn in removed {
+            self.unsubscribe(&conn, stream);
+        }
+    }
+
     /// Asks every connection to close (graceful shutdown).
     pub fn close_all(&self, code: CloseCode, reason: &str) {
         for conns in read(&self.users).values() {
@@ -261,10 +292,10 @@ mod tests {
         let hub = Hub::new();
         let stream = StreamName::Tenant("t".into());
         let (slow, _slow_rx) = hub
-            .register("u1", 10, 2, CancellationToken::new())
+            .register("u1", None, 10, 2, CancellationToken::new())
             .expect("registers");
         let (fast, mut fast_rx) = hub
-            .register("u2", 10, 100, CancellationToken::new())
+            .register("u2", None, 10, 100, CancellationToken::new())
             .expect("registers");
         hub.subscribe(&slow, &stream);
         hub.subscribe(&fast, &stream);
@@ -287,14 +318,20 @@ mod tests {
     fn the_connection_cap_is_per_user_and_freed_on_unregister() {
         let hub = Hub::new();
         let (first, _rx1) = hub
-            .register("u", 1, 4, CancellationToken::new())
+            .register("u", None, 1, 4, CancellationToken::new())
             .expect("first");
-        assert!(hub.register("u", 1, 4, CancellationToken::new()).is_err());
         assert!(
-            hub.register("other", 1, 4, CancellationToken::new())
+            hub.register("u", None, 1, 4, CancellationToken::new())
+                .is_err()
+        );
+        assert!(
+            hub.register("other", None, 1, 4, CancellationToken::new())
                 .is_ok()
         );
         hub.unregister(&first);
-        assert!(hub.register("u", 1, 4, CancellationToken::new()).is_ok());
+        assert!(
+            hub.register("u", None, 1, 4, CancellationToken::new())
+                .is_ok()
+        );
     }
 }

@@ -56,7 +56,7 @@ pub enum Urgency {
     Critical,
 }
 
-/// Every notification kind. The first eight are stored and replayed; the last three
+/// Every notification kind. The first seven are stored and replayed; the last three
 /// are ephemeral: delivered live only, never stored, never replayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -236,5 +236,6 @@ fn print_intro(url: &str, api_key: &str, log_path: &Path) -> Result<()> {
     println!("    -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\");
     println!("    -d '{body}'");
     println!();
+    println!("→ the firm's software publishing with the API key; ← what Marie's socket receives");
     Ok(())
 }

@@ -161,10 +161,9 @@ pub async fn play(
         }
         let published = publish_one(http, base_url, api_key, request).await?;
         println!(
-            "→ published {} to {} ({} offset {})",
+            "→ published {} to {} (offset {})",
             request.data.kind().as_str(),
             request.to,
-            published.stream,
             published.offset
         );
         ids.push(published.id);

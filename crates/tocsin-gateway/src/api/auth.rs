@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use tocsin_protocol::CloseCode;
 use tocsin_protocol::http::{LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserInfo};
 
 use super::extract::ApiJson;
@@ -86,7 +87,12 @@ pub async fn refresh(
                 })?;
             tokens(&state, &user, &session_id, next).map(Json)
         }
-        RotateOutcome::Reused => {
+        RotateOutcome::Reused { session_id } => {
+            state.hub.close_session(
+                &session_id,
+                CloseCode::InvalidToken,
+                "this device's session was revoked (its refresh token was used twice); sign in again",
+            );
             tracing::warn!("a rotated refresh token was presented again; its session is revoked");
             Err(AppError::unauthorized(
                 "this refresh token was already used, so the session was revoked for safety; sign in again",
@@ -103,10 +109,17 @@ pub async fn logout(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LogoutRequest>,
 ) -> Result<StatusCode, AppError> {
-    state
+    let revoked = state
         .store
         .revoke_session(&hash_token(&request.refresh_token))
         .await?;
+    if let Some(session_id) = revoked {
+        state.hub.close_session(
+            &session_id,
+            CloseCode::InvalidToken,
+            "this device signed out; sign in again",
+        );
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

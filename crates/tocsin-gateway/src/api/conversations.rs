@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use serde::Deserialize;
+use tocsin_protocol::StreamName;
 use tocsin_protocol::http::{MembersRequest, MembersResponse};
 use tocsin_protocol::stream::is_valid_id;
 
@@ -81,6 +82,10 @@ pub async fn put_members(
         .store
         .set_members(&id, &tenant, &request.members)
         .await?;
+    // Removed members stop receiving the conversation at once, not at reconnect.
+    state
+        .hub
+        .restrict_stream(&StreamName::Conversation(id.clone()), &members);
     Ok(Json(MembersResponse {
         conversation_id: id,
         tenant,

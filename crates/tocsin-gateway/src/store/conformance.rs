@@ -332,7 +332,9 @@ pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie
             .rotate_session("h1", "h3", expires)
             .await
             .expect("reuse"),
-        RotateOutcome::Reused
+        RotateOutcome::Reused {
+            session_id: "s1".into()
+        }
     );
     assert_eq!(
         store

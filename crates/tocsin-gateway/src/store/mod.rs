@@ -60,8 +60,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<RotateOutcome, StoreError>;
     /// Whether a device session is still signed in (not revoked, not expired).
     async fn session_active(&self, session_id: &str) -> Result<bool, StoreError>;
-    /// Revokes the session holding this refresh token; false if none.
-    async fn revoke_session(&self, refresh_hash: &str) -> Result<bool, StoreError>;
+    /// Revokes the session holding this refresh token; returns its id, if any.
+    async fn revoke_session(&self, refresh_hash: &str) -> Result<Option<String>, StoreError>;
 
     // --- conversations --------------------------------------------------------------
 

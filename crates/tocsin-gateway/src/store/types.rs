@@ -108,7 +108,10 @@ pub enum RotateOutcome {
         user_id: String,
     },
     /// The token was already rotated away: the session is now revoked.
-    Reused,
+    Reused {
+        /// The revoked session.
+        session_id: String,
+    },
     /// Unknown, expired or revoked.
     Invalid,
 }

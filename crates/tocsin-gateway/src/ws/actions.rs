@@ -9,7 +9,7 @@ use tocsin_protocol::{CloseCode, ErrorBody, ErrorCode, NotificationData, Positio
 
 use super::session::{End, Session, instant_of};
 use super::socket::encode;
-use crate::access::can_read;
+use crate::access::{can_read, resolve_user};
 use crate::store::{ActionKey, ActionOutcome, ReadEffect, StoreError};
 
 /// The most ids one `mark_read` may carry.
@@ -28,10 +28,13 @@ impl Session {
             )));
         }
         if !matches!(frame, ClientFrame::Hello { .. } | ClientFrame::Auth { .. })
-            && let Some(refused) = self.check_rate(frame.action_id())?
+            && let Some(refused) = self.check_rate()?
         {
-            let id = frame.action_id().unwrap_or_default().to_owned();
-            return self.send_result(id, Err(refused)).await;
+            // A ping over the limit simply gets no pong; an action gets a refusal.
+            let Some(id) = frame.action_id() else {
+                return Ok(());
+            };
+            return self.send_result(id.to_owned(), Err(refused)).await;
         }
         let (id, answer) = match frame {
             ClientFrame::Auth { .. } => {
@@ -155,7 +158,7 @@ impl Session {
     /// Governs client actions: over the rate, an action is refused with a
     /// `rate_limited` result; persistently over it (more refusals in a row than the
     /// burst) the connection is closed with a retry delay.
-    fn check_rate(&mut self, action_id: Option<&str>) -> Result<Option<ErrorBody>, End> {
+    fn check_rate(&mut self) -> Result<Option<ErrorBody>, End> {
         let Err(not_until) = self.limiter.check() else {
             self.strikes = 0;
             return Ok(None);
@@ -165,7 +168,7 @@ impl Session {
         ));
         self.strikes += 1;
         let limits = &self.state.config.websocket;
-        if self.strikes > limits.actions_burst || action_id.is_none() {
+        if self.strikes > limits.actions_burst {
             let retry_ms =
                 1000 * u64::from(limits.actions_burst) / u64::from(limits.actions_per_second);
             tracing::warn!(conn = self.handle.id, user = %self.user.id, "client action flood; closing");
@@ -301,6 +304,11 @@ impl Session {
                 "the new token is for another user; reconnect instead",
             ));
         }
+        // Same checks as at connect: the device session is still signed in, the
+        // account still enabled.
+        resolve_user(self.state.store.as_ref(), &identity)
+            .await
+            .map_err(|err| err.body)?;
         self.token_expiry = instant_of(identity.expires_at);
         Ok(json!({ "expires_at": identity.expires_at }))
     }

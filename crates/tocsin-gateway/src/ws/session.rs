@@ -87,13 +87,14 @@ pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity
 
     let (identity, user) = match signed_in {
         Some(signed_in) => signed_in,
-        None => match first_frame_auth(&state, &mut reader, deadline).await {
+        None => match first_frame_auth(&state, &mut reader, deadline, &kill).await {
             Ok(signed_in) => signed_in,
             Err(end) => return finish(writer, end, None).await,
         },
     };
     let registered = state.hub.register(
         &user.id,
+        identity.session_id.as_deref(),
         limits.max_connections_per_user,
         limits.queue_capacity,
         kill.clone(),
@@ -113,20 +114,12 @@ pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity
     let _unregister = Unregister(state.hub.clone(), handle.clone());
     tracing::info!(conn = handle.id, user = %user.id, tenant = %user.tenant, "WebSocket connected");
 
-    let hello = match next_incoming(&mut reader, Some(deadline)).await {
+    let hello = match next_handshake_frame(&mut reader, deadline, &kill).await {
         Incoming::Frame(ClientFrame::Hello { positions, .. }) => positions,
-        Incoming::Frame(_) => {
+        Incoming::Frame(_) | Incoming::Alive => {
             return finish(
                 writer,
                 End::violation("the first frame after auth must be hello"),
-                Some(&handle),
-            )
-            .await;
-        }
-        Incoming::Alive => {
-            return finish(
-                writer,
-                End::violation("send hello before anything else"),
                 Some(&handle),
             )
             .await;
@@ -185,8 +178,9 @@ async fn first_frame_auth(
     state: &AppState,
     reader: &mut SplitStream<WebSocket>,
     deadline: Instant,
+    kill: &tokio_util::sync::CancellationToken,
 ) -> Result<(Identity, User), End> {
-    let token = match next_incoming(reader, Some(deadline)).await {
+    let token = match next_handshake_frame(reader, deadline, kill).await {
         Incoming::Frame(ClientFrame::Auth { token }) => token,
         Incoming::Frame(_) | Incoming::Alive => {
             return Err(End::violation(
@@ -234,22 +228,37 @@ pub fn stop_end(stop: Stop, handle: &ConnHandle) -> End {
     }
 }
 
-/// Reads the next meaningful thing from the client.
-async fn next_incoming(reader: &mut SplitStream<WebSocket>, deadline: Option<Instant>) -> Incoming {
-    let read = reader.next();
-    let item = match deadline {
-        Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
-            Ok(item) => item,
-            Err(_) => {
+/// Reads the next frame of the handshake (auth or hello) before the deadline.
+/// WebSocket pings and pongs are answered by the library and skipped here; a
+/// shutdown meanwhile ends the session with 4000.
+async fn next_handshake_frame(
+    reader: &mut SplitStream<WebSocket>,
+    deadline: Instant,
+    kill: &tokio_util::sync::CancellationToken,
+) -> Incoming {
+    loop {
+        let item = tokio::select! {
+            item = tokio::time::timeout_at(deadline, reader.next()) => match item {
+                Ok(item) => item,
+                Err(_) => {
+                    return Incoming::End(End::Close(
+                        CloseCode::AuthTimeout,
+                        "no auth and hello in time after the upgrade; send them at once".into(),
+                    ));
+                }
+            },
+            () = kill.cancelled() => {
                 return Incoming::End(End::Close(
-                    CloseCode::AuthTimeout,
-                    "no auth and hello in time after the upgrade; send them at once".into(),
+                    CloseCode::GoingAway,
+                    "the gateway is shutting down; reconnect and resume".into(),
                 ));
             }
-        },
-        None => read.await,
-    };
-    classify(item)
+        };
+        match classify(item) {
+            Incoming::Alive => continue,
+            other => return other,
+        }
+    }
 }
 
 /// Turns a socket read into what the session does with it.

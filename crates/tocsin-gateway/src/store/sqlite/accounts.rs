@@ -223,14 +223,16 @@ pub fn rotate_session(
         }
         Some(_) => RotateOutcome::Invalid,
         None => {
-            let reused = tx.execute(
-                "UPDATE sessions SET revoked = 1 WHERE previous_hash = ?1",
-                params![old_hash],
-            )?;
-            if reused > 0 {
-                RotateOutcome::Reused
-            } else {
-                RotateOutcome::Invalid
+            let reused: Option<String> = tx
+                .query_row(
+                    "UPDATE sessions SET revoked = 1 WHERE previous_hash = ?1 RETURNING id",
+                    params![old_hash],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            match reused {
+                Some(session_id) => RotateOutcome::Reused { session_id },
+                None => RotateOutcome::Invalid,
             }
         }
     };
@@ -247,12 +249,18 @@ pub fn session_active(conn: &mut Connection, session_id: &str) -> Result<bool, S
         .unwrap_or(false))
 }
 
-/// Revokes a session by its current refresh token.
-pub fn revoke_session(conn: &mut Connection, refresh_hash: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute(
-        "UPDATE sessions SET revoked = 1 WHERE refresh_hash = ?1",
-        params![refresh_hash],
-    )? > 0)
+/// Revokes a session by its current refresh token; returns its id.
+pub fn revoke_session(
+    conn: &mut Connection,
+    refresh_hash: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "UPDATE sessions SET revoked = 1 WHERE refresh_hash = ?1 RETURNING id",
+            params![refresh_hash],
+            |row| row.get(0),
+        )
+        .optional()?)
 }
 
 /// Replaces a conversation's members (creating it in `tenant` on first use).
@@ -278,6 +286,14 @@ pub fn set_members(
         }
         Some(_) => {}
         None => {
+            let known: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = ?1)",
+                params![tenant],
+                |row| row.get(0),
+            )?;
+            if !known {
+                return Err(StoreError::NotFound(format!("no firm '{tenant}'")));
+            }
             tx.execute(
                 "INSERT INTO conversations (id, tenant, created_us) VALUES (?1, ?2, ?3)",
                 params![conversation_id, tenant, to_us(Utc::now())],

@@ -184,7 +184,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn revoke_session(&self, refresh_hash: &str) -> Result<bool, StoreError> {
+    async fn revoke_session(&self, refresh_hash: &str) -> Result<Option<String>, StoreError> {
         let hash = refresh_hash.to_owned();
         self.pool
             .run(move |conn| accounts::revoke_session(conn, &hash))
