@@ -64,11 +64,13 @@ fn is_stale(binary: &Path, root: &Path) -> bool {
     let Some(built) = modified(binary) else {
         return true;
     };
+    // Only what the binary is built from: a touched README or test file would make
+    // every test process ask cargo again for nothing.
     let sources = [
-        root.join("crates/tocsin-gateway"),
-        root.join("crates/tocsin-protocol"),
-        root.join("Cargo.lock"),
-        root.join("Cargo.toml"),
+        root.join("crates/tocsin-gateway/src"),
+        root.join("crates/tocsin-gateway/Cargo.toml"),
+        root.join("crates/tocsin-protocol/src"),
+        root.join("crates/tocsin-protocol/Cargo.toml"),
     ];
     sources
         .iter()

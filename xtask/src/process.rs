@@ -18,7 +18,10 @@ pub fn repo_root() -> &'static Path {
 
 /// A `cargo` command run from the repository root.
 ///
-/// Uses the cargo that started xtask (`$CARGO`) so the toolchain stays the same.
+/// Uses the cargo that started xtask (`$CARGO`) so the toolchain stays the same, and
+/// removes the variables `cargo run` gave xtask about itself: build scripts such as
+/// ring's track `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`, so leaving them would make
+/// every build from xtask and every build from a terminal rebuild half the tree.
 pub fn cargo<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
@@ -29,7 +32,28 @@ where
     command
         .args(args.into_iter().map(Into::into))
         .current_dir(repo_root());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_set_by_cargo_run) {
+            command.env_remove(name);
+        }
+    }
     command
+}
+
+/// True for the variables `cargo run` sets for the program it runs (see "Environment
+/// variables Cargo sets for crates"); `CARGO` itself is kept on purpose.
+fn is_set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "OUT_DIR"
+        )
 }
 
 /// Prints the header that opens a step.
@@ -114,5 +138,14 @@ mod tests {
         let command = cargo(["fmt", "--all", "--", "--check"]);
         assert!(describe(&command).ends_with("fmt --all -- --check"));
         assert!(repo_root().join("xtask").is_dir());
+    }
+
+    #[test]
+    fn cargo_run_variables_are_recognised_but_cargo_home_is_kept() {
+        assert!(is_set_by_cargo_run("CARGO_PKG_NAME"));
+        assert!(is_set_by_cargo_run("CARGO_MANIFEST_DIR"));
+        assert!(!is_set_by_cargo_run("CARGO_HOME"));
+        assert!(!is_set_by_cargo_run("CARGO_TARGET_DIR"));
+        assert!(!is_set_by_cargo_run("CARGO"));
     }
 }

@@ -144,7 +144,8 @@ fn error_code(code: CloseCode) -> ErrorCode {
         CloseCode::Forbidden => ErrorCode::Forbidden,
         CloseCode::ProtocolViolation => ErrorCode::InvalidRequest,
         CloseCode::MessageTooLarge => ErrorCode::TooLarge,
-        CloseCode::RateLimited | CloseCode::TooManyConnections => ErrorCode::RateLimited,
+        CloseCode::RateLimited => ErrorCode::RateLimited,
+        CloseCode::TooManyConnections => ErrorCode::Forbidden,
         CloseCode::GoingAway | CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout => {
             ErrorCode::Unavailable
         }
