@@ -60,6 +60,21 @@ pub struct GatewayOptions {
     pub publish_burst: Option<u64>,
     /// `[auth.external]`, verbatim.
     pub external_auth: Option<ExternalAuth>,
+    /// Serve from a small disk of its own (see [`SmallDisk`]).
+    pub small_disk: Option<SmallDisk>,
+}
+
+/// A data directory on a tmpfs of `size_bytes`, holding a `filler` file of
+/// `filler_bytes` that a test can delete to free space ([`Gateway::free_filler`]).
+/// The tmpfs is mounted over the data directory in a private mount namespace
+/// (`unshare --user --map-root-user --mount`), so no root and no cleanup are needed:
+/// it disappears with the process.
+#[derive(Debug, Clone, Copy)]
+pub struct SmallDisk {
+    /// The tmpfs size.
+    pub size_bytes: u64,
+    /// The filler file's size.
+    pub filler_bytes: u64,
 }
 
 impl GatewayOptions {
@@ -152,6 +167,8 @@ pub struct Gateway {
     logs: Vec<PathBuf>,
     /// Firms by slug.
     tenants: BTreeMap<String, TenantFixture>,
+    /// Serve from a small disk.
+    small_disk: Option<SmallDisk>,
     /// The global key, when asked for.
     global_key: Option<String>,
 }
@@ -172,6 +189,7 @@ impl Gateway {
             logs: Vec::new(),
             tenants: BTreeMap::new(),
             global_key: None,
+            small_disk: options.small_disk,
         };
         gateway.cli(&["init"], None).await;
         gateway.edit_config(&options);
@@ -285,9 +303,15 @@ impl Gateway {
             .join(format!("gateway-{}.log", self.logs.len() + 1));
         let log = std::fs::File::create(&log_path).expect("the log file can be created");
         self.logs.push(log_path);
-        let mut child = self
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        let mut command = match self.small_disk {
+            Some(disk) => self.small_disk_command(disk),
+            None => {
+                let mut command = self.command();
+                command.args(["serve", "--listen", "127.0.0.1:0"]);
+                command
+            }
+        };
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -320,6 +344,11 @@ impl Gateway {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.addr = addr;
         self.child = Some(child);
+        if self.small_disk.is_some() {
+            // The copy inside the namespace is done once the gateway listens.
+            let staging = format!("{}-staging", self.data_path.display());
+            std::fs::remove_dir_all(&staging).expect("the staging copy can be removed");
+        }
     }
 
     fn command(&self) -> Command {
@@ -332,6 +361,48 @@ impl Gateway {
             .env_remove("TOCSIN_LOG_FORMAT")
             .env("NO_COLOR", "1");
         command
+    }
+
+    /// `serve` inside a private mount namespace where a tmpfs of the disk's size is
+    /// mounted over the data directory, with the directory's contents copied in and a
+    /// filler file added.
+    fn small_disk_command(&self, disk: SmallDisk) -> Command {
+        let data = self.data_path.display().to_string();
+        let staging = format!("{data}-staging");
+        let copy = std::process::Command::new("cp")
+            .args(["-a", &format!("{data}/."), &staging])
+            .status()
+            .expect("cp can be run");
+        assert!(copy.success(), "the data directory can be staged");
+        let script = format!(
+            "set -e; mount -t tmpfs -o size={size} tmpfs '{data}'; cp -a '{staging}/.' '{data}/'; \
+             rm -f '{data}'/gateway-*.log; \
+             head -c {filler} /dev/zero > '{data}/filler'; \
+             exec '{binary}' --data-dir '{data}' serve --listen 127.0.0.1:0",
+            size = disk.size_bytes,
+            filler = disk.filler_bytes,
+            binary = gateway_binary().display(),
+        );
+        let mut command = Command::new("unshare");
+        command
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+            .env_remove("TOCSIN_DATA_DIR")
+            .env_remove("TOCSIN_LISTEN")
+            .env_remove("TOCSIN_LOG_FORMAT")
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Deletes the small disk's filler file, as an operator freeing space would. The
+    /// tmpfs is only visible inside the gateway's mount namespace, reached through
+    /// `/proc/<pid>/root`.
+    pub fn free_filler(&self) {
+        let inside = format!(
+            "/proc/{}/root{}/filler",
+            self.pid(),
+            self.data_path.display()
+        );
+        std::fs::remove_file(&inside).unwrap_or_else(|e| panic!("{inside} can be removed: {e}"));
     }
 
     /// Runs one CLI command to completion and returns its stdout; panics with stderr

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tocsin_protocol::{Position, StreamName};
 
-pub use gateway::{Gateway, GatewayOptions, TenantSpec, UserFixture};
+pub use gateway::{Gateway, GatewayOptions, SmallDisk, TenantSpec, UserFixture};
 pub use ws::{ConnectOptions, Delivered, STEP, WsClient};
 
 /// How often [`poll_until`] asks again.

@@ -90,6 +90,8 @@ impl GatewayCli {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
+            // The log is a file: no colour escapes in it.
+            .env("NO_COLOR", "1")
             .kill_on_drop(true);
         #[cfg(unix)]
         command.process_group(0);

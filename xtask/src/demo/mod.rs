@@ -165,13 +165,17 @@ async fn session(
             std::future::pending().await
         }
     };
+    let mut listener_ended = false;
     let outcome = tokio::select! {
         outcome = play => outcome,
-        ended = &mut listening => match ended {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(error.context("the WebSocket listener stopped")),
-            Err(panic) => Err(panic.into()),
-        },
+        ended = &mut listening => {
+            listener_ended = true;
+            match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(error.context("the WebSocket listener stopped")),
+                Err(panic) => Err(panic.into()),
+            }
+        }
         () = interrupted.cancelled() => {
             println!("\nCtrl-C: stopping the gateway.");
             if once {
@@ -181,9 +185,11 @@ async fn session(
             }
         }
     };
-    // A polite close before the gateway goes; the listener may already be gone.
-    let _ = stop_listener.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), listening).await;
+    if !listener_ended {
+        // A polite close before the gateway goes.
+        let _ = stop_listener.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), listening).await;
+    }
     outcome
 }
 
