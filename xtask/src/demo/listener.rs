@@ -30,7 +30,7 @@ const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// How long the gateway may take to answer `hello` with `welcome`.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long before the access token expires it is refreshed.
-const REFRESH_MARGIN: Duration = Duration::from_secs(893);
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// The WebSocket over plain TCP (the demo's gateway listens on loopback).
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -140,7 +140,7 @@ impl Listener {
                 }
                 () = tokio::time::sleep_until(self.refresh_at) => {
                     refreshes += 1;
-                    self.refresh(format!("refresh-{refreshes}")).await?; println!("refreshed {refreshes}");
+                    self.refresh(format!("refresh-{refreshes}")).await?;
                 }
                 frame = next_frame(&mut self.socket) => {
                     if let ServerFrame::Notification { notification, .. } = &frame? {

@@ -76,16 +76,16 @@ async fn demo(binary: PathBuf, once: bool) -> Result<()> {
         .context("creating a temporary data directory")?;
     let log_path = data_dir.path().join("gateway.log");
     println!(
-        "# a throwaway gateway: export TOCSIN_DATA_DIR={}",
+        "# a throwaway data dir, deleted on exit: export TOCSIN_DATA_DIR={}",
         data_dir.path().display()
     );
     let cli = GatewayCli::new(binary, data_dir.path().to_owned());
     let outcome = async {
         let api_key = provision(&cli).await?;
         let gateway = cli.serve(&log_path).await?;
-        let session = session(&gateway.url, &api_key, &log_path, once, &interrupted).await;
+        let played = session(&gateway.url, &api_key, &log_path, once, &interrupted).await;
         let stopped = stop(gateway).await;
-        session?;
+        played?;
         stopped
     }
     .await;
