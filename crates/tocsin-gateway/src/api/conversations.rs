@@ -23,7 +23,7 @@ impl FromRequestParts<AppState> for FirmCaller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let is_key = bearer(parts)?.is_some_and(|token| token.starts_with(API_KEY_PREFIX));
+        let is_key = bearer(&parts.headers)?.is_some_and(|token| token.starts_with(API_KEY_PREFIX));
         if is_key {
             let publisher = Publisher::from_request_parts(parts, state).await?;
             return Ok(FirmCaller {

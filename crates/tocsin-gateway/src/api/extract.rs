@@ -2,6 +2,7 @@
 //! publisher's API key.
 
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -20,8 +21,8 @@ pub struct ApiJson<T>(pub T);
 pub const API_KEY_PREFIX: &str = "tsk_";
 
 /// The bearer token of a request, if any.
-pub fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
     let text = value
@@ -45,7 +46,7 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(parts)?.ok_or_else(|| {
+        let token = bearer(&parts.headers)?.ok_or_else(|| {
             AppError::unauthorized("sign in first: send `Authorization: Bearer <access token>`")
         })?;
         if token.starts_with(API_KEY_PREFIX) {
@@ -86,7 +87,7 @@ impl FromRequestParts<AppState> for Publisher {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(parts)?
+        let token = bearer(&parts.headers)?
             .ok_or_else(|| AppError::unauthorized("send `Authorization: Bearer <API key>`"))?;
         if !token.starts_with(API_KEY_PREFIX) {
             return Err(AppError::unauthorized(

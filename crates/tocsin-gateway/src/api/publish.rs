@@ -175,18 +175,6 @@ async fn resolve_target(
 ) -> Result<(StreamName, Option<String>), AppError> {
     let key_tenant = publisher.key.tenant.as_deref();
     let allowed = |tenant: &str| key_tenant.is_none_or(|own| own == tenant);
-    if let Some(who) = to.strip_prefix("user:") {
-        let user = match state.store.user_by_id(who).await? {
-            Some(user) => Some(user),
-            None if who.contains('@') => state.store.user_by_email(who).await?,
-            None => None,
-        };
-        // Another firm's user is reported exactly like an unknown one.
-        let user = user
-            .filter(|user| allowed(&user.tenant))
-            .ok_or_else(|| AppError::not_found(format!("no user '{who}' in your firm")))?;
-        return Ok((StreamName::User(user.id), Some(user.tenant)));
-    }
     let stream: StreamName =
         to.parse()
             .map_err(|err: tocsin_protocol::stream::InvalidStreamName| {
@@ -226,6 +214,17 @@ async fn resolve_target(
             }
             Ok((stream, Some(conversation.tenant)))
         }
-        StreamName::User(_) => unreachable!("user targets are handled above"),
+        StreamName::User(who) => {
+            let user = match state.store.user_by_id(who).await? {
+                Some(user) => Some(user),
+                None if who.contains('@') => state.store.user_by_email(who).await?,
+                None => None,
+            };
+            // Another firm's user is reported exactly like an unknown one.
+            let user = user
+                .filter(|user| allowed(&user.tenant))
+                .ok_or_else(|| AppError::not_found(format!("no user '{who}' in your firm")))?;
+            Ok((StreamName::User(user.id), Some(user.tenant)))
+        }
     }
 }

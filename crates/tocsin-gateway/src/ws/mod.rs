@@ -61,12 +61,7 @@ pub async fn upgrade(
             format!("offer the subprotocol with `Sec-WebSocket-Protocol: {SUBPROTOCOL}`"),
         ));
     }
-    let (parts, ()) = {
-        let mut request = axum::http::Request::new(());
-        *request.headers_mut() = headers;
-        request.into_parts()
-    };
-    let signed_in = match bearer(&parts)? {
+    let signed_in = match bearer(&headers)? {
         Some(token) => {
             let identity = state.auth.verify(token).await?;
             let user = resolve_user(state.store.as_ref(), &identity).await?;
