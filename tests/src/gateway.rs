@@ -60,6 +60,8 @@ pub struct GatewayOptions {
     pub publish_burst: Option<u64>,
     /// `[auth.external]`, verbatim.
     pub external_auth: Option<ExternalAuth>,
+    /// `auth.access_token_ttl_secs`.
+    pub access_token_ttl_secs: Option<u64>,
     /// Serve from a small disk of its own (see [`SmallDisk`]).
     pub small_disk: Option<SmallDisk>,
 }
@@ -545,6 +547,9 @@ impl Gateway {
             if let Some(v) = value {
                 set(&mut config, Some("http"), key, int(v));
             }
+        }
+        if let Some(ttl) = options.access_token_ttl_secs {
+            set(&mut config, Some("auth"), "access_token_ttl_secs", int(ttl));
         }
         if let Some(external) = &options.external_auth {
             let mut table = toml::Table::new();

@@ -118,6 +118,24 @@ impl Api {
         .await
     }
 
+    /// `POST /v1/auth/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        let body = tocsin_protocol::http::RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
+        let request = self.client.post(self.url("/v1/auth/refresh")).json(&body);
+        self.call(request, "refresh").await
+    }
+
+    /// `POST /v1/auth/logout`.
+    pub async fn logout(&self, refresh_token: &str) -> Reply {
+        let body = tocsin_protocol::http::LogoutRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
+        let request = self.client.post(self.url("/v1/auth/logout")).json(&body);
+        self.call(request, "logout").await
+    }
+
     /// Logs a fixture user in, asserting 200.
     pub async fn login(&self, user: &UserFixture) -> TokenResponse {
         self.login_raw(&user.email, &user.password)

@@ -12,5 +12,6 @@ mod limits; // Per-user connection cap, Origin allow-list, first-frame auth dead
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
 mod replay; // Reconnecting replays exactly what was missed, then goes live without a gap.
+mod sessions; // In-band refresh outlives the old token; sign-out and token reuse close the device.
 mod shutdown; // SIGTERM closes every client with 4000 and exits 0.
 mod slow_consumer; // A client that stops reading is cut off alone and resumes without loss.
