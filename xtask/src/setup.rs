@@ -33,6 +33,10 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "a C compiler and make: rusqlite's bundled SQLite and ring (rustls) compile C code",
     },
     SystemPackage {
+        name: "util-linux",
+        why: "unshare and mount: the full-disk test serves from a tmpfs in a private mount namespace",
+    },
+    SystemPackage {
         name: "pkg-config",
         why: "lets -sys crates find system libraries (the desktop's GTK/WebKit stack later)",
     },
