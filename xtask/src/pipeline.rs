@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the one command the README gives and CI runs.
 //!
 //! Steps, in order, stopping at the first failure: setup, `cargo fmt --check`,
-//! clippy with warnings denied, build every binary, nextest, doc tests. The binaries
+//! clippy with warnings denied, build every binary, doc tests, nextest. The binaries
 //! are built first, into the one default target directory, so the end-to-end tests
 //! start the already-built gateway (its path is passed in `TOCSIN_GATEWAY_BIN`) instead
 //! of building it again under a test's timeout.
@@ -49,15 +49,16 @@ pub fn run(args: &TestArgs) -> Result<()> {
     let gateway = process::gateway_binary()?;
     println!("{GATEWAY_BIN_ENV}={}", gateway.display());
 
+    // Doc tests first: nextest's summary line is then the run's last word.
+    run_step(
+        "doc tests",
+        cargo(["test", "--workspace", "--doc"]).env(GATEWAY_BIN_ENV, &gateway),
+    )?;
     let mut nextest = cargo(["nextest", "run", "--workspace", "--no-fail-fast"]);
     if running_in_ci() {
         nextest.args(["--profile", "ci"]);
     }
     run_step("nextest", nextest.env(GATEWAY_BIN_ENV, &gateway))?;
-    run_step(
-        "doc tests",
-        cargo(["test", "--workspace", "--doc"]).env(GATEWAY_BIN_ENV, &gateway),
-    )?;
     println!("==> all steps passed");
     Ok(())
 }
