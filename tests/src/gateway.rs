@@ -290,6 +290,17 @@ impl Gateway {
         status
     }
 
+    /// Serves again on the same data directory and the same port, as a restarted
+    /// service would, so clients configured with its URL find it again.
+    pub async fn restart_on_same_port(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "stop the gateway before restarting it"
+        );
+        let listen = self.addr.clone();
+        self.serve_on(&listen).await;
+    }
+
     /// Serves again on the same data directory (a new port); the old process must be gone.
     pub async fn restart(&mut self) {
         assert!(
@@ -300,6 +311,10 @@ impl Gateway {
     }
 
     async fn serve(&mut self) {
+        self.serve_on("127.0.0.1:0").await;
+    }
+
+    async fn serve_on(&mut self, listen: &str) {
         let log_path = self
             .data_path
             .join(format!("gateway-{}.log", self.logs.len() + 1));
@@ -309,7 +324,7 @@ impl Gateway {
             Some(disk) => self.small_disk_command(disk),
             None => {
                 let mut command = self.command();
-                command.args(["serve", "--listen", "127.0.0.1:0"]);
+                command.args(["serve", "--listen", listen]);
                 command
             }
         };

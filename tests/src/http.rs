@@ -158,6 +158,20 @@ impl Api {
             .await
     }
 
+    /// `POST /v1/publish`; `None` when the gateway cannot be reached or does not
+    /// acknowledge (a publisher then retries with the same idempotency key).
+    pub async fn try_publish(
+        &self,
+        key: &str,
+        request: &PublishRequest,
+    ) -> Option<PublishResponse> {
+        let response = self.publish_request(key, request).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.json().await.ok()
+    }
+
     /// `POST /v1/publish`, asserting 201.
     pub async fn publish_ok(&self, key: &str, request: &PublishRequest) -> PublishResponse {
         self.publish(key, request)

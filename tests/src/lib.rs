@@ -13,8 +13,10 @@
 //! an HTTP endpoint in a loop bounded by a deadline ([`poll_until`]).
 
 pub mod binary;
+pub mod client;
 pub mod gateway;
 pub mod http;
+pub mod proxy;
 pub mod publisher;
 pub mod tokens;
 pub mod ws;

@@ -2,6 +2,7 @@
 //! (real SQLite file, real sockets on 127.0.0.1) and talks to it as clients and
 //! publishers would. The harness lives in the `tocsin_e2e` library.
 
+mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod disk_full; // A full disk refuses publishes with a clear 503, loses nothing, and recovers.
 mod durability; // Acknowledged publishes survive SIGKILL and replay exactly once, in order.
 mod external_jwt; // External-app JWTs: every malformed or forged token is refused; a good one works.

@@ -1,0 +1,79 @@
+//! What the engine tells the application: one typed stream of [`EngineEvent`]s.
+//! The desktop app renders them; the terminal client prints them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use tocsin_protocol::{ErrorBody, Notification, StreamName};
+
+use crate::policy::Toast;
+use crate::store::Tab;
+
+/// The connection as the user should see it ("En direct" / "Connexion…" / "Déconnecté").
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectionState {
+    /// Live: connected and caught up.
+    Connected {
+        /// Since when.
+        since: DateTime<Utc>,
+        /// The firm's display name or slug, for the status line.
+        tenant: String,
+    },
+    /// Trying to (re)connect.
+    Connecting {
+        /// Attempt number since the last stable connection (1-based).
+        attempt: u32,
+        /// When the next attempt starts, if waiting.
+        next_retry: Option<DateTime<Utc>>,
+    },
+    /// Not connected and not trying right now.
+    Offline {
+        /// Since when.
+        since: DateTime<Utc>,
+        /// Why, for the user.
+        reason: String,
+    },
+    /// The server refused our credentials: the user must sign in again. Terminal.
+    SignedOut {
+        /// Why, for the user.
+        reason: String,
+    },
+}
+
+/// Everything the engine reports.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// The connection state changed.
+    State(ConnectionState),
+    /// A new notification was persisted locally (never emitted twice for one id).
+    Notification {
+        /// Its stream.
+        stream: StreamName,
+        /// The notification.
+        notification: Box<Notification>,
+        /// True when it arrived while catching up after a disconnect.
+        replay: bool,
+        /// What the policy says to show for it (live notifications only; replayed
+        /// ones are decided together in [`EngineEvent::CatchUp`]).
+        toast: Option<Toast>,
+    },
+    /// Catch-up after a (re)connect finished: what to show for what was missed.
+    CatchUp {
+        /// How many notifications were missed.
+        missed: usize,
+        /// The toasts to show (a summary plus each critical one).
+        toasts: Vec<Toast>,
+    },
+    /// Unread counts changed.
+    Unread(BTreeMap<Tab, u64>),
+    /// The gateway answered a queued action.
+    ActionResult {
+        /// The action id.
+        id: String,
+        /// The error, when refused (e.g. a proposal already answered elsewhere).
+        error: Option<ErrorBody>,
+    },
+    /// Something the user should know that is not an error of an action (a moved-aside
+    /// corrupt database, a secret store fallback, a stream rebuilt from history).
+    Warning(String),
+}

@@ -1,0 +1,25 @@
+//! tocsin-client: the one implementation of Tocsin's client side. The desktop app and
+//! the end-to-end tests both run it; `tocsin` (src/bin) is its terminal front end.
+//!
+//! # Layout
+//! - [`engine`]: the background task and the app's handle to it.
+//! - [`connection`]: one WebSocket session (hello, replay, live, heartbeat, close).
+//! - [`events`]: what the engine tells the app (one typed stream).
+//! - [`store`]: the local SQLite inbox, positions and outbox.
+//! - [`api`]: the gateway's HTTP API (sign-in, refresh, history, publish).
+//! - [`secrets`]: where the refresh token lives (OS secret store, 0600 file, memory).
+//! - [`backoff`]: reconnect delays and what each close code means.
+//! - [`clock`]: resume-from-sleep detection (wall clock vs monotonic clock).
+//! - [`policy`]: which notifications deserve an OS toast.
+//! - [`profile`]: where the client keeps its files, and who is signed in where.
+
+pub mod api;
+pub mod backoff;
+pub mod clock;
+pub mod connection;
+pub mod engine;
+pub mod events;
+pub mod policy;
+pub mod profile;
+pub mod secrets;
+pub mod store;

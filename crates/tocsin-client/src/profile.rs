@@ -1,0 +1,94 @@
+//! Where a client keeps its things, and the signed-in profile (server, email,
+//! device). The refresh token is never here: it lives in the secret store.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The profile file's name in the config dir.
+const PROFILE_FILE: &str = "profile.json";
+
+/// The client's directories.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// Profile and (fallback) token file.
+    pub config: PathBuf,
+    /// The local database.
+    pub data: PathBuf,
+}
+
+/// Who is signed in where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The gateway URL.
+    pub server: String,
+    /// The user's email.
+    pub email: String,
+    /// This device's name.
+    pub device_name: String,
+}
+
+impl Profile {
+    /// The directories: `home/config` and `home/data` when a home is given (tests,
+    /// several profiles), else the per-user config and data dirs of `tocsin`.
+    pub fn dirs(home: Option<PathBuf>) -> anyhow::Result<Dirs> {
+        if let Some(home) = home {
+            return Ok(Dirs {
+                config: home.join("config"),
+                data: home.join("data"),
+            });
+        }
+        let dirs = directories::ProjectDirs::from("", "", "tocsin").ok_or_else(|| {
+            anyhow::anyhow!("no home directory: pass --home or set TOCSIN_CLIENT_HOME")
+        })?;
+        // The gateway's default data dir is also `…/tocsin`: keep the client apart.
+        Ok(Dirs {
+            config: dirs.config_dir().join("client"),
+            data: dirs.data_dir().join("client"),
+        })
+    }
+
+    /// Saves the profile.
+    pub fn save(&self, config_dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(config_dir)?;
+        let path = config_dir.join(PROFILE_FILE);
+        std::fs::write(&path, serde_json::to_vec_pretty(self)?)?;
+        Ok(())
+    }
+
+    /// Loads the profile saved by `tocsin login`.
+    pub fn load(config_dir: &Path) -> anyhow::Result<Profile> {
+        let path = config_dir.join(PROFILE_FILE);
+        let text = std::fs::read(&path).map_err(|_| {
+            anyhow::anyhow!(
+                "not signed in ({} is missing): run `tocsin login` first",
+                path.display()
+            )
+        })?;
+        serde_json::from_slice(&text).map_err(|err| {
+            anyhow::anyhow!(
+                "{} is damaged: {err}; run `tocsin login` again",
+                path.display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_round_trips_and_a_missing_one_says_what_to_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = Profile::load(dir.path()).expect_err("missing");
+        assert!(err.to_string().contains("tocsin login"), "{err}");
+        let profile = Profile {
+            server: "http://127.0.0.1:7850".into(),
+            email: "m@d.fr".into(),
+            device_name: "t".into(),
+        };
+        profile.save(dir.path()).expect("saves");
+        assert_eq!(Profile::load(dir.path()).expect("loads"), profile);
+    }
+}

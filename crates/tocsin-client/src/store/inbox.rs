@@ -1,0 +1,568 @@
+//! The inbox: persisting notifications (with their stream position, in one
+//! transaction) and querying them for the panel.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use tocsin_protocol::{Kind, Notification, NotificationData, StreamName};
+
+use super::error::StoreError;
+use super::read::Tab;
+use super::{LocalStore, from_us, now_us, offset_from_sql, offset_to_sql, proposals};
+
+/// A stored notification on its way into the store: from a `notification` frame
+/// (live or replayed) or from a `GET /v1/history` page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The stream it belongs to.
+    pub stream: StreamName,
+    /// The stream's epoch its offset belongs to.
+    pub epoch: String,
+    /// Its offset in the stream.
+    pub offset: u64,
+    /// The notification.
+    pub notification: Notification,
+    /// True while the gateway replays what was missed. Not stored: carried so the
+    /// engine can hand one value to both the store and its catch-up summary.
+    pub replay: bool,
+    /// Already read on the server (a history item's `read` flag); `false` for frames.
+    /// `true` marks the notification read even if it was held already.
+    pub read: bool,
+}
+
+/// A notification as held locally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxItem {
+    /// The notification.
+    pub notification: Notification,
+    /// The stream it came from.
+    pub stream: StreamName,
+    /// The epoch of that stream when it was stored.
+    pub epoch: String,
+    /// Its offset in the stream (within `epoch`).
+    pub offset: u64,
+    /// Whether the user has read it (here or on another device).
+    pub read: bool,
+    /// When this device stored it.
+    pub received_at: DateTime<Utc>,
+}
+
+impl InboxItem {
+    /// The cursor to pass to [`LocalStore::list`] for the page after this item.
+    pub fn cursor(&self) -> ListCursor {
+        ListCursor {
+            created_at: self.notification.created_at,
+            id: self.notification.id.clone(),
+        }
+    }
+}
+
+/// Where a page of [`LocalStore::list`] starts: strictly older than this
+/// `(created_at, id)`. Stable while new notifications arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    /// `created_at` of the last item of the previous page.
+    pub created_at: DateTime<Utc>,
+    /// Its id (breaks ties between equal times).
+    pub id: String,
+}
+
+/// Inserts a notification unless its id (or its stream position) is held already.
+/// It is born read if the server said so, if a `read` push named it before it
+/// arrived, or if a `read_all` cut-off covers it.
+const INSERT: &str = "
+INSERT OR IGNORE INTO inbox
+    (id, stream, epoch, stream_offset, kind, created_us, received_us, is_read, due_us, proposal_id, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+    ?8
+    OR EXISTS (SELECT 1 FROM early_reads WHERE id = ?1)
+    OR EXISTS (SELECT 1 FROM read_cutoffs WHERE kind IN ('', ?5) AND before_us >= ?6),
+    ?9, ?10, ?11)";
+
+/// Moves a stream's position forward only: never backwards, never across epochs
+/// (an epoch change goes through [`LocalStore::reset_stream`]).
+const ADVANCE: &str = "
+INSERT INTO positions (stream, epoch, last_offset) VALUES (?1, ?2, ?3)
+ON CONFLICT (stream) DO UPDATE SET last_offset = excluded.last_offset
+WHERE positions.epoch = excluded.epoch AND positions.last_offset < excluded.last_offset";
+
+/// The columns every inbox query reads, in [`decode_row`]'s order.
+const COLUMNS: &str = "stream, epoch, stream_offset, is_read, received_us, body";
+
+impl LocalStore {
+    /// Stores a batch in ONE transaction: each notification is inserted into the inbox
+    /// (de-duplicated by id and by stream position) and its stream's position is
+    /// advanced to `(epoch, offset)` right after it, so a position never covers a
+    /// notification that is not stored.
+    ///
+    /// Returns, per item, whether the notification was new (show and count it only
+    /// then). The position never moves backwards within an epoch (older offsets from a
+    /// history backfill are stored without moving it) and never moves to another
+    /// epoch than the stored one; a stream without a position takes this one.
+    /// Offsets need not be consecutive here (the engine checks). An ephemeral kind is
+    /// not stored (reported as not new) but its position still advances.
+    pub fn persist(&mut self, batch: &[Incoming]) -> Result<Vec<bool>, StoreError> {
+        let received = now_us();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut fresh = Vec::with_capacity(batch.len());
+        {
+            let mut insert = tx.prepare_cached(INSERT)?;
+            let mut mark_read =
+                tx.prepare_cached("UPDATE inbox SET is_read = 1 WHERE id = ?1 AND is_read = 0")?;
+            let mut forget_early = tx.prepare_cached("DELETE FROM early_reads WHERE id = ?1")?;
+            let mut advance = tx.prepare_cached(ADVANCE)?;
+            for item in batch {
+                let n = &item.notification;
+                let stream = item.stream.to_string();
+                let offset = offset_to_sql(item.offset)?;
+                let kind = n.kind();
+                let is_new = if kind.is_ephemeral() {
+                    false
+                } else {
+                    let (due_us, proposal_id) = indexed_fields(&n.data);
+                    let body = serde_json::to_string(n)?;
+                    let created = n.created_at.timestamp_micros();
+                    let inserted = insert.execute(params![
+                        n.id,
+                        stream,
+                        item.epoch,
+                        offset,
+                        kind.as_str(),
+                        created,
+                        received,
+                        item.read,
+                        due_us,
+                        proposal_id,
+                        body
+                    ])? == 1;
+                    if inserted {
+                        forget_early.execute([&n.id])?;
+                        proposals::note(&tx, n)?;
+                    } else if item.read {
+                        mark_read.execute([&n.id])?;
+                    }
+                    inserted
+                };
+                advance.execute(params![stream, item.epoch, offset])?;
+                fresh.push(is_new);
+            }
+        }
+        tx.commit()?;
+        Ok(fresh)
+    }
+
+    /// The notification with this id, if held.
+    pub fn get(&self, id: &str) -> Result<Option<InboxItem>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1");
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id], RawItem::from_row)
+            .optional()?;
+        raw.map(RawItem::decode).transpose()
+    }
+
+    /// Up to `limit` notifications, newest first (by `created_at`, then id), of one
+    /// kind or all, strictly older than `before` when given (pass the last item's
+    /// [`InboxItem::cursor`] to get the next page).
+    pub fn list(
+        &self,
+        kind: Option<Kind>,
+        limit: usize,
+        before: Option<&ListCursor>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        match kind {
+            Some(kind) => self.list_kinds(Some(&[kind]), limit, before),
+            None => self.list_kinds(None, limit, before),
+        }
+    }
+
+    /// Like [`LocalStore::list`], for the kinds of one panel tab.
+    pub fn list_tab(
+        &self,
+        tab: Tab,
+        limit: usize,
+        before: Option<&ListCursor>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        self.list_kinds(Some(tab.kinds()), limit, before)
+    }
+
+    /// Up to `limit` `deadline-alert` notifications, soonest `data.due_at` first
+    /// (ties: newest alert first). Every alert is listed, including several alerts of
+    /// one deadline, so the list matches the Deadlines tab's unread count.
+    pub fn deadlines_by_due_date(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM inbox WHERE due_us IS NOT NULL
+             ORDER BY due_us ASC, created_us DESC, id ASC LIMIT ?1"
+        );
+        self.query_items(&sql, vec![Value::Integer(sql_limit(limit))])
+    }
+
+    /// How many notifications are held.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM inbox")?
+            .query_row([], |row| row.get(0))?;
+        Ok(offset_from_sql(n))
+    }
+
+    /// Deletes read notifications created before `cutoff` (e.g. the server's
+    /// retention), and read marks noted before it that never met their notification.
+    /// Positions are untouched. Returns the number of notifications deleted.
+    pub fn prune_read_before(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = cutoff.timestamp_micros();
+        let tx = self.conn.transaction()?;
+        let deleted = tx.execute(
+            "DELETE FROM inbox WHERE is_read = 1 AND created_us < ?1",
+            [cutoff],
+        )?;
+        tx.execute("DELETE FROM early_reads WHERE noted_us < ?1", [cutoff])?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Lists newest first, optionally restricted to `kinds`.
+    fn list_kinds(
+        &self,
+        kinds: Option<&[Kind]>,
+        limit: usize,
+        before: Option<&ListCursor>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        let (created, id) = match before {
+            Some(c) => (c.created_at.timestamp_micros(), c.id.clone()),
+            None => (i64::MAX, String::new()),
+        };
+        let mut values = vec![Value::Integer(created), Value::Text(id)];
+        let mut sql = format!("SELECT {COLUMNS} FROM inbox WHERE (created_us, id) < (?1, ?2)");
+        if let Some(kinds) = kinds {
+            let marks: Vec<String> = (0..kinds.len()).map(|i| format!("?{}", i + 3)).collect();
+            sql.push_str(&format!(" AND kind IN ({})", marks.join(", ")));
+            values.extend(kinds.iter().map(|k| Value::Text(k.as_str().to_owned())));
+        }
+        values.push(Value::Integer(sql_limit(limit)));
+        sql.push_str(&format!(
+            " ORDER BY created_us DESC, id DESC LIMIT ?{}",
+            values.len()
+        ));
+        self.query_items(&sql, values)
+    }
+
+    /// Runs an item query; rows that cannot be decoded (written by an incompatible
+    /// version) are skipped with a warning rather than hiding the whole list.
+    fn query_items(&self, sql: &str, values: Vec<Value>) -> Result<Vec<InboxItem>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params_from_iter(values), RawItem::from_row)?;
+        let mut items = Vec::new();
+        for raw in rows {
+            match raw?.decode() {
+                Ok(item) => items.push(item),
+                Err(err) => tracing::warn!(%err, "skipping an unreadable inbox row"),
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// The fields copied out of `data` into their own columns: a deadline's due time
+/// (for sorting) and a proposal id (for status lookups).
+fn indexed_fields(data: &NotificationData) -> (Option<i64>, Option<&str>) {
+    match data {
+        NotificationData::DeadlineAlert(d) => (Some(d.due_at.timestamp_micros()), None),
+        NotificationData::ProposalCreated(p) => (None, Some(&p.proposal_id)),
+        NotificationData::ProposalStatusChanged(p) => (None, Some(&p.proposal_id)),
+        _ => (None, None),
+    }
+}
+
+/// A `LIMIT` value (SQLite integers are signed).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// An inbox row before decoding.
+struct RawItem {
+    /// `stream` column.
+    stream: String,
+    /// `epoch` column.
+    epoch: String,
+    /// `stream_offset` column.
+    offset: i64,
+    /// `is_read` column.
+    read: bool,
+    /// `received_us` column.
+    received_us: i64,
+    /// `body` column (the notification's JSON).
+    body: String,
+}
+
+impl RawItem {
+    /// Reads the [`COLUMNS`] of a row.
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawItem> {
+        Ok(RawItem {
+            stream: row.get(0)?,
+            epoch: row.get(1)?,
+            offset: row.get(2)?,
+            read: row.get(3)?,
+            received_us: row.get(4)?,
+            body: row.get(5)?,
+        })
+    }
+
+    /// Decodes the stream name and the notification.
+    fn decode(self) -> Result<InboxItem, StoreError> {
+        let stream = self
+            .stream
+            .parse::<StreamName>()
+            .map_err(|err| StoreError::Decode(format!("stream '{}': {err}", self.stream)))?;
+        let notification: Notification = serde_json::from_str(&self.body)
+            .map_err(|err| StoreError::Decode(format!("notification: {err}")))?;
+        Ok(InboxItem {
+            notification,
+            stream,
+            epoch: self.epoch,
+            offset: offset_from_sql(self.offset),
+            read: self.read,
+            received_at: from_us(self.received_us),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+    use tocsin_protocol::Position;
+
+    fn pos(epoch: &str, offset: u64) -> Position {
+        Position {
+            epoch: epoch.into(),
+            offset,
+        }
+    }
+
+    #[test]
+    fn persist_and_positions_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.db");
+        let tenant = StreamName::Tenant("dupont".into());
+        {
+            let (mut store, _) = LocalStore::open(&path).expect("opens");
+            let new = store
+                .persist(&[
+                    incoming(&user(), "e1", 1, email("n1", 1)),
+                    incoming(&user(), "e1", 2, deadline("n2", 2, 48)),
+                    incoming(&tenant, "t1", 7, system("n3", 3)),
+                ])
+                .expect("persists");
+            assert_eq!(new, vec![true, true, true]);
+        }
+        let (store, recovered) = LocalStore::open(&path).expect("reopens");
+        assert!(recovered.is_none());
+        let positions = store.positions().expect("positions");
+        assert_eq!(positions.len(), 2);
+        assert_eq!(positions[&user()], pos("e1", 2));
+        assert_eq!(positions[&tenant], pos("t1", 7));
+        let item = store.get("n2").expect("get").expect("held");
+        assert_eq!(item.stream, user());
+        assert_eq!(item.offset, 2);
+        assert_eq!(item.epoch, "e1");
+        assert!(!item.read);
+        assert_eq!(item.notification, deadline("n2", 2, 48));
+        assert_eq!(store.count().expect("count"), 3);
+    }
+
+    #[test]
+    fn duplicates_are_not_reinserted_and_report_false() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let first = store
+            .persist(&[
+                incoming(&user(), "e1", 1, email("n1", 1)),
+                incoming(&user(), "e1", 1, email("n1", 1)),
+            ])
+            .expect("persists");
+        assert_eq!(first, vec![true, false], "a duplicate within one batch");
+        let again = store
+            .persist(&[
+                incoming(&user(), "e1", 1, email("n1", 1)),
+                incoming(&user(), "e1", 2, email("n2", 2)),
+            ])
+            .expect("persists");
+        assert_eq!(again, vec![false, true], "a duplicate across batches");
+        // Same position, another id: the position is taken, so not new either.
+        let clash = store
+            .persist(&[incoming(&user(), "e1", 2, email("other", 2))])
+            .expect("persists");
+        assert_eq!(clash, vec![false]);
+        assert_eq!(store.count().expect("count"), 2);
+        assert!(store.get("other").expect("get").is_none());
+    }
+
+    #[test]
+    fn a_duplicate_with_the_read_flag_marks_it_read() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        store
+            .persist(&[incoming(&user(), "e1", 1, email("n1", 1))])
+            .expect("persists");
+        let mut from_history = incoming(&user(), "e1", 1, email("n1", 1));
+        from_history.read = true;
+        assert_eq!(
+            store.persist(&[from_history]).expect("persists"),
+            vec![false]
+        );
+        assert_eq!(store.is_read("n1").expect("read"), Some(true));
+    }
+
+    #[test]
+    fn the_position_never_moves_backwards_nor_across_epochs() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        store
+            .persist(&[incoming(&user(), "e1", 10, email("n10", 10))])
+            .expect("persists");
+        let new = store
+            .persist(&[
+                incoming(&user(), "e1", 4, email("n4", 4)),
+                incoming(&user(), "e1", 9, email("n9", 9)),
+            ])
+            .expect("persists");
+        assert_eq!(new, vec![true, true], "older offsets are still stored");
+        assert_eq!(store.position(&user()).expect("pos"), Some(pos("e1", 10)));
+        store
+            .persist(&[incoming(&user(), "e2", 50, email("x50", 50))])
+            .expect("persists");
+        assert_eq!(
+            store.position(&user()).expect("pos"),
+            Some(pos("e1", 10)),
+            "another epoch needs reset_stream"
+        );
+        store
+            .persist(&[incoming(&user(), "e1", 12, email("n12", 12))])
+            .expect("persists");
+        assert_eq!(store.position(&user()).expect("pos"), Some(pos("e1", 12)));
+    }
+
+    #[test]
+    fn a_failed_batch_stores_nothing_and_moves_no_position() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let err = store
+            .persist(&[
+                incoming(&user(), "e1", 1, email("n1", 1)),
+                incoming(&user(), "e1", u64::MAX, email("n2", 2)),
+            ])
+            .expect_err("offset too large");
+        assert!(matches!(err, StoreError::OffsetOutOfRange(_)), "{err}");
+        assert_eq!(store.count().expect("count"), 0);
+        assert!(store.positions().expect("positions").is_empty());
+    }
+
+    #[test]
+    fn list_pages_newest_first_and_filters() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let batch: Vec<Incoming> = (1..=5)
+            .map(|i| incoming(&user(), "e1", i, email(&format!("e{i}"), i as i64)))
+            .chain([
+                incoming(&user(), "e1", 6, system("s6", 6)),
+                incoming(&user(), "e1", 7, message("m7", 0)),
+            ])
+            .collect();
+        store.persist(&batch).expect("persists");
+
+        let ids = |items: &[InboxItem]| -> Vec<String> {
+            items.iter().map(|i| i.notification.id.clone()).collect()
+        };
+        let page = store.list(None, 3, None).expect("list");
+        assert_eq!(ids(&page), ["s6", "e5", "e4"]);
+        let next = store.list(None, 3, Some(&page[2].cursor())).expect("list");
+        assert_eq!(ids(&next), ["e3", "e2", "e1"]);
+        let last = store.list(None, 3, Some(&next[2].cursor())).expect("list");
+        assert_eq!(ids(&last), ["m7"]);
+
+        let emails = store
+            .list(Some(Kind::EmailReceived), 10, None)
+            .expect("list");
+        assert_eq!(emails.len(), 5);
+        let tab = store.list_tab(Tab::Emails, 10, None).expect("list");
+        assert_eq!(ids(&tab), ["e5", "e4", "e3", "e2", "e1", "m7"]);
+        let system_tab = store.list_tab(Tab::System, 10, None).expect("list");
+        assert_eq!(ids(&system_tab), ["s6"]);
+    }
+
+    #[test]
+    fn equal_times_page_by_id_without_loss() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let batch: Vec<Incoming> = ["a", "b", "c", "d"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| incoming(&user(), "e1", i as u64 + 1, email(id, 5)))
+            .collect();
+        store.persist(&batch).expect("persists");
+        let first = store.list(None, 2, None).expect("list");
+        let second = store.list(None, 2, Some(&first[1].cursor())).expect("list");
+        let all: Vec<&str> = first
+            .iter()
+            .chain(&second)
+            .map(|i| i.notification.id.as_str())
+            .collect();
+        assert_eq!(all, ["d", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn deadlines_sort_by_due_date() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        store
+            .persist(&[
+                incoming(&user(), "e1", 1, deadline("late", 1, 72)),
+                incoming(&user(), "e1", 2, email("mail", 2)),
+                incoming(&user(), "e1", 3, deadline("soon", 3, 5)),
+                incoming(&user(), "e1", 4, deadline("mid", 4, 24)),
+            ])
+            .expect("persists");
+        let items = store.deadlines_by_due_date(10).expect("deadlines");
+        let ids: Vec<&str> = items.iter().map(|i| i.notification.id.as_str()).collect();
+        assert_eq!(ids, ["soon", "mid", "late"]);
+        assert_eq!(store.deadlines_by_due_date(1).expect("deadlines").len(), 1);
+    }
+
+    #[test]
+    fn pruning_keeps_unread_and_recent_items() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        store
+            .persist(&[
+                incoming(&user(), "e1", 1, email("old-read", 1)),
+                incoming(&user(), "e1", 2, email("old-unread", 2)),
+                incoming(&user(), "e1", 3, email("new-read", 100)),
+            ])
+            .expect("persists");
+        store
+            .apply_read(&["old-read".into(), "new-read".into()])
+            .expect("read");
+        assert_eq!(store.prune_read_before(t(50)).expect("prune"), 1);
+        assert!(store.get("old-read").expect("get").is_none());
+        assert!(store.get("old-unread").expect("get").is_some());
+        assert!(store.get("new-read").expect("get").is_some());
+        assert_eq!(store.position(&user()).expect("pos"), Some(pos("e1", 3)));
+    }
+
+    #[test]
+    fn ephemeral_kinds_are_not_stored_but_do_not_stall_the_stream() {
+        use tocsin_protocol::notification::TypingIndicator;
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let typing = note(
+            "ty",
+            NotificationData::TypingIndicator(TypingIndicator {
+                conversation_id: "c1".into(),
+                user_id: "u2".into(),
+                active: true,
+            }),
+            1,
+        );
+        let new = store
+            .persist(&[incoming(&user(), "e1", 1, typing)])
+            .expect("persists");
+        assert_eq!(new, vec![false]);
+        assert_eq!(store.count().expect("count"), 0);
+        assert_eq!(store.position(&user()).expect("pos"), Some(pos("e1", 1)));
+    }
+}

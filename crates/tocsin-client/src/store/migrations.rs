@@ -1,0 +1,91 @@
+//! The local store's schema, as numbered migrations applied by `rusqlite_migration`
+//! (tracked in SQLite's `user_version`). Never edit a released migration: add one.
+
+use rusqlite_migration::{M, Migrations};
+
+/// SQLite `application_id` of a Tocsin local store (`Tocs` in ASCII), so a file of
+/// another program is recognised as foreign rather than migrated.
+pub const APPLICATION_ID: i32 = 0x546F_6373;
+
+/// Every migration, oldest first.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The first schema. Times are integer microseconds since the Unix epoch (UTC).
+///
+/// - `positions`: the last offset held per stream; `backfill` is 1 from a
+///   `reset_stream` until the history rebuild is done.
+/// - `inbox`: one row per notification, unique by id and by (stream, epoch, offset);
+///   `body` is the notification's JSON; `due_us`/`proposal_id` are copied out of
+///   `data` for sorting and lookups.
+/// - `early_reads`: ids marked read before the notification itself arrived (a `read`
+///   push during replay); applied when it does.
+/// - `read_cutoffs`: the latest `read_all` cut-off per kind (`''` = every kind), applied
+///   to notifications that arrive later but were created before it.
+/// - `proposals`: local status per proposal; `as_of_us` orders competing updates.
+/// - `outbox`: offline actions in enqueue order (`seq`), by client action id.
+const V1: &str = r#"
+PRAGMA application_id = 1416586099;
+
+CREATE TABLE positions (
+    stream TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    last_offset INTEGER NOT NULL,
+    backfill INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE inbox (
+    id TEXT PRIMARY KEY,
+    stream TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    stream_offset INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    received_us INTEGER NOT NULL,
+    is_read INTEGER NOT NULL DEFAULT 0,
+    due_us INTEGER,
+    proposal_id TEXT,
+    body TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX inbox_position ON inbox(stream, epoch, stream_offset);
+CREATE INDEX inbox_newest ON inbox(created_us, id);
+CREATE INDEX inbox_kind_newest ON inbox(kind, created_us, id);
+CREATE INDEX inbox_unread ON inbox(kind) WHERE is_read = 0;
+CREATE INDEX inbox_due ON inbox(due_us) WHERE due_us IS NOT NULL;
+CREATE INDEX inbox_proposal ON inbox(proposal_id) WHERE proposal_id IS NOT NULL;
+
+CREATE TABLE early_reads (
+    id TEXT PRIMARY KEY,
+    noted_us INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE read_cutoffs (
+    kind TEXT PRIMARY KEY,
+    before_us INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE proposals (
+    proposal_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    as_of_us INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    action_id TEXT NOT NULL UNIQUE,
+    frame TEXT NOT NULL,
+    queued_us INTEGER NOT NULL
+) STRICT;
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().expect("valid migrations");
+        assert_eq!(APPLICATION_ID, 1_416_586_099);
+    }
+}

@@ -1,0 +1,144 @@
+//! Builders shared by the store's unit tests.
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use tocsin_protocol::notification::{
+    ConversationMessage, DeadlineAlert, DeadlineUrgency, EmailReceived, ProposalCreated,
+    ProposalStatus, ProposalStatusChanged, SystemLevel, SystemNotification,
+};
+use tocsin_protocol::{Notification, NotificationData, StreamName};
+
+use super::Incoming;
+
+/// A fixed base time, so `created_at` values are reproducible.
+pub fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000, 0).expect("a valid time") + Duration::seconds(secs)
+}
+
+/// The user stream used by most tests.
+pub fn user() -> StreamName {
+    StreamName::User("u1".into())
+}
+
+/// A notification with the given id, data and creation time (seconds after [`t`]).
+pub fn note(id: &str, data: NotificationData, at: i64) -> Notification {
+    Notification {
+        id: id.into(),
+        urgency: data.default_urgency(),
+        data,
+        created_at: t(at),
+        title: format!("title {id}"),
+        body: String::new(),
+    }
+}
+
+/// An `email-received` notification.
+pub fn email(id: &str, at: i64) -> Notification {
+    note(
+        id,
+        NotificationData::EmailReceived(EmailReceived {
+            subject: "s".into(),
+            from: "f".into(),
+            dossier_number: None,
+            message_id: None,
+            has_attachments: false,
+        }),
+        at,
+    )
+}
+
+/// A `system-notification`.
+pub fn system(id: &str, at: i64) -> Notification {
+    note(
+        id,
+        NotificationData::SystemNotification(SystemNotification {
+            level: SystemLevel::Info,
+            code: None,
+        }),
+        at,
+    )
+}
+
+/// A `conversation-message`.
+pub fn message(id: &str, at: i64) -> Notification {
+    note(
+        id,
+        NotificationData::ConversationMessage(ConversationMessage {
+            conversation_id: "c1".into(),
+            message_id: format!("m-{id}"),
+            from: "f".into(),
+            excerpt: String::new(),
+        }),
+        at,
+    )
+}
+
+/// A `deadline-alert` due `due_in_hours` after [`t`]`(0)`.
+pub fn deadline(id: &str, at: i64, due_in_hours: i64) -> Notification {
+    let paris = FixedOffset::east_opt(3600).expect("a valid offset");
+    note(
+        id,
+        NotificationData::DeadlineAlert(DeadlineAlert {
+            deadline_id: format!("d-{id}"),
+            deadline_type: "appel".into(),
+            due_at: (t(0) + Duration::hours(due_in_hours)).with_timezone(&paris),
+            time_zone: "Europe/Paris".into(),
+            urgency: DeadlineUrgency::Critical,
+            remaining_days: 1,
+            dossier_number: None,
+        }),
+        at,
+    )
+}
+
+/// A `proposal-created` for `proposal_id`.
+pub fn proposal(id: &str, proposal_id: &str, at: i64) -> Notification {
+    note(
+        id,
+        NotificationData::ProposalCreated(ProposalCreated {
+            proposal_id: proposal_id.into(),
+            starts_at: t(86_400).fixed_offset(),
+            ends_at: None,
+            proposed_by: "p".into(),
+            location: None,
+            conversation_id: None,
+            dossier_number: None,
+        }),
+        at,
+    )
+}
+
+/// A `proposal-status-changed` for `proposal_id`.
+pub fn proposal_status(
+    id: &str,
+    proposal_id: &str,
+    status: ProposalStatus,
+    at: i64,
+) -> Notification {
+    note(
+        id,
+        NotificationData::ProposalStatusChanged(ProposalStatusChanged {
+            proposal_id: proposal_id.into(),
+            status,
+            responded_by: None,
+            conversation_id: None,
+        }),
+        at,
+    )
+}
+
+/// A live, unread [`Incoming`] at `(epoch, offset)` of `stream`.
+pub fn incoming(
+    stream: &StreamName,
+    epoch: &str,
+    offset: u64,
+    notification: Notification,
+) -> Incoming {
+    Incoming {
+        stream: stream.clone(),
+        epoch: epoch.into(),
+        offset,
+        notification,
+        replay: false,
+        read: false,
+    }
+}
