@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the one command the README gives and CI runs.
 //!
 //! Steps, in order, stopping at the first failure: setup, `cargo fmt --check`,
-//! clippy with warnings denied, build every binary, doc tests, nextest. The binaries
+//! clippy with warnings denied, build every binary, doc tests, the real keyring test,
+//! nextest. The binaries
 //! are built first, into the one default target directory, so the end-to-end tests
 //! start the already-built gateway (its path is passed in `TOCSIN_GATEWAY_BIN`) instead
 //! of building it again under a test's timeout.
@@ -54,6 +55,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         "doc tests",
         cargo(["test", "--workspace", "--doc"]).env(GATEWAY_BIN_ENV, &gateway),
     )?;
+    run_step("secret store (real keyring)", &mut keyring_test())?;
     let mut nextest = cargo(["nextest", "run", "--workspace", "--no-fail-fast"]);
     if running_in_ci() {
         nextest.args(["--profile", "ci"]);
@@ -66,4 +68,16 @@ pub fn run(args: &TestArgs) -> Result<()> {
 /// True when the `CI` variable is set (GitHub Actions, GitLab and most others set it).
 fn running_in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
+}
+
+/// The client's secret-store tests against a real Secret Service: a private session
+/// bus (dbus-run-session) with gnome-keyring unlocked by a throwaway password and
+/// home, so nothing touches the developer's own keyring. `TOCSIN_REQUIRE_KEYRING`
+/// turns the test's "no keyring here" skip into a failure.
+fn keyring_test() -> std::process::Command {
+    let script = r#"eval "$(printf pass | env HOME="$(mktemp -d)" gnome-keyring-daemon --unlock --components=secrets)"; export TOCSIN_REQUIRE_KEYRING=1; exec "$0" test -p tocsin-client --lib -- secrets::"#;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = process::tool("dbus-run-session");
+    command.args(["--", "sh", "-c", script]).arg(cargo);
+    command
 }

@@ -28,10 +28,16 @@ where
     S: Into<OsString>,
 {
     let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(program);
+    let mut command = tool(program);
+    command.args(args.into_iter().map(Into::into));
     command
-        .args(args.into_iter().map(Into::into))
-        .current_dir(repo_root());
+}
+
+/// Any program run from the repository root, without the variables `cargo run` set
+/// for xtask itself (they would make every cargo started below rebuild ring).
+pub fn tool(program: impl Into<OsString>) -> Command {
+    let mut command = Command::new(program.into());
+    command.current_dir(repo_root());
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(is_set_by_cargo_run) {
             command.env_remove(name);

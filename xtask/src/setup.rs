@@ -37,6 +37,18 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "unshare and mount: the full-disk test serves from a tmpfs in a private mount namespace",
     },
     SystemPackage {
+        name: "dbus-daemon",
+        why: "dbus-run-session: a private session bus for the real secret-store test",
+    },
+    SystemPackage {
+        name: "gnome-keyring",
+        why: "a real Secret Service (the OS keyring on Linux) for the client's secret-store test",
+    },
+    SystemPackage {
+        name: "libsecret-tools",
+        why: "secret-tool: the keyring test checks what the client stored from outside",
+    },
+    SystemPackage {
         name: "pkg-config",
         why: "lets -sys crates find system libraries (the desktop's GTK/WebKit stack later)",
     },
