@@ -105,3 +105,22 @@ fn build(root: &Path) {
         .expect("cargo can be started to build tocsin-gateway");
     assert!(status.success(), "cargo build -p tocsin-gateway failed");
 }
+
+/// The `tocsin` terminal client, built beside the gateway (`cargo build --workspace
+/// --bins` builds both); built here once when missing.
+pub fn client_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let binary = gateway_binary().with_file_name("tocsin");
+        if !binary.is_file() {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .current_dir(workspace_root())
+                .args(["build", "-p", "tocsin-client", "--bin", "tocsin"])
+                .status()
+                .expect("cargo can be started to build tocsin");
+            assert!(status.success(), "cargo build -p tocsin-client failed");
+        }
+        binary
+    })
+}

@@ -130,7 +130,7 @@ pub fn choose_with(
     match FileStore::open(config_dir) {
         Ok(store) => {
             let warning = format!(
-                "{keyring_error}; keeping the sign-in token in {} (readable only by you)",
+                "{keyring_error}; keeping the sign-in token in {} (mode 0600: readable only by you)",
                 store.path().display()
             );
             (Box::new(store), Some(warning))
