@@ -108,7 +108,7 @@ impl Engine {
                 && positions
                     .get(&status.stream)
                     .is_some_and(|p| p.epoch == status.epoch);
-            if usable {
+            let next = if usable {
                 let offset = positions.get(&status.stream).map_or(0, |p| p.offset);
                 // A rebuild cut short (crash, lost connection) is finished first.
                 if unfinished.contains_key(&status.stream)
@@ -118,13 +118,7 @@ impl Engine {
                 {
                     return end;
                 }
-                cursors.insert(
-                    status.stream.clone(),
-                    Cursor {
-                        epoch: status.epoch.clone(),
-                        next: offset + 1,
-                    },
-                );
+                offset + 1
             } else {
                 if let Err(end) = self
                     .rebuild(&status.stream, &status.epoch, status.first, status.head)
@@ -132,14 +126,10 @@ impl Engine {
                 {
                     return end;
                 }
-                cursors.insert(
-                    status.stream.clone(),
-                    Cursor {
-                        epoch: status.epoch.clone(),
-                        next: status.head + 1,
-                    },
-                );
-            }
+                status.head + 1
+            };
+            let epoch = status.epoch.clone();
+            cursors.insert(status.stream.clone(), Cursor { epoch, next });
         }
         self.live(socket, cursors, welcome).await
     }

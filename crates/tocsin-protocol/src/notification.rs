@@ -343,6 +343,31 @@ pub enum ProposalStatus {
     Cancelled,
 }
 
+impl ProposalStatus {
+    /// Every status.
+    pub const ALL: [ProposalStatus; 4] = [
+        ProposalStatus::Pending,
+        ProposalStatus::Accepted,
+        ProposalStatus::Rejected,
+        ProposalStatus::Cancelled,
+    ];
+
+    /// The status as written on the wire (and in both sides' databases).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalStatus::Pending => "pending",
+            ProposalStatus::Accepted => "accepted",
+            ProposalStatus::Rejected => "rejected",
+            ProposalStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(text: &str) -> Option<ProposalStatus> {
+        ProposalStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// `proposal-status-changed`: a proposal was answered or withdrawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposalStatusChanged {

@@ -32,34 +32,17 @@ pub(super) fn note(conn: &Connection, n: &Notification) -> Result<(), StoreError
     )?
     .execute(params![
         proposal_id,
-        status_name(status),
+        status.as_str(),
         n.created_at.timestamp_micros(),
         is_change
     ])?;
     Ok(())
 }
 
-/// The stored name of a status.
-fn status_name(status: ProposalStatus) -> &'static str {
-    match status {
-        ProposalStatus::Pending => "pending",
-        ProposalStatus::Accepted => "accepted",
-        ProposalStatus::Rejected => "rejected",
-        ProposalStatus::Cancelled => "cancelled",
-    }
-}
-
 /// A stored name back to a status.
 fn parse_status(name: &str) -> Result<ProposalStatus, StoreError> {
-    match name {
-        "pending" => Ok(ProposalStatus::Pending),
-        "accepted" => Ok(ProposalStatus::Accepted),
-        "rejected" => Ok(ProposalStatus::Rejected),
-        "cancelled" => Ok(ProposalStatus::Cancelled),
-        other => Err(StoreError::Decode(format!(
-            "unknown proposal status '{other}'"
-        ))),
-    }
+    ProposalStatus::parse(name)
+        .ok_or_else(|| StoreError::Decode(format!("unknown proposal status '{name}'")))
 }
 
 impl LocalStore {
@@ -76,7 +59,7 @@ impl LocalStore {
                  ON CONFLICT (proposal_id) DO UPDATE SET
                      status = excluded.status, as_of_us = excluded.as_of_us",
             )?
-            .execute(params![proposal_id, status_name(status), now_us()])?;
+            .execute(params![proposal_id, status.as_str(), now_us()])?;
         Ok(())
     }
 
@@ -127,7 +110,7 @@ impl LocalStore {
                     "INSERT INTO proposals (proposal_id, status, as_of_us) VALUES (?1, ?2, ?3)
                      ON CONFLICT (proposal_id) DO UPDATE SET
                          status = excluded.status, as_of_us = excluded.as_of_us",
-                    params![proposal_id, status_name(status), created_us],
+                    params![proposal_id, status.as_str(), created_us],
                 )?;
                 Some(status)
             }

@@ -144,22 +144,13 @@ fn track_proposal(
                 .execute(params![
                     tenant,
                     changed.proposal_id,
-                    status_name(changed.status)
+                    changed.status.as_str()
                 ])?;
             }
         }
         _ => {}
     }
     Ok(())
-}
-
-fn status_name(status: ProposalStatus) -> &'static str {
-    match status {
-        ProposalStatus::Pending => "pending",
-        ProposalStatus::Accepted => "accepted",
-        ProposalStatus::Rejected => "rejected",
-        ProposalStatus::Cancelled => "cancelled",
-    }
 }
 
 /// Applies a client action at most once per (user, action id).
@@ -319,7 +310,7 @@ fn respond_proposal(
         ProposalResponse::Reject => (ProposalStatus::Rejected, "Appointment proposal rejected"),
     };
     conn.prepare_cached("UPDATE proposals SET status = ?3, responded_by = ?4 WHERE tenant = ?1 AND proposal_id = ?2")?
-        .execute(params![tenant, proposal_id, status_name(new_status), key.user_id])?;
+        .execute(params![tenant, proposal_id, new_status.as_str(), key.user_id])?;
     let conversation_id = match stream.parse::<StreamName>() {
         Ok(StreamName::Conversation(id)) => Some(id),
         _ => None,
@@ -352,7 +343,7 @@ fn respond_proposal(
     )?;
     Ok(Ok(json!({
         "proposal_id": proposal_id,
-        "status": status_name(new_status),
+        "status": new_status.as_str(),
         "notification_id": appended.id,
         "offset": appended.offset,
     })))
