@@ -382,21 +382,20 @@ impl Engine {
                         }
                         ServerFrame::Result { id, ok, error, .. } => {
                             let done = id.clone();
-                            let _ = self.with_store(move |store| {
+                            let action = self.with_store(move |store| {
+                                let answered = store.pending()?.into_iter().find(|frame| frame.action_id() == Some(done.as_str()));
                                 // A refused answer to a proposal (answered elsewhere) undoes
                                 // the optimistic local status.
-                                if !ok {
-                                    let refused = store.pending()?.into_iter().find(|frame| frame.action_id() == Some(done.as_str()));
-                                    if let Some(ClientFrame::ProposalRespond { proposal_id, .. }) = refused {
-                                        store.recompute_proposal_status(&proposal_id)?;
-                                    }
+                                if !ok && let Some(ClientFrame::ProposalRespond { proposal_id, .. }) = &answered {
+                                    store.recompute_proposal_status(proposal_id)?;
                                 }
-                                Ok(store.complete(&done)?)
-                            }).await;
+                                store.complete(&done)?;
+                                Ok(answered)
+                            }).await.ok().flatten();
                             if !ok {
                                 tracing::warn!(action = %id, error = ?error, "action refused by the gateway");
                             }
-                            self.emit(EngineEvent::ActionResult { id, error: if ok { None } else { error } }).await;
+                            self.emit(EngineEvent::ActionResult { id, action: action.map(Box::new), error: if ok { None } else { error } }).await;
                         }
                         ServerFrame::Error { error } => last_error = error.message,
                         ServerFrame::Welcome(_) | ServerFrame::Ephemeral { .. } | ServerFrame::Pong {} => {}

@@ -81,6 +81,8 @@ pub enum Command {
         /// The answer.
         response: ProposalResponse,
     },
+    /// The user edited their notification preferences: decide later toasts with these.
+    SetPreferences(Box<crate::policy::Preferences>),
     /// The network changed (new Wi-Fi, VPN up): reconnect now.
     NetworkChanged,
     /// Stop the engine.
@@ -373,6 +375,11 @@ impl Engine {
                 proposal_id,
                 response,
             },
+            Command::SetPreferences(prefs) => {
+                // Not an action for the gateway: preferences are this device's own.
+                self.policy.prefs = *prefs;
+                return None;
+            }
             Command::NetworkChanged | Command::Shutdown => return None,
         };
         let store = self.store.clone();

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use tocsin_protocol::frames::ClientFrame;
 use tocsin_protocol::{ErrorBody, Notification, StreamName};
 
 use crate::policy::Toast;
@@ -70,6 +71,9 @@ pub enum EngineEvent {
     ActionResult {
         /// The action id.
         id: String,
+        /// The action as it was queued (which proposal it answered, say), when this
+        /// device still held it; `None` for an action answered twice.
+        action: Option<Box<ClientFrame>>,
         /// The error, when refused (e.g. a proposal already answered elsewhere).
         error: Option<ErrorBody>,
     },

@@ -299,6 +299,7 @@ fn print_event(out: &mut impl Write, event: &EngineEvent, json: bool) -> anyhow:
         EngineEvent::ActionResult {
             id,
             error: Some(error),
+            ..
         } => eprintln!("action {id} refused: {}", error.message),
         _ => {}
     }

@@ -36,8 +36,9 @@ pub mod positions;
 pub mod proposals;
 pub mod read;
 
-#[cfg(test)]
-mod testing;
+/// Sample notifications for tests (this crate's and the desktop app's).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::StoreError;
 pub use inbox::{InboxItem, Incoming, ListCursor};

@@ -178,6 +178,19 @@ impl LocalStore {
         Ok(tabs)
     }
 
+    /// How many critical deadline alerts are unread: the tray shows a mark while any
+    /// is (DESIGN.md: "a mark when a critical deadline is unacknowledged").
+    pub fn unread_critical_deadlines(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM inbox WHERE is_read = 0 AND kind = 'deadline-alert'
+                 AND json_extract(body, '$.urgency') = 'critical'",
+            )?
+            .query_row([], |row| row.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// All unread notifications: the number on the tray icon.
     pub fn unread_total(&self) -> Result<u64, StoreError> {
         Ok(self.unread_counts()?.values().sum())

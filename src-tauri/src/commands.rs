@@ -1,0 +1,200 @@
+//! The app's IPC commands (docs/DESKTOP_IPC.md). Thin: each validates its input and
+//! calls the module that owns the work. Only the panel window may call them
+//! (capabilities/panel.json).
+
+use tauri::{AppHandle, Manager, State};
+use tocsin_client::engine::Command;
+use tocsin_client::store::{ListCursor, Tab};
+use tocsin_protocol::frames::ProposalResponse;
+
+use crate::error::AppError;
+use crate::ipc::{Item, Navigate, PreferencesView, Snapshot};
+use crate::prefs::{self, Pause};
+use crate::state::AppState;
+use crate::{panel, session, view};
+
+/// The most items one `list_items` call returns.
+const MAX_PAGE: u32 = 200;
+
+/// What the panel shows outside the lists.
+#[tauri::command]
+pub fn snapshot(state: State<'_, AppState>) -> Snapshot {
+    state.snapshot()
+}
+
+/// Where the panel should open, once.
+#[tauri::command]
+pub fn take_navigation(state: State<'_, AppState>) -> Option<Navigate> {
+    state.lock().navigation.take()
+}
+
+/// A page of a tab's items, newest first (deadlines: soonest due first).
+#[tauri::command]
+pub async fn list_items(
+    state: State<'_, AppState>,
+    tab: Tab,
+    limit: u32,
+    before: Option<String>,
+) -> Result<Vec<Item>, AppError> {
+    let locale = state.locale();
+    let store = state
+        .lock()
+        .session
+        .as_ref()
+        .map(|s| s.store())
+        .ok_or_else(|| AppError::not_signed_in(locale))?;
+    let limit = limit.clamp(1, MAX_PAGE) as usize;
+    tokio::task::spawn_blocking(move || {
+        let store = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cursor = match before {
+            Some(id) => store
+                .get(&id)
+                .map_err(AppError::internal)?
+                .map(|item| item.cursor()),
+            None => None,
+        };
+        let items = if tab == Tab::Deadlines {
+            store.deadlines_by_due_date(limit)
+        } else {
+            store.list_tab(tab, limit, cursor.as_ref().map(|c: &ListCursor| c))
+        }
+        .map_err(AppError::internal)?;
+        items
+            .iter()
+            .filter_map(|item| {
+                let status = match &item.notification.data {
+                    tocsin_protocol::NotificationData::ProposalCreated(p) => {
+                        match store.proposal_status(&p.proposal_id) {
+                            Ok(status) => status,
+                            Err(err) => return Some(Err(AppError::internal(err))),
+                        }
+                    }
+                    _ => None,
+                };
+                Item::from_inbox(item, status).map(Ok)
+            })
+            .collect()
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// Sends a command to the engine, or says the user is not signed in.
+async fn to_engine(state: &AppState, command: Command) -> Result<(), AppError> {
+    let engine = state
+        .engine()
+        .ok_or_else(|| AppError::not_signed_in(state.locale()))?;
+    if engine.send(command).await {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            "engine_stopped",
+            "the connection engine has stopped: restart Tocsin",
+        ))
+    }
+}
+
+/// Marks notifications read (here at once, on the gateway when connected).
+#[tauri::command]
+pub async fn mark_read(state: State<'_, AppState>, ids: Vec<String>) -> Result<(), AppError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if ids.len() > 1000 {
+        return Err(AppError::new(
+            "invalid_input",
+            "mark at most 1000 notifications at once",
+        ));
+    }
+    to_engine(&state, Command::MarkRead(ids)).await
+}
+
+/// Marks a tab (or everything) read.
+#[tauri::command]
+pub async fn mark_all_read(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    tab: Option<Tab>,
+) -> Result<(), AppError> {
+    let kinds: Vec<Option<tocsin_protocol::Kind>> = match tab {
+        None => vec![None],
+        Some(tab) => tab.kinds().iter().copied().map(Some).collect(),
+    };
+    for kind in kinds {
+        to_engine(&state, Command::MarkAllRead(kind)).await?;
+    }
+    view::recount_and_publish(&app).await;
+    Ok(())
+}
+
+/// Accepts or rejects a proposal; the outcome arrives as an `action-result` event.
+#[tauri::command]
+pub async fn respond_proposal(
+    state: State<'_, AppState>,
+    proposal_id: String,
+    response: ProposalResponse,
+) -> Result<(), AppError> {
+    to_engine(
+        &state,
+        Command::Respond {
+            proposal_id,
+            response,
+        },
+    )
+    .await
+}
+
+/// Signs in and returns the new snapshot.
+#[tauri::command]
+pub async fn sign_in(
+    app: AppHandle,
+    server: String,
+    email: String,
+    password: String,
+) -> Result<Snapshot, AppError> {
+    session::sign_in(&app, &server, &email, &password).await?;
+    Ok(app.state::<AppState>().snapshot())
+}
+
+/// Signs out.
+#[tauri::command]
+pub async fn sign_out(app: AppHandle) -> Result<(), AppError> {
+    session::sign_out(&app).await
+}
+
+/// The preferences.
+#[tauri::command]
+pub fn get_preferences(app: AppHandle) -> PreferencesView {
+    prefs::get(&app)
+}
+
+/// Saves preferences.
+#[tauri::command]
+pub async fn set_preferences(
+    app: AppHandle,
+    prefs: PreferencesView,
+) -> Result<PreferencesView, AppError> {
+    crate::prefs::set(&app, prefs).await
+}
+
+/// Pauses or resumes notifications.
+#[tauri::command]
+pub async fn pause(app: AppHandle, until: Pause) -> Result<Snapshot, AppError> {
+    prefs::pause(&app, until).await?;
+    Ok(app.state::<AppState>().snapshot())
+}
+
+/// Closes the panel (Esc).
+#[tauri::command]
+pub fn hide_panel(app: AppHandle) -> Result<(), AppError> {
+    // Destroyed after this call has answered, not from inside its own IPC call.
+    let handle = app.clone();
+    app.run_on_main_thread(move || {
+        if let Err(err) = panel::close(&handle) {
+            tracing::warn!(%err, "cannot close the panel");
+        }
+    })
+    .map_err(AppError::internal)
+}

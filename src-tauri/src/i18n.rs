@@ -1,0 +1,205 @@
+//! The shell's own words (tray menu, status line, OS notifications, errors) in French
+//! and English. The panel has its own dictionaries (ui/src/lib/i18n.ts); both follow
+//! the same locale: the OS language unless the user picked one in Preferences.
+
+use serde::{Deserialize, Serialize};
+
+/// A language the app speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    /// Français.
+    Fr,
+    /// English.
+    En,
+}
+
+/// What the user chose in Preferences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Follow the OS.
+    #[default]
+    System,
+    /// Always French.
+    Fr,
+    /// Always English.
+    En,
+}
+
+impl Language {
+    /// The locale in force: the choice, or the OS language (`fr*` → French, anything
+    /// else → English).
+    pub fn resolve(self, os_locale: Option<&str>) -> Locale {
+        match self {
+            Language::Fr => Locale::Fr,
+            Language::En => Locale::En,
+            Language::System => match os_locale {
+                Some(tag) if tag.to_ascii_lowercase().starts_with("fr") => Locale::Fr,
+                _ => Locale::En,
+            },
+        }
+    }
+}
+
+/// Every fixed string of the shell.
+#[derive(Debug)]
+pub struct Strings {
+    /// Tray status while live: followed by " — <firm>".
+    pub status_live: &'static str,
+    /// Tray status while (re)connecting.
+    pub status_connecting: &'static str,
+    /// Tray status while offline: followed by " HH:MM".
+    pub status_offline_since: &'static str,
+    /// Tray status when signed out.
+    pub status_signed_out: &'static str,
+    /// Menu: open the panel.
+    pub menu_open: &'static str,
+    /// Menu: mark everything read.
+    pub menu_mark_all_read: &'static str,
+    /// Menu: the pause submenu.
+    pub menu_pause: &'static str,
+    /// Menu: pause for an hour.
+    pub menu_pause_hour: &'static str,
+    /// Menu: pause until tomorrow morning.
+    pub menu_pause_tomorrow: &'static str,
+    /// Menu: end the pause.
+    pub menu_resume: &'static str,
+    /// Menu: preferences.
+    pub menu_preferences: &'static str,
+    /// Menu: sign out.
+    pub menu_sign_out: &'static str,
+    /// Menu: quit.
+    pub menu_quit: &'static str,
+    /// Notification action: open the panel at the item.
+    pub action_open: &'static str,
+    /// Notification action: mark the item read.
+    pub action_mark_read: &'static str,
+    /// Catch-up summary title: "{n} …".
+    pub summary_title: &'static str,
+    /// Dossier prefix in notification bodies.
+    pub dossier: &'static str,
+    /// Deadline due prefix in notification bodies.
+    pub due: &'static str,
+    /// A command needs a signed-in account.
+    pub not_signed_in: &'static str,
+    /// Sign-in: not a URL.
+    pub err_invalid_url: &'static str,
+    /// Sign-in: plain http to another machine.
+    pub err_insecure_url: &'static str,
+    /// Sign-in: cannot connect.
+    pub err_unreachable: &'static str,
+    /// Sign-in: TLS failure.
+    pub err_tls: &'static str,
+    /// Sign-in: wrong email or password.
+    pub err_unauthorized: &'static str,
+    /// Sign-in: too many attempts.
+    pub err_rate_limited: &'static str,
+    /// Sign-in: the gateway failed.
+    pub err_server: &'static str,
+    /// Sign-in: an unexpected answer.
+    pub err_protocol: &'static str,
+    /// Panel notice: no notification service.
+    pub no_notification_service: &'static str,
+    /// Panel notice: no secret store.
+    pub no_secret_store: &'static str,
+}
+
+const FR: Strings = Strings {
+    status_live: "En direct",
+    status_connecting: "Connexion…",
+    status_offline_since: "Déconnecté depuis",
+    status_signed_out: "Non connecté — ouvrez Tocsin pour vous identifier",
+    menu_open: "Ouvrir Tocsin",
+    menu_mark_all_read: "Tout marquer comme lu",
+    menu_pause: "Suspendre les notifications",
+    menu_pause_hour: "Pendant 1 heure",
+    menu_pause_tomorrow: "Jusqu'à demain 08:00",
+    menu_resume: "Reprendre",
+    menu_preferences: "Préférences…",
+    menu_sign_out: "Se déconnecter",
+    menu_quit: "Quitter",
+    action_open: "Ouvrir",
+    action_mark_read: "Marquer comme lu",
+    summary_title: "nouvelles notifications pendant votre absence",
+    dossier: "Dossier",
+    due: "Échéance",
+    not_signed_in: "Vous n'êtes pas connecté : identifiez-vous d'abord.",
+    err_invalid_url: "Adresse de passerelle invalide : saisissez par exemple https://tocsin.cabinet.fr",
+    err_insecure_url: "http:// en clair n'est accepté que vers cette machine : utilisez https://",
+    err_unreachable: "Passerelle injoignable : vérifiez l'adresse et votre connexion réseau",
+    err_tls: "Connexion sécurisée impossible (certificat TLS) : vérifiez l'adresse ou demandez à votre informaticien",
+    err_unauthorized: "Adresse e-mail ou mot de passe incorrect",
+    err_rate_limited: "Trop de tentatives : patientez un peu avant de réessayer",
+    err_server: "La passerelle a rencontré une erreur : réessayez plus tard",
+    err_protocol: "Réponse inattendue : est-ce bien une passerelle Tocsin ?",
+    no_notification_service: "Aucun service de notifications du système ne répond ; l'icône et ce panneau restent à jour",
+    no_secret_store: "Aucun trousseau du système n'est disponible : la connexion ne sera pas conservée après la fermeture de Tocsin",
+};
+
+const EN: Strings = Strings {
+    status_live: "Live",
+    status_connecting: "Connecting…",
+    status_offline_since: "Offline since",
+    status_signed_out: "Signed out — open Tocsin to sign in",
+    menu_open: "Open Tocsin",
+    menu_mark_all_read: "Mark all as read",
+    menu_pause: "Pause notifications",
+    menu_pause_hour: "For 1 hour",
+    menu_pause_tomorrow: "Until tomorrow 08:00",
+    menu_resume: "Resume",
+    menu_preferences: "Preferences…",
+    menu_sign_out: "Sign out",
+    menu_quit: "Quit",
+    action_open: "Open",
+    action_mark_read: "Mark as read",
+    summary_title: "new notifications while you were away",
+    dossier: "Dossier",
+    due: "Due",
+    not_signed_in: "You are not signed in: sign in first.",
+    err_invalid_url: "Invalid gateway address: enter e.g. https://tocsin.example-firm.com",
+    err_insecure_url: "Plain http:// is only allowed to this machine: use https://",
+    err_unreachable: "Cannot reach the gateway: check the address and your network",
+    err_tls: "No secure connection (TLS certificate): check the address or ask your IT contact",
+    err_unauthorized: "Wrong email or password",
+    err_rate_limited: "Too many attempts: wait a little before trying again",
+    err_server: "The gateway failed: try again later",
+    err_protocol: "Unexpected answer: is this a Tocsin gateway?",
+    no_notification_service: "No OS notification service answers; the tray badge and this panel stay up to date",
+    no_secret_store: "No OS keyring is available: you will have to sign in again after Tocsin quits",
+};
+
+impl Locale {
+    /// This locale's strings.
+    pub fn strings(self) -> &'static Strings {
+        match self {
+            Locale::Fr => &FR,
+            Locale::En => &EN,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_os_language_decides_unless_the_user_chose() {
+        assert_eq!(Language::System.resolve(Some("fr-FR")), Locale::Fr);
+        assert_eq!(Language::System.resolve(Some("fr_BE.UTF-8")), Locale::Fr);
+        assert_eq!(Language::System.resolve(Some("en-GB")), Locale::En);
+        assert_eq!(Language::System.resolve(Some("de-DE")), Locale::En);
+        assert_eq!(Language::System.resolve(None), Locale::En);
+        assert_eq!(Language::En.resolve(Some("fr-FR")), Locale::En);
+        assert_eq!(Language::Fr.resolve(Some("en-US")), Locale::Fr);
+    }
+
+    #[test]
+    fn both_languages_say_something_different_for_the_status_line() {
+        assert_ne!(
+            Locale::Fr.strings().status_live,
+            Locale::En.strings().status_live
+        );
+        assert_eq!(Locale::Fr.strings().status_connecting, "Connexion…");
+    }
+}

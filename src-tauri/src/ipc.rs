@@ -1,0 +1,426 @@
+//! The IPC contract with the panel (docs/DESKTOP_IPC.md; mirrored in
+//! ui/src/lib/ipc.ts): event names and every payload, and the conversions from the
+//! engine's types. Change the three together.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use tocsin_client::events::ConnectionState;
+use tocsin_client::policy::{Preferences, QuietHours};
+use tocsin_client::store::{InboxItem, Tab};
+use tocsin_protocol::notification::{DeadlineUrgency, ProposalStatus};
+use tocsin_protocol::{Kind, Notification, NotificationData, Urgency};
+
+use crate::error::AppError;
+use crate::i18n::{Language, Locale};
+
+/// Event: the snapshot changed.
+pub const EVENT_STATE: &str = "state";
+/// Event: items were added or changed in some tabs.
+pub const EVENT_ITEMS_CHANGED: &str = "items-changed";
+/// Event: live notifications arrived (for the live region).
+pub const EVENT_NEW_ITEMS: &str = "new-items";
+/// Event: the gateway answered a proposal response.
+pub const EVENT_ACTION_RESULT: &str = "action-result";
+/// Event: open the panel at a place.
+pub const EVENT_NAVIGATE: &str = "navigate";
+
+/// The connection as the panel shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Connection {
+    /// "En direct — firm".
+    Connected {
+        /// Since when.
+        since: DateTime<Utc>,
+        /// The firm.
+        tenant: String,
+    },
+    /// "Connexion…".
+    Connecting {
+        /// Attempt number.
+        attempt: u32,
+        /// When the next attempt starts.
+        next_retry: Option<DateTime<Utc>>,
+    },
+    /// "Déconnecté depuis 10:42".
+    Offline {
+        /// Since when.
+        since: DateTime<Utc>,
+        /// Why.
+        reason: String,
+    },
+    /// Must sign in.
+    SignedOut {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<&ConnectionState> for Connection {
+    fn from(state: &ConnectionState) -> Self {
+        match state.clone() {
+            ConnectionState::Connected { since, tenant } => Connection::Connected { since, tenant },
+            ConnectionState::Connecting {
+                attempt,
+                next_retry,
+            } => Connection::Connecting {
+                attempt,
+                next_retry,
+            },
+            ConnectionState::Offline { since, reason } => Connection::Offline { since, reason },
+            ConnectionState::SignedOut { reason } => Connection::SignedOut { reason },
+        }
+    }
+}
+
+/// Who is signed in where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// The gateway.
+    pub server: String,
+    /// The user.
+    pub email: String,
+}
+
+/// Whether OS notifications can be shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationsStatus {
+    /// A notification service answered.
+    pub available: bool,
+    /// Why not, for the panel's notice.
+    pub problem: Option<String>,
+}
+
+/// Where the sign-in token lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretStoreStatus {
+    /// Kept across runs (OS keyring).
+    pub persistent: bool,
+    /// Why not, for the panel's notice.
+    pub warning: Option<String>,
+}
+
+/// Everything the panel shows outside the item lists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// An account is signed in.
+    pub signed_in: bool,
+    /// Which.
+    pub account: Option<Account>,
+    /// The connection.
+    pub connection: Connection,
+    /// Unread per tab, every tab present.
+    pub unread: BTreeMap<Tab, u64>,
+    /// Their sum (the badge).
+    pub unread_total: u64,
+    /// Actions waiting in the outbox.
+    pub pending_actions: usize,
+    /// OS notifications.
+    pub notifications: NotificationsStatus,
+    /// The secret store.
+    pub secret_store: SecretStoreStatus,
+    /// The language in force.
+    pub locale: Locale,
+    /// The pause in force.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// An unread critical deadline exists.
+    pub critical_pending: bool,
+}
+
+/// A proposal's details and status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProposalView {
+    /// Its id (what accept/reject name).
+    pub proposal_id: String,
+    /// Pending, accepted, rejected, cancelled.
+    pub status: ProposalStatus,
+    /// Start.
+    pub starts_at: String,
+    /// End.
+    pub ends_at: Option<String>,
+    /// Who proposes.
+    pub proposed_by: String,
+    /// Where.
+    pub location: Option<String>,
+}
+
+/// A deadline's details.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadlineView {
+    /// When due (with its offset).
+    pub due_at: String,
+    /// How close.
+    pub urgency: DeadlineUrgency,
+    /// Whole days left.
+    pub remaining_days: i64,
+    /// Appeal, conclusions…
+    pub deadline_type: String,
+}
+
+/// One notification in a panel list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    /// Id.
+    pub id: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Tab.
+    pub tab: Tab,
+    /// One line.
+    pub title: String,
+    /// Details.
+    pub body: String,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// When stored by the gateway.
+    pub created_at: DateTime<Utc>,
+    /// Read here or elsewhere.
+    pub read: bool,
+    /// The dossier, when the kind names one.
+    pub dossier_number: Option<String>,
+    /// The kind's data as on the wire.
+    pub data: serde_json::Value,
+    /// Proposal details (proposal-created).
+    pub proposal: Option<ProposalView>,
+    /// Deadline details (deadline-alert).
+    pub deadline: Option<DeadlineView>,
+}
+
+impl Item {
+    /// The panel's view of a held notification; `proposal_status` is the locally
+    /// known status of its proposal (pending when unknown).
+    pub fn from_inbox(item: &InboxItem, proposal_status: Option<ProposalStatus>) -> Option<Item> {
+        Item::from_notification(&item.notification, item.read, proposal_status)
+    }
+
+    /// The panel's view of a notification.
+    pub fn from_notification(
+        n: &Notification,
+        read: bool,
+        proposal_status: Option<ProposalStatus>,
+    ) -> Option<Item> {
+        let kind = n.kind();
+        let tab = Tab::of(kind)?;
+        let data = serde_json::to_value(&n.data)
+            .ok()
+            .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
+            .unwrap_or(serde_json::Value::Null);
+        let (dossier_number, proposal, deadline) = match &n.data {
+            NotificationData::EmailReceived(d) => (d.dossier_number.clone(), None, None),
+            NotificationData::DossierUpdated(d) => (Some(d.dossier_number.clone()), None, None),
+            NotificationData::DeadlineAlert(d) => (
+                d.dossier_number.clone(),
+                None,
+                Some(DeadlineView {
+                    due_at: d.due_at.to_rfc3339(),
+                    urgency: d.urgency,
+                    remaining_days: d.remaining_days,
+                    deadline_type: d.deadline_type.clone(),
+                }),
+            ),
+            NotificationData::ProposalCreated(p) => (
+                p.dossier_number.clone(),
+                Some(ProposalView {
+                    proposal_id: p.proposal_id.clone(),
+                    status: proposal_status.unwrap_or(ProposalStatus::Pending),
+                    starts_at: p.starts_at.to_rfc3339(),
+                    ends_at: p.ends_at.map(|t| t.to_rfc3339()),
+                    proposed_by: p.proposed_by.clone(),
+                    location: p.location.clone(),
+                }),
+                None,
+            ),
+            _ => (None, None, None),
+        };
+        Some(Item {
+            id: n.id.clone(),
+            kind,
+            tab,
+            title: n.title.clone(),
+            body: n.body.clone(),
+            urgency: n.urgency,
+            created_at: n.created_at,
+            read,
+            dossier_number,
+            data,
+            proposal,
+            deadline,
+        })
+    }
+}
+
+/// A daily quiet window as the panel edits it ("22:00").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHoursView {
+    /// Start, "HH:MM".
+    pub start: String,
+    /// End, "HH:MM".
+    pub end: String,
+}
+
+/// The preferences as the panel edits them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreferencesView {
+    /// Per kind; absent = on.
+    pub enabled_kinds: BTreeMap<Kind, bool>,
+    /// Quiet hours.
+    pub quiet_hours: Option<QuietHoursView>,
+    /// Critical notifications still show during quiet hours.
+    pub critical_breaks_through_quiet_hours: bool,
+    /// Start at login.
+    pub autostart: bool,
+    /// Language.
+    pub language: Language,
+}
+
+impl PreferencesView {
+    /// The view of these settings.
+    pub fn new(prefs: &Preferences, autostart: bool, language: Language) -> Self {
+        PreferencesView {
+            enabled_kinds: prefs.enabled_kinds.clone(),
+            quiet_hours: prefs.quiet_hours.map(|q| QuietHoursView {
+                start: q.start.format("%H:%M").to_string(),
+                end: q.end.format("%H:%M").to_string(),
+            }),
+            critical_breaks_through_quiet_hours: prefs.critical_breaks_through_quiet_hours,
+            autostart,
+            language,
+        }
+    }
+
+    /// Applies the edited fields onto `prefs` (pause and summary threshold are kept).
+    pub fn apply(&self, prefs: &mut Preferences) -> Result<(), AppError> {
+        let quiet_hours = match &self.quiet_hours {
+            None => None,
+            Some(q) => Some(QuietHours {
+                start: parse_time(&q.start)?,
+                end: parse_time(&q.end)?,
+            }),
+        };
+        if let Some(kind) = self.enabled_kinds.keys().find(|k| k.is_ephemeral()) {
+            return Err(AppError::new(
+                "invalid_input",
+                format!("{} is never shown: it cannot be toggled", kind.as_str()),
+            ));
+        }
+        prefs.enabled_kinds = self.enabled_kinds.clone();
+        prefs.quiet_hours = quiet_hours;
+        prefs.critical_breaks_through_quiet_hours = self.critical_breaks_through_quiet_hours;
+        Ok(())
+    }
+}
+
+/// Parses "HH:MM" (or "HH:MM:SS").
+fn parse_time(text: &str) -> Result<NaiveTime, AppError> {
+    NaiveTime::parse_from_str(text, "%H:%M")
+        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M:%S"))
+        .map_err(|_| {
+            AppError::new(
+                "invalid_input",
+                format!("{text:?} is not a time of day: use HH:MM, e.g. 22:00"),
+            )
+        })
+}
+
+/// Which view of the panel to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// The tabs.
+    Inbox,
+    /// Preferences.
+    Preferences,
+    /// The sign-in form.
+    Signin,
+}
+
+/// Open the panel at a place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Navigate {
+    /// The view.
+    pub view: View,
+    /// The tab, for the inbox.
+    pub tab: Option<Tab>,
+    /// The item to focus.
+    pub item_id: Option<String>,
+}
+
+/// `items-changed` payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemsChanged {
+    /// The tabs whose lists changed.
+    pub tabs: Vec<Tab>,
+}
+
+/// `new-items` payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewItems {
+    /// The items.
+    pub items: Vec<Item>,
+}
+
+/// `action-result` payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionResult {
+    /// The proposal answered, when the action was a proposal response.
+    pub proposal_id: Option<String>,
+    /// Accepted by the gateway.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<AppError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preferences_round_trip_through_the_view() {
+        let mut prefs = Preferences::default();
+        let view = PreferencesView {
+            enabled_kinds: BTreeMap::from([(Kind::DossierUpdated, false)]),
+            quiet_hours: Some(QuietHoursView {
+                start: "22:00".into(),
+                end: "07:30".into(),
+            }),
+            critical_breaks_through_quiet_hours: false,
+            autostart: true,
+            language: Language::Fr,
+        };
+        view.apply(&mut prefs).expect("valid");
+        assert!(!prefs.kind_enabled(Kind::DossierUpdated));
+        assert!(prefs.kind_enabled(Kind::EmailReceived));
+        assert_eq!(PreferencesView::new(&prefs, true, Language::Fr), view);
+    }
+
+    #[test]
+    fn a_bad_time_is_refused_with_the_expected_format() {
+        let view = PreferencesView {
+            enabled_kinds: BTreeMap::new(),
+            quiet_hours: Some(QuietHoursView {
+                start: "25:00".into(),
+                end: "07:00".into(),
+            }),
+            critical_breaks_through_quiet_hours: true,
+            autostart: false,
+            language: Language::System,
+        };
+        let err = view
+            .apply(&mut Preferences::default())
+            .expect_err("refused");
+        assert_eq!(err.code, "invalid_input");
+        assert!(err.message.contains("HH:MM"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_connection_serialises_as_the_panel_expects() {
+        let json = serde_json::to_value(Connection::SignedOut {
+            reason: "revoked".into(),
+        })
+        .expect("json");
+        assert_eq!(json["state"], "signed_out");
+        assert_eq!(json["reason"], "revoked");
+    }
+}

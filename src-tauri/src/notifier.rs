@@ -1,0 +1,184 @@
+//! OS notifications through notify-rust, directly: the Tauri notification plugin
+//! drops urgency and actions on desktop Linux.
+//!
+//! [`Notifier`] is the seam: the app talks to the trait, [`DesktopNotifier`] is the
+//! real one (freedesktop D-Bus on Linux, tested for real against a notification
+//! server on a private session bus), and unit tests use a recording fake. Calls block
+//! (a D-Bus round trip), so callers run them on a blocking thread.
+//!
+//! A click on a notification, or one of its actions, comes back as a [`ToastClick`]
+//! on a channel: for each shown notification that has actions a thread waits for its
+//! `ActionInvoked` / `NotificationClosed` signal. Those threads are capped
+//! ([`MAX_WAITERS`]); past the cap notifications still show, without click handling.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tocsin_client::store::Tab;
+use tokio::sync::mpsc;
+
+use crate::toast::ToastContent;
+
+/// At most this many shown notifications wait for a click at once.
+pub const MAX_WAITERS: usize = 64;
+
+/// The user clicked a notification or one of its actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToastClick {
+    /// The action key (`default`, `mark-read`).
+    pub action: String,
+    /// The notification it was about (`None` for a summary).
+    pub notification_id: Option<String>,
+    /// The tab to open.
+    pub tab: Option<Tab>,
+}
+
+/// Shows OS notifications.
+pub trait Notifier: Send + Sync + 'static {
+    /// Asks whether a notification service answers; `Err` says why not.
+    fn probe(&self) -> Result<(), String>;
+    /// Shows one notification; `Err` says why it could not be shown.
+    fn show(&self, toast: &ToastContent) -> Result<(), String>;
+}
+
+/// The real notifier.
+pub struct DesktopNotifier {
+    /// Clicks go to the app here.
+    clicks: mpsc::UnboundedSender<ToastClick>,
+    /// How many threads wait for a click now.
+    waiting: Arc<AtomicUsize>,
+}
+
+impl DesktopNotifier {
+    /// A notifier sending clicks to `clicks`.
+    pub fn new(clicks: mpsc::UnboundedSender<ToastClick>) -> Self {
+        DesktopNotifier {
+            clicks,
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl Notifier for DesktopNotifier {
+    fn probe(&self) -> Result<(), String> {
+        #[cfg(all(unix, not(target_os = "macos")))]
+        {
+            notify_rust::get_server_information()
+                .map(|info| {
+                    tracing::info!(server = %info.name, vendor = %info.vendor, version = %info.version, "notification service found");
+                })
+                .map_err(|err| err.to_string())
+        }
+        #[cfg(not(all(unix, not(target_os = "macos"))))]
+        {
+            Ok(())
+        }
+    }
+
+    fn show(&self, toast: &ToastContent) -> Result<(), String> {
+        let mut notification = notify_rust::Notification::new();
+        notification
+            .appname("Tocsin")
+            .summary(&toast.summary)
+            .body(&toast.body)
+            .icon(toast.icon);
+        for (key, label) in &toast.actions {
+            notification.action(key, label);
+        }
+        #[cfg(all(unix, not(target_os = "macos")))]
+        {
+            use notify_rust::Hint;
+            notification
+                .hint(Hint::Category(toast.category.to_owned()))
+                .hint(Hint::DesktopEntry("tocsin-desktop".to_owned()));
+            notification.urgency(if toast.critical {
+                notify_rust::Urgency::Critical
+            } else {
+                notify_rust::Urgency::Normal
+            });
+        }
+        if toast.critical {
+            // Stays on screen until the user acts (DESIGN.md).
+            notification.timeout(notify_rust::Timeout::Never);
+        }
+        let handle = notification.show().map_err(|err| err.to_string())?;
+        if toast.actions.is_empty() {
+            return Ok(());
+        }
+        self.wait_for_click(handle, toast);
+        Ok(())
+    }
+}
+
+impl DesktopNotifier {
+    /// Waits on a thread of its own for the notification's action or closing.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fn wait_for_click(&self, handle: notify_rust::NotificationHandle, toast: &ToastContent) {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITERS {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            tracing::debug!("too many notifications waiting for a click; not following this one");
+            return;
+        }
+        let clicks = self.clicks.clone();
+        let waiting = self.waiting.clone();
+        let notification_id = toast.notification_id.clone();
+        let tab = toast.tab;
+        let spawned = std::thread::Builder::new()
+            .name("toast-click".into())
+            .spawn(move || {
+                handle.wait_for_action(|action| {
+                    // "__closed" is notify-rust's word for "dismissed without action".
+                    if action != "__closed" {
+                        let _ = clicks.send(ToastClick {
+                            action: action.to_owned(),
+                            notification_id,
+                            tab,
+                        });
+                    }
+                });
+                waiting.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(err) = spawned {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(%err, "cannot follow a notification's click");
+        }
+    }
+
+    /// Elsewhere clicks are not followed yet (macOS/Windows deliver them differently).
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    fn wait_for_click(&self, _handle: notify_rust::NotificationHandle, _toast: &ToastContent) {
+        let _ = (&self.clicks, &self.waiting);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A notifier that records what it was asked to show (unit tests only; the real
+    /// one is tested against a notification server on a session bus, tests/).
+    #[derive(Default)]
+    pub struct Recording {
+        /// Every toast shown.
+        pub shown: Mutex<Vec<ToastContent>>,
+        /// Set to make every call fail as with no notification service.
+        pub unavailable: Option<String>,
+    }
+
+    impl Notifier for Recording {
+        fn probe(&self) -> Result<(), String> {
+            self.unavailable.clone().map_or(Ok(()), Err)
+        }
+
+        fn show(&self, toast: &ToastContent) -> Result<(), String> {
+            self.probe()?;
+            self.shown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(toast.clone());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Signing in and out, and the engine's life: one account at a time, its refresh
+//! token in the OS secret store only (memory for this run when there is none), its
+//! local database in the app's data dir.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tauri::{AppHandle, Manager};
+use tocsin_client::api::{ApiClient, ServerUrl};
+use tocsin_client::engine::{self, Command, EngineConfig};
+use tocsin_client::events::ConnectionState;
+use tocsin_client::policy::Policy;
+use tocsin_client::profile::Profile;
+use tocsin_client::secrets::{self, SecretStore};
+
+use crate::error::AppError;
+use crate::ipc::SecretStoreStatus;
+use crate::state::{AppState, Session};
+use crate::{bridge, view};
+
+/// The profile file's name in the config dir (written by [`Profile::save`]).
+const PROFILE_FILE: &str = "profile.json";
+/// The local database's file name in the data dir (the engine's).
+const DATABASE_FILE: &str = "client.db";
+
+/// The secret store account of the desktop app for a user on a gateway: distinct from
+/// the terminal client's, so both can be signed in on one machine without sharing (and
+/// rotating away) one refresh token.
+fn account_key(server: &str, email: &str) -> String {
+    format!("desktop|{}", secrets::account(server, email))
+}
+
+/// This device's name as the gateway lists it.
+fn device_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "desktop".to_owned());
+    format!("Tocsin desktop ({host})")
+}
+
+/// Picks the secret store and records what the panel should say about it. Blocking:
+/// probing the OS keyring may wait for an unlock prompt (up to a minute).
+fn open_secrets(app: &AppHandle) -> Arc<dyn SecretStore> {
+    let state = app.state::<AppState>();
+    // The rule: the OS store, or memory for this run; never a file.
+    tracing::info!("opening the secret store");
+    let (store, warning) = secrets::choose(&state.dirs.config, false);
+    tracing::info!(store = store.describe(), "secret store chosen");
+    if let Some(warning) = &warning {
+        tracing::warn!(%warning, "no OS secret store");
+    }
+    let locale = state.locale();
+    state.lock().secret_store = SecretStoreStatus {
+        persistent: warning.is_none(),
+        warning: warning.map(|w| format!("{} ({w})", locale.strings().no_secret_store)),
+    };
+    Arc::from(store)
+}
+
+/// Signs in with a password, remembers the device, starts the engine.
+pub async fn sign_in(
+    app: &AppHandle,
+    server: &str,
+    email: &str,
+    password: &str,
+) -> Result<(), AppError> {
+    let state = app.state::<AppState>();
+    let locale = state.locale();
+    let server = ServerUrl::parse(server.trim()).map_err(|err| AppError::from_url(&err, locale))?;
+    let email = email.trim().to_owned();
+    let device_name = device_name();
+    tracing::info!(server = %server.as_str(), "signing in");
+    let tokens = ApiClient::new(server.clone())
+        .login(&email, password, &device_name)
+        .await
+        .map_err(|err| AppError::from_api(&err, locale))?;
+    // One account at a time: end the previous session's engine first.
+    stop_engine(app).await;
+    let opener = app.clone();
+    let secrets = tokio::task::spawn_blocking(move || open_secrets(&opener))
+        .await
+        .map_err(AppError::internal)?;
+    let account = account_key(server.as_str(), &email);
+    secrets
+        .set(&account, &tokens.refresh_token)
+        .map_err(AppError::internal)?;
+    let profile = Profile {
+        server: server.as_str().to_owned(),
+        email,
+        device_name,
+    };
+    profile
+        .save(&state.dirs.config)
+        .map_err(AppError::internal)?;
+    // A fresh sign-in starts from a fresh local database: it is rebuilt from the
+    // gateway's history, and never mixes two accounts' notifications.
+    remove_database(&state.dirs.data);
+    start_engine(app, profile, account, secrets).map_err(AppError::internal)?;
+    tracing::info!(server = %server.as_str(), "signed in");
+    Ok(())
+}
+
+/// At start: resumes the saved account if its token is in the secret store.
+pub fn resume(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    let Ok(profile) = Profile::load(&state.dirs.config) else {
+        tracing::info!("no saved account: showing the sign-in form");
+        return;
+    };
+    let secrets = open_secrets(app);
+    let account = account_key(&profile.server, &profile.email);
+    match secrets.get(&account) {
+        Ok(Some(_)) => {
+            if let Err(err) = start_engine(app, profile, account, secrets) {
+                tracing::error!(%err, "cannot start the engine");
+            }
+        }
+        Ok(None) => tracing::info!("saved account without a token: sign in again"),
+        Err(err) => tracing::warn!(%err, "cannot read the secret store"),
+    }
+}
+
+/// Starts the engine for an account and the bridge that renders its events.
+fn start_engine(
+    app: &AppHandle,
+    profile: Profile,
+    account: String,
+    secrets: Arc<dyn SecretStore>,
+) -> anyhow::Result<()> {
+    let state = app.state::<AppState>();
+    let server = ServerUrl::parse(&profile.server)?;
+    let mut config = EngineConfig::new(server, account.clone(), state.dirs.data.clone());
+    config.client_name = format!("tocsin-desktop/{}", env!("CARGO_PKG_VERSION"));
+    let prefs = state.lock().settings.prefs.clone();
+    let (engine, events, task) = engine::start(config, secrets.clone(), Policy::new(prefs))?;
+    {
+        let mut shared = state.lock();
+        shared.set_connection(ConnectionState::Connecting {
+            attempt: 1,
+            next_retry: None,
+        });
+        shared.session = Some(Session {
+            profile,
+            account,
+            secrets,
+            engine,
+            task: Some(task),
+        });
+    }
+    tauri::async_runtime::spawn(bridge::run(app.clone(), events));
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move { view::recount_and_publish(&app).await });
+    Ok(())
+}
+
+/// Stops the running engine, if any, and waits for it (bounded).
+async fn stop_engine(app: &AppHandle) -> Option<Session> {
+    let state = app.state::<AppState>();
+    let mut session = state.lock().session.take()?;
+    session.engine.send(Command::Shutdown).await;
+    if let Some(task) = session.task.take()
+        && tokio::time::timeout(std::time::Duration::from_secs(3), task)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the engine did not stop within 3 s");
+    }
+    Some(session)
+}
+
+/// Signs out: revokes the device session on the gateway (best effort: offline, the
+/// token is still forgotten here), clears the secret store, the profile and the
+/// local database.
+pub async fn sign_out(app: &AppHandle) -> Result<(), AppError> {
+    let state = app.state::<AppState>();
+    let Some(session) = stop_engine(app).await else {
+        return Ok(());
+    };
+    if let Ok(Some(token)) = session.secrets.get(&session.account)
+        && let Ok(server) = ServerUrl::parse(&session.profile.server)
+        && let Err(err) = ApiClient::new(server).logout(&token).await
+    {
+        tracing::warn!(%err, "could not revoke the device session on the gateway");
+    }
+    if let Err(err) = session.secrets.delete(&session.account) {
+        tracing::warn!(%err, "could not remove the token from the secret store");
+    }
+    let _ = std::fs::remove_file(state.dirs.config.join(PROFILE_FILE));
+    remove_database(&state.dirs.data);
+    state.lock().set_connection(ConnectionState::SignedOut {
+        reason: String::new(),
+    });
+    view::recount_and_publish(app).await;
+    tracing::info!("signed out");
+    Ok(())
+}
+
+/// Stops the engine and exits the app.
+pub async fn quit(app: &AppHandle) {
+    stop_engine(app).await;
+    app.exit(0);
+}
+
+/// Deletes the local database and its WAL files.
+fn remove_database(dir: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("{DATABASE_FILE}{suffix}")));
+    }
+}

@@ -1,0 +1,297 @@
+//! The app's state: one [`AppState`] managed by Tauri, holding the running engine
+//! session, what the panel and the tray show, and the settings. A std `Mutex`, not
+//! tokio's: it is never held across an await, only for quick reads and writes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use tocsin_client::engine::EngineHandle;
+use tocsin_client::events::ConnectionState;
+use tocsin_client::profile::Profile;
+use tocsin_client::secrets::SecretStore;
+use tocsin_client::store::{LocalStore, Tab};
+
+use crate::i18n::Locale;
+use crate::ipc::{Account, Connection, Navigate, NotificationsStatus, SecretStoreStatus, Snapshot};
+use crate::notifier::Notifier;
+use crate::settings::Settings;
+use crate::tray::Tray;
+
+/// Where the app keeps its files.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// Profile and settings.
+    pub config: PathBuf,
+    /// The local database.
+    pub data: PathBuf,
+}
+
+/// A signed-in account with its running engine.
+pub struct Session {
+    /// Who, where.
+    pub profile: Profile,
+    /// The secret store account key of its refresh token.
+    pub account: String,
+    /// Where the refresh token lives.
+    pub secrets: Arc<dyn SecretStore>,
+    /// The engine.
+    pub engine: EngineHandle,
+    /// The engine task (awaited on sign-out and quit).
+    pub task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Session {
+    /// The engine's local store.
+    pub fn store(&self) -> Arc<Mutex<LocalStore>> {
+        self.engine.store.clone()
+    }
+}
+
+/// Everything that changes.
+pub struct Shared {
+    /// The signed-in account, if any.
+    pub session: Option<Session>,
+    /// The connection as the engine last reported it.
+    pub connection: ConnectionState,
+    /// When the connection was last lost (cleared when live again): the status line
+    /// says "Offline since" through the backoff waits instead of flickering.
+    pub offline_since: Option<DateTime<Utc>>,
+    /// Why it was lost.
+    pub offline_reason: String,
+    /// Unread per tab.
+    pub unread: BTreeMap<Tab, u64>,
+    /// Outbox length.
+    pub pending_actions: usize,
+    /// An unread critical deadline exists.
+    pub critical_pending: bool,
+    /// OS notifications.
+    pub notifications: NotificationsStatus,
+    /// Secret store.
+    pub secret_store: SecretStoreStatus,
+    /// The user's settings.
+    pub settings: Settings,
+    /// Where the panel should open (taken by the panel at load).
+    pub navigation: Option<Navigate>,
+}
+
+/// The state Tauri manages.
+pub struct AppState {
+    /// Directories.
+    pub dirs: Dirs,
+    /// The OS locale tag, read once at start.
+    pub os_locale: Option<String>,
+    /// OS notifications.
+    pub notifier: Arc<dyn Notifier>,
+    /// What changes.
+    shared: Mutex<Shared>,
+    /// The tray, once created. A lock of its own, taken only on the main thread: tray
+    /// calls from other threads wait for the main thread, so holding `shared` (which
+    /// the main thread also takes) across one would deadlock.
+    pub tray: Mutex<Option<Tray>>,
+}
+
+impl AppState {
+    /// The state at start: signed out until a session starts.
+    pub fn new(dirs: Dirs, settings: Settings, notifier: Arc<dyn Notifier>) -> Self {
+        AppState {
+            dirs,
+            os_locale: sys_locale::get_locale(),
+            notifier,
+            shared: Mutex::new(Shared {
+                session: None,
+                connection: ConnectionState::SignedOut {
+                    reason: String::new(),
+                },
+                offline_since: None,
+                offline_reason: String::new(),
+                unread: BTreeMap::new(),
+                pending_actions: 0,
+                critical_pending: false,
+                notifications: NotificationsStatus {
+                    available: true,
+                    problem: None,
+                },
+                secret_store: SecretStoreStatus {
+                    persistent: true,
+                    warning: None,
+                },
+                settings,
+                navigation: None,
+            }),
+            tray: Mutex::new(None),
+        }
+    }
+
+    /// Locks the shared state. A panic while it was held (a bug) does not take the
+    /// app down with it: the data is plain values, still usable.
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The language in force.
+    pub fn locale(&self) -> Locale {
+        let language = self.lock().settings.language;
+        language.resolve(self.os_locale.as_deref())
+    }
+
+    /// The engine and its store, when signed in.
+    pub fn engine(&self) -> Option<EngineHandle> {
+        self.lock().session.as_ref().map(|s| s.engine.clone())
+    }
+
+    /// What the panel shows.
+    pub fn snapshot(&self) -> Snapshot {
+        let locale = self.locale();
+        let shared = self.lock();
+        let unread: BTreeMap<Tab, u64> = Tab::ALL
+            .into_iter()
+            .map(|tab| (tab, shared.unread.get(&tab).copied().unwrap_or(0)))
+            .collect();
+        Snapshot {
+            signed_in: shared.session.is_some(),
+            account: shared.session.as_ref().map(|s| Account {
+                server: s.profile.server.clone(),
+                email: s.profile.email.clone(),
+            }),
+            connection: shared.displayed_connection(),
+            unread_total: unread.values().sum(),
+            unread,
+            pending_actions: shared.pending_actions,
+            notifications: shared.notifications.clone(),
+            secret_store: shared.secret_store.clone(),
+            locale,
+            paused_until: shared
+                .settings
+                .prefs
+                .paused_until
+                .filter(|until| *until > Utc::now()),
+            critical_pending: shared.critical_pending,
+        }
+    }
+}
+
+impl Shared {
+    /// Records a connection state from the engine.
+    pub fn set_connection(&mut self, state: ConnectionState) {
+        match &state {
+            ConnectionState::Connected { .. } => {
+                self.offline_since = None;
+                self.offline_reason.clear();
+            }
+            ConnectionState::Offline { since, reason } => {
+                self.offline_since.get_or_insert(*since);
+                self.offline_reason.clone_from(reason);
+            }
+            ConnectionState::Connecting { .. } => {
+                if matches!(self.connection, ConnectionState::Connected { .. }) {
+                    self.offline_since = Some(Utc::now());
+                }
+            }
+            ConnectionState::SignedOut { .. } => self.offline_since = None,
+        }
+        self.connection = state;
+    }
+
+    /// The connection as the user should see it: while waiting to retry after a
+    /// loss it is "offline since …"; "connecting" only while an attempt runs.
+    pub fn displayed_connection(&self) -> Connection {
+        match (&self.connection, self.offline_since) {
+            (
+                ConnectionState::Connecting {
+                    next_retry: Some(_),
+                    ..
+                },
+                Some(since),
+            ) => Connection::Offline {
+                since,
+                reason: self.offline_reason.clone(),
+            },
+            (state, _) => Connection::from(state),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        let state = AppState::new(
+            Dirs {
+                config: PathBuf::new(),
+                data: PathBuf::new(),
+            },
+            Settings::default(),
+            Arc::new(crate::notifier::tests::Recording::default()),
+        );
+        state
+            .shared
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[test]
+    fn a_lost_connection_reads_offline_through_backoff_waits() {
+        let mut s = shared();
+        let t0 = Utc::now();
+        s.set_connection(ConnectionState::Connected {
+            since: t0,
+            tenant: "Cabinet Dupont".into(),
+        });
+        assert!(matches!(
+            s.displayed_connection(),
+            Connection::Connected { .. }
+        ));
+        s.set_connection(ConnectionState::Offline {
+            since: t0,
+            reason: "connection reset".into(),
+        });
+        s.set_connection(ConnectionState::Connecting {
+            attempt: 1,
+            next_retry: Some(t0),
+        });
+        assert_eq!(
+            s.displayed_connection(),
+            Connection::Offline {
+                since: t0,
+                reason: "connection reset".into()
+            }
+        );
+        // A running attempt shows as connecting; the first loss time is kept.
+        s.set_connection(ConnectionState::Connecting {
+            attempt: 2,
+            next_retry: None,
+        });
+        assert!(matches!(
+            s.displayed_connection(),
+            Connection::Connecting { .. }
+        ));
+        s.set_connection(ConnectionState::Offline {
+            since: Utc::now(),
+            reason: "again".into(),
+        });
+        assert_eq!(s.offline_since, Some(t0));
+        s.set_connection(ConnectionState::Connected {
+            since: Utc::now(),
+            tenant: "Cabinet Dupont".into(),
+        });
+        assert_eq!(s.offline_since, None);
+    }
+
+    #[test]
+    fn the_first_connection_reads_connecting() {
+        let mut s = shared();
+        s.set_connection(ConnectionState::Connecting {
+            attempt: 1,
+            next_retry: None,
+        });
+        assert!(matches!(
+            s.displayed_connection(),
+            Connection::Connecting { .. }
+        ));
+    }
+}

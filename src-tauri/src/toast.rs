@@ -1,0 +1,216 @@
+//! What an OS notification says and how insistent it is, per kind: pure functions
+//! from a notification (or a catch-up summary) to a [`ToastContent`], so the wording
+//! is unit-tested without a notification server. [`crate::notifier`] shows them.
+
+use std::collections::BTreeMap;
+
+use tocsin_client::store::Tab;
+use tocsin_protocol::notification::SystemLevel;
+use tocsin_protocol::{Kind, Notification, NotificationData, Urgency};
+
+use crate::i18n::Locale;
+
+/// The action key of a click on the notification itself (freedesktop convention).
+pub const ACTION_DEFAULT: &str = "default";
+/// The action key of "Mark as read".
+pub const ACTION_MARK_READ: &str = "mark-read";
+
+/// One OS notification, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToastContent {
+    /// The notification it stands for (`None` for a summary).
+    pub notification_id: Option<String>,
+    /// The tab to open on click.
+    pub tab: Option<Tab>,
+    /// First line.
+    pub summary: String,
+    /// Details.
+    pub body: String,
+    /// A freedesktop icon name.
+    pub icon: &'static str,
+    /// A freedesktop category (`x-tocsin.*` for ours).
+    pub category: &'static str,
+    /// Critical urgency, never times out.
+    pub critical: bool,
+    /// `(key, label)` pairs, default action first.
+    pub actions: Vec<(&'static str, &'static str)>,
+}
+
+/// The icon for a notification: freedesktop names every desktop theme has.
+fn icon(notification: &Notification) -> &'static str {
+    match &notification.data {
+        NotificationData::EmailReceived(_) => "mail-unread",
+        NotificationData::ConversationMessage(_) => "mail-message-new",
+        NotificationData::DossierUpdated(_) => "folder-documents",
+        NotificationData::DeadlineAlert(_) if notification.urgency == Urgency::Critical => {
+            "dialog-warning"
+        }
+        NotificationData::DeadlineAlert(_) => "appointment-soon",
+        NotificationData::ProposalCreated(_) | NotificationData::ProposalStatusChanged(_) => {
+            "appointment-new"
+        }
+        NotificationData::SystemNotification(s) => match s.level {
+            SystemLevel::Error => "dialog-error",
+            SystemLevel::Warning => "dialog-warning",
+            SystemLevel::Success | SystemLevel::Info => "dialog-information",
+        },
+        _ => "dialog-information",
+    }
+}
+
+/// The freedesktop category.
+fn category(kind: Kind) -> &'static str {
+    match kind {
+        Kind::EmailReceived => "email.arrived",
+        Kind::ConversationMessage => "im.received",
+        Kind::DossierUpdated => "x-tocsin.dossier",
+        Kind::DeadlineAlert => "x-tocsin.deadline",
+        Kind::ProposalCreated | Kind::ProposalStatusChanged => "x-tocsin.proposal",
+        _ => "x-tocsin.system",
+    }
+}
+
+/// The toast for one notification.
+pub fn for_notification(notification: &Notification, locale: Locale) -> ToastContent {
+    let s = locale.strings();
+    let critical = notification.urgency == Urgency::Critical;
+    let mut lines = Vec::new();
+    if !notification.body.is_empty() {
+        lines.push(notification.body.clone());
+    }
+    match &notification.data {
+        NotificationData::DeadlineAlert(d) => {
+            lines.push(format!("{} : {}", s.due, d.due_at.format("%d/%m/%Y %H:%M")));
+            if let Some(number) = &d.dossier_number {
+                lines.push(format!("{} {number}", s.dossier));
+            }
+        }
+        NotificationData::EmailReceived(e) => {
+            lines.push(e.from.clone());
+            if let Some(number) = &e.dossier_number {
+                lines.push(format!("{} {number}", s.dossier));
+            }
+        }
+        NotificationData::DossierUpdated(d) if !notification.title.contains(&d.dossier_number) => {
+            lines.push(format!("{} {}", s.dossier, d.dossier_number));
+        }
+        NotificationData::ProposalCreated(p) => {
+            lines.push(format!(
+                "{} — {}",
+                p.starts_at.format("%d/%m/%Y %H:%M"),
+                p.proposed_by
+            ));
+        }
+        _ => {}
+    }
+    let mut actions = vec![(ACTION_DEFAULT, s.action_open)];
+    if critical {
+        actions.push((ACTION_MARK_READ, s.action_mark_read));
+    }
+    ToastContent {
+        notification_id: Some(notification.id.clone()),
+        tab: Tab::of(notification.kind()),
+        summary: notification.title.clone(),
+        body: lines.join("\n"),
+        icon: icon(notification),
+        category: category(notification.kind()),
+        critical,
+        actions,
+    }
+}
+
+/// The one toast standing for many ordinary notifications missed while offline.
+pub fn for_summary(count: usize, by_kind: &BTreeMap<Kind, usize>, locale: Locale) -> ToastContent {
+    let s = locale.strings();
+    let mut by_tab: BTreeMap<Tab, usize> = BTreeMap::new();
+    for (kind, n) in by_kind {
+        if let Some(tab) = Tab::of(*kind) {
+            *by_tab.entry(tab).or_default() += n;
+        }
+    }
+    let body = by_tab
+        .iter()
+        .map(|(tab, n)| format!("{n} {}", tab_name(*tab, locale)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ToastContent {
+        notification_id: None,
+        tab: (by_tab.len() == 1)
+            .then(|| by_tab.keys().next().copied())
+            .flatten(),
+        summary: format!("{count} {}", s.summary_title),
+        body,
+        icon: "mail-unread",
+        category: "x-tocsin.summary",
+        critical: false,
+        actions: vec![(ACTION_DEFAULT, s.action_open)],
+    }
+}
+
+/// A tab's name in the summary ("3 courriels").
+fn tab_name(tab: Tab, locale: Locale) -> &'static str {
+    match (tab, locale) {
+        (Tab::Emails, Locale::Fr) => "courriels",
+        (Tab::Emails, Locale::En) => "emails",
+        (Tab::Dossiers, _) => "dossiers",
+        (Tab::Deadlines, Locale::Fr) => "échéances",
+        (Tab::Deadlines, Locale::En) => "deadlines",
+        (Tab::Proposals, Locale::Fr) => "propositions",
+        (Tab::Proposals, Locale::En) => "proposals",
+        (Tab::System, Locale::Fr) => "avis système",
+        (Tab::System, Locale::En) => "system notices",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tocsin_client::store::testing;
+
+    #[test]
+    fn a_critical_deadline_is_critical_with_open_and_mark_read() {
+        let mut n = testing::deadline("n1", 0, 20);
+        n.urgency = Urgency::Critical;
+        n.title = "Appel — RG 24/01234".into();
+        let toast = for_notification(&n, Locale::En);
+        assert!(toast.critical);
+        assert_eq!(toast.summary, "Appel — RG 24/01234");
+        assert_eq!(
+            toast.actions,
+            vec![("default", "Open"), ("mark-read", "Mark as read")]
+        );
+        assert_eq!(toast.category, "x-tocsin.deadline");
+        assert_eq!(toast.icon, "dialog-warning");
+        assert!(toast.body.contains("Due : "), "{}", toast.body);
+        assert_eq!(toast.tab, Some(Tab::Deadlines));
+    }
+
+    #[test]
+    fn an_email_is_ordinary_and_names_its_sender_and_dossier() {
+        let n = testing::email("n2", 0);
+        let toast = for_notification(&n, Locale::Fr);
+        assert!(!toast.critical);
+        assert_eq!(toast.actions, vec![("default", "Ouvrir")]);
+        assert_eq!(toast.icon, "mail-unread");
+        assert_eq!(toast.category, "email.arrived");
+        assert_eq!(toast.tab, Some(Tab::Emails));
+    }
+
+    #[test]
+    fn the_summary_counts_by_tab_in_the_user_language() {
+        let by_kind = BTreeMap::from([
+            (Kind::EmailReceived, 5),
+            (Kind::ConversationMessage, 1),
+            (Kind::DossierUpdated, 4),
+        ]);
+        let toast = for_summary(10, &by_kind, Locale::Fr);
+        assert_eq!(
+            toast.summary,
+            "10 nouvelles notifications pendant votre absence"
+        );
+        assert_eq!(toast.body, "6 courriels, 4 dossiers");
+        assert_eq!(toast.tab, None, "several tabs: open the panel where it was");
+        let one = for_summary(4, &BTreeMap::from([(Kind::DossierUpdated, 4)]), Locale::En);
+        assert_eq!(one.tab, Some(Tab::Dossiers));
+    }
+}

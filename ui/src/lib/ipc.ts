@@ -1,0 +1,220 @@
+// The IPC contract with the Rust shell (docs/DESKTOP_IPC.md): its types, and one thin
+// typed wrapper per command and per event. Mirrors src-tauri/src/ipc.rs; change all
+// three together. Outside Tauri (plain browser, `npm run dev`) an in-memory mock
+// backend (mock.ts) stands in, so the panel can be seen and tried without the shell.
+
+export const TABS = ['emails', 'dossiers', 'deadlines', 'proposals', 'system'] as const;
+export type Tab = (typeof TABS)[number];
+
+export const KINDS = [
+  'email-received',
+  'dossier-updated',
+  'deadline-alert',
+  'system-notification',
+  'proposal-created',
+  'proposal-status-changed',
+  'conversation-message',
+] as const;
+export type Kind = (typeof KINDS)[number];
+
+export type Urgency = 'low' | 'normal' | 'high' | 'critical';
+export type Locale = 'fr' | 'en';
+
+export type Connection =
+  | { state: 'connected'; since: string; tenant: string }
+  | { state: 'connecting'; attempt: number; next_retry: string | null }
+  | { state: 'offline'; since: string; reason: string }
+  | { state: 'signed_out'; reason: string };
+export type ConnectionState = Connection['state'];
+
+export interface Account {
+  server: string;
+  email: string;
+}
+
+export interface Snapshot {
+  signed_in: boolean;
+  account: Account | null;
+  connection: Connection;
+  unread: Record<Tab, number>;
+  unread_total: number;
+  pending_actions: number;
+  notifications: { available: boolean; problem: string | null };
+  secret_store: { persistent: boolean; warning: string | null };
+  locale: Locale;
+  paused_until: string | null;
+  critical_pending: boolean;
+}
+
+export type ProposalStatus = 'pending' | 'accepted' | 'rejected' | 'cancelled';
+export type DeadlineUrgency = 'info' | 'warning' | 'urgent' | 'critical';
+
+export interface ProposalInfo {
+  proposal_id: string;
+  status: ProposalStatus;
+  starts_at: string;
+  ends_at: string | null;
+  proposed_by: string;
+  location: string | null;
+}
+
+export interface DeadlineInfo {
+  due_at: string;
+  urgency: DeadlineUrgency;
+  remaining_days: number;
+  deadline_type: string;
+}
+
+export interface Item {
+  id: string;
+  kind: Kind;
+  tab: Tab;
+  title: string;
+  body: string;
+  urgency: Urgency;
+  created_at: string;
+  read: boolean;
+  dossier_number: string | null;
+  data: Record<string, unknown>;
+  proposal: ProposalInfo | null;
+  deadline: DeadlineInfo | null;
+}
+
+export interface QuietHours {
+  start: string;
+  end: string;
+}
+
+export type LanguagePref = 'system' | 'fr' | 'en';
+
+export interface Preferences {
+  enabled_kinds: Partial<Record<Kind, boolean>>;
+  quiet_hours: QuietHours | null;
+  critical_breaks_through_quiet_hours: boolean;
+  autostart: boolean;
+  language: LanguagePref;
+}
+
+export interface AppError {
+  code: string;
+  message: string;
+}
+
+export type View = 'inbox' | 'preferences' | 'signin';
+export interface Navigation {
+  view: View;
+  tab: Tab | null;
+  item_id: string | null;
+}
+
+export type PauseUntil = 'hour' | 'tomorrow' | 'resume';
+export type ProposalResponse = 'accept' | 'reject';
+
+export interface ItemsChanged {
+  tabs: Tab[];
+}
+export interface NewItems {
+  items: Item[];
+}
+export interface ActionResult {
+  proposal_id: string | null;
+  ok: boolean;
+  error: AppError | null;
+}
+
+/** Event name → payload, as in the contract's events table. */
+export interface EventMap {
+  state: Snapshot;
+  'items-changed': ItemsChanged;
+  'new-items': NewItems;
+  'action-result': ActionResult;
+  navigate: Navigation;
+}
+export type EventName = keyof EventMap;
+
+export type Unlisten = () => void;
+
+/** What carries commands and events: Tauri in the app, the mock in a browser or a test. */
+export interface Transport {
+  invoke(cmd: string, args?: Record<string, unknown>): Promise<unknown>;
+  listen(event: string, handler: (payload: unknown) => void): Promise<Unlisten>;
+}
+
+export function isTauri(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}
+
+async function tauriTransport(): Promise<Transport> {
+  const [{ invoke }, { listen }] = await Promise.all([
+    import('@tauri-apps/api/core'),
+    import('@tauri-apps/api/event'),
+  ]);
+  return {
+    invoke: (cmd, args) => invoke(cmd, args),
+    listen: (event, handler) => listen(event, (e) => handler(e.payload)),
+  };
+}
+
+let transport: Promise<Transport> | null = null;
+
+function getTransport(): Promise<Transport> {
+  if (!transport) {
+    transport = isTauri()
+      ? tauriTransport()
+      : import('./mock').then((m) => m.createMockTransport());
+  }
+  return transport;
+}
+
+/** Replaces the transport (tests). */
+export function setTransport(t: Transport): void {
+  transport = Promise.resolve(t);
+}
+
+/** Whatever a command rejected with, as an AppError (Tauri itself may reject with a string). */
+export function toAppError(e: unknown): AppError {
+  if (e && typeof e === 'object' && typeof (e as AppError).code === 'string') {
+    const { code, message } = e as AppError;
+    return { code, message: typeof message === 'string' ? message : '' };
+  }
+  if (typeof e === 'string') return { code: 'internal', message: e };
+  if (e instanceof Error) return { code: 'internal', message: e.message };
+  return { code: 'internal', message: String(e) };
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  const t = await getTransport();
+  try {
+    return (await t.invoke(cmd, args)) as T;
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+/** The commands. Each rejects with an AppError. */
+export const commands = {
+  snapshot: () => call<Snapshot>('snapshot'),
+  takeNavigation: () => call<Navigation | null>('take_navigation'),
+  listItems: (tab: Tab, limit: number, before: string | null = null) =>
+    call<Item[]>('list_items', { tab, limit, before }),
+  markRead: (ids: string[]) => call<null>('mark_read', { ids }),
+  markAllRead: (tab: Tab | null) => call<null>('mark_all_read', { tab }),
+  respondProposal: (proposalId: string, response: ProposalResponse) =>
+    call<null>('respond_proposal', { proposalId, response }),
+  signIn: (server: string, email: string, password: string) =>
+    call<Snapshot>('sign_in', { server, email, password }),
+  signOut: () => call<null>('sign_out'),
+  getPreferences: () => call<Preferences>('get_preferences'),
+  setPreferences: (prefs: Preferences) => call<Preferences>('set_preferences', { prefs }),
+  pause: (until: PauseUntil) => call<Snapshot>('pause', { until }),
+  hidePanel: () => call<null>('hide_panel'),
+};
+
+/** Subscribes to one event; resolves to the function that unsubscribes. */
+export async function on<E extends EventName>(
+  event: E,
+  handler: (payload: EventMap[E]) => void,
+): Promise<Unlisten> {
+  const t = await getTransport();
+  return t.listen(event, (payload) => handler(payload as EventMap[E]));
+}

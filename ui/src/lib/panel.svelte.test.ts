@@ -1,0 +1,114 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { setTransport } from './ipc';
+import { MockBackend } from './mock';
+import { Panel } from './panel.svelte';
+import { ui } from './locale.svelte';
+
+const settle = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+let backend: MockBackend;
+
+function start(scenarios: string[] = []) {
+  backend = new MockBackend({ scenarios, answerDelay: 0, locale: 'fr' });
+  setTransport(backend);
+  return new Panel();
+}
+
+describe('Panel wired to a backend', () => {
+  beforeEach(() => {
+    ui.locale = 'en';
+  });
+
+  it('loads: snapshot, locale, inbox and the first tab', async () => {
+    const p = start();
+    await p.start();
+    await settle();
+    expect(p.shown).toBe('inbox');
+    expect(ui.locale).toBe('fr');
+    expect(p.lists.emails.loaded).toBe(true);
+    expect(p.lists.emails.items.map((i) => i.id)).toEqual(['n-1007', 'n-1004', 'n-0998']);
+    p.stop();
+  });
+
+  it('a pending navigation (take_navigation) opens the tab and asks to focus the item', async () => {
+    const p = start();
+    backend.setPendingNavigation({ view: 'inbox', tab: 'deadlines', item_id: 'n-1001' });
+    await p.start();
+    await settle();
+    expect(p.view.tab).toBe('deadlines');
+    expect(p.view.focusItem).toBe('n-1001');
+    expect(p.lists.deadlines.items.some((i) => i.id === 'n-1001')).toBe(true);
+    p.stop();
+  });
+
+  it('a navigate event switches tab; state events replace the snapshot', async () => {
+    const p = start();
+    await p.start();
+    backend.emit('navigate', { view: 'inbox', tab: 'system', item_id: null });
+    await settle();
+    expect(p.view.tab).toBe('system');
+    expect(p.lists.system.items).toHaveLength(1);
+    await p.markAllRead('system');
+    await settle();
+    expect(p.snapshot?.unread.system).toBe(0);
+    expect(p.lists.system.items.every((i) => i.read)).toBe(true);
+    p.stop();
+  });
+
+  it('items-changed re-fetches the visible tab only', async () => {
+    const p = start();
+    await p.start();
+    await settle();
+    backend.pushLive();
+    await settle();
+    expect(p.lists.emails.items[0].id).toBe('live-1');
+    expect(p.snapshot?.unread.emails).toBe(3);
+    p.stop();
+  });
+
+  it('new-items are announced in the live region', async () => {
+    const p = start();
+    await p.start();
+    backend.pushLive();
+    await settle(100);
+    expect(p.liveText).toBe('Nouveau : Nouveau mail — 2026-0142');
+    p.stop();
+  });
+
+  it('a proposal is busy until its action-result; a refusal is kept', async () => {
+    const p = start();
+    await p.start();
+    p.selectTab('proposals');
+    await settle();
+    const busy = p.respond('prop-8852', 'accept');
+    expect(p.proposals['prop-8852'].busy).toBe(true);
+    await busy;
+    await settle();
+    expect(p.proposals['prop-8852'].busy).toBe(false);
+    expect(p.proposals['prop-8852'].error).toMatch(/autre appareil/);
+
+    await p.respond('prop-8841', 'accept');
+    await settle();
+    expect(p.proposals['prop-8841']).toEqual({ busy: false, response: 'accept', error: null });
+    const item = p.lists.proposals.items.find((i) => i.proposal?.proposal_id === 'prop-8841');
+    expect(item?.proposal?.status).toBe('accepted');
+    p.stop();
+  });
+
+  it('signing out shows the sign-in form and forgets the lists; signing in comes back', async () => {
+    const p = start();
+    await p.start();
+    await settle();
+    p.openPreferences();
+    expect(p.shown).toBe('preferences');
+    await backend.invoke('sign_out');
+    await settle();
+    expect(p.shown).toBe('signin');
+    expect(p.lists.emails.items).toHaveLength(0);
+    await backend.invoke('sign_in', { server: 'https://gw.example', email: 'a@cabinet.fr', password: 'x' });
+    await settle();
+    expect(p.shown).toBe('inbox');
+    expect(p.lists.emails.items.length).toBeGreaterThan(0);
+    p.stop();
+  });
+});
