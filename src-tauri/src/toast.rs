@@ -86,7 +86,9 @@ pub fn for_notification(notification: &Notification, locale: Locale) -> ToastCon
             }
         }
         NotificationData::EmailReceived(e) => {
-            lines.push(e.from.clone());
+            if !notification.body.contains(&e.from) {
+                lines.push(e.from.clone());
+            }
             if let Some(number) = &e.dossier_number {
                 lines.push(format!("{} {number}", s.dossier));
             }

@@ -8,18 +8,24 @@
 //! - [`process`]: the repository root, cargo invocations, `==> step` headers.
 //! - [`setup`]: system packages (apt) and cargo tools the build and tests need.
 //! - [`pipeline`]: `cargo xtask test`, the one command CI and the README give.
-//! - [`demo`]: `cargo xtask demo`, a real gateway and a terminal listener.
+//! - [`ui`]: installing, checking and building the panel's front end (`ui/`).
+//! - [`demo`]: `cargo xtask demo`, a real gateway, the desktop app and a terminal
+//!   listener.
+//! - [`bundle`]: `cargo xtask bundle`, the .deb with the app, the gateway and its
+//!   systemd unit.
 
+mod bundle;
 mod demo;
 mod pipeline;
 mod process;
 mod setup;
+mod ui;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// `cargo xtask`: setup, test and demo commands for the Tocsin workspace.
+/// `cargo xtask`: setup, test, demo and bundle commands for the Tocsin workspace.
 #[derive(Debug, Parser)]
 #[command(
     name = "xtask",
@@ -40,8 +46,10 @@ enum Command {
     Setup,
     /// Run everything CI runs: setup, fmt, clippy, build, nextest, doc tests.
     Test(pipeline::TestArgs),
-    /// Start a throwaway gateway, publish a scripted scenario and print what arrives.
+    /// Start a throwaway gateway and the desktop app, and play a scripted scenario.
     Demo(demo::DemoArgs),
+    /// Build the .deb: the desktop app, the gateway and its systemd unit.
+    Bundle(bundle::BundleArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +58,7 @@ fn main() -> ExitCode {
         Command::Setup => setup::run(),
         Command::Test(args) => pipeline::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Bundle(args) => bundle::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,20 +1,25 @@
 //! `cargo xtask test`: the one command the README gives and CI runs.
 //!
-//! Steps, in order, stopping at the first failure: setup, `cargo fmt --check`,
-//! clippy with warnings denied, build every binary, doc tests, the real keyring test,
-//! nextest. The binaries
-//! are built first, into the one default target directory, so the end-to-end tests
-//! start the already-built gateway (its path is passed in `TOCSIN_GATEWAY_BIN`) instead
-//! of building it again under a test's timeout.
+//! Steps, in order, stopping at the first failure: setup, the panel's type check and
+//! unit tests, its build (the desktop crate embeds it), `cargo fmt --check`, clippy
+//! with warnings denied, build every binary, doc tests, the real keyring test,
+//! nextest. The binaries are built first, into the one default target directory, so
+//! the end-to-end tests start the already-built gateway and desktop app (their paths
+//! are passed in `TOCSIN_GATEWAY_BIN` and `TOCSIN_DESKTOP_BIN`) instead of building
+//! them again under a test's timeout.
 
 use anyhow::Result;
 use clap::Args;
 
 use crate::process::{self, cargo, run_step};
-use crate::setup;
+use crate::{setup, ui};
 
 /// The environment variable that tells the end-to-end tests which gateway binary to run.
 pub const GATEWAY_BIN_ENV: &str = "TOCSIN_GATEWAY_BIN";
+/// The environment variable that tells the desktop tests which app binary to run.
+pub const DESKTOP_BIN_ENV: &str = "TOCSIN_DESKTOP_BIN";
+/// Set in CI: a desktop test that cannot find what it needs fails instead of skipping.
+pub const REQUIRE_DESKTOP_ENV: &str = "TOCSIN_REQUIRE_DESKTOP";
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, Args)]
@@ -33,6 +38,10 @@ pub fn run(args: &TestArgs) -> Result<()> {
         setup::run()?;
     }
     if !args.quick {
+        ui::test()?;
+    }
+    ui::build()?;
+    if !args.quick {
         run_step("fmt", &mut cargo(["fmt", "--all", "--", "--check"]))?;
         run_step(
             "clippy",
@@ -48,7 +57,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     run_step("build", &mut cargo(["build", "--workspace", "--bins"]))?;
     let gateway = process::gateway_binary()?;
+    let desktop = process::desktop_binary()?;
     println!("{GATEWAY_BIN_ENV}={}", gateway.display());
+    println!("{DESKTOP_BIN_ENV}={}", desktop.display());
 
     // Doc tests first: nextest's summary line is then the run's last word.
     run_step(
@@ -59,8 +70,12 @@ pub fn run(args: &TestArgs) -> Result<()> {
     let mut nextest = cargo(["nextest", "run", "--workspace", "--no-fail-fast"]);
     if running_in_ci() {
         nextest.args(["--profile", "ci"]);
+        nextest.env(REQUIRE_DESKTOP_ENV, "1");
     }
-    run_step("nextest", nextest.env(GATEWAY_BIN_ENV, &gateway))?;
+    nextest
+        .env(GATEWAY_BIN_ENV, &gateway)
+        .env(DESKTOP_BIN_ENV, &desktop);
+    run_step("nextest", &mut nextest)?;
     println!("==> all steps passed");
     Ok(())
 }

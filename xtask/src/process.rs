@@ -114,9 +114,25 @@ pub fn describe(command: &Command) -> String {
 }
 
 /// The absolute path of the debug `tocsin-gateway` binary that
-/// `cargo build -p tocsin-gateway` produces, asked of `cargo metadata` so a
-/// configured target directory is honoured.
+/// `cargo build -p tocsin-gateway` produces.
 pub fn gateway_binary() -> Result<PathBuf> {
+    debug_binary("tocsin-gateway")
+}
+
+/// The absolute path of the debug `tocsin-desktop` binary (the tray app).
+pub fn desktop_binary() -> Result<PathBuf> {
+    debug_binary("tocsin-desktop")
+}
+
+/// The absolute path of a debug binary of the workspace.
+pub fn debug_binary(name: &str) -> Result<PathBuf> {
+    Ok(target_dir()?
+        .join("debug")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// The target directory, asked of `cargo metadata` so a configured one is honoured.
+pub fn target_dir() -> Result<PathBuf> {
     let output = cargo(["metadata", "--format-version", "1", "--no-deps"])
         .stderr(Stdio::inherit())
         .output()
@@ -129,10 +145,7 @@ pub fn gateway_binary() -> Result<PathBuf> {
     let Some(target_dir) = metadata["target_directory"].as_str() else {
         bail!("`cargo metadata` did not say where the target directory is");
     };
-    let binary = Path::new(target_dir)
-        .join("debug")
-        .join(format!("tocsin-gateway{}", std::env::consts::EXE_SUFFIX));
-    Ok(binary)
+    Ok(PathBuf::from(target_dir))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //!
 //! On Debian and Ubuntu the missing packages of [`SYSTEM_PACKAGES`] are installed with
 //! apt (as root, or through `sudo -n`; never prompting). Elsewhere the list is printed
-//! for the developer to install and the command carries on. Then `cargo-nextest` is
-//! installed if `cargo nextest` does not answer.
+//! for the developer to install and the command carries on. Then `cargo-nextest` and
+//! `tauri-driver` are installed if they do not answer.
 
 use std::path::Path;
 use std::process::Command;
@@ -23,14 +23,46 @@ pub struct SystemPackage {
 
 /// Every Debian/Ubuntu package the workspace needs.
 ///
-/// Extend this list when a crate gains a system dependency, with the reason: the
-/// desktop app will add webkit2gtk, libayatana-appindicator, dbus and xvfb (for its
-/// headless tests); the PostgreSQL backend's tests will add postgresql. SQLite is not
-/// here because rusqlite bundles it, nor OpenSSL because TLS is rustls.
+/// Extend this list when a crate gains a system dependency, with the reason (the
+/// PostgreSQL backend's tests will add postgresql). SQLite is not here because
+/// rusqlite bundles it; OpenSSL's headers are only for Tauri's build tooling, the
+/// runtime TLS is rustls.
 pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
     SystemPackage {
         name: "build-essential",
         why: "a C compiler and make: rusqlite's bundled SQLite and ring (rustls) compile C code",
+    },
+    SystemPackage {
+        name: "pkg-config",
+        why: "lets -sys crates find system libraries (GTK, WebKit, D-Bus)",
+    },
+    SystemPackage {
+        name: "file",
+        why: "Tauri's build tooling inspects binaries with it",
+    },
+    SystemPackage {
+        name: "libwebkit2gtk-4.1-dev",
+        why: "the desktop app's webview (Tauri 2 on Linux: WebKitGTK 4.1 and GTK 3)",
+    },
+    SystemPackage {
+        name: "libayatana-appindicator3-dev",
+        why: "the desktop app's tray icon (StatusNotifierItem through libayatana-appindicator)",
+    },
+    SystemPackage {
+        name: "librsvg2-dev",
+        why: "SVG icon loading in GTK, linked by the desktop app",
+    },
+    SystemPackage {
+        name: "libssl-dev",
+        why: "headers some of Tauri's build-time crates link against",
+    },
+    SystemPackage {
+        name: "libxdo-dev",
+        why: "keyboard/menu support that Tauri's menu layer (muda) links on Linux",
+    },
+    SystemPackage {
+        name: "libdbus-1-dev",
+        why: "D-Bus headers for the desktop app's single-instance and secret-store crates",
     },
     SystemPackage {
         name: "util-linux",
@@ -38,7 +70,11 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
     },
     SystemPackage {
         name: "dbus-daemon",
-        why: "dbus-run-session: a private session bus for the real secret-store test",
+        why: "private session buses for the secret-store, notification and tray tests",
+    },
+    SystemPackage {
+        name: "dbus-x11",
+        why: "dbus-launch, which parts of the GTK stack expect in a headless session",
     },
     SystemPackage {
         name: "gnome-keyring",
@@ -46,11 +82,43 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
     },
     SystemPackage {
         name: "libsecret-tools",
-        why: "secret-tool: the keyring test checks what the client stored from outside",
+        why: "secret-tool: the keyring tests check what the clients stored from outside",
     },
     SystemPackage {
-        name: "pkg-config",
-        why: "lets -sys crates find system libraries (the desktop's GTK/WebKit stack later)",
+        name: "keyutils",
+        why: "keyctl: a fresh kernel session keyring for the keyring tests",
+    },
+    SystemPackage {
+        name: "xvfb",
+        why: "a virtual display: the desktop app's tests and `demo --headless` run it there",
+    },
+    SystemPackage {
+        name: "xauth",
+        why: "X authority files for the virtual display",
+    },
+    SystemPackage {
+        name: "dunst",
+        why: "a real notification daemon that renders popups for the screenshots",
+    },
+    SystemPackage {
+        name: "libnotify-bin",
+        why: "notify-send: checks the fake notification server against a known client",
+    },
+    SystemPackage {
+        name: "webkit2gtk-driver",
+        why: "WebKitWebDriver: the panel's end-to-end tests drive the real webview",
+    },
+    SystemPackage {
+        name: "imagemagick",
+        why: "`import`: whole-screen screenshots of the app for the test artifacts",
+    },
+    SystemPackage {
+        name: "x11-apps",
+        why: "small X clients the headless desktop session is checked with",
+    },
+    SystemPackage {
+        name: "at-spi2-core",
+        why: "the accessibility bus WebKitGTK expects; without it the webview logs errors",
     },
 ];
 
@@ -58,8 +126,9 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
 pub fn run() -> Result<()> {
     header("setup: system packages");
     install_system_packages(SYSTEM_PACKAGES)?;
-    header("setup: cargo-nextest");
-    ensure_nextest()
+    header("setup: cargo tools");
+    ensure_nextest()?;
+    ensure_tauri_driver()
 }
 
 /// Installs the missing packages on Debian/Ubuntu; elsewhere prints them.
@@ -172,6 +241,19 @@ fn ensure_nextest() -> Result<()> {
     process::run_step(
         "install cargo-nextest",
         &mut process::cargo(["install", "cargo-nextest", "--locked"]),
+    )
+}
+
+/// Installs tauri-driver (the WebDriver bridge to the desktop app's webview) unless
+/// it is on the PATH; the panel's end-to-end tests need it.
+fn ensure_tauri_driver() -> Result<()> {
+    if process::succeeds(process::tool("tauri-driver").arg("--help")) {
+        println!("tauri-driver is installed");
+        return Ok(());
+    }
+    process::run_step(
+        "install tauri-driver",
+        &mut process::cargo(["install", "tauri-driver", "--version", "2.1.0", "--locked"]),
     )
 }
 

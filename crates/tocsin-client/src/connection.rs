@@ -367,7 +367,7 @@ impl Engine {
                             self.emit_unread().await;
                             self.backoff.connected(std::time::Instant::now());
                             self.invalid_token_strikes = 0;
-                            self.emit(EngineEvent::State(ConnectionState::Connected { since: chrono::Utc::now(), tenant: welcome.user.tenant.clone() })).await;
+                            self.emit(EngineEvent::State(ConnectionState::Connected { since: chrono::Utc::now(), tenant: welcome.user.tenant_name.clone().unwrap_or_else(|| welcome.user.tenant.clone()) })).await;
                             if let Err(end) = self.flush_outbox(&mut socket).await {
                                 return end;
                             }

@@ -21,6 +21,10 @@ pub struct UserInfo {
     pub email: String,
     /// Their firm's slug (`tenant:<slug>` is its stream).
     pub tenant: String,
+    /// Their firm's display name ("Cabinet Dupont"), for status lines. Sent in
+    /// `welcome`; absent from older gateways and from token responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_name: Option<String>,
     /// Their role: `admin`, `lawyer` or `staff`.
     pub role: String,
 }

@@ -160,6 +160,7 @@ pub fn user_info(user: &User) -> UserInfo {
         id: user.id.clone(),
         email: user.email.clone(),
         tenant: user.tenant.clone(),
+        tenant_name: None,
         role: user.role.clone(),
     }
 }

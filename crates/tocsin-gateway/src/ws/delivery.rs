@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use tocsin_protocol::frames::{Limits, ServerFrame, StreamStatus, Welcome};
+use tocsin_protocol::http::UserInfo;
 use tocsin_protocol::{CloseCode, Position, StreamName};
 
 use super::session::{End, Session, app_end};
@@ -57,10 +58,21 @@ impl Session {
             }
             statuses.push(status);
         }
+        // The firm's display name, for the client's status line; a failed lookup
+        // only costs the nicety.
+        let tenant_name = store
+            .tenant(&self.user.tenant)
+            .await
+            .ok()
+            .flatten()
+            .map(|tenant| tenant.name);
         let limits = &self.state.config.websocket;
         let welcome = ServerFrame::Welcome(Welcome {
             connection_id: self.handle.id.to_string(),
-            user: user_info(&self.user),
+            user: UserInfo {
+                tenant_name,
+                ..user_info(&self.user)
+            },
             streams: statuses,
             token_expires_at: chrono::Utc::now()
                 + chrono::Duration::from_std(self.token_expiry - tokio::time::Instant::now())
