@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use tauri::{AppHandle, Emitter, Manager};
 use tocsin_client::engine::Command;
-use tocsin_client::events::EngineEvent;
+use tocsin_client::events::{ConnectionState, EngineEvent};
 use tocsin_client::policy::Toast;
 use tocsin_client::store::Tab;
 use tocsin_protocol::frames::ClientFrame;
@@ -56,7 +56,13 @@ async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
     let state = app.state::<AppState>();
     let locale = state.locale();
     match event {
-        EngineEvent::State(connection) => state.lock().set_connection(connection),
+        EngineEvent::State(connection) => {
+            let refused = matches!(connection, ConnectionState::SignedOut { .. });
+            state.lock().set_connection(connection);
+            if refused {
+                crate::session::forget_refused(app);
+            }
+        }
         EngineEvent::Notification {
             notification,
             replay,

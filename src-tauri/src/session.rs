@@ -198,6 +198,22 @@ pub async fn sign_out(app: &AppHandle) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The gateway refused this device (revoked elsewhere, password changed): the engine
+/// has stopped and forgotten the token; forget the session so the panel asks to sign
+/// in again. The local database goes too: the next sign-in may be someone else.
+pub fn forget_refused(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    let Some(session) = state.lock().session.take() else {
+        return;
+    };
+    if let Err(err) = session.secrets.delete(&session.account) {
+        tracing::warn!(%err, "could not remove the token from the secret store");
+    }
+    let _ = std::fs::remove_file(state.dirs.config.join(PROFILE_FILE));
+    remove_database(&state.dirs.data);
+    tracing::warn!("the gateway refused this device: signed out");
+}
+
 /// Stops the engine and exits the app.
 pub async fn quit(app: &AppHandle) {
     stop_engine(app).await;
