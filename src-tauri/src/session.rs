@@ -55,7 +55,8 @@ fn open_secrets(app: &AppHandle) -> Arc<dyn SecretStore> {
     let locale = state.locale();
     state.lock().secret_store = SecretStoreStatus {
         persistent: warning.is_none(),
-        warning: warning.map(|w| format!("{} ({w})", locale.strings().no_secret_store)),
+        // The platform's own error is long and technical: it goes to the log above.
+        warning: warning.map(|_| locale.strings().no_secret_store.to_owned()),
     };
     Arc::from(store)
 }
