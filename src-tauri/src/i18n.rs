@@ -79,7 +79,7 @@ pub struct Strings {
     pub summary_title: &'static str,
     /// Dossier prefix in notification bodies.
     pub dossier: &'static str,
-    /// Deadline due prefix in notification bodies.
+    /// Deadline due prefix in notification bodies, with the language's colon.
     pub due: &'static str,
     /// A command needs a signed-in account.
     pub not_signed_in: &'static str,
@@ -123,7 +123,7 @@ const FR: Strings = Strings {
     action_mark_read: "Marquer comme lu",
     summary_title: "nouvelles notifications pendant votre absence",
     dossier: "Dossier",
-    due: "Échéance",
+    due: "Échéance :",
     not_signed_in: "Vous n'êtes pas connecté : identifiez-vous d'abord.",
     err_invalid_url: "Adresse de passerelle invalide : saisissez par exemple https://tocsin.cabinet.fr",
     err_insecure_url: "http:// en clair n'est accepté que vers cette machine : utilisez https://",
@@ -155,7 +155,7 @@ const EN: Strings = Strings {
     action_mark_read: "Mark as read",
     summary_title: "new notifications while you were away",
     dossier: "Dossier",
-    due: "Due",
+    due: "Due:",
     not_signed_in: "You are not signed in: sign in first.",
     err_invalid_url: "Invalid gateway address: enter e.g. https://tocsin.example-firm.com",
     err_insecure_url: "Plain http:// is only allowed to this machine: use https://",

@@ -105,6 +105,9 @@ pub struct SecretStoreStatus {
 /// Everything the panel shows outside the item lists.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
+    /// Grows with every snapshot built: the panel ignores one older than what it
+    /// shows (a command's reply can arrive after newer `state` events).
+    pub revision: u64,
     /// An account is signed in.
     pub signed_in: bool,
     /// Which.

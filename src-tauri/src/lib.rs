@@ -66,6 +66,10 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The name desktops show for the app (the tray item's title on Linux, which
+    // libayatana takes from GLib's application name).
+    #[cfg(target_os = "linux")]
+    glib::set_application_name("Tocsin");
     let app = tauri::Builder::default()
         // First, so a second launch only opens the panel of the running one.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
@@ -175,7 +179,10 @@ fn setup(
                 }
             });
         }
-        None => session::resume(&handle),
+        None => {
+            let app = handle.clone();
+            tauri::async_runtime::spawn(async move { session::resume(&app).await });
+        }
     }
     if !cli.hidden {
         panel::open(&handle, None)?;

@@ -104,24 +104,34 @@ pub async fn sign_in(
     Ok(())
 }
 
-/// At start: resumes the saved account if its token is in the secret store.
-pub fn resume(app: &AppHandle) {
+/// At start: resumes the saved account if its token is in the secret store. Runs in
+/// the async runtime (the engine's tasks need it) and probes the keyring off it.
+pub async fn resume(app: &AppHandle) {
     let state = app.state::<AppState>();
     let Ok(profile) = Profile::load(&state.dirs.config) else {
         tracing::info!("no saved account: showing the sign-in form");
         return;
     };
-    let secrets = open_secrets(app);
+    let opener = app.clone();
     let account = account_key(&profile.server, &profile.email);
-    match secrets.get(&account) {
-        Ok(Some(_)) => {
+    let lookup = account.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let secrets = open_secrets(&opener);
+        let token = secrets.get(&lookup);
+        (secrets, token)
+    })
+    .await;
+    match found {
+        Ok((secrets, Ok(Some(_)))) => {
             if let Err(err) = start_engine(app, profile, account, secrets) {
                 tracing::error!(%err, "cannot start the engine");
             }
         }
-        Ok(None) => tracing::info!("saved account without a token: sign in again"),
-        Err(err) => tracing::warn!(%err, "cannot read the secret store"),
+        Ok((_, Ok(None))) => tracing::info!("saved account without a token: sign in again"),
+        Ok((_, Err(err))) => tracing::warn!(%err, "cannot read the secret store"),
+        Err(err) => tracing::warn!(%err, "the secret store lookup failed"),
     }
+    view::publish(app);
 }
 
 /// Starts the engine for an account and the bridge that renders its events.

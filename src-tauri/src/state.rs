@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -86,6 +87,8 @@ pub struct AppState {
     pub notifier: Arc<dyn Notifier>,
     /// What changes.
     shared: Mutex<Shared>,
+    /// The last snapshot's revision.
+    revision: AtomicU64,
     /// The tray, once created. A lock of its own, taken only on the main thread: tray
     /// calls from other threads wait for the main thread, so holding `shared` (which
     /// the main thread also takes) across one would deadlock.
@@ -120,6 +123,7 @@ impl AppState {
                 settings,
                 navigation: None,
             }),
+            revision: AtomicU64::new(0),
             tray: Mutex::new(None),
         }
     }
@@ -147,11 +151,14 @@ impl AppState {
     pub fn snapshot(&self) -> Snapshot {
         let locale = self.locale();
         let shared = self.lock();
+        // Taken under the lock, so revisions follow the order of the states they show.
+        let revision = self.revision.fetch_add(1, Ordering::SeqCst) + 1;
         let unread: BTreeMap<Tab, u64> = Tab::ALL
             .into_iter()
             .map(|tab| (tab, shared.unread.get(&tab).copied().unwrap_or(0)))
             .collect();
         Snapshot {
+            revision,
             signed_in: shared.session.is_some(),
             account: shared.session.as_ref().map(|s| Account {
                 server: s.profile.server.clone(),

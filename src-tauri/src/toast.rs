@@ -80,7 +80,7 @@ pub fn for_notification(notification: &Notification, locale: Locale) -> ToastCon
     }
     match &notification.data {
         NotificationData::DeadlineAlert(d) => {
-            lines.push(format!("{} : {}", s.due, d.due_at.format("%d/%m/%Y %H:%M")));
+            lines.push(format!("{} {}", s.due, d.due_at.format("%d/%m/%Y %H:%M")));
             if let Some(number) = &d.dossier_number {
                 lines.push(format!("{} {number}", s.dossier));
             }
@@ -183,7 +183,7 @@ mod tests {
         );
         assert_eq!(toast.category, "x-tocsin.deadline");
         assert_eq!(toast.icon, "dialog-warning");
-        assert!(toast.body.contains("Due : "), "{}", toast.body);
+        assert!(toast.body.contains("Due: "), "{}", toast.body);
         assert_eq!(toast.tab, Some(Tab::Deadlines));
     }
 

@@ -8,12 +8,14 @@
 //! - [`ws`]: a `tocsin.v1` WebSocket client whose every wait has a deadline.
 //! - [`publisher`]: notifications to publish and a continuous publisher task.
 //! - [`tokens`]: external-app JWTs, good and bad.
+//! - [`desktop`]: the desktop tray app in a private X session, over D-Bus and WebDriver.
 //!
 //! Tests never sleep to dodge a race: they wait for an event with a timeout, or poll
 //! an HTTP endpoint in a loop bounded by a deadline ([`poll_until`]).
 
 pub mod binary;
 pub mod client;
+pub mod desktop;
 pub mod gateway;
 pub mod http;
 pub mod proxy;

@@ -33,6 +33,9 @@ export interface Account {
 }
 
 export interface Snapshot {
+  /** Grows with every snapshot the shell builds: an answer that arrives after newer
+   *  `state` events (a command's reply) is older and must be ignored. */
+  revision: number;
   signed_in: boolean;
   account: Account | null;
   connection: Connection;

@@ -64,6 +64,7 @@ export class MockBackend implements Transport {
     this.items = scenarios.has('empty') ? [] : sampleItems(now);
     const signedIn = !scenarios.has('signedout');
     this.snap = {
+      revision: 0,
       signed_in: signedIn,
       account: { server: 'https://tocsin.cabinet-durand.fr', email: 'c.durand@cabinet-durand.fr' },
       connection: signedIn
@@ -177,6 +178,7 @@ export class MockBackend implements Transport {
   // ---- commands ----
 
   private snapshot(): Snapshot {
+    this.snap.revision += 1;
     return structuredClone(this.snap);
   }
 

@@ -77,6 +77,7 @@ export class Panel {
 
   applySnapshot(next: Snapshot): void {
     const previous = this.snapshot;
+    if (!views.isNewer(previous, next)) return;
     this.view = views.applySnapshot(this.view, previous, next);
     this.snapshot = next;
     setLocale(next.locale);

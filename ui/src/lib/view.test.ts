@@ -7,6 +7,7 @@ import {
   concernsTab,
   focusDone,
   initialViewState,
+  isNewer,
   openPreferences,
   selectTab,
   shownView,
@@ -14,6 +15,7 @@ import {
 
 function snap(signed_in: boolean): Snapshot {
   return {
+    revision: 1,
     signed_in,
     account: null,
     connection: signed_in
@@ -87,6 +89,17 @@ describe('applySnapshot', () => {
     const s = openPreferences(initialViewState());
     expect(applySnapshot(s, snap(true), snap(true))).toBe(s);
     expect(applySnapshot(s, null, snap(true))).toBe(s);
+  });
+});
+
+describe('isNewer', () => {
+  it('an older snapshot (a command reply after newer state events) does not win', () => {
+    const older = { ...snap(true), revision: 4 };
+    const newer = { ...snap(true), revision: 5 };
+    expect(isNewer(null, older)).toBe(true);
+    expect(isNewer(older, newer)).toBe(true);
+    expect(isNewer(newer, older)).toBe(false);
+    expect(isNewer(newer, { ...newer })).toBe(true);
   });
 });
 

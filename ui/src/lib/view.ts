@@ -25,6 +25,12 @@ export function shownView(state: ViewState, snapshot: Snapshot | null): ShownVie
   return state.requested;
 }
 
+/** True when `next` should replace `current`: snapshots can arrive out of order (a
+ *  command's reply after newer `state` events), and an older one must not win. */
+export function isNewer(current: Snapshot | null, next: Snapshot): boolean {
+  return current === null || next.revision >= current.revision;
+}
+
 /** A new snapshot: signing out forgets preferences, so signing in again lands in the inbox. */
 export function applySnapshot(state: ViewState, previous: Snapshot | null, next: Snapshot): ViewState {
   if (previous?.signed_in && !next.signed_in) return { ...state, requested: 'inbox', focusItem: null };

@@ -1,0 +1,48 @@
+//! The desktop harness: `tocsin-desktop` (Tauri 2 tray app) run for real in a private
+//! desktop session, observed the way the desktop shell and the user see it.
+//!
+//! # Layout
+//! - [`session`]: a private X server, session bus, runtime and XDG directories, and
+//!   optionally gnome-keyring, dunst, the fake notification server and tray watcher.
+//! - [`notifications`]: a fake `org.freedesktop.Notifications` server that records
+//!   every `Notify` call and plays the user (invoke an action, dismiss).
+//! - [`tray`]: a fake `org.kde.StatusNotifierWatcher`, and the registered tray item's
+//!   properties, icon pixels and dbusmenu menu (clickable).
+//! - [`webdriver`]: tauri-driver + WebKitWebDriver and a minimal W3C client for the
+//!   panel's webview.
+//! - [`app`]: where the binary is, how to start it, and when tests skip.
+//! - [`artifacts`]: where screenshots go.
+//! - [`fixtures`]: notifications the desktop tests publish.
+//! - [`steps`]: steps the desktop tests share (start signed in, wait until live).
+//! - [`process`]: helper processes killed with their whole process group.
+//!
+//! Every wait is "for the event, with a timeout", or a poll of a condition under an
+//! overall deadline when there is no event to wait for (D-Bus properties, the DOM).
+
+pub mod app;
+pub mod artifacts;
+pub mod fixtures;
+pub mod notifications;
+pub mod process;
+pub mod session;
+pub mod steps;
+pub mod tray;
+pub mod webdriver;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use app::{AppOptions, DesktopApp, desktop_binary, require_desktop, skip_without_tools};
+pub use session::{DesktopSession, NotificationDaemon, SessionOptions};
+
+/// Runs a test's body under an overall `limit`, panicking with the error (and its
+/// context chain) when it fails or times out. Declare the session, the app and the
+/// gateway *outside* the body: they are then dropped while the panic unwinds, which
+/// keeps their directories and prints their logs.
+pub async fn within(limit: Duration, body: impl Future<Output = anyhow::Result<()>>) {
+    match tokio::time::timeout(limit, body).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => panic!("{err:?}"),
+        Err(_) => panic!("the test did not finish within its overall limit of {limit:?}"),
+    }
+}

@@ -1,0 +1,248 @@
+//! OS notifications as the notification server receives them: a critical deadline is
+//! urgent, never expires and offers "Mark as read", which — clicked — reaches the
+//! gateway and clears the tray's count; an ordinary one is normal with "Open" only.
+//! Without any notification server the app carries on with the tray. A real dunst
+//! draws a critical notification for a screenshot.
+
+use std::time::Duration;
+
+use tocsin_e2e::desktop::artifacts::artifact;
+use tocsin_e2e::desktop::fixtures::critical_deadline;
+use tocsin_e2e::desktop::steps::{poll, start_signed_in, wait_gateway_unread, wait_live};
+use tocsin_e2e::desktop::tray::decode_png;
+use tocsin_e2e::desktop::{
+    DesktopSession, NotificationDaemon, SessionOptions, require_desktop, within,
+};
+use tocsin_e2e::publisher::email;
+use tocsin_e2e::{Gateway, GatewayOptions};
+
+/// One step's limit.
+const STEP: Duration = Duration::from_secs(30);
+/// A whole test's limit.
+const LIMIT: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_a_critical_deadline_notifies_urgently_and_mark_read_reaches_the_gateway() {
+    let test = "desktop_a_critical_deadline_notifies_urgently_and_mark_read_reaches_the_gateway";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
+        .await
+        .expect("the app starts");
+    within(LIMIT, async {
+        let server = session.notifications()?;
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        let api = gw.api();
+        let token = api.login(&marie).await.access_token;
+
+        let request = critical_deadline(&marie.stream(), "Conclusions — RG 24/01234");
+        api.publish_ok(gw.key("dupont"), &request).await;
+        let shown = server
+            .wait_for("the critical deadline", STEP, |n| {
+                n.summary == "Conclusions — RG 24/01234"
+            })
+            .await?;
+        assert_eq!(shown.app_name, "Tocsin");
+        assert!(
+            shown.body.contains(&request.body),
+            "the body carries the notification's body: {:?}",
+            shown.body
+        );
+        assert_eq!(shown.urgency(), Some(2), "critical urgency (byte 2)");
+        assert_eq!(
+            shown.expire_timeout, 0,
+            "a critical notification never expires"
+        );
+        assert_eq!(
+            shown.action_pairs(),
+            vec![
+                ("default".to_owned(), "Open".to_owned()),
+                ("mark-read".to_owned(), "Mark as read".to_owned()),
+            ]
+        );
+        tray.wait_label("1", STEP).await?;
+        wait_gateway_unread(&api, &token, 1, STEP).await?;
+
+        server.invoke_action(shown.id, "mark-read").await?;
+        wait_gateway_unread(&api, &token, 0, STEP).await?;
+        tray.wait_label("", STEP).await?;
+
+        // An ordinary notification: normal urgency, the server's timeout, "Open" only.
+        api.publish_ok(
+            gw.key("dupont"),
+            &email(&marie.stream(), "Nouveau courriel"),
+        )
+        .await;
+        let ordinary = server
+            .wait_for("the email", STEP, |n| n.summary == "Nouveau courriel")
+            .await?;
+        assert_eq!(ordinary.app_name, "Tocsin");
+        assert_eq!(ordinary.urgency(), Some(1), "normal urgency (byte 1)");
+        assert_ne!(
+            ordinary.expire_timeout, 0,
+            "an ordinary notification expires"
+        );
+        assert_eq!(
+            ordinary.action_pairs(),
+            vec![("default".to_owned(), "Open".to_owned())]
+        );
+        tray.wait_label("1", STEP).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_the_mark_read_action_is_labelled_in_french() {
+    let test = "desktop_the_mark_read_action_is_labelled_in_french";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "fr_FR.UTF-8")
+        .await
+        .expect("the app starts");
+    within(LIMIT, async {
+        let server = session.notifications()?;
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        let api = gw.api();
+        api.publish_ok(
+            gw.key("dupont"),
+            &critical_deadline(&marie.stream(), "Appel — RG 24/05678"),
+        )
+        .await;
+        let shown = server
+            .wait_for("the critical deadline", STEP, |n| {
+                n.summary == "Appel — RG 24/05678"
+            })
+            .await?;
+        assert_eq!(
+            shown.action_pairs(),
+            vec![
+                ("default".to_owned(), "Ouvrir".to_owned()),
+                ("mark-read".to_owned(), "Marquer comme lu".to_owned()),
+            ]
+        );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_without_a_notification_server_the_app_carries_on_with_the_tray() {
+    let test = "desktop_without_a_notification_server_the_app_carries_on_with_the_tray";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions {
+        notifications: NotificationDaemon::None,
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("a desktop session");
+    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
+        .await
+        .expect("the app starts");
+    within(LIMIT, async {
+        assert!(
+            !session
+                .name_has_owner(tocsin_e2e::desktop::notifications::NAME)
+                .await?,
+            "nobody serves notifications on this bus"
+        );
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        let api = gw.api();
+        let token = api.login(&marie).await.access_token;
+        api.publish_ok(
+            gw.key("dupont"),
+            &critical_deadline(&marie.stream(), "Délai critique"),
+        )
+        .await;
+        api.publish_ok(gw.key("dupont"), &email(&marie.stream(), "Courriel"))
+            .await;
+        tray.wait_label("2", STEP).await?;
+        assert!(app.is_running(), "the app is still running");
+        assert_eq!(
+            session.tray()?.registrations().len(),
+            1,
+            "the tray item registered once (no restart)"
+        );
+        tray.click_label("Mark all as read").await?;
+        tray.wait_label("", STEP).await?;
+        wait_gateway_unread(&api, &token, 0, STEP).await?;
+        assert!(app.is_running(), "the app is still running");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_a_critical_notification_drawn_by_dunst_for_a_screenshot() {
+    let test = "desktop_a_critical_notification_drawn_by_dunst_for_a_screenshot";
+    let Some(binary) = require_desktop(test, &["dunst", "dunstctl", "import"]) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions {
+        notifications: NotificationDaemon::Dunst,
+        ..SessionOptions::default()
+    })
+    .await
+    .expect("a desktop session with dunst");
+    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "fr_FR.UTF-8")
+        .await
+        .expect("the app starts");
+    within(LIMIT, async {
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        gw.api()
+            .publish_ok(
+                gw.key("dupont"),
+                &critical_deadline(&marie.stream(), "Conclusions — RG 24/01234"),
+            )
+            .await;
+        // dunst has no "shown" signal: ask it how many it displays until it is one.
+        poll("dunst to display the notification", STEP, async || {
+            let output = session
+                .command("dunstctl")
+                .args(["count", "displayed"])
+                .output()
+                .await?;
+            let count = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            Ok((count == "1").then_some(()))
+        })
+        .await?;
+        // Nor a "painted" one: screenshot until the critical red is on screen.
+        let path = artifact("notification-critical-dunst-fr.png")?;
+        let red = poll("the critical notification on screen", STEP, async || {
+            session.screenshot(&path).await?;
+            let shot = decode_png(&path)?;
+            let red = shot
+                .rgba
+                .chunks(4)
+                .filter(|p| p[0] == 0xbf && p[1] == 0x30 && p[2] == 0x30)
+                .count();
+            Ok((red > 2_000).then_some(red))
+        })
+        .await?;
+        eprintln!("screenshot ({red} critical-red pixels): {}", path.display());
+        Ok(())
+    })
+    .await;
+}
