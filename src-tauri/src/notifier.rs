@@ -11,8 +11,9 @@
 //! `ActionInvoked` / `NotificationClosed` signal. Those threads are capped
 //! ([`MAX_WAITERS`]); past the cap notifications still show, without click handling.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tocsin_client::store::Tab;
 use tokio::sync::mpsc;
@@ -47,6 +48,12 @@ pub struct DesktopNotifier {
     clicks: mpsc::UnboundedSender<ToastClick>,
     /// How many threads wait for a click now.
     waiting: Arc<AtomicUsize>,
+    /// The server interprets markup in bodies (its `body-markup` capability): then
+    /// `<`, `>` and `&` in our text must be escaped, or "Maître Martin <m@x.fr>"
+    /// loses the address and the popup its formatting.
+    body_markup: AtomicBool,
+    /// The server's id of the last toast per [`ToastContent::replaces`] key.
+    on_screen: Mutex<HashMap<String, u32>>,
 }
 
 impl DesktopNotifier {
@@ -55,6 +62,9 @@ impl DesktopNotifier {
         DesktopNotifier {
             clicks,
             waiting: Arc::new(AtomicUsize::new(0)),
+            // Learnt from the server's capabilities by `probe` (Linux only).
+            body_markup: AtomicBool::new(false),
+            on_screen: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -63,11 +73,14 @@ impl Notifier for DesktopNotifier {
     fn probe(&self) -> Result<(), String> {
         #[cfg(all(unix, not(target_os = "macos")))]
         {
-            notify_rust::get_server_information()
-                .map(|info| {
-                    tracing::info!(server = %info.name, vendor = %info.vendor, version = %info.version, "notification service found");
-                })
-                .map_err(|err| err.to_string())
+            let info = notify_rust::get_server_information().map_err(|err| err.to_string())?;
+            let capabilities = notify_rust::get_capabilities().unwrap_or_default();
+            self.body_markup.store(
+                capabilities.iter().any(|c| c == "body-markup"),
+                Ordering::Relaxed,
+            );
+            tracing::info!(server = %info.name, version = %info.version, ?capabilities, "notification service found");
+            Ok(())
         }
         #[cfg(not(all(unix, not(target_os = "macos"))))]
         {
@@ -77,11 +90,21 @@ impl Notifier for DesktopNotifier {
 
     fn show(&self, toast: &ToastContent) -> Result<(), String> {
         let mut notification = notify_rust::Notification::new();
+        let body = if self.body_markup.load(Ordering::Relaxed) {
+            escape_markup(&toast.body)
+        } else {
+            toast.body.clone()
+        };
         notification
             .appname("Tocsin")
             .summary(&toast.summary)
-            .body(&toast.body)
+            .body(&body)
             .icon(toast.icon);
+        let key = toast.replaces.as_deref();
+        #[cfg(all(unix, not(target_os = "macos")))]
+        if let Some(id) = key.and_then(|key| self.lock_on_screen().get(key).copied()) {
+            notification.id(id);
+        }
         for (key, label) in &toast.actions {
             notification.action(key, label);
         }
@@ -90,7 +113,9 @@ impl Notifier for DesktopNotifier {
             use notify_rust::Hint;
             notification
                 .hint(Hint::Category(toast.category.to_owned()))
-                .hint(Hint::DesktopEntry("tocsin-desktop".to_owned()));
+                // The installed launcher is Tocsin.desktop (Tauri names it after the
+                // product): desktops group the popups under it.
+                .hint(Hint::DesktopEntry("Tocsin".to_owned()));
             notification.urgency(if toast.critical {
                 notify_rust::Urgency::Critical
             } else {
@@ -102,6 +127,10 @@ impl Notifier for DesktopNotifier {
             notification.timeout(notify_rust::Timeout::Never);
         }
         let handle = notification.show().map_err(|err| err.to_string())?;
+        #[cfg(all(unix, not(target_os = "macos")))]
+        if let Some(key) = key {
+            self.lock_on_screen().insert(key.to_owned(), handle.id());
+        }
         if toast.actions.is_empty() {
             return Ok(());
         }
@@ -110,7 +139,21 @@ impl Notifier for DesktopNotifier {
     }
 }
 
+/// Escapes the three characters freedesktop body markup gives a meaning to.
+pub fn escape_markup(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 impl DesktopNotifier {
+    /// The ids of toasts on screen, by replacement key.
+    fn lock_on_screen(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.on_screen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Waits on a thread of its own for the notification's action or closing.
     #[cfg(all(unix, not(target_os = "macos")))]
     fn wait_for_click(&self, handle: notify_rust::NotificationHandle, toast: &ToastContent) {
@@ -156,6 +199,14 @@ pub(crate) mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    #[test]
+    fn markup_characters_are_escaped() {
+        assert_eq!(
+            escape_markup("Maître Martin <m@x.fr> & co"),
+            "Maître Martin &lt;m@x.fr&gt; &amp; co"
+        );
+    }
 
     /// A notifier that records what it was asked to show (unit tests only; the real
     /// one is tested against a notification server on a session bus, tests/).

@@ -34,6 +34,9 @@ pub struct ToastContent {
     pub critical: bool,
     /// `(key, label)` pairs, default action first.
     pub actions: Vec<(&'static str, &'static str)>,
+    /// Toasts with the same key replace each other on screen (a deadline's rising
+    /// alerts: the critical one takes the warning's place instead of piling up).
+    pub replaces: Option<String>,
 }
 
 /// The icon for a notification: freedesktop names every desktop theme has.
@@ -118,6 +121,10 @@ pub fn for_notification(notification: &Notification, locale: Locale) -> ToastCon
         category: category(notification.kind()),
         critical,
         actions,
+        replaces: match &notification.data {
+            NotificationData::DeadlineAlert(d) => Some(format!("deadline:{}", d.deadline_id)),
+            _ => None,
+        },
     }
 }
 
@@ -146,6 +153,8 @@ pub fn for_summary(count: usize, by_kind: &BTreeMap<Kind, usize>, locale: Locale
         category: "x-tocsin.summary",
         critical: false,
         actions: vec![(ACTION_DEFAULT, s.action_open)],
+        // A newer summary replaces an older one still on screen.
+        replaces: Some("summary".to_owned()),
     }
 }
 
@@ -185,6 +194,17 @@ mod tests {
         assert_eq!(toast.icon, "dialog-warning");
         assert!(toast.body.contains("Due: "), "{}", toast.body);
         assert_eq!(toast.tab, Some(Tab::Deadlines));
+        let mut escalated = testing::deadline("n9", 10, 2);
+        if let NotificationData::DeadlineAlert(d) = &mut escalated.data {
+            d.deadline_id = "d-n1".into();
+        }
+        let escalated = for_notification(&escalated, Locale::En);
+        assert_eq!(
+            escalated.replaces, toast.replaces,
+            "alerts of one deadline replace each other"
+        );
+        let other = for_notification(&testing::deadline("n7", 10, 2), Locale::En);
+        assert_ne!(other.replaces, toast.replaces, "other deadlines do not");
     }
 
     #[test]

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::app::{AppOptions, desktop_required, require_desktop};
@@ -161,6 +160,8 @@ pub struct WebDriver {
     base: String,
     /// Still open.
     open: bool,
+    /// The X display the app runs on (screenshots are taken from it).
+    display: String,
 }
 
 impl WebDriver {
@@ -210,6 +211,7 @@ impl WebDriver {
                         wire,
                         base,
                         open: true,
+                        display: session.display().to_owned(),
                     });
                 }
                 Err(err) => {
@@ -444,20 +446,46 @@ impl WebDriver {
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
-    /// Saves a screenshot of the webview as a PNG file.
+    /// Saves a screenshot of the app's window as a PNG file: the window's rectangle
+    /// (asked over WebDriver) cut out of the X screen.
+    ///
+    /// Not WebDriver's own `/screenshot`: WebKit takes it through the UI process's
+    /// GL compositing, which the app turns off (`GDK_GL=disable`, to save ~50 MB
+    /// while idle), and it then never answers. What the X server shows is also what
+    /// a user sees.
     pub async fn screenshot(&self, path: &Path) -> Result<()> {
-        let value = self
+        let rect = self
             .wire
-            .call(reqwest::Method::GET, "/screenshot", None)
+            .call(reqwest::Method::GET, "/window/rect", None)
             .await
-            .context("taking a screenshot")?;
-        let encoded = value
-            .as_str()
-            .context("the screenshot is a base64 string")?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .context("the screenshot is valid base64")?;
-        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+            .context("asking the window's rectangle")?;
+        let number = |key: &str| rect[key].as_f64().map(|v| v.round() as i64);
+        let (Some(x), Some(y), Some(width), Some(height)) =
+            (number("x"), number("y"), number("width"), number("height"))
+        else {
+            bail!("the window rectangle {rect} lacks x, y, width or height");
+        };
+        let crop = format!("{width}x{height}+{}+{}", x.max(0), y.max(0));
+        let output = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::process::Command::new("import")
+                .env("DISPLAY", &self.display)
+                .args(["-window", "root", "-crop", &crop, "+repage"])
+                .arg(path)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .context("import took too long")?
+        .context("ImageMagick's import can be run")?;
+        if !output.status.success() {
+            bail!(
+                "import -crop {crop} {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
     }
 
     /// Ends the WebDriver session, then kills tauri-driver and everything it started.

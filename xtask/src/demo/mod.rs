@@ -1,100 +1,198 @@
-//! `cargo xtask demo`: a newcomer's first look at Tocsin, on a real gateway.
+//! `cargo xtask demo`: a newcomer's first look at Tocsin, for real.
 //!
-//! It builds the gateway, provisions a throwaway firm in a temporary data directory
-//! with the gateway's own admin subcommands, starts `serve`, signs in as Marie,
-//! opens her WebSocket and prints what arrives while it publishes a scripted
-//! scenario. With `--once` it checks every scripted notification arrived and exits,
-//! which is how CI proves the demo (and the happy path of the gateway) works.
+//! It builds the gateway and the desktop app, provisions a throwaway firm in a
+//! temporary data directory with the gateway's own admin subcommands, starts `serve`,
+//! starts the desktop app signed in as Marie (its panel open), opens a terminal
+//! WebSocket listener as Marie too, and publishes a scripted scenario: the listener
+//! prints each notification, the app shows it (tray badge, panel, OS notification).
+//!
+//! Where the app runs:
+//! - on the developer's display when there is one;
+//! - with `--headless`, on a private virtual screen (see [`headless`]), with a
+//!   screenshot after each step in `target/demo-screenshots/`;
+//! - with neither, nowhere: the demo says so and runs with the terminal listener only.
+//!
+//! With `--once` it plays the scenario without pauses, checks that every notification
+//! reached the listener and the app's local database (and that the screenshots were
+//! written), stops everything and exits: that is how CI proves the demo, and the
+//! happy path from publish to desktop, works.
 //!
 //! # Layout
 //! - [`gateway`]: the gateway process (admin subcommands, `serve` child).
-//! - [`scenario`]: the scripted notifications and their publisher.
+//! - [`desktop`]: the app process; [`inbox`]: reading its local database.
+//! - [`headless`]: the private X session; [`screenshots`]: what it looks like.
+//! - [`session`]: the play itself (listener, app, steps, checks).
+//! - [`scenario`]: the scripted notifications and how one is published.
 //! - [`listener`]: sign-in and the WebSocket client that prints frames.
 //! - [`display`]: one readable line per frame.
+//! - [`child`]: helper processes in process groups of their own, killed on drop.
 //! - [`http`]: JSON calls and the gateway's error bodies.
 //! - [`interrupt`]: Ctrl-C, caught before any child process starts.
 
+mod child;
+mod desktop;
 mod display;
 mod gateway;
+mod headless;
 mod http;
+mod inbox;
 mod interrupt;
 mod listener;
 mod scenario;
+mod screenshots;
+mod session;
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 use crate::process::{self, cargo, run_step};
-use crate::setup;
+use crate::{setup, ui};
 use gateway::{GatewayCli, RunningGateway};
-use listener::{Listener, ListenerEvent};
+use headless::Headless;
 use scenario::{CLAIRE, MARIE, PASSWORD, TENANT};
-
-/// Time between two scripted publishes, so a person can follow.
-const PACE: Duration = Duration::from_secs(2);
-/// With `--once`: how long every scripted notification may take to arrive once the
-/// scenario is published.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Timeout of each HTTP call to the gateway.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+use session::{AppPlan, Play};
 
 /// Options of `cargo xtask demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Play the scenario once, check every notification arrived, and exit.
+    /// Play the scenario once without pauses, check every notification arrived, exit.
     #[arg(long)]
     once: bool,
+    /// Run the desktop app on a private virtual screen (Xvfb) and save screenshots
+    /// to target/demo-screenshots/ (for machines without a display, and CI).
+    #[arg(long)]
+    headless: bool,
     /// Skip installing system packages and cargo tools.
     #[arg(long)]
     no_setup: bool,
 }
 
-/// Builds the gateway and runs the demo.
+/// Where the desktop app runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppMode {
+    /// Not at all: terminal listener only.
+    Absent,
+    /// On the developer's display.
+    OnDisplay,
+    /// On a private Xvfb screen, with screenshots.
+    Headless,
+}
+
+/// Builds what the demo needs and runs it.
 pub fn run(args: &DemoArgs) -> Result<()> {
     if !args.no_setup {
         setup::run()?;
     }
-    run_step("build", &mut cargo(["build", "-p", "tocsin-gateway"]))?;
-    let binary = process::gateway_binary()?;
+    let mode = if args.headless {
+        AppMode::Headless
+    } else if has_display() {
+        AppMode::OnDisplay
+    } else {
+        println!(
+            "No display here (neither DISPLAY nor WAYLAND_DISPLAY is set), so the desktop \
+             app cannot open.\nTo see it anyway, run `cargo xtask demo --headless`: the app \
+             runs on a virtual screen (Xvfb) and the demo saves screenshots of each step.\n\
+             Continuing with the terminal listener only."
+        );
+        AppMode::Absent
+    };
+    if mode == AppMode::Absent {
+        run_step("build", &mut cargo(["build", "-p", "tocsin-gateway"]))?;
+    } else {
+        // The desktop crate embeds ui/dist at compile time.
+        ui::build()?;
+        run_step(
+            "build",
+            &mut cargo(["build", "-p", "tocsin-gateway", "-p", "tocsin-desktop"]),
+        )?;
+    }
+    let gateway = process::gateway_binary()?;
+    let app = match mode {
+        AppMode::Absent => None,
+        AppMode::OnDisplay | AppMode::Headless => Some(process::desktop_binary()?),
+    };
+    let screenshots = process::target_dir()?.join("demo-screenshots");
     process::header("demo");
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(demo(binary, args.once))
+    runtime.block_on(demo(gateway, app, mode, screenshots, args.once))
 }
 
-/// Provisions a firm, serves it, plays the scenario; the gateway is always stopped.
-async fn demo(binary: PathBuf, once: bool) -> Result<()> {
+/// True when a graphical session is there to show the app.
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// Starts the private session (if asked), provisions a firm, serves it and plays;
+/// everything started is stopped, whatever happens.
+async fn demo(
+    gateway_binary: PathBuf,
+    app_binary: Option<PathBuf>,
+    mode: AppMode,
+    screenshots: PathBuf,
+    once: bool,
+) -> Result<()> {
     let interrupted = interrupt::listen()?;
-    let data_dir = tempfile::Builder::new()
+    let root = tempfile::Builder::new()
         .prefix("tocsin-demo-")
         .tempdir()
-        .context("creating a temporary data directory")?;
-    let log_path = data_dir.path().join("gateway.log");
+        .context("creating a temporary directory")?;
+    let data_dir = root.path().join("gateway");
+    let log_path = root.path().join("gateway.log");
+    let app_log = root.path().join("desktop.log");
     println!(
         "# a throwaway data dir, deleted on exit: export TOCSIN_DATA_DIR={}",
-        data_dir.path().display()
+        data_dir.display()
     );
-    let cli = GatewayCli::new(binary, data_dir.path().to_owned());
+    let cli = GatewayCli::new(gateway_binary, data_dir);
     let outcome = async {
+        // The private session first: a missing package shows before anything else.
+        let headless = if mode == AppMode::Headless {
+            println!("starting a private desktop session (Xvfb, D-Bus, gnome-keyring, dunst)");
+            let session = Headless::start(&root.path().join("session")).await?;
+            println!("  virtual display {}", session.display);
+            Some(session)
+        } else {
+            None
+        };
         let api_key = provision(&cli).await?;
         let gateway = cli.serve(&log_path).await?;
-        let played = session(&gateway.url, &api_key, &log_path, once, &interrupted).await;
+        let app = app_binary.map(|binary| AppPlan {
+            binary,
+            home: root.path().join("desktop"),
+            log: app_log.clone(),
+            headless: headless.as_ref(),
+            screenshots: (mode == AppMode::Headless).then(|| screenshots.clone()),
+        });
+        let play = Play {
+            url: &gateway.url,
+            api_key: &api_key,
+            log_path: &log_path,
+            once,
+            interrupted: &interrupted,
+        };
+        let played = session::run(play, app).await;
         let stopped = stop(gateway).await;
+        if let Some(headless) = headless {
+            headless.stop().await;
+        }
         played?;
         stopped
     }
     .await;
     if outcome.is_err() {
-        eprintln!(
-            "--- last lines of the gateway's log ({}) ---",
-            log_path.display()
-        );
-        eprintln!("{}", gateway::log_tail(&log_path, 30));
+        for (what, path) in [("desktop app", &app_log), ("gateway", &log_path)] {
+            if path.exists() {
+                eprintln!(
+                    "--- last lines of the {what}'s log ({}) ---",
+                    path.display()
+                );
+                eprintln!("{}", gateway::log_tail(path, 30));
+            }
+        }
     }
     outcome
 }
@@ -133,93 +231,6 @@ async fn provision(cli: &GatewayCli) -> Result<String> {
     Ok(key)
 }
 
-/// Signs in as Marie, listens, and plays the scenario (then, unless `once`, waits for
-/// Ctrl-C).
-async fn session(
-    url: &str,
-    api_key: &str,
-    log_path: &Path,
-    once: bool,
-    interrupted: &CancellationToken,
-) -> Result<()> {
-    print_intro(url, api_key, log_path)?;
-    let http = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build()?;
-    let tokens = listener::login(&http, url, MARIE, PASSWORD).await?;
-    // Connected and welcomed before the first publish: hello without positions means
-    // "live from now", so nothing published earlier would be shown.
-    let (listener, welcome) = Listener::connect(http.clone(), url, tokens).await?;
-    println!("{}", display::welcome_line(&welcome));
-    let (stop_listener, stop) = oneshot::channel();
-    let (events_tx, events) = mpsc::unbounded_channel();
-    let mut listening = tokio::spawn(listener.run(stop, events_tx));
-
-    let scenario = scenario::notifications(chrono::Utc::now())?;
-    let play = async {
-        let ids = scenario::play(&http, url, api_key, &scenario, PACE).await?;
-        if once {
-            wait_for_delivery(events, ids).await
-        } else {
-            println!(
-                "Scenario done. Publish your own with the curl command above; Ctrl-C to stop."
-            );
-            std::future::pending().await
-        }
-    };
-    let mut listener_ended = false;
-    let outcome = tokio::select! {
-        outcome = play => outcome,
-        ended = &mut listening => {
-            listener_ended = true;
-            match ended {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err(error.context("the WebSocket listener stopped")),
-                Err(panic) => Err(panic.into()),
-            }
-        }
-        () = interrupted.cancelled() => {
-            println!("\nCtrl-C: stopping the gateway.");
-            if once {
-                Err(anyhow::anyhow!("interrupted before every notification arrived"))
-            } else {
-                Ok(())
-            }
-        }
-    };
-    if !listener_ended {
-        // A polite close before the gateway goes.
-        let _ = stop_listener.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(5), listening).await;
-    }
-    outcome
-}
-
-/// With `--once`: waits until every published id has been seen on the socket.
-async fn wait_for_delivery(
-    mut events: mpsc::UnboundedReceiver<ListenerEvent>,
-    published: Vec<String>,
-) -> Result<()> {
-    let mut missing: HashSet<String> = published.iter().cloned().collect();
-    let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
-    while !missing.is_empty() {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(ListenerEvent::Notification(id))) => {
-                missing.remove(&id);
-            }
-            Ok(None) => bail!(
-                "the listener stopped with {} notifications missing",
-                missing.len()
-            ),
-            Err(_) => bail!(
-                "{} of {} notifications did not arrive within {DELIVERY_TIMEOUT:?}",
-                missing.len(),
-                published.len()
-            ),
-        }
-    }
-    println!("demo ok: {} notifications delivered", published.len());
-    Ok(())
-}
-
 /// Stops the gateway and requires a clean exit: a graceful shutdown is part of what
 /// the demo proves.
 async fn stop(gateway: RunningGateway) -> Result<()> {
@@ -227,21 +238,5 @@ async fn stop(gateway: RunningGateway) -> Result<()> {
     if !status.success() {
         bail!("the gateway did not shut down cleanly: {status}");
     }
-    Ok(())
-}
-
-/// What the user needs to play along: URL, accounts, key, a publish command.
-fn print_intro(url: &str, api_key: &str, log_path: &Path) -> Result<()> {
-    let body = scenario::curl_example_body()?;
-    println!();
-    println!("Tocsin gateway  {url}   (log: {})", log_path.display());
-    println!("Users           {MARIE}, {CLAIRE} — password: {PASSWORD}");
-    println!("API key         {api_key}");
-    println!("Publish your own notification to Marie:");
-    println!("  curl -sS -X POST {url}/v1/publish \\");
-    println!("    -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\");
-    println!("    -d '{body}'");
-    println!();
-    println!("→ the firm's software publishing with the API key; ← what Marie's socket receives");
     Ok(())
 }

@@ -1,21 +1,20 @@
-//! The demo's scripted day at Cabinet Dupont, and the publisher that plays it.
+//! The demo's scripted day at Cabinet Dupont, and how one step is published.
 //!
 //! Seven notifications, each published with the firm's API key as the firm's own
 //! software would: a mail linked to dossier 2026-0142, a document added to that
-//! dossier, an appeal deadline escalating over three days (compressed into seconds),
-//! an appointment proposal and a notice from IT. Some go to Marie's own stream and
-//! some to the firm's, so the demo also shows that a lawyer receives both.
-
-use std::time::Duration;
+//! dossier, an appeal deadline escalating warning → urgent → critical (one
+//! `deadline_id`, three days compressed into seconds), an appointment proposal to
+//! accept in the panel and a notice from IT. Some go to Marie's own stream and some
+//! to the firm's, so the demo also shows that a lawyer receives both.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, DurationRound, FixedOffset, TimeDelta, Utc};
-use tocsin_protocol::NotificationData;
 use tocsin_protocol::http::{PublishRequest, PublishResponse};
 use tocsin_protocol::notification::{
     DeadlineAlert, DeadlineUrgency, DossierAction, DossierUpdated, EmailReceived, ProposalCreated,
     SystemLevel, SystemNotification,
 };
+use tocsin_protocol::{NotificationData, Urgency};
 
 use super::http::send_json;
 
@@ -30,8 +29,61 @@ pub const PASSWORD: &str = "demo-password";
 /// The dossier the scenario is about.
 const DOSSIER: &str = "2026-0142";
 
+/// One step of the scenario.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// A short name, for the screenshot's file (`deadline-critical`).
+    pub name: &'static str,
+    /// What it shows, for the person watching.
+    pub caption: &'static str,
+    /// What is published.
+    pub request: PublishRequest,
+}
+
+/// The scenario's steps, in publishing order, dated relative to `now`.
+pub fn steps(now: DateTime<Utc>) -> Result<Vec<Step>> {
+    let captions = [
+        ("email", "a mail linked to dossier 2026-0142"),
+        ("dossier", "the dossier gets a new document (firm-wide)"),
+        (
+            "deadline-warning",
+            "the appeal deadline: warning, 3 days left",
+        ),
+        (
+            "deadline-urgent",
+            "the same deadline escalates: urgent, 2 days left",
+        ),
+        (
+            "deadline-critical",
+            "the same deadline escalates: critical, 1 day left (stays on screen)",
+        ),
+        (
+            "proposal",
+            "an appointment proposal: accept it in the panel (Proposals tab)",
+        ),
+        ("system", "a notice from IT to the whole firm"),
+    ];
+    let requests = notifications(now)?;
+    if requests.len() != captions.len() {
+        anyhow::bail!(
+            "the scenario has {} notifications but {} captions",
+            requests.len(),
+            captions.len()
+        );
+    }
+    Ok(captions
+        .into_iter()
+        .zip(requests)
+        .map(|((name, caption), request)| Step {
+            name,
+            caption,
+            request,
+        })
+        .collect())
+}
+
 /// The scenario's notifications, in publishing order, dated relative to `now`.
-pub fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
+fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
     // Paris's winter offset: the demo carries no time-zone database, and the dates
     // only need to look plausible.
     let paris = FixedOffset::east_opt(3600).context("+01:00 is a valid offset")?;
@@ -73,7 +125,7 @@ pub fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
         (DeadlineUrgency::Critical, 1),
     ];
     for (urgency, remaining_days) in escalation {
-        scenario.push(publish(
+        let mut request = publish(
             format!("user:{MARIE}"),
             format!("Délai d'appel — dossier {DOSSIER} : J-{remaining_days}"),
             "Déclaration d'appel à former avant l'échéance.",
@@ -86,7 +138,13 @@ pub fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
                 remaining_days,
                 dossier_number: Some(DOSSIER.into()),
             }),
-        ));
+        );
+        if urgency == DeadlineUrgency::Critical {
+            // The kind's default already; said explicitly, as the firm's deadline
+            // checker would for the last day.
+            request.urgency = Some(Urgency::Critical);
+        }
+        scenario.push(request);
     }
     scenario.push(publish(
         format!("user:{MARIE}"),
@@ -144,31 +202,21 @@ pub fn curl_example_body() -> Result<String> {
     Ok(serde_json::to_string(&request)?)
 }
 
-/// Publishes the scenario, one notification every `pace`, and returns the ids the
-/// gateway gave them.
-pub async fn play(
+/// Publishes one step (saying so first: the listener may print its arrival before
+/// the gateway's answer is back); returns the id the gateway gave it.
+pub async fn publish_step(
     http: &reqwest::Client,
     base_url: &str,
     api_key: &str,
-    scenario: &[PublishRequest],
-    pace: Duration,
-) -> Result<Vec<String>> {
-    let mut ids = Vec::with_capacity(scenario.len());
-    for (index, request) in scenario.iter().enumerate() {
-        if index > 0 {
-            // Pacing, so a person can follow; nothing waits on this for correctness.
-            tokio::time::sleep(pace).await;
-        }
-        let published = publish_one(http, base_url, api_key, request).await?;
-        println!(
-            "→ published {} to {} (offset {})",
-            request.data.kind().as_str(),
-            request.to,
-            published.offset
-        );
-        ids.push(published.id);
-    }
-    Ok(ids)
+    step: &Step,
+) -> Result<String> {
+    let request = &step.request;
+    println!(
+        "→ publishing {} to {}",
+        request.data.kind().as_str(),
+        request.to
+    );
+    Ok(publish_one(http, base_url, api_key, request).await?.id)
 }
 
 /// `POST /v1/publish` with the API key.
@@ -187,13 +235,16 @@ async fn publish_one(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use tocsin_protocol::Kind;
 
     use super::*;
 
     #[test]
     fn the_scenario_tells_the_story_in_seven_notifications() {
-        let scenario = notifications(Utc::now()).expect("builds");
+        let steps = steps(Utc::now()).expect("builds");
+        let scenario: Vec<PublishRequest> = steps.iter().map(|s| s.request.clone()).collect();
         let kinds: Vec<Kind> = scenario.iter().map(|r| r.data.kind()).collect();
         assert_eq!(
             kinds,
@@ -209,6 +260,17 @@ mod tests {
         );
         let urgencies: Vec<_> = scenario.iter().map(|r| r.data.default_urgency()).collect();
         assert!(urgencies[2] < urgencies[3] && urgencies[3] < urgencies[4]);
+        assert_eq!(scenario[4].urgency, Some(Urgency::Critical));
+        let deadline_ids: Vec<_> = scenario[2..5]
+            .iter()
+            .map(|r| match &r.data {
+                NotificationData::DeadlineAlert(d) => d.deadline_id.clone(),
+                other => panic!("not a deadline: {other:?}"),
+            })
+            .collect();
+        assert!(deadline_ids.iter().all(|id| id == &deadline_ids[0]));
+        let names: HashSet<&str> = steps.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), steps.len(), "screenshot names are distinct");
         for request in &scenario {
             let json = serde_json::to_value(request).expect("serialises");
             let back: PublishRequest = serde_json::from_value(json).expect("round-trips");

@@ -1,0 +1,281 @@
+//! The play: the desktop app and the terminal listener signed in as Marie, the
+//! scenario published step by step, and with `--once` the checks that everything
+//! arrived. The app is started first (it is the slowest to come up) and stopped last
+//! of the two, before the gateway.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::desktop::Desktop;
+use super::display;
+use super::headless::Headless;
+use super::listener::{self, Listener, ListenerEvent};
+use super::scenario::{self, CLAIRE, MARIE, PASSWORD, Step};
+use super::screenshots::Screenshots;
+
+/// Time between two scripted publishes without `--once`, so a person can follow.
+const PACE: Duration = Duration::from_secs(3);
+/// How long each notification may take to reach the listener and the app.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time for dunst and the panel to draw before a screenshot.
+const SETTLE: Duration = Duration::from_millis(1200);
+/// Timeout of each HTTP call to the gateway.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The gateway to play against.
+#[derive(Debug)]
+pub struct Play<'a> {
+    /// Its base URL.
+    pub url: &'a str,
+    /// The firm's publishing key.
+    pub api_key: &'a str,
+    /// Its log, shown in the intro.
+    pub log_path: &'a Path,
+    /// Play once without pauses, check, exit.
+    pub once: bool,
+    /// Ctrl-C.
+    pub interrupted: &'a CancellationToken,
+}
+
+/// How to run the desktop app, when it runs.
+#[derive(Debug)]
+pub struct AppPlan<'a> {
+    /// The built `tocsin-desktop`.
+    pub binary: PathBuf,
+    /// Its `--home` (profile, settings, local database, logs).
+    pub home: PathBuf,
+    /// Its output.
+    pub log: PathBuf,
+    /// The private session to run it in (`None`: the developer's display).
+    pub headless: Option<&'a Headless>,
+    /// Where screenshots go (with `--headless`).
+    pub screenshots: Option<PathBuf>,
+}
+
+/// The app while the scenario plays.
+struct App<'a> {
+    /// The process.
+    desktop: Desktop,
+    /// Its private session, if any.
+    headless: Option<&'a Headless>,
+    /// The screenshots taken in that session.
+    screenshots: Option<Screenshots>,
+}
+
+impl App<'_> {
+    /// Takes a screenshot named `name` after letting the screen settle (headless only).
+    async fn screenshot(&mut self, name: &str) -> Result<()> {
+        if let (Some(session), Some(shots)) = (self.headless, self.screenshots.as_mut()) {
+            tokio::time::sleep(SETTLE).await;
+            shots.take(session, name).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the app (if planned) and the listener, plays the scenario, then (unless
+/// `once`) waits for Ctrl-C; the app and the listener are always stopped.
+pub async fn run(play: Play<'_>, plan: Option<AppPlan<'_>>) -> Result<()> {
+    print_intro(play.url, play.api_key, play.log_path)?;
+    let mut app = match plan {
+        Some(plan) => Some(start_app(&play, plan).await?),
+        None => None,
+    };
+    let outcome = listen_and_play(&play, app.as_mut()).await;
+    let stopped = match app {
+        Some(app) => app.desktop.stop().await,
+        None => Ok(()),
+    };
+    outcome.and(stopped)
+}
+
+/// Starts the app signed in as Marie, its screenshots directory emptied.
+async fn start_app<'a>(play: &Play<'_>, plan: AppPlan<'a>) -> Result<App<'a>> {
+    let screenshots = plan
+        .screenshots
+        .as_deref()
+        .map(Screenshots::prepare)
+        .transpose()?;
+    let desktop = Desktop::start(
+        &plan.binary,
+        &plan.home,
+        &plan.log,
+        play.url,
+        (MARIE, PASSWORD),
+        plan.headless,
+    )
+    .await?;
+    println!("  its log: {}", desktop.log().display());
+    Ok(App {
+        desktop,
+        headless: plan.headless,
+        screenshots,
+    })
+}
+
+/// Signs the listener in, plays, and stops the listener.
+async fn listen_and_play(play: &Play<'_>, mut app: Option<&mut App<'_>>) -> Result<()> {
+    let http = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build()?;
+    let tokens = listener::login(&http, play.url, MARIE, PASSWORD).await?;
+    // Welcomed before the first publish: hello without positions means "live from
+    // now", so nothing published earlier would be shown.
+    let (listener, welcome) = Listener::connect(http.clone(), play.url, tokens).await?;
+    println!("{}", display::welcome_line(&welcome));
+    let streams = welcome.streams.len();
+    let (stop_listener, stop) = oneshot::channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let mut listening = tokio::spawn(listener.run(stop, events_tx));
+
+    let steps = scenario::steps(chrono::Utc::now())?;
+    let scripted = async {
+        if let Some(app) = app.as_deref_mut() {
+            app.desktop.wait_ready(streams).await?;
+            println!("the desktop app is signed in as {MARIE} and connected");
+            app.screenshot("signed-in").await?;
+        }
+        let ids = publish_steps(play, &http, &steps, app.as_deref_mut()).await?;
+        if let Some(app) = app.as_deref_mut() {
+            app.screenshot("end").await?;
+        }
+        if play.once {
+            check(events, &ids, app.as_deref_mut()).await
+        } else {
+            println!(
+                "\nScenario done. Publish your own with the curl command above; Ctrl-C to stop."
+            );
+            std::future::pending().await
+        }
+    };
+    let mut listener_ended = false;
+    let outcome = tokio::select! {
+        outcome = scripted => outcome,
+        ended = &mut listening => {
+            listener_ended = true;
+            match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(error.context("the WebSocket listener stopped")),
+                Err(panic) => Err(panic.into()),
+            }
+        }
+        () = play.interrupted.cancelled() => {
+            println!("\nCtrl-C: stopping.");
+            if play.once {
+                Err(anyhow::anyhow!("interrupted before every notification arrived"))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    if !listener_ended {
+        // A polite close before the gateway goes.
+        let _ = stop_listener.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), listening).await;
+    }
+    outcome
+}
+
+/// Publishes the steps; after each, waits for the app to store it and takes a
+/// screenshot. Paced for a person unless `--once`. Returns the published ids.
+async fn publish_steps(
+    play: &Play<'_>,
+    http: &reqwest::Client,
+    steps: &[Step],
+    mut app: Option<&mut App<'_>>,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(steps.len());
+    for (index, step) in steps.iter().enumerate() {
+        if index > 0 && !play.once {
+            tokio::time::sleep(PACE).await;
+        }
+        println!("\n[{}/{}] {}", index + 1, steps.len(), step.caption);
+        let id = scenario::publish_step(http, play.url, play.api_key, step).await?;
+        if let Some(app) = app.as_deref_mut() {
+            app.desktop
+                .wait_stored(std::slice::from_ref(&id), DELIVERY_TIMEOUT)
+                .await?;
+            app.screenshot(step.name).await?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// With `--once`: every published id reached the listener, and the app's database
+/// when the app runs; every screenshot was written.
+async fn check(
+    events: mpsc::UnboundedReceiver<ListenerEvent>,
+    ids: &[String],
+    app: Option<&mut App<'_>>,
+) -> Result<()> {
+    wait_for_listener(events, ids).await?;
+    let Some(app) = app else {
+        println!("demo ok: {} notifications delivered", ids.len());
+        return Ok(());
+    };
+    app.desktop.wait_stored(ids, DELIVERY_TIMEOUT).await?;
+    let shots = match &app.screenshots {
+        Some(shots) => {
+            shots.check()?;
+            format!(
+                "; {} screenshots in {}",
+                shots.count(),
+                shots.dir().display()
+            )
+        }
+        None => String::new(),
+    };
+    println!(
+        "demo ok: {} notifications delivered to the terminal listener and stored by the \
+         desktop app{shots}",
+        ids.len()
+    );
+    Ok(())
+}
+
+/// Waits until every published id has been seen on the listener's socket.
+async fn wait_for_listener(
+    mut events: mpsc::UnboundedReceiver<ListenerEvent>,
+    published: &[String],
+) -> Result<()> {
+    let mut missing: HashSet<&str> = published.iter().map(String::as_str).collect();
+    let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
+    while !missing.is_empty() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ListenerEvent::Notification(id))) => {
+                missing.remove(id.as_str());
+            }
+            Ok(None) => bail!(
+                "the listener stopped with {} notifications missing",
+                missing.len()
+            ),
+            Err(_) => bail!(
+                "{} of {} notifications did not reach the terminal listener within \
+                 {DELIVERY_TIMEOUT:?}",
+                missing.len(),
+                published.len()
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// What the user needs to play along: URL, accounts, key, a publish command.
+fn print_intro(url: &str, api_key: &str, log_path: &Path) -> Result<()> {
+    let body = scenario::curl_example_body()?;
+    println!();
+    println!("Tocsin gateway  {url}   (log: {})", log_path.display());
+    println!("Users           {MARIE}, {CLAIRE} — password: {PASSWORD}");
+    println!("API key         {api_key}");
+    println!("Publish your own notification to Marie:");
+    println!("  curl -sS -X POST {url}/v1/publish \\");
+    println!("    -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\");
+    println!("    -d '{body}'");
+    println!();
+    println!("→ the firm's software publishing with the API key; ← what Marie's socket receives");
+    Ok(())
+}
