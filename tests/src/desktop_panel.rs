@@ -2,14 +2,15 @@
 //! through the form (a wrong password is refused with `unauthorized`), the tabs and
 //! their counts after catch-up, marking read and accepting a proposal (the gateway
 //! records both), the offline banner when the gateway is SIGKILLed with an action
-//! queued meanwhile, and recovery when it comes back on the same port. Screenshots in
-//! French and English go to the artifacts directory.
+//! queued meanwhile, and recovery when it comes back on the same port; closing the
+//! panel ends its web process. Screenshots in French and English go to the artifacts
+//! directory.
 
 use std::time::Duration;
 
 use tocsin_e2e::desktop::artifacts::artifact;
 use tocsin_e2e::desktop::fixtures::critical_deadline;
-use tocsin_e2e::desktop::steps::{server_url, wait_gateway_unread};
+use tocsin_e2e::desktop::steps::{poll, server_url, wait_gateway_unread};
 use tocsin_e2e::desktop::webdriver::{WebDriver, require_webdriver, testid};
 use tocsin_e2e::desktop::{AppOptions, DesktopSession, SessionOptions, within};
 use tocsin_e2e::publisher::{dossier, email, proposal};
@@ -338,4 +339,72 @@ async fn desktop_panel_screenshot_in_french() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desktop_panel_screenshot_in_english() {
     panel_screenshot("en_US.UTF-8", "en", "Emails").await;
+}
+
+/// The web engine processes (WebKit's web and network processes) started for this
+/// session's app: found by the session's private runtime dir in their environment.
+fn webkit_processes(session: &DesktopSession) -> Vec<(u32, String)> {
+    let marker = session.root().join("run").display().to_string();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("WebKit") {
+            continue;
+        }
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if String::from_utf8_lossy(&environ).contains(&marker) {
+            found.push((pid, comm.trim().to_owned()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_closing_the_panel_ends_its_web_process() {
+    let test = "desktop_closing_the_panel_ends_its_web_process";
+    let Some(binary) = require_webdriver(test) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let home = session.dir("home").expect("a home");
+    let wd = WebDriver::launch(&session, &binary, &AppOptions::new(&home).shown())
+        .await
+        .expect("tauri-driver opens the panel");
+    within(LIMIT, async {
+        sign_in(&wd, &gw, &marie).await?;
+        let open = webkit_processes(&session);
+        assert!(
+            open.iter()
+                .any(|(_, name)| name.starts_with("WebKitWebProces")),
+            "the open panel has a web process: {open:?}"
+        );
+        // What Esc does in the panel.
+        wd.execute(
+            "window.__TAURI_INTERNALS__.invoke('hide_panel'); return true;",
+            vec![],
+        )
+        .await?;
+        let closed = poll("the web process to exit", STEP, async || {
+            let left = webkit_processes(&session);
+            let web = left
+                .iter()
+                .any(|(_, name)| name.starts_with("WebKitWebProces"));
+            Ok((!web).then_some(left))
+        })
+        .await?;
+        eprintln!("left after closing the panel: {closed:?}");
+        Ok(())
+    })
+    .await;
+    let _ = wd.quit().await;
 }
