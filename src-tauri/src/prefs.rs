@@ -77,14 +77,20 @@ pub async fn pause(app: &AppHandle, choice: Pause) -> Result<(), AppError> {
 /// Stores settings, hands the preferences to the engine, refreshes the view.
 async fn save(app: &AppHandle, settings: crate::settings::Settings) -> Result<(), AppError> {
     let state = app.state::<AppState>();
-    settings.save(&state.dirs.config).map_err(|err| {
-        AppError::new("save_failed", format!("could not save the settings: {err}"))
-    })?;
-    let prefs = settings.prefs.clone();
-    state.lock().settings = settings;
+    // The engine first: once the file says "paused", the engine already decides
+    // with it (what the end-to-end test relies on).
     if let Some(engine) = state.engine() {
-        engine.send(Command::SetPreferences(Box::new(prefs))).await;
+        engine
+            .send(Command::SetPreferences(Box::new(settings.prefs.clone())))
+            .await;
     }
+    let saved = settings.save(&state.dirs.config);
+    state.lock().settings = settings;
     view::publish(app);
-    Ok(())
+    saved.map_err(|err| {
+        AppError::new(
+            "save_failed",
+            format!("could not save the settings (they apply until Tocsin quits): {err}"),
+        )
+    })
 }

@@ -2,7 +2,8 @@
 //! urgent, never expires and offers "Mark as read", which — clicked — reaches the
 //! gateway and clears the tray's count; an ordinary one is normal with "Open" only.
 //! Without any notification server the app carries on with the tray. A real dunst
-//! draws a critical notification for a screenshot.
+//! draws a critical notification for a screenshot. A pause from the tray silences
+//! ordinary toasts, never critical ones; clicking a notification opens the panel.
 
 use std::time::Duration;
 
@@ -242,6 +243,88 @@ async fn desktop_a_critical_notification_drawn_by_dunst_for_a_screenshot() {
         })
         .await?;
         eprintln!("screenshot ({red} critical-red pixels): {}", path.display());
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_a_pause_silences_ordinary_toasts_not_critical_ones_and_a_click_opens_the_panel() {
+    let test =
+        "desktop_a_pause_silences_ordinary_toasts_not_critical_ones_and_a_click_opens_the_panel";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
+        .await
+        .expect("the app starts");
+    within(LIMIT, async {
+        let server = session.notifications()?;
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        assert!(!session.has_web_process(), "started hidden: no web engine");
+        let api = gw.api();
+        let key = gw.key("dupont");
+
+        tray.click_label("For 1 hour").await?;
+        // The pause is saved before the next notification is decided: wait for it
+        // on disk rather than guessing.
+        let settings = session.dir("home")?.join("config").join("settings.json");
+        poll("the pause to be saved", STEP, async || {
+            let text = std::fs::read_to_string(&settings).unwrap_or_default();
+            Ok(text.contains("\"paused_until\": \"").then_some(()))
+        })
+        .await?;
+        api.publish_ok(key, &email(&marie.stream(), "Pendant la pause"))
+            .await;
+        // The app shows a batch's toasts before it updates the tray: once the label
+        // says 1, a toast for the email would already have been sent.
+        tray.wait_label("1", STEP).await?;
+        assert!(
+            !server.summaries().iter().any(|s| s == "Pendant la pause"),
+            "paused: no toast for an ordinary email ({:?})",
+            server.summaries()
+        );
+
+        let request = critical_deadline(&marie.stream(), "Appel — RG 24/09999");
+        api.publish_ok(key, &request).await;
+        let critical = server
+            .wait_for("the critical deadline despite the pause", STEP, |n| {
+                n.summary == "Appel — RG 24/09999"
+            })
+            .await?;
+        assert_eq!(critical.urgency(), Some(2));
+
+        // Clicking the notification opens the panel (a web process starts). Clicked
+        // until it does: the first click may come before the app listens.
+        tray.wait_label("2", STEP).await?;
+        poll("the panel to open on a click", STEP, async || {
+            if session.has_web_process() {
+                return Ok(Some(()));
+            }
+            server.click(critical.id, "default").await?;
+            Ok(None)
+        })
+        .await?;
+
+        tray.click_label("Resume").await?;
+        poll("the pause to end", STEP, async || {
+            let text = std::fs::read_to_string(&settings).unwrap_or_default();
+            Ok(text.contains("\"paused_until\": null").then_some(()))
+        })
+        .await?;
+        api.publish_ok(key, &email(&marie.stream(), "Après la pause"))
+            .await;
+        server
+            .wait_for("an ordinary toast once resumed", STEP, |n| {
+                n.summary == "Après la pause"
+            })
+            .await?;
         Ok(())
     })
     .await;

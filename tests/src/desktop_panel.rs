@@ -341,30 +341,6 @@ async fn desktop_panel_screenshot_in_english() {
     panel_screenshot("en_US.UTF-8", "en", "Emails").await;
 }
 
-/// The web engine processes (WebKit's web and network processes) started for this
-/// session's app: found by the session's private runtime dir in their environment.
-fn webkit_processes(session: &DesktopSession) -> Vec<(u32, String)> {
-    let marker = session.root().join("run").display().to_string();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("WebKit") {
-            continue;
-        }
-        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-        if String::from_utf8_lossy(&environ).contains(&marker) {
-            found.push((pid, comm.trim().to_owned()));
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desktop_closing_the_panel_ends_its_web_process() {
     let test = "desktop_closing_the_panel_ends_its_web_process";
@@ -382,7 +358,7 @@ async fn desktop_closing_the_panel_ends_its_web_process() {
         .expect("tauri-driver opens the panel");
     within(LIMIT, async {
         sign_in(&wd, &gw, &marie).await?;
-        let open = webkit_processes(&session);
+        let open = session.webkit_processes();
         assert!(
             open.iter()
                 .any(|(_, name)| name.starts_with("WebKitWebProces")),
@@ -395,7 +371,7 @@ async fn desktop_closing_the_panel_ends_its_web_process() {
         )
         .await?;
         let closed = poll("the web process to exit", STEP, async || {
-            let left = webkit_processes(&session);
+            let left = session.webkit_processes();
             let web = left
                 .iter()
                 .any(|(_, name)| name.starts_with("WebKitWebProces"));

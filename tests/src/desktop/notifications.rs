@@ -341,6 +341,14 @@ impl NotificationServer {
         self.emit("NotificationClosed", &(id, CLOSED_BY_USER)).await
     }
 
+    /// `ActionInvoked(id, key)` alone, the notification staying on screen (a
+    /// "resident" one): a test may repeat it, like a user clicking again, because
+    /// the app starts listening for a notification's actions only after its
+    /// `Notify` call returned, and a signal sent before that reaches nobody.
+    pub async fn click(&self, id: u32, key: &str) -> Result<()> {
+        self.emit("ActionInvoked", &(id, key)).await
+    }
+
     /// Plays the user dismissing notification `id`: `NotificationClosed(id, 2)`.
     pub async fn close(&self, id: u32) -> Result<()> {
         self.emit("NotificationClosed", &(id, CLOSED_BY_USER)).await

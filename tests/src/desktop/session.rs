@@ -264,6 +264,37 @@ impl DesktopSession {
         Ok(())
     }
 
+    /// The WebKit processes (web, network) of the apps in this session, as
+    /// `(pid, name)`: found by the session's private runtime dir in their environment.
+    pub fn webkit_processes(&self) -> Vec<(u32, String)> {
+        let marker = self.root_path.join("run").display().to_string();
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("WebKit") {
+                continue;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            if String::from_utf8_lossy(&environ).contains(&marker) {
+                found.push((pid, comm.trim().to_owned()));
+            }
+        }
+        found
+    }
+
+    /// True when a WebKit web process (an open panel) runs in this session.
+    pub fn has_web_process(&self) -> bool {
+        self.webkit_processes()
+            .iter()
+            .any(|(_, name)| name.starts_with("WebKitWebProces"))
+    }
+
     /// True when `name` has an owner on the session bus.
     pub async fn name_has_owner(&self, name: &str) -> Result<bool> {
         let proxy = zbus::fdo::DBusProxy::new(&self.bus)
