@@ -282,6 +282,17 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
                     format!("{err}; keep messages under welcome.limits.max_message_bytes"),
                 ))
             }
+            // A peer that vanished (killed, network cut) did nothing wrong: it is gone.
+            Ok(err)
+                if matches!(
+                    *err,
+                    tungstenite::Error::Protocol(
+                        tungstenite::error::ProtocolError::ResetWithoutClosingHandshake
+                    )
+                ) =>
+            {
+                Incoming::End(End::Gone)
+            }
             Ok(err) if matches!(*err, tungstenite::Error::Protocol(_)) => {
                 Incoming::End(End::violation(format!("WebSocket protocol error: {err}")))
             }
