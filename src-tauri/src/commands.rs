@@ -4,7 +4,7 @@
 
 use tauri::{AppHandle, Manager, State};
 use tocsin_client::engine::Command;
-use tocsin_client::store::{ListCursor, Tab};
+use tocsin_client::store::Tab;
 use tocsin_protocol::frames::ProposalResponse;
 
 use crate::error::AppError;
@@ -58,7 +58,7 @@ pub async fn list_items(
         let items = if tab == Tab::Deadlines {
             store.deadlines_by_due_date(limit)
         } else {
-            store.list_tab(tab, limit, cursor.as_ref().map(|c: &ListCursor| c))
+            store.list_tab(tab, limit, cursor.as_ref())
         }
         .map_err(AppError::internal)?;
         items

@@ -240,6 +240,26 @@ mod tests {
     }
 
     #[test]
+    fn only_unread_critical_deadlines_raise_the_tray_mark() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let mut warning = deadline("dl-warn", 10, 72);
+        warning.urgency = tocsin_protocol::Urgency::Normal;
+        store
+            .persist(&[
+                incoming(&user(), "e1", 1, warning),
+                incoming(&user(), "e1", 2, system("sys2", 20)),
+            ])
+            .expect("persists");
+        assert_eq!(store.unread_critical_deadlines().expect("counts"), 0);
+        store
+            .persist(&[incoming(&user(), "e1", 3, deadline("dl-crit", 30, 20))])
+            .expect("persists");
+        assert_eq!(store.unread_critical_deadlines().expect("counts"), 1);
+        store.apply_read(&["dl-crit".to_owned()]).expect("reads");
+        assert_eq!(store.unread_critical_deadlines().expect("counts"), 0);
+    }
+
+    #[test]
     fn unread_counts_per_kind_and_tab() {
         let mut store = LocalStore::open_in_memory().expect("opens");
         sample(&mut store);
