@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::ipc::{Item, Navigate, PreferencesView, Snapshot};
 use crate::prefs::{self, Pause};
 use crate::state::AppState;
-use crate::{panel, session, view};
+use crate::{panel, session};
 
 /// The most items one `list_items` call returns.
 const MAX_PAGE: u32 = 200;
@@ -113,11 +113,9 @@ pub async fn mark_read(state: State<'_, AppState>, ids: Vec<String>) -> Result<(
 
 /// Marks a tab (or everything) read.
 #[tauri::command]
-pub async fn mark_all_read(
-    app: AppHandle,
-    state: State<'_, AppState>,
-    tab: Option<Tab>,
-) -> Result<(), AppError> {
+pub async fn mark_all_read(state: State<'_, AppState>, tab: Option<Tab>) -> Result<(), AppError> {
+    // The engine applies each locally at once and reports the new counts, which the
+    // bridge turns into a `state` event: nothing to recount here.
     let kinds: Vec<Option<tocsin_protocol::Kind>> = match tab {
         None => vec![None],
         Some(tab) => tab.kinds().iter().copied().map(Some).collect(),
@@ -125,7 +123,6 @@ pub async fn mark_all_read(
     for kind in kinds {
         to_engine(&state, Command::MarkAllRead(kind)).await?;
     }
-    view::recount_and_publish(&app).await;
     Ok(())
 }
 

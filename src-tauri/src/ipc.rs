@@ -26,55 +26,6 @@ pub const EVENT_ACTION_RESULT: &str = "action-result";
 /// Event: open the panel at a place.
 pub const EVENT_NAVIGATE: &str = "navigate";
 
-/// The connection as the panel shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Connection {
-    /// "En direct — firm".
-    Connected {
-        /// Since when.
-        since: DateTime<Utc>,
-        /// The firm.
-        tenant: String,
-    },
-    /// "Connexion…".
-    Connecting {
-        /// Attempt number.
-        attempt: u32,
-        /// When the next attempt starts.
-        next_retry: Option<DateTime<Utc>>,
-    },
-    /// "Déconnecté depuis 10:42".
-    Offline {
-        /// Since when.
-        since: DateTime<Utc>,
-        /// Why.
-        reason: String,
-    },
-    /// Must sign in.
-    SignedOut {
-        /// Why.
-        reason: String,
-    },
-}
-
-impl From<&ConnectionState> for Connection {
-    fn from(state: &ConnectionState) -> Self {
-        match state.clone() {
-            ConnectionState::Connected { since, tenant } => Connection::Connected { since, tenant },
-            ConnectionState::Connecting {
-                attempt,
-                next_retry,
-            } => Connection::Connecting {
-                attempt,
-                next_retry,
-            },
-            ConnectionState::Offline { since, reason } => Connection::Offline { since, reason },
-            ConnectionState::SignedOut { reason } => Connection::SignedOut { reason },
-        }
-    }
-}
-
 /// Who is signed in where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
@@ -112,8 +63,8 @@ pub struct Snapshot {
     pub signed_in: bool,
     /// Which.
     pub account: Option<Account>,
-    /// The connection.
-    pub connection: Connection,
+    /// The connection (displayed: see `Shared::displayed_connection`).
+    pub connection: ConnectionState,
     /// Unread per tab, every tab present.
     pub unread: BTreeMap<Tab, u64>,
     /// Their sum (the badge).
@@ -419,7 +370,7 @@ mod tests {
 
     #[test]
     fn the_connection_serialises_as_the_panel_expects() {
-        let json = serde_json::to_value(Connection::SignedOut {
+        let json = serde_json::to_value(ConnectionState::SignedOut {
             reason: "revoked".into(),
         })
         .expect("json");

@@ -15,7 +15,7 @@ use tocsin_client::secrets::SecretStore;
 use tocsin_client::store::{LocalStore, Tab};
 
 use crate::i18n::Locale;
-use crate::ipc::{Account, Connection, Navigate, NotificationsStatus, SecretStoreStatus, Snapshot};
+use crate::ipc::{Account, Navigate, NotificationsStatus, SecretStoreStatus, Snapshot};
 use crate::notifier::Notifier;
 use crate::settings::Settings;
 use crate::tray::Tray;
@@ -205,7 +205,7 @@ impl Shared {
 
     /// The connection as the user should see it: while waiting to retry after a
     /// loss it is "offline since …"; "connecting" only while an attempt runs.
-    pub fn displayed_connection(&self) -> Connection {
+    pub fn displayed_connection(&self) -> ConnectionState {
         match (&self.connection, self.offline_since) {
             (
                 ConnectionState::Connecting {
@@ -213,11 +213,11 @@ impl Shared {
                     ..
                 },
                 Some(since),
-            ) => Connection::Offline {
+            ) => ConnectionState::Offline {
                 since,
                 reason: self.offline_reason.clone(),
             },
-            (state, _) => Connection::from(state),
+            (state, _) => state.clone(),
         }
     }
 }
@@ -251,7 +251,7 @@ mod tests {
         });
         assert!(matches!(
             s.displayed_connection(),
-            Connection::Connected { .. }
+            ConnectionState::Connected { .. }
         ));
         s.set_connection(ConnectionState::Offline {
             since: t0,
@@ -263,7 +263,7 @@ mod tests {
         });
         assert_eq!(
             s.displayed_connection(),
-            Connection::Offline {
+            ConnectionState::Offline {
                 since: t0,
                 reason: "connection reset".into()
             }
@@ -275,7 +275,7 @@ mod tests {
         });
         assert!(matches!(
             s.displayed_connection(),
-            Connection::Connecting { .. }
+            ConnectionState::Connecting { .. }
         ));
         s.set_connection(ConnectionState::Offline {
             since: Utc::now(),
@@ -298,7 +298,7 @@ mod tests {
         });
         assert!(matches!(
             s.displayed_connection(),
-            Connection::Connecting { .. }
+            ConnectionState::Connecting { .. }
         ));
     }
 }

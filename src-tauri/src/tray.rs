@@ -11,7 +11,7 @@ use tauri::{AppHandle, Wry};
 
 use crate::badge::{self, TrayLook};
 use crate::i18n::{Locale, Strings};
-use crate::ipc::Connection;
+use tocsin_client::events::ConnectionState;
 
 /// The tray's id.
 pub const TRAY_ID: &str = "tocsin";
@@ -87,14 +87,14 @@ pub struct Tray {
 }
 
 /// The status line for a connection state.
-pub fn status_line(connection: &Connection, strings: &Strings) -> String {
+pub fn status_line(connection: &ConnectionState, strings: &Strings) -> String {
     match connection {
-        Connection::Connected { tenant, .. } => format!("{} — {tenant}", strings.status_live),
-        Connection::Connecting { .. } => strings.status_connecting.to_owned(),
-        Connection::Offline { since, .. } => {
+        ConnectionState::Connected { tenant, .. } => format!("{} — {tenant}", strings.status_live),
+        ConnectionState::Connecting { .. } => strings.status_connecting.to_owned(),
+        ConnectionState::Offline { since, .. } => {
             format!("{} {}", strings.status_offline_since, local_hhmm(*since))
         }
-        Connection::SignedOut { .. } => strings.status_signed_out.to_owned(),
+        ConnectionState::SignedOut { .. } => strings.status_signed_out.to_owned(),
     }
 }
 
@@ -240,19 +240,19 @@ mod tests {
     fn the_status_line_says_live_connecting_offline_or_signed_out() {
         let fr = Locale::Fr.strings();
         let en = Locale::En.strings();
-        let live = Connection::Connected {
+        let live = ConnectionState::Connected {
             since: Utc::now(),
             tenant: "Cabinet Dupont".into(),
         };
         assert_eq!(status_line(&live, fr), "En direct — Cabinet Dupont");
         assert_eq!(status_line(&live, en), "Live — Cabinet Dupont");
-        let connecting = Connection::Connecting {
+        let connecting = ConnectionState::Connecting {
             attempt: 1,
             next_retry: None,
         };
         assert_eq!(status_line(&connecting, fr), "Connexion…");
         let since = Utc::now();
-        let offline = Connection::Offline {
+        let offline = ConnectionState::Offline {
             since,
             reason: "reset".into(),
         };

@@ -7,10 +7,11 @@ use tauri::{AppHandle, Emitter, Manager};
 use tocsin_client::store::Tab;
 
 use crate::badge::{Badge, TrayLook};
-use crate::ipc::{Connection, EVENT_ITEMS_CHANGED, EVENT_STATE, ItemsChanged};
+use crate::ipc::{EVENT_ITEMS_CHANGED, EVENT_STATE, ItemsChanged};
 use crate::panel::{self, PANEL};
 use crate::state::AppState;
 use crate::tray::{self, TrayView};
+use tocsin_client::events::ConnectionState;
 
 /// Re-reads unread counts, outbox length and the critical mark from the local store.
 /// Blocking (SQLite): call from a blocking thread.
@@ -67,7 +68,7 @@ pub fn publish(app: &AppHandle) {
     let view = TrayView {
         look: TrayLook {
             badge: Badge::from_count(snapshot.unread_total),
-            live: matches!(snapshot.connection, Connection::Connected { .. }),
+            live: matches!(snapshot.connection, ConnectionState::Connected { .. }),
             critical: snapshot.critical_pending,
         },
         status: tray::status_line(&snapshot.connection, snapshot.locale.strings()),

@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use tocsin_e2e::desktop::steps::{poll, start_signed_in, wait_live, wait_status};
+use tocsin_e2e::desktop::steps::{MarieSignedIn, marie_signed_in, poll, wait_live, wait_status};
 use tocsin_e2e::desktop::{
     AppOptions, DesktopApp, DesktopSession, SessionOptions, require_desktop, within,
 };
 use tocsin_e2e::publisher::email;
-use tocsin_e2e::{Gateway, GatewayOptions};
 
 /// One step's limit.
 const STEP: Duration = Duration::from_secs(30);
@@ -63,28 +62,14 @@ async fn tocsin_items(session: &DesktopSession) -> anyhow::Result<Vec<Item>> {
 }
 
 /// A session with gnome-keyring, a gateway with marie, and the app signed in as her.
-async fn keyring_fixture(
-    test: &str,
-) -> Option<(
-    std::path::PathBuf,
-    Gateway,
-    DesktopSession,
-    DesktopApp,
-    AppOptions,
-)> {
+async fn keyring_fixture(test: &str) -> Option<(std::path::PathBuf, MarieSignedIn)> {
     let binary = require_desktop(test, &["gnome-keyring-daemon", "secret-tool"])?;
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions {
+    let keyring = SessionOptions {
         keyring: true,
         ..SessionOptions::default()
-    })
-    .await
-    .expect("a desktop session with gnome-keyring");
-    let (app, options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
-        .await
-        .expect("the app starts");
-    Some((binary, gw, session, app, options))
+    };
+    let signed_in = marie_signed_in(&binary, "en_US.UTF-8", keyring).await;
+    Some((binary, signed_in))
 }
 
 /// Waits for the one token in the keyring, checks it names `email`, returns it.
@@ -110,7 +95,16 @@ async fn stored_token(session: &DesktopSession, email: &str) -> anyhow::Result<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desktop_the_token_lives_in_the_keyring_and_sign_out_clears_and_revokes_it() {
     let test = "desktop_the_token_lives_in_the_keyring_and_sign_out_clears_and_revokes_it";
-    let Some((_binary, gw, session, mut app, _options)) = keyring_fixture(test).await else {
+    let Some((
+        _binary,
+        MarieSignedIn {
+            gw,
+            session,
+            mut app,
+            ..
+        },
+    )) = keyring_fixture(test).await
+    else {
         return;
     };
     let marie = gw.user("dupont", 0).clone();
@@ -142,7 +136,17 @@ async fn desktop_the_token_lives_in_the_keyring_and_sign_out_clears_and_revokes_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desktop_a_restart_resumes_from_the_keyring_without_a_password() {
     let test = "desktop_a_restart_resumes_from_the_keyring_without_a_password";
-    let Some((binary, gw, session, mut app, options)) = keyring_fixture(test).await else {
+    let Some((
+        binary,
+        MarieSignedIn {
+            gw,
+            session,
+            mut app,
+            options,
+            ..
+        },
+    )) = keyring_fixture(test).await
+    else {
         return;
     };
     let marie = gw.user("dupont", 0).clone();

@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use tocsin_e2e::desktop::artifacts::artifact;
 use tocsin_e2e::desktop::fixtures::critical_deadline;
-use tocsin_e2e::desktop::steps::{poll, start_signed_in, wait_gateway_unread, wait_live};
-use tocsin_e2e::desktop::tray::decode_png;
-use tocsin_e2e::desktop::{
-    DesktopSession, NotificationDaemon, SessionOptions, require_desktop, within,
+use tocsin_e2e::desktop::steps::{
+    MarieSignedIn, marie_signed_in, poll, wait_gateway_unread, wait_live,
 };
+use tocsin_e2e::desktop::tray::decode_png;
+use tocsin_e2e::desktop::{NotificationDaemon, SessionOptions, require_desktop, within};
 use tocsin_e2e::publisher::email;
-use tocsin_e2e::{Gateway, GatewayOptions};
 
 /// One step's limit.
 const STEP: Duration = Duration::from_secs(30);
@@ -28,14 +27,13 @@ async fn desktop_a_critical_deadline_notifies_urgently_and_mark_read_reaches_the
     let Some(binary) = require_desktop(test, &[]) else {
         return;
     };
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions::default())
-        .await
-        .expect("a desktop session");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
-        .await
-        .expect("the app starts");
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(&binary, "en_US.UTF-8", SessionOptions::default()).await;
     within(LIMIT, async {
         let server = session.notifications()?;
         let tray = app.wait_tray(&session, 0, STEP).await?;
@@ -106,14 +104,13 @@ async fn desktop_the_mark_read_action_is_labelled_in_french() {
     let Some(binary) = require_desktop(test, &[]) else {
         return;
     };
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions::default())
-        .await
-        .expect("a desktop session");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "fr_FR.UTF-8")
-        .await
-        .expect("the app starts");
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(&binary, "fr_FR.UTF-8", SessionOptions::default()).await;
     within(LIMIT, async {
         let server = session.notifications()?;
         let tray = app.wait_tray(&session, 0, STEP).await?;
@@ -147,17 +144,21 @@ async fn desktop_without_a_notification_server_the_app_carries_on_with_the_tray(
     let Some(binary) = require_desktop(test, &[]) else {
         return;
     };
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions {
-        notifications: NotificationDaemon::None,
-        ..SessionOptions::default()
-    })
-    .await
-    .expect("a desktop session");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
-        .await
-        .expect("the app starts");
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(
+        &binary,
+        "en_US.UTF-8",
+        SessionOptions {
+            notifications: NotificationDaemon::None,
+            ..SessionOptions::default()
+        },
+    )
+    .await;
     within(LIMIT, async {
         assert!(
             !session
@@ -198,17 +199,21 @@ async fn desktop_a_critical_notification_drawn_by_dunst_for_a_screenshot() {
     let Some(binary) = require_desktop(test, &["dunst", "dunstctl", "import"]) else {
         return;
     };
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions {
-        notifications: NotificationDaemon::Dunst,
-        ..SessionOptions::default()
-    })
-    .await
-    .expect("a desktop session with dunst");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "fr_FR.UTF-8")
-        .await
-        .expect("the app starts");
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(
+        &binary,
+        "fr_FR.UTF-8",
+        SessionOptions {
+            notifications: NotificationDaemon::Dunst,
+            ..SessionOptions::default()
+        },
+    )
+    .await;
     within(LIMIT, async {
         let tray = app.wait_tray(&session, 0, STEP).await?;
         wait_live(&tray, STEP).await?;
@@ -255,14 +260,13 @@ async fn desktop_a_pause_silences_ordinary_toasts_not_critical_ones_and_a_click_
     let Some(binary) = require_desktop(test, &[]) else {
         return;
     };
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions::default())
-        .await
-        .expect("a desktop session");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
-        .await
-        .expect("the app starts");
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(&binary, "en_US.UTF-8", SessionOptions::default()).await;
     within(LIMIT, async {
         let server = session.notifications()?;
         let tray = app.wait_tray(&session, 0, STEP).await?;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use tocsin_e2e::desktop::artifacts::artifact;
 use tocsin_e2e::desktop::steps::{
-    menu_labels, start_signed_in, status_line, wait_gateway_unread, wait_live, wait_status,
+    MarieSignedIn, marie_signed_in, menu_labels, status_line, wait_gateway_unread, wait_live,
+    wait_status,
 };
 use tocsin_e2e::desktop::tray::TrayItem;
-use tocsin_e2e::desktop::{DesktopSession, SessionOptions, require_desktop, within};
+use tocsin_e2e::desktop::{SessionOptions, require_desktop, within};
 use tocsin_e2e::publisher::email;
-use tocsin_e2e::{Gateway, GatewayOptions};
 
 /// Keeps the tray's current icon as an artifact, for a human to look at.
 async fn keep_icon(tray: &TrayItem, name: &str) -> anyhow::Result<()> {
@@ -32,14 +32,13 @@ async fn desktop_tray_label_and_icon_follow_the_unread_count_and_the_connection(
     let Some(binary) = require_desktop(test, &[]) else {
         return;
     };
-    let mut gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions::default())
-        .await
-        .expect("a desktop session");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
-        .await
-        .expect("the app starts");
+    let MarieSignedIn {
+        mut gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(&binary, "en_US.UTF-8", SessionOptions::default()).await;
     within(LIMIT, async {
         let tray = app.wait_tray(&session, 0, STEP).await?;
         let live = wait_live(&tray, STEP).await?;
@@ -114,14 +113,13 @@ async fn desktop_mark_all_as_read_from_the_tray_menu_clears_the_count_end_to_end
     let Some(binary) = require_desktop(test, &[]) else {
         return;
     };
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions::default())
-        .await
-        .expect("a desktop session");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "en_US.UTF-8")
-        .await
-        .expect("the app starts");
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(&binary, "en_US.UTF-8", SessionOptions::default()).await;
     within(LIMIT, async {
         let tray = app.wait_tray(&session, 0, STEP).await?;
         wait_live(&tray, STEP).await?;
@@ -163,14 +161,13 @@ async fn desktop_tray_menu_speaks_french_under_a_french_locale() {
     let Some(binary) = require_desktop(test, &[]) else {
         return;
     };
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
-    let marie = gw.user("dupont", 0).clone();
-    let session = DesktopSession::start(SessionOptions::default())
-        .await
-        .expect("a desktop session");
-    let (mut app, _options) = start_signed_in(&session, &binary, &gw, &marie, "fr_FR.UTF-8")
-        .await
-        .expect("the app starts");
+    // The gateway is kept alive for the app (`_gw`), but not otherwise used here.
+    let MarieSignedIn {
+        gw: _gw,
+        session,
+        mut app,
+        ..
+    } = marie_signed_in(&binary, "fr_FR.UTF-8", SessionOptions::default()).await;
     within(LIMIT, async {
         let tray = app.wait_tray(&session, 0, STEP).await?;
         let live = wait_live(&tray, STEP).await?;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use tocsin_protocol::frames::ClientFrame;
 use tocsin_protocol::{ErrorBody, Notification, StreamName};
 
@@ -11,7 +12,9 @@ use crate::policy::Toast;
 use crate::store::Tab;
 
 /// The connection as the user should see it ("En direct" / "Connexion…" / "Déconnecté").
-#[derive(Debug, Clone, PartialEq)]
+/// Serialised as the desktop panel reads it: `{"state":"connected","since":…}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Live: connected and caught up.
     Connected {

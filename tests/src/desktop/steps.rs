@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use super::app::{AppOptions, DesktopApp};
-use super::session::DesktopSession;
+use super::session::{DesktopSession, SessionOptions};
 use super::tray::{TrayItem, labels};
-use crate::gateway::{Gateway, UserFixture};
+use crate::gateway::{Gateway, GatewayOptions, UserFixture};
 use crate::http::Api;
 
 /// How often the polls below ask again.
@@ -37,6 +37,41 @@ pub async fn start_signed_in(
     );
     let app = DesktopApp::start(session, binary, &options).await?;
     Ok((app, options))
+}
+
+/// How most desktop tests begin: a gateway with the firm "dupont" and Marie, a
+/// desktop session, and the app started hidden in `lang`, signed in as her.
+pub struct MarieSignedIn {
+    /// The gateway.
+    pub gw: Gateway,
+    /// Marie's account.
+    pub marie: UserFixture,
+    /// The X server and session bus.
+    pub session: DesktopSession,
+    /// The app.
+    pub app: DesktopApp,
+    /// What the app was started with (to start it again).
+    pub options: AppOptions,
+}
+
+/// Starts what [`MarieSignedIn`] holds; panics (failing the test) when a part does
+/// not start.
+pub async fn marie_signed_in(binary: &Path, lang: &str, session: SessionOptions) -> MarieSignedIn {
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(session)
+        .await
+        .expect("a desktop session");
+    let (app, options) = start_signed_in(&session, binary, &gw, &marie, lang)
+        .await
+        .expect("the app starts");
+    MarieSignedIn {
+        gw,
+        marie,
+        session,
+        app,
+        options,
+    }
 }
 
 /// The tray menu's first line (the connection status).
