@@ -64,6 +64,9 @@ pub struct GatewayOptions {
     pub access_token_ttl_secs: Option<u64>,
     /// Serve from a small disk of its own (see [`SmallDisk`]).
     pub small_disk: Option<SmallDisk>,
+    /// Run `serve` under `taskset -c <cpus>` (the benchmarks pin the gateway to one
+    /// core, so its runtime sizes itself to it and figures are comparable).
+    pub pin_cpus: Option<String>,
 }
 
 /// A data directory on a tmpfs of `size_bytes`, holding a `filler` file of
@@ -173,6 +176,8 @@ pub struct Gateway {
     small_disk: Option<SmallDisk>,
     /// The global key, when asked for.
     global_key: Option<String>,
+    /// `taskset -c` list for `serve`, when pinned.
+    pin_cpus: Option<String>,
 }
 
 impl Gateway {
@@ -192,6 +197,7 @@ impl Gateway {
             tenants: BTreeMap::new(),
             global_key: None,
             small_disk: options.small_disk,
+            pin_cpus: options.pin_cpus.clone(),
         };
         gateway.cli(&["init"], None).await;
         gateway.edit_config(&options);
@@ -323,7 +329,16 @@ impl Gateway {
         let mut command = match self.small_disk {
             Some(disk) => self.small_disk_command(disk),
             None => {
-                let mut command = self.command();
+                let mut command = match &self.pin_cpus {
+                    // taskset execs the gateway: the child's pid stays the gateway's.
+                    Some(cpus) => {
+                        let mut pinned = Command::new("taskset");
+                        pinned.args(["-c", cpus]).arg(gateway_binary());
+                        self.gateway_args(&mut pinned);
+                        pinned
+                    }
+                    None => self.command(),
+                };
                 command.args(["serve", "--listen", listen]);
                 command
             }
@@ -370,6 +385,12 @@ impl Gateway {
 
     fn command(&self) -> Command {
         let mut command = Command::new(gateway_binary());
+        self.gateway_args(&mut command);
+        command
+    }
+
+    /// The data dir and a clean environment, whatever runs the binary.
+    fn gateway_args(&self, command: &mut Command) {
         command
             .arg("--data-dir")
             .arg(&self.data_path)
@@ -377,7 +398,6 @@ impl Gateway {
             .env_remove("TOCSIN_LISTEN")
             .env_remove("TOCSIN_LOG_FORMAT")
             .env("NO_COLOR", "1");
-        command
     }
 
     /// `serve` inside a private mount namespace where a tmpfs of the disk's size is

@@ -13,7 +13,9 @@
 //!   listener.
 //! - [`bundle`]: `cargo xtask bundle`, the .deb with the app, the gateway and its
 //!   systemd unit.
+//! - [`bench`]: `cargo xtask bench`, the benchmarks (crates/tocsin-bench).
 
+mod bench;
 mod bundle;
 mod demo;
 mod pipeline;
@@ -50,6 +52,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Build the .deb: the desktop app, the gateway and its systemd unit.
     Bundle(bundle::BundleArgs),
+    /// Benchmark the release gateway and desktop app (docs/BENCHMARKS.md).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Test(args) => pipeline::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bundle(args) => bundle::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

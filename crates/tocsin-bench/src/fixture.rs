@@ -1,0 +1,136 @@
+//! A fresh gateway per scenario: the release binary on a temp data dir, pinned to its
+//! core, with one firm (`bench`), a publisher key, and `[auth.external]` so that the
+//! benchmark can act as the firm's identity provider and mint a token for any of its
+//! 10k–50k users (logging each one in would measure argon2, not the gateway).
+//!
+//! Users are created by the gateway itself on their first connection (shadow users of
+//! external identities, as with single sign-on); [`provision`] does that once, outside
+//! any measurement.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use tocsin_e2e::{Gateway, GatewayOptions, TenantSpec};
+
+use crate::client::{Session, Target, source_ip};
+use crate::procfs::Sample;
+
+/// The firm every scenario uses.
+pub const TENANT: &str = "bench";
+/// The external issuer the gateway trusts for the benchmark.
+const ISSUER: &str = "https://idp.bench.invalid/";
+/// The audience of minted tokens.
+const AUDIENCE: &str = "tocsin";
+
+/// Mints external-app tokens for the firm's users (HS256, valid for an hour).
+pub struct Minter {
+    secret: String,
+}
+
+impl Minter {
+    /// A token for `user` of [`TENANT`].
+    pub fn token(&self, user: &str) -> String {
+        let claims = tocsin_e2e::tokens::claims(user, TENANT, ISSUER, AUDIENCE);
+        tocsin_e2e::tokens::sign(&claims, &self.secret, jsonwebtoken::Algorithm::HS256)
+    }
+}
+
+/// The id of the `index`-th benchmark user (also its stream: `user:<id>`).
+pub fn user_id(index: usize) -> String {
+    format!("u{index:05}")
+}
+
+/// A running gateway and what scenarios need of it.
+pub struct BenchGateway {
+    /// The process and its data dir.
+    pub gateway: Gateway,
+    /// Where clients connect.
+    pub target: Target,
+    /// The firm's publisher key (`tsk_…`).
+    pub key: String,
+}
+
+impl BenchGateway {
+    /// Starts a fresh gateway pinned to `cpus` (a `taskset -c` list; `None` leaves it
+    /// free). `tweak` adjusts config overrides for the scenario.
+    pub async fn start(
+        cpus: Option<&str>,
+        tweak: impl FnOnce(&mut GatewayOptions),
+    ) -> Result<BenchGateway> {
+        let secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        let mut options = GatewayOptions {
+            tenants: vec![TenantSpec::new(TENANT, &[])],
+            external_auth: Some(tocsin_e2e::gateway::ExternalAuth {
+                secret: secret.clone(),
+                issuer: ISSUER.to_owned(),
+                audience: AUDIENCE.to_owned(),
+                leeway_secs: 30,
+            }),
+            // The per-key publish limit (5000/s by default) protects a gateway from a
+            // runaway integration; the benchmark measures the gateway, not the limiter.
+            publish_per_second: Some(1_000_000),
+            publish_burst: Some(1_000_000),
+            pin_cpus: cpus.map(str::to_owned),
+            ..GatewayOptions::default()
+        };
+        tweak(&mut options);
+        let gateway = Gateway::start(options).await;
+        let addr: SocketAddr = gateway
+            .addr()
+            .parse()
+            .with_context(|| format!("the gateway's address {}", gateway.addr()))?;
+        let key = gateway.key(TENANT).to_owned();
+        let target = Target {
+            addr,
+            minter: Arc::new(Minter { secret }),
+        };
+        Ok(BenchGateway {
+            gateway,
+            target,
+            key,
+        })
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.gateway.pid()
+    }
+
+    /// The gateway's memory and CPU now.
+    pub fn sample(&self) -> Result<Sample> {
+        Sample::of(self.pid())
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.target.addr)
+    }
+}
+
+/// Creates `count` users by connecting each once (concurrently, unmeasured).
+pub async fn provision(target: &Target, count: usize) -> Result<()> {
+    let results: Vec<Result<()>> = futures_util::stream::iter(0..count)
+        .map(|index| {
+            let target = target.clone();
+            async move {
+                let (session, _) = Session::open(
+                    &target,
+                    &user_id(index),
+                    source_ip(index),
+                    Default::default(),
+                )
+                .await?;
+                session.close().await;
+                Ok(())
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for result in results {
+        result.context("provisioning the benchmark's users")?;
+    }
+    Ok(())
+}

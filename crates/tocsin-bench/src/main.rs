@@ -1,0 +1,160 @@
+//! `tocsin-bench`: the load generator behind `cargo xtask bench`.
+//!
+//! It pins itself to the load core, raises its file-descriptor limit, and runs each
+//! scenario against a fresh release gateway pinned to the other core, printing one JSON
+//! line per scenario on stdout (and appending it to `--out`) and a human summary on
+//! stderr. docs/BENCHMARKS.md explains every figure.
+
+mod client;
+mod clock;
+mod fixture;
+mod procfs;
+mod publisher;
+mod report;
+mod scenarios;
+mod stats;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use scenarios::{Ctx, Scale};
+
+/// Benchmarks of the Tocsin gateway and desktop app (docs/BENCHMARKS.md).
+#[derive(Debug, Parser)]
+#[command(name = "tocsin-bench")]
+struct Cli {
+    /// Tiny sizes and one run: checks the tool works; the figures mean nothing.
+    #[arg(long, conflicts_with = "full")]
+    smoke: bool,
+    /// Also the largest sizes (50k idle connections).
+    #[arg(long)]
+    full: bool,
+    /// Runs per measurement; medians and spread are reported (smoke: 1).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Only these scenarios (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The core(s) the gateway runs on (`taskset -c` syntax).
+    #[arg(long, default_value = "0")]
+    gateway_cpus: String,
+    /// The core this load generator runs on.
+    #[arg(long, default_value_t = 1)]
+    load_cpu: usize,
+    /// Do not pin anything (on a one-core machine, or to see unpinned figures).
+    #[arg(long)]
+    no_pin: bool,
+    /// Also append the JSON lines to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tocsin-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    clock::start();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let pin = !cli.no_pin && cores >= 2;
+    if !cli.no_pin && !pin {
+        eprintln!("tocsin-bench: one core only: the gateway and the load share it (not pinned)");
+    }
+    if pin {
+        // Before the runtime exists, so that every thread of ours inherits the core.
+        pin_self(cli.load_cpu)?;
+    }
+    raise_fd_limit()?;
+    let scale = if cli.smoke {
+        Scale::Smoke
+    } else if cli.full {
+        Scale::Full
+    } else {
+        Scale::Normal
+    };
+    let ctx = Ctx {
+        scale,
+        runs: if cli.smoke { 1 } else { cli.runs.max(1) },
+        gateway_cpus: pin.then(|| cli.gateway_cpus.clone()),
+    };
+    let names: Vec<String> = if cli.only.is_empty() {
+        scenarios::ALL.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        cli.only.clone()
+    };
+    for name in &names {
+        anyhow::ensure!(
+            scenarios::ALL.contains(&name.as_str()),
+            "unknown scenario '{name}'; the scenarios are: {}",
+            scenarios::ALL.join(", ")
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the load generator's runtime")?;
+    let mut summary = String::new();
+    for name in &names {
+        eprintln!(
+            "tocsin-bench: running {name} ({scale:?}, {} run(s))…",
+            ctx.runs
+        );
+        let report = runtime.block_on(scenarios::run(name, &ctx))?;
+        let line = report.json_line();
+        println!("{line}");
+        if let Some(path) = &cli.out {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))?;
+        }
+        eprint!("{}", report.human());
+        summary.push_str(&report.human());
+    }
+    eprintln!("\n════ summary ════\n{summary}");
+    Ok(())
+}
+
+/// Pins this process (and every thread it will start) to `cpu`.
+fn pin_self(cpu: usize) -> Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)
+        .with_context(|| format!("core {cpu} does not exist"))?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .with_context(|| format!("pinning the load generator to core {cpu}"))?;
+    Ok(())
+}
+
+/// Enough descriptors for 50k connections on each side (the gateway inherits them).
+fn raise_fd_limit() -> Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const WANTED: u64 = 200_000;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("reading RLIMIT_NOFILE")?;
+    if soft >= WANTED {
+        return Ok(());
+    }
+    // Raising the hard limit needs CAP_SYS_RESOURCE (root); otherwise use what we have.
+    if setrlimit(Resource::RLIMIT_NOFILE, WANTED, WANTED.max(hard)).is_err() {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).context("raising RLIMIT_NOFILE")?;
+        if hard < WANTED {
+            eprintln!(
+                "tocsin-bench: the open-file limit is {hard}; runs above ~{} connections need root or a higher `ulimit -Hn`",
+                hard / 2 - 100
+            );
+        }
+    }
+    Ok(())
+}

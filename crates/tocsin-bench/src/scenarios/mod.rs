@@ -1,0 +1,64 @@
+//! The scenarios of `cargo xtask bench`, each bounded in time and reporting one
+//! [`Report`]. Every scenario starts its own fresh gateway.
+
+pub mod desktop;
+pub mod fanout;
+pub mod idle;
+pub mod replay;
+pub mod storm;
+pub mod unicast;
+
+use anyhow::Result;
+
+use crate::report::Report;
+
+/// How big a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    /// Tiny N, one run: proves the tool works (CI). Figures mean nothing.
+    Smoke,
+    /// The sizes the targets are stated at (1k and 10k clients).
+    Normal,
+    /// Also 50k idle connections.
+    Full,
+}
+
+/// What every scenario gets.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Smoke, normal or full.
+    pub scale: Scale,
+    /// Runs per measurement, for medians.
+    pub runs: usize,
+    /// `taskset -c` list for the gateway (`None`: not pinned).
+    pub gateway_cpus: Option<String>,
+}
+
+impl Ctx {
+    /// `normal` unless this is a smoke run.
+    pub fn pick<T>(&self, smoke: T, normal: T) -> T {
+        match self.scale {
+            Scale::Smoke => smoke,
+            Scale::Normal | Scale::Full => normal,
+        }
+    }
+}
+
+/// Every scenario, in the order they run.
+pub const ALL: &[&str] = &["idle", "fanout", "unicast", "replay", "storm", "desktop"];
+
+/// Runs one scenario by name.
+pub async fn run(name: &str, ctx: &Ctx) -> Result<Report> {
+    match name {
+        "idle" => idle::run(ctx).await,
+        "fanout" => fanout::run(ctx).await,
+        "unicast" => unicast::run(ctx).await,
+        "replay" => replay::run(ctx).await,
+        "storm" => storm::run(ctx).await,
+        "desktop" => desktop::run(ctx).await,
+        other => anyhow::bail!(
+            "unknown scenario '{other}'; the scenarios are: {}",
+            ALL.join(", ")
+        ),
+    }
+}

@@ -1,0 +1,11 @@
+//! **storm**: PLACEHOLDER — being written; must be replaced before landing.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::report::Report;
+
+/// Runs the scenario.
+pub async fn run(_ctx: &Ctx) -> Result<Report> {
+    anyhow::bail!("the storm scenario is not written yet")
+}
