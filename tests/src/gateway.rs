@@ -442,6 +442,12 @@ impl Gateway {
         std::fs::remove_file(&inside).unwrap_or_else(|e| panic!("{inside} can be removed: {e}"));
     }
 
+    /// Runs an admin command (`key revoke …`, `user …`) on this gateway's data dir, as
+    /// an operator would while it serves; returns its stdout.
+    pub async fn admin(&self, args: &[&str]) -> String {
+        self.cli(args, None).await
+    }
+
     /// Runs one CLI command to completion and returns its stdout; panics with stderr
     /// when it fails.
     async fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {

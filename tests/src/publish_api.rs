@@ -248,3 +248,49 @@ fn assert_ok(frame: ServerFrame) {
         other => panic!("expected ok=true, got {other:?}"),
     }
 }
+
+/// The gateway keeps a looked-up API key for a few seconds (PROTOCOL.md §3.4), so a key
+/// revoked by another process (`key revoke`) is refused within that time, not at once.
+#[tokio::test]
+async fn a_revoked_key_is_refused_within_the_lookup_ttl() {
+    // The gateway's lookup TTL (api/cache.rs), plus room for a loaded machine.
+    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    const SLACK: std::time::Duration = std::time::Duration::from_secs(10);
+    let gw = Gateway::start(dupont()).await;
+    let api = gw.api();
+    let marie = gw.user("dupont", 0);
+    let key = gw.key("dupont");
+    // A first publish puts the key in the gateway's cache.
+    api.publish_ok(key, &email(&marie.stream(), "before")).await;
+
+    let key_id = key
+        .strip_prefix("tsk_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(id, _)| id)
+        .expect("keys are tsk_<id>_<secret>");
+    gw.admin(&["key", "revoke", key_id]).await;
+    let revoked_at = std::time::Instant::now();
+
+    // Until the cached copy expires the key may still work; then it must be refused.
+    loop {
+        let reply = api.publish(key, &email(&marie.stream(), "after")).await;
+        if reply.status.as_u16() == 401 {
+            break;
+        }
+        assert!(
+            reply.status.is_success(),
+            "a key is either still cached or refused: {}",
+            reply.status
+        );
+        assert!(
+            revoked_at.elapsed() < TTL + SLACK,
+            "the revoked key still works {:?} after `key revoke`",
+            revoked_at.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Refused for good: the cache never brings a revoked key back.
+    api.publish(key, &email(&marie.stream(), "later"))
+        .await
+        .expect_status(401, "a revoked key stays refused");
+}

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use crate::pipeline;
 use crate::process::{self, cargo, run_step};
 use crate::ui;
 
@@ -54,6 +55,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .env("TOCSIN_DESKTOP_BIN", binary("tocsin-desktop"));
     if args.smoke {
         bench.arg("--smoke");
+    }
+    if pipeline::running_in_ci() {
+        // As for the tests: in CI the desktop scenario fails rather than skips.
+        bench.env(pipeline::REQUIRE_DESKTOP_ENV, "1");
     }
     bench.args(&args.rest);
     run_step("bench", &mut bench)

@@ -81,7 +81,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
 }
 
 /// True when the `CI` variable is set (GitHub Actions, GitLab and most others set it).
-fn running_in_ci() -> bool {
+pub fn running_in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
 }
 

@@ -82,6 +82,7 @@ struct TallyInner {
     out_of_order: u64,
     closed: u64,
     last_delivery_us: u64,
+    frame_bytes: usize,
 }
 
 /// A copy of a [`Tally`]'s counters.
@@ -115,14 +116,21 @@ impl Tally {
         }
     }
 
+    /// The size of the largest live `notification` text frame seen (payload bytes, without
+    /// the WebSocket header): what a raw-socket baseline writes to compare like with like.
+    pub fn frame_bytes(&self) -> usize {
+        self.lock().frame_bytes
+    }
+
     /// Takes the latencies recorded so far, leaving an empty histogram.
     pub fn take_latencies(&self) -> Latencies {
         std::mem::take(&mut self.lock().latencies)
     }
 
-    fn record(&self, latency_us: Option<u64>, in_order: bool, now_us: u64) {
+    fn record(&self, latency_us: Option<u64>, in_order: bool, now_us: u64, frame_bytes: usize) {
         let mut inner = self.lock();
         inner.delivered += 1;
+        inner.frame_bytes = inner.frame_bytes.max(frame_bytes);
         inner.last_delivery_us = now_us;
         if !in_order {
             inner.out_of_order += 1;
@@ -142,6 +150,16 @@ pub struct Session {
     ws: WebSocketStream<TcpStream>,
     /// Where each stream stands.
     pub positions: Positions,
+}
+
+/// How [`Session::follow`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The caller's stop token fired; the session is still open.
+    Stopped,
+    /// The connection ended: with the close frame's code, or `None` when the transport
+    /// was lost without one (a killed gateway).
+    Closed(Option<u16>),
 }
 
 /// The frame envelope: enough to check order and read the stamp, nothing more.
@@ -344,7 +362,38 @@ impl Session {
             };
             if envelope.kind == "notification" {
                 let seen = self.apply(&envelope);
-                tally.record(seen.latency_us, seen.in_order, clock::now_us());
+                tally.record(seen.latency_us, seen.in_order, clock::now_us(), text.len());
+            }
+        }
+    }
+
+    /// Like [`Session::receive`], but borrowing the session so that its positions
+    /// survive the connection (for a resume), reporting the close code, and calling
+    /// `progress` with the positions after each notification.
+    pub async fn follow(
+        &mut self,
+        stop: &CancellationToken,
+        mut progress: impl FnMut(&Positions),
+    ) -> Ended {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => return Ended::Stopped,
+                message = self.ws.next() => message,
+            };
+            let text = match message {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(frame))) => {
+                    return Ended::Closed(frame.map(|frame| u16::from(frame.code)));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Ended::Closed(None),
+            };
+            let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(&text) else {
+                continue;
+            };
+            if envelope.kind == "notification" {
+                self.apply(&envelope);
+                progress(&self.positions);
             }
         }
     }

@@ -103,6 +103,12 @@ impl BenchGateway {
         Sample::of(self.pid())
     }
 
+    /// Adds the tail of the gateway's log to `error`: what the gateway said about it.
+    pub fn explain(&self, error: anyhow::Error) -> anyhow::Error {
+        let tail = self.gateway.log_tail(15);
+        error.context(format!("the gateway's log ends with:\n{tail}"))
+    }
+
     /// `http://127.0.0.1:port`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.target.addr)

@@ -10,6 +10,7 @@ mod clock;
 mod fixture;
 mod procfs;
 mod publisher;
+mod rawsocket;
 mod report;
 mod scenarios;
 mod stats;
@@ -48,12 +49,27 @@ struct Cli {
     /// Do not pin anything (on a one-core machine, or to see unpinned figures).
     #[arg(long)]
     no_pin: bool,
+    /// Idle connection counts instead of the scale's (e.g. `--sizes 1000,5000`).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<usize>,
     /// Also append the JSON lines to this file.
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
+    // The fanout scenario's raw-socket writer: this same binary, pinned to the gateway's
+    // core, started by the scenario itself (not for people, so not in --help).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(rawsocket::WRITER_COMMAND) {
+        return match rawsocket::writer_main(&args[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("tocsin-bench raw-writer: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,7 +91,7 @@ fn run(cli: Cli) -> Result<()> {
         // Before the runtime exists, so that every thread of ours inherits the core.
         pin_self(cli.load_cpu)?;
     }
-    raise_fd_limit()?;
+    let fd_limit = raise_fd_limit()?;
     let scale = if cli.smoke {
         Scale::Smoke
     } else if cli.full {
@@ -87,6 +103,8 @@ fn run(cli: Cli) -> Result<()> {
         scale,
         runs: if cli.smoke { 1 } else { cli.runs.max(1) },
         gateway_cpus: pin.then(|| cli.gateway_cpus.clone()),
+        sizes: cli.sizes.clone(),
+        fd_limit,
     };
     let names: Vec<String> = if cli.only.is_empty() {
         scenarios::ALL.iter().map(|s| (*s).to_owned()).collect()
@@ -139,22 +157,18 @@ fn pin_self(cpu: usize) -> Result<()> {
 }
 
 /// Enough descriptors for 50k connections on each side (the gateway inherits them).
-fn raise_fd_limit() -> Result<()> {
+/// Returns the limit in force.
+fn raise_fd_limit() -> Result<u64> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     const WANTED: u64 = 200_000;
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("reading RLIMIT_NOFILE")?;
     if soft >= WANTED {
-        return Ok(());
+        return Ok(soft);
     }
     // Raising the hard limit needs CAP_SYS_RESOURCE (root); otherwise use what we have.
     if setrlimit(Resource::RLIMIT_NOFILE, WANTED, WANTED.max(hard)).is_err() {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard).context("raising RLIMIT_NOFILE")?;
-        if hard < WANTED {
-            eprintln!(
-                "tocsin-bench: the open-file limit is {hard}; runs above ~{} connections need root or a higher `ulimit -Hn`",
-                hard / 2 - 100
-            );
-        }
+        return Ok(hard);
     }
-    Ok(())
+    Ok(WANTED)
 }

@@ -32,6 +32,22 @@ pub fn dossier_update(to: &str, sequence: u64) -> Value {
     })
 }
 
+/// [`dossier_update`] as ready-to-send JSON text, stamped `at_us` (e.g. the intended
+/// send time of an open-loop schedule): no `Value` tree per request, so building it
+/// costs the load generator little.
+pub fn dossier_update_text(to: &str, sequence: u64, at_us: u64) -> String {
+    format!(
+        concat!(
+            r#"{{"to":"{}","kind":"dossier-updated","data":{{"dossier_number":"2026-0142","#,
+            r#""action":"document_added","document_name":"conclusions-{}.pdf"}},"#,
+            r#""title":"Nouveau document — 2026-0142","body":"{}"}}"#
+        ),
+        to,
+        sequence,
+        clock::stamp(at_us)
+    )
+}
+
 impl Publisher {
     /// A publisher for `base_url` (`http://127.0.0.1:port`) with key `key`.
     pub fn new(base_url: &str, key: &str) -> Result<Publisher> {
@@ -67,6 +83,26 @@ impl Publisher {
             .json()
             .await
             .context("reading the publish response")
+    }
+
+    /// Publishes one ready-made JSON body; returns the status (the body is read and
+    /// dropped, so the keep-alive connection is reused). Transport errors are `Err`.
+    pub async fn publish_text(&self, body: String) -> Result<reqwest::StatusCode> {
+        let response = self
+            .http
+            .post(&self.url)
+            .header("Authorization", &self.bearer)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .context("POST /v1/publish")?;
+        let status = response.status();
+        response
+            .bytes()
+            .await
+            .context("reading the publish response")?;
+        Ok(status)
     }
 
     /// Publishes up to 500 notifications in one transaction.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod listener;
+pub mod queue;
 pub mod server;
 pub mod state;
 pub mod store;

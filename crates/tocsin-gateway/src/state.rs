@@ -7,6 +7,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::cache::Lookups;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::hub::Hub;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Publishes per API key.
     pub publish_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// API keys and publish targets recently read from the store (a short TTL).
+    pub lookups: Arc<Lookups>,
     /// Cancelled when the gateway shuts down.
     pub shutdown: CancellationToken,
     /// Every WebSocket session task, so shutdown can wait for their close frames.
@@ -49,6 +52,7 @@ impl AppState {
             hub,
             auth,
             publish_limiter: Arc::new(RateLimiter::keyed(quota)),
+            lookups: Arc::new(Lookups::new()),
             shutdown,
             sessions: TaskTracker::new(),
         }

@@ -1,6 +1,7 @@
 //! A fake `org.freedesktop.Notifications` server on a session bus: it records every
-//! `Notify` call (no display, no timing) and lets the test play the user — invoke an
-//! action, dismiss a notification.
+//! `Notify` call (no display; the instant each arrived is kept for the benchmark's
+//! latency figures) and lets the test play the user — invoke an action, dismiss a
+//! notification.
 //!
 //! The [Desktop Notifications spec](https://specifications.freedesktop.org/notification-spec/latest/)
 //! is followed where the app can observe it: `Notify` returns increasing ids (or the
@@ -11,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::watch;
@@ -132,6 +133,9 @@ impl Notification {
 struct Recorder {
     /// Every `Notify` call, in order.
     calls: watch::Sender<Vec<Notification>>,
+    /// When each call of `calls` (same index) reached the server, for latency
+    /// measurements (tocsin-bench); pushed before the call itself is published.
+    received_at: Mutex<Vec<Instant>>,
     /// Ids the app closed with `CloseNotification`, in order.
     closed_by_app: watch::Sender<Vec<u32>>,
     /// The last id handed out.
@@ -160,6 +164,9 @@ impl Server {
         hints: HashMap<String, OwnedVariant>,
         expire_timeout: i32,
     ) -> u32 {
+        // First thing: the call's arrival as near as the handler can see it (zbus has
+        // read and decoded the message by now: tens of microseconds), before our own work.
+        let received = Instant::now();
         let id = if replaces_id != 0 {
             replaces_id
         } else {
@@ -183,6 +190,12 @@ impl Server {
                 .collect(),
             expire_timeout,
         };
+        // The instant goes in first: whoever sees call N in `calls` finds its time.
+        self.recorder
+            .received_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(received);
         self.recorder
             .calls
             .send_modify(|calls| calls.push(notification));
@@ -240,6 +253,8 @@ pub struct NotificationServer {
     closed_by_app: watch::Receiver<Vec<u32>>,
     /// How many calls [`next_notify`](Self::next_notify) has handed out.
     cursor: Mutex<usize>,
+    /// Shared with the server object: the reception times.
+    recorder: std::sync::Arc<Recorder>,
 }
 
 impl NotificationServer {
@@ -250,12 +265,18 @@ impl NotificationServer {
         let (closed_tx, closed_by_app) = watch::channel(Vec::new());
         let recorder = std::sync::Arc::new(Recorder {
             calls: calls_tx,
+            received_at: Mutex::new(Vec::new()),
             closed_by_app: closed_tx,
             last_id: AtomicU32::new(0),
             capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
         });
         let connection = zbus::connection::Builder::address(address)
-            .serve_at(PATH, Server { recorder })
+            .serve_at(
+                PATH,
+                Server {
+                    recorder: recorder.clone(),
+                },
+            )
             .name(NAME)
             .build()
             .await
@@ -265,6 +286,7 @@ impl NotificationServer {
             calls,
             closed_by_app,
             cursor: Mutex::new(0),
+            recorder,
         })
     }
 
@@ -318,6 +340,44 @@ impl NotificationServer {
                 self.summaries()
             ),
         }
+    }
+
+    /// Like [`wait_for`](Self::wait_for), with the instant the server received the
+    /// call (taken as its handler started), for latency measurements.
+    pub async fn wait_for_timed(
+        &self,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&Notification) -> bool,
+    ) -> Result<(Notification, Instant)> {
+        let mut calls = self.calls.clone();
+        let waited = tokio::time::timeout(
+            timeout,
+            calls.wait_for(|calls| calls.iter().any(&predicate)),
+        )
+        .await;
+        let (index, notification) = match waited {
+            Ok(Ok(calls)) => calls
+                .iter()
+                .enumerate()
+                .find(|(_, n)| predicate(n))
+                .map(|(index, n)| (index, n.clone()))
+                .context("the matching call vanished")?,
+            Ok(Err(_)) => bail!("the notification server stopped while waiting for {what}"),
+            Err(_) => bail!(
+                "no Notify call for {what} within {timeout:?} (calls so far: {:?})",
+                self.summaries()
+            ),
+        };
+        let received = self
+            .recorder
+            .received_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(index)
+            .copied()
+            .context("a recorded call has no reception time")?;
+        Ok((notification, received))
     }
 
     /// Summaries of every call so far, for error messages.
@@ -390,6 +450,7 @@ mod tests {
         }
         let session = DesktopSession::start(SessionOptions::default()).await?;
         let server = session.notifications()?;
+        let before = Instant::now();
         let mut child = session
             .command("notify-send")
             .args([
@@ -411,6 +472,14 @@ mod tests {
             .context("notify-send starts")?;
 
         let shown = server.next_notify(STEP).await?;
+        let (timed, received) = server
+            .wait_for_timed("the same call, timed", STEP, |n| n.id == shown.id)
+            .await?;
+        assert_eq!(timed, shown);
+        assert!(
+            before <= received && received <= Instant::now(),
+            "the reception time lies between the send and now"
+        );
         assert_eq!(shown.app_name, "Tocsin");
         assert_eq!(shown.summary, "Délai critique");
         assert_eq!(shown.body, "Conclusions à déposer demain");

@@ -264,6 +264,33 @@ impl DesktopSession {
         Ok(())
     }
 
+    /// Presses `key` (an X keysym name, e.g. `Escape`) in the visible window titled
+    /// `title` (the whole title; xdotool ignores case), as the user would: xdotool focuses it first (there is no window
+    /// manager to do that) and types through XTEST, which GTK cannot tell from a real
+    /// keyboard. Needs `xdotool` on the `PATH`.
+    pub async fn press_key(&self, title: &str, key: &str) -> Result<()> {
+        let output = tokio::time::timeout(
+            START_TIMEOUT,
+            self.command("xdotool")
+                .args(["search", "--onlyvisible", "--name"])
+                .arg(format!("^{}$", regex_escape(title)))
+                .args(["windowfocus", "--sync", "key", "--clearmodifiers", key])
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .context("xdotool took too long")?
+        .context("xdotool can be run")?;
+        if !output.status.success() {
+            bail!(
+                "xdotool could not press {key} in the window titled {title:?} ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// The WebKit processes (web, network) of the apps in this session, as
     /// `(pid, name)`: found by the session's private runtime dir in their environment.
     pub fn webkit_processes(&self) -> Vec<(u32, String)> {
@@ -523,4 +550,28 @@ async fn start_bus(root: &Path, display: &str, processes: &mut Vec<Supervised>) 
         |line| line.starts_with("unix:").then(|| line.to_owned()),
     )
     .await
+}
+
+/// `text` with the characters of xdotool's (POSIX extended) regular expressions escaped.
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_titles_are_matched_literally_by_xdotool() {
+        assert_eq!(regex_escape("Tocsin"), "Tocsin");
+        assert_eq!(regex_escape("Tocsin (2) [x]"), r"Tocsin \(2\) \[x\]");
+        assert_eq!(regex_escape("a.b*c$"), r"a\.b\*c\$");
+    }
 }

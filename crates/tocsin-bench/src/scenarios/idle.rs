@@ -36,19 +36,31 @@ struct Run {
 
 /// Runs the scenario at every N of the scale.
 pub async fn run(ctx: &Ctx) -> Result<Report> {
-    let sizes: &[usize] = match ctx.scale {
-        Scale::Smoke => &[50],
-        Scale::Normal => &[1_000, 10_000],
-        Scale::Full => &[1_000, 10_000, 50_000],
+    let wanted: Vec<usize> = match ctx.scale {
+        _ if !ctx.sizes.is_empty() => ctx.sizes.clone(),
+        Scale::Smoke => vec![50],
+        Scale::Normal => vec![1_000, 10_000],
+        Scale::Full => vec![1_000, 10_000, 50_000],
     };
+    // Each connection is one descriptor here and one in the gateway, under the same
+    // limit; keep some for the gateway's database, logs and listener.
+    let most = usize::try_from(ctx.fd_limit.saturating_sub(500)).unwrap_or(usize::MAX);
+    let sizes: Vec<usize> = wanted.iter().map(|&n| n.min(most)).collect();
     let window = ctx.pick(Duration::from_secs(2), HEARTBEAT);
     let mut report = Report::new("idle");
+    if sizes != wanted {
+        report.line(format!(
+            "asked for {wanted:?} connections, but the open-file limit is {} (ulimit -Hn; raising it needs CAP_SYS_RESOURCE): ran {sizes:?}",
+            ctx.fd_limit
+        ));
+    }
     report
-        .param("sizes", sizes)
+        .param("sizes", &sizes)
+        .param("fd_limit", ctx.fd_limit)
         .param("runs", ctx.runs)
         .param("idle_window_s", window.as_secs())
         .param("ramp_concurrency", RAMP_CONCURRENCY);
-    for &n in sizes {
+    for &n in &sizes {
         let mut runs = Vec::new();
         for _ in 0..ctx.runs {
             runs.push(
@@ -98,7 +110,9 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
 
 async fn one_run(ctx: &Ctx, n: usize, window: Duration) -> Result<Run> {
     let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
-    provision(&bench.target, n).await?;
+    provision(&bench.target, n)
+        .await
+        .map_err(|error| bench.explain(error))?;
     // Let the provisioning connections' teardown finish before the baseline.
     settle(&bench).await?;
     let before = bench.sample()?;

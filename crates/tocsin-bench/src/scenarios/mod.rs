@@ -32,6 +32,10 @@ pub struct Ctx {
     pub runs: usize,
     /// `taskset -c` list for the gateway (`None`: not pinned).
     pub gateway_cpus: Option<String>,
+    /// Idle connection counts asked for on the command line (empty: the scale's).
+    pub sizes: Vec<usize>,
+    /// The open-file limit of this process and the gateway (they share it).
+    pub fd_limit: u64,
 }
 
 impl Ctx {

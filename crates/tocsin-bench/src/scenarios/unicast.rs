@@ -1,11 +1,387 @@
-//! **unicast**: PLACEHOLDER — being written; must be replaced before landing.
+//! **unicast**: publish to individual users at rising rates until p99 > 100 ms.
+//!
+//! N live users (one connection each) receive `user:<id>` notifications published
+//! round-robin with single `POST /v1/publish` requests over many keep-alive HTTP
+//! connections, as a firm's software does. Each step offers a fixed rate open-loop:
+//! request `i` is due at `start + i / rate`, and its body is stamped with that *due*
+//! time, so a gateway (or generator) that falls behind shows up as latency instead of
+//! silently lowering the rate (no coordinated omission). Per step: achieved 2xx/s,
+//! deliveries/s, publish → delivery p50/p99/max, HTTP latency p50/p99, errors, and the
+//! load generator's own CPU (one core: at ~100 % the figures measure us, not the
+//! gateway). Then one closed-loop run of the batch endpoint for comparison.
 
-use anyhow::Result;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::report::Report;
+use crate::client::{Session, Tally, source_ip};
+use crate::clock;
+use crate::fixture::{BenchGateway, provision, user_id};
+use crate::procfs::cpu_seconds;
+use crate::publisher::{Publisher, dossier_update_text};
+use crate::report::{Report, round};
+use crate::stats::Latencies;
 
-/// Runs the scenario.
-pub async fn run(_ctx: &Ctx) -> Result<Report> {
-    anyhow::bail!("the unicast scenario is not written yet")
+/// Requests in flight at most (and so keep-alive connections): enough for 60k/s at
+/// 15 ms each, without which a slow answer would throttle the offered rate.
+const IN_FLIGHT: usize = 1024;
+/// The delivery p99 past which the ramp stops.
+const STOP_P99_MS: f64 = 100.0;
+/// The target from the benchmark issue.
+const TARGET_RATE: f64 = 30_000.0;
+/// … at this delivery p99.
+const TARGET_P99_MS: f64 = 20.0;
+/// Notifications per batch request in the batch comparison.
+const BATCH_SIZE: usize = 100;
+/// Batch requests in flight in the batch comparison.
+const BATCH_IN_FLIGHT: usize = 8;
+
+/// What one step measured.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Step {
+    offered_per_s: f64,
+    achieved_per_s: f64,
+    deliveries_per_s: f64,
+    delivery_p50_ms: f64,
+    delivery_p99_ms: f64,
+    delivery_max_ms: f64,
+    http_p50_ms: f64,
+    http_p99_ms: f64,
+    errors: u64,
+    undelivered: u64,
+    out_of_order: u64,
+    gateway_cpu: f64,
+    /// Gateway CPU time per publish (HTTP, store and delivery), robust to a shared
+    /// machine where the gateway's core is not all its own.
+    gateway_cpu_us_per_publish: f64,
+    load_cpu: f64,
+}
+
+/// Runs the ramp (once per run; the best rate meeting the target is reported).
+pub async fn run(ctx: &Ctx) -> Result<Report> {
+    let users = ctx.pick(10, 1_000);
+    let rates: Vec<f64> = ctx.pick(
+        vec![200.0, 500.0],
+        vec![
+            5_000.0, 10_000.0, 20_000.0, 30_000.0, 40_000.0, 50_000.0, 60_000.0, 80_000.0,
+        ],
+    );
+    let step_len = ctx.pick(Duration::from_secs(1), Duration::from_secs(4));
+    let mut report = Report::new("unicast");
+    report
+        .param("users", users)
+        .param("rates", &rates)
+        .param("step_s", step_len.as_secs())
+        .param("in_flight", IN_FLIGHT)
+        .param("runs", ctx.runs)
+        .param("synchronous", "full");
+    let mut best_runs = Vec::new();
+    for run in 0..ctx.runs {
+        let (steps, batch) = one_run(ctx, users, &rates, step_len)
+            .await
+            .with_context(|| format!("unicast run {run}"))?;
+        let best = steps
+            .iter()
+            .filter(|s| s.delivery_p99_ms <= TARGET_P99_MS && s.errors == 0)
+            .map(|s| s.achieved_per_s)
+            .fold(0.0, f64::max);
+        best_runs.push(best);
+        for step in &steps {
+            report.line(format!(
+                "run {run} offered {}/s: {} publishes/s, {} deliveries/s, delivery p50 {} / p99 {} / max {} ms, HTTP p50 {} / p99 {} ms, {} errors, gateway CPU {} % ({} µs per publish), load CPU {} %",
+                round(step.offered_per_s),
+                round(step.achieved_per_s),
+                round(step.deliveries_per_s),
+                round(step.delivery_p50_ms),
+                round(step.delivery_p99_ms),
+                round(step.delivery_max_ms),
+                round(step.http_p50_ms),
+                round(step.http_p99_ms),
+                step.errors,
+                round(step.gateway_cpu * 100.0),
+                round(step.gateway_cpu_us_per_publish),
+                round(step.load_cpu * 100.0),
+            ));
+            if step.load_cpu > 0.9 {
+                report.line(format!(
+                    "  ↳ the load generator used {} % of its core: this step may measure it, not the gateway",
+                    round(step.load_cpu * 100.0)
+                ));
+            }
+        }
+        report.line(format!(
+            "run {run} batch endpoint ({BATCH_SIZE} per request, {BATCH_IN_FLIGHT} in flight): {} notifications/s, delivery p99 {} ms, {} µs gateway CPU per notification",
+            round(batch.achieved_per_s),
+            round(batch.delivery_p99_ms),
+            round(batch.gateway_cpu_us_per_publish)
+        ));
+        report.metric(&format!("run{run}_steps"), &steps);
+        report.metric(&format!("run{run}_batch"), &batch);
+    }
+    let spread = crate::stats::Spread::of(&best_runs);
+    report.metric("sustained_per_s_at_p99_20ms", &spread);
+    report.at_least(
+        "durable unicast publishes/s with delivery p99 ≤ 20 ms",
+        spread.median,
+        TARGET_RATE,
+        "/s",
+    );
+    Ok(report)
+}
+
+async fn one_run(
+    ctx: &Ctx,
+    users: usize,
+    rates: &[f64],
+    step_len: Duration,
+) -> Result<(Vec<Step>, Step)> {
+    let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
+    provision(&bench.target, users).await?;
+    let tally = Arc::new(Tally::default());
+    let stop = CancellationToken::new();
+    let mut holders = Vec::with_capacity(users);
+    for index in 0..users {
+        let (session, _) = Session::open(
+            &bench.target,
+            &user_id(index),
+            source_ip(index),
+            Default::default(),
+        )
+        .await?;
+        holders.push(tokio::spawn(session.receive(tally.clone(), stop.clone())));
+    }
+    let publisher = Publisher::new(&bench.base_url(), &bench.key)?;
+    let streams: Arc<Vec<String>> =
+        Arc::new((0..users).map(|i| format!("user:{}", user_id(i))).collect());
+    // Open the keep-alive connections before the first step, outside any measurement.
+    warm_up(&publisher, &streams, &tally).await?;
+
+    let mut steps = Vec::new();
+    for &rate in rates {
+        let step = one_step(&bench, &publisher, &streams, &tally, rate, step_len).await?;
+        let stop_here = step.delivery_p99_ms > STOP_P99_MS || step.achieved_per_s < rate * 0.8;
+        steps.push(step);
+        if stop_here {
+            break;
+        }
+    }
+    let batch = batch_step(&bench, &publisher, &streams, &tally, step_len).await?;
+    let closed = tally.counts().closed;
+    anyhow::ensure!(
+        closed == 0,
+        "{closed} receiving connections were closed by the gateway"
+    );
+    stop.cancel();
+    for holder in holders {
+        let _ = holder.await;
+    }
+    Ok((steps, batch))
+}
+
+/// Sends `IN_FLIGHT` publishes at once so that the pool holds its connections.
+async fn warm_up(publisher: &Publisher, streams: &Arc<Vec<String>>, tally: &Tally) -> Result<()> {
+    let sent = IN_FLIGHT as u64;
+    let results: Vec<Result<reqwest::StatusCode>> = futures_util::stream::iter(0..IN_FLIGHT)
+        .map(|i| {
+            let body = dossier_update_text(&streams[i % streams.len()], i as u64, clock::now_us());
+            publisher.publish_text(body)
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    for result in results {
+        let status = result?;
+        anyhow::ensure!(status.is_success(), "warm-up publish answered {status}");
+    }
+    drain(tally, sent, Duration::from_secs(10)).await;
+    tally.take_latencies();
+    Ok(())
+}
+
+/// Waits until `expected` deliveries in total were seen (or `within` passed).
+async fn drain(tally: &Tally, expected: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    while tally.counts().delivered < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Counters shared by a step's senders.
+#[derive(Default)]
+struct Sent {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    http: std::sync::Mutex<Latencies>,
+}
+
+async fn one_step(
+    bench: &BenchGateway,
+    publisher: &Publisher,
+    streams: &Arc<Vec<String>>,
+    tally: &Tally,
+    rate: f64,
+    step_len: Duration,
+) -> Result<Step> {
+    let total = (rate * step_len.as_secs_f64()) as u64;
+    let before = tally.counts();
+    let gateway_before = bench.sample()?;
+    let load_before = cpu_seconds(std::process::id())?;
+    let sent = Arc::new(Sent::default());
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let start_us = clock::now_us();
+    let interval_ns = 1e9 / rate;
+    let mut senders = Vec::with_capacity(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        let (publisher, streams, sent, next) = (
+            publisher.clone(),
+            streams.clone(),
+            sent.clone(),
+            next.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            let mut local = Latencies::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let due_ns = (i as f64 * interval_ns) as u64;
+                tokio::time::sleep_until(start + Duration::from_nanos(due_ns)).await;
+                let due_us = start_us + due_ns / 1000;
+                let body = dossier_update_text(&streams[i as usize % streams.len()], i, due_us);
+                let sent_at = clock::now_us();
+                match publisher.publish_text(body).await {
+                    Ok(status) if status.is_success() => {
+                        local.record(clock::now_us().saturating_sub(sent_at));
+                        sent.ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        sent.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if let Ok(mut http) = sent.http.lock() {
+                http.merge(&local);
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.context("a publishing task failed")?;
+    }
+    let send_elapsed = start.elapsed().as_secs_f64();
+    let ok = sent.ok.load(Ordering::Relaxed);
+    drain(tally, before.delivered + ok, Duration::from_secs(10)).await;
+    let after = tally.counts();
+    let gateway_after = bench.sample()?;
+    let load_after = cpu_seconds(std::process::id())?;
+    let delivered = after.delivered - before.delivered;
+    let delivery_span_s = (after.last_delivery_us.saturating_sub(start_us)) as f64 / 1e6;
+    let deliveries = tally.take_latencies().summary();
+    let http = sent.http.lock().map(|h| h.summary()).unwrap_or_default();
+    let wall = gateway_before.at.elapsed().as_secs_f64();
+    Ok(Step {
+        offered_per_s: rate,
+        achieved_per_s: ok as f64 / send_elapsed,
+        deliveries_per_s: delivered as f64 / delivery_span_s.max(send_elapsed),
+        delivery_p50_ms: deliveries.p50_ms,
+        delivery_p99_ms: deliveries.p99_ms,
+        delivery_max_ms: deliveries.max_ms,
+        http_p50_ms: http.p50_ms,
+        http_p99_ms: http.p99_ms,
+        errors: sent.errors.load(Ordering::Relaxed),
+        undelivered: ok.saturating_sub(delivered),
+        out_of_order: after.out_of_order - before.out_of_order,
+        gateway_cpu: gateway_before.cpu_share_until(&gateway_after),
+        gateway_cpu_us_per_publish: (gateway_after.cpu_seconds - gateway_before.cpu_seconds) * 1e6
+            / (ok.max(1) as f64),
+        load_cpu: (load_after - load_before) / wall,
+    })
+}
+
+/// Closed loop on `POST /v1/publish/batch`: `BATCH_IN_FLIGHT` requests of
+/// `BATCH_SIZE` round-robin notifications, for `step_len`.
+async fn batch_step(
+    bench: &BenchGateway,
+    publisher: &Publisher,
+    streams: &Arc<Vec<String>>,
+    tally: &Tally,
+    step_len: Duration,
+) -> Result<Step> {
+    let before = tally.counts();
+    let gateway_before = bench.sample()?;
+    let load_before = cpu_seconds(std::process::id())?;
+    let start = Instant::now();
+    let start_us = clock::now_us();
+    let sequence = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::new();
+    for _ in 0..BATCH_IN_FLIGHT {
+        let (publisher, streams, sequence) = (publisher.clone(), streams.clone(), sequence.clone());
+        senders.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut http) = (0_u64, 0_u64, Latencies::new());
+            while start.elapsed() < step_len {
+                let first = sequence.fetch_add(BATCH_SIZE as u64, Ordering::Relaxed);
+                let now = clock::now_us();
+                let items: Vec<serde_json::Value> = (first..first + BATCH_SIZE as u64)
+                    .map(|i| {
+                        let mut item = crate::publisher::dossier_update(
+                            &streams[i as usize % streams.len()],
+                            i,
+                        );
+                        item["body"] = json!(clock::stamp(now));
+                        item
+                    })
+                    .collect();
+                match publisher.publish_batch(&items).await {
+                    Ok(results) => {
+                        http.record(clock::now_us().saturating_sub(now));
+                        ok += results.len() as u64;
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (ok, errors, http)
+        }));
+    }
+    let (mut ok, mut errors, mut http) = (0, 0, Latencies::new());
+    for sender in senders {
+        let (o, e, h) = sender.await.context("a batch publishing task failed")?;
+        ok += o;
+        errors += e;
+        http.merge(&h);
+    }
+    let send_elapsed = start.elapsed().as_secs_f64();
+    drain(tally, before.delivered + ok, Duration::from_secs(10)).await;
+    let after = tally.counts();
+    let gateway_after = bench.sample()?;
+    let load_after = cpu_seconds(std::process::id())?;
+    let delivered = after.delivered - before.delivered;
+    let deliveries = tally.take_latencies().summary();
+    let http = http.summary();
+    let wall = gateway_before.at.elapsed().as_secs_f64();
+    let span = (after.last_delivery_us.saturating_sub(start_us)) as f64 / 1e6;
+    Ok(Step {
+        offered_per_s: f64::NAN,
+        achieved_per_s: ok as f64 / send_elapsed,
+        deliveries_per_s: delivered as f64 / span.max(send_elapsed),
+        delivery_p50_ms: deliveries.p50_ms,
+        delivery_p99_ms: deliveries.p99_ms,
+        delivery_max_ms: deliveries.max_ms,
+        http_p50_ms: http.p50_ms,
+        http_p99_ms: http.p99_ms,
+        errors,
+        undelivered: ok.saturating_sub(delivered),
+        out_of_order: after.out_of_order - before.out_of_order,
+        gateway_cpu: gateway_before.cpu_share_until(&gateway_after),
+        gateway_cpu_us_per_publish: (gateway_after.cpu_seconds - gateway_before.cpu_seconds) * 1e6
+            / (ok.max(1) as f64),
+        load_cpu: (load_after - load_before) / wall,
+    })
 }

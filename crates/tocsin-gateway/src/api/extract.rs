@@ -67,7 +67,9 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Checks an API key from a bearer token.
+    /// Checks an API key from a bearer token. The key's record may come from the
+    /// lookup cache, so a revocation takes effect within its TTL; the secret is checked
+    /// on every request.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Publisher, AppError> {
         let bad = || {
             AppError::unauthorized(
@@ -75,7 +77,14 @@ impl Publisher {
             )
         };
         let (key_id, secret) = parse_api_key(token).ok_or_else(bad)?;
-        let key = state.store.api_key(key_id).await?.ok_or_else(bad)?;
+        let key = match state.lookups.keys.get(key_id) {
+            Some(key) => key,
+            None => {
+                let key = state.store.api_key(key_id).await?.ok_or_else(bad)?;
+                state.lookups.keys.insert(key_id, key.clone());
+                key
+            }
+        };
         if key.revoked || !verify_secret(secret, &key.secret_hash) {
             return Err(bad());
         }

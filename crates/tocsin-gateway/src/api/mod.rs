@@ -1,6 +1,7 @@
 //! The HTTP API under `/v1`, plus health checks and the WebSocket route.
 
 mod auth;
+pub mod cache;
 mod conversations;
 pub mod extract;
 mod health;

@@ -215,10 +215,21 @@ async fn resolve_target(
             Ok((stream, Some(conversation.tenant)))
         }
         StreamName::User(who) => {
-            let user = match state.store.user_by_id(who).await? {
+            let user = match state.lookups.users.get(who) {
                 Some(user) => Some(user),
-                None if who.contains('@') => state.store.user_by_email(who).await?,
-                None => None,
+                None => {
+                    let user = match state.store.user_by_id(who).await? {
+                        Some(user) => Some(user),
+                        None if who.contains('@') => state.store.user_by_email(who).await?,
+                        None => None,
+                    };
+                    // A user's id and firm never change: a cached row can only be stale
+                    // in fields the publish path does not read.
+                    if let Some(user) = &user {
+                        state.lookups.users.insert(who, user.clone());
+                    }
+                    user
+                }
             };
             // Another firm's user is reported exactly like an unknown one.
             let user = user

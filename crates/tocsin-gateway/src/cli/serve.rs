@@ -42,7 +42,7 @@ async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let listen = config.listen;
     let state = server::open(config, data_dir, shutdown.clone())?;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {
+    let listener = bind(listen).map_err(|err| {
         anyhow::anyhow!(
             "cannot listen on {listen}: {err} (is another gateway running? try --listen)"
         )
@@ -53,6 +53,26 @@ async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
     println!("listening on http://{local}");
     tokio::spawn(wait_for_signal(shutdown));
     server::serve(listener, state).await
+}
+
+/// Pending connections the kernel may queue before `accept` (capped by
+/// `net.core.somaxconn`). tokio's default of 1024 overflows when a restart sends
+/// thousands of clients back at once: dropped SYNs cost each of them a one-second
+/// retransmission.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Binds the listening socket with [`ACCEPT_BACKLOG`].
+fn bind(listen: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted gateway can bind while old connections linger
+    // in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {

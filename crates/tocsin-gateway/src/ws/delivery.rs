@@ -195,17 +195,29 @@ impl Session {
         };
         let stream = &live.stored.stream;
         // Not (or no longer) subscribed: the hub's view lags a `leave` by a moment.
-        let Some(next) = self.cursors.get(stream).map(|cursor| cursor.next) else {
+        let Some(cursor) = self.cursors.get_mut(stream) else {
             return Ok(());
         };
+        let next = cursor.next;
         let offset = live.stored.offset;
         if offset < next {
             return Ok(());
         }
-        if offset > next {
-            tracing::debug!(conn = self.handle.id, %stream, next, offset, "filling a gap from the store");
-            self.send_range(stream, next - 1, offset - 1, false).await?;
+        if offset == next {
+            // The usual case, with one map lookup per delivery. Advanced before the
+            // write: a failed write ends the session, cursor and all.
+            cursor.next = offset + 1;
+            return self
+                .writer
+                .feed(live.frame.clone())
+                .await
+                .map_err(|stop| self.stop(stop));
         }
+        // Ahead of the cursor: fill the gap first.
+        tracing::debug!(conn = self.handle.id, %stream, next, offset, "filling a gap from the store");
+        // Boxed: gaps are rare, and a store read's future would otherwise make
+        // every delivery's future (and so every connection task) larger.
+        Box::pin(self.send_range(stream, next - 1, offset - 1, false)).await?;
         self.writer
             .feed(live.frame.clone())
             .await

@@ -18,10 +18,12 @@ use crate::api::extract::bearer;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Bytes tungstenite reads from the socket at a time. Small on purpose: its default
-/// (128 KiB per connection) would cost more memory than the whole rest of an idle
-/// connection; larger messages still arrive, in several reads.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes tungstenite reads from the socket at a time, allocated up front for every
+/// connection. Small on purpose: client frames are small and rare (an action is ~150
+/// bytes, a `hello` up to a few hundred), and an idle connection's whole budget is
+/// ~5 KB. A larger frame still arrives, in several reads, and the buffer then keeps
+/// its size (tungstenite's default is 128 KiB).
+const READ_BUFFER_BYTES: usize = 256;
 /// Outgoing bytes gathered before a write; frames fed in a burst share a syscall.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// The most outgoing bytes buffered for a client that does not read.

@@ -16,7 +16,6 @@ use futures_util::stream::SplitStream;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tocsin_protocol::frames::ClientFrame;
 use tocsin_protocol::{CloseCode, StreamName};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use super::delivery::Cursor;
@@ -24,7 +23,7 @@ use super::socket::{SocketWriter, Stop};
 use crate::access::resolve_user;
 use crate::auth::{Identity, TokenError};
 use crate::error::AppError;
-use crate::hub::{ConnHandle, Outbound};
+use crate::hub::{ConnHandle, Outbound, Receiver};
 use crate::state::AppState;
 use crate::store::User;
 
@@ -75,8 +74,51 @@ pub struct Session {
     pub kill: tokio_util::sync::CancellationToken,
 }
 
+/// A session past `caught_up`, ready for the live loop.
+struct Opened {
+    session: Session,
+    reader: SplitStream<WebSocket>,
+    queue: Receiver,
+    /// Unregisters from the hub when the session ends, however it ends.
+    unregister: Unregister,
+}
+
 /// Runs a session to its end.
-pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity, User)>) {
+///
+/// An idle connection is, in memory, mostly this task's future, so its long-lived part
+/// is kept small: the opening phase (authentication, hello, replay) runs in a boxed
+/// future of its own that is freed once the connection is live, and the live loop
+/// boxes its rare branches. An `async fn` would also keep its arguments (the
+/// WebSocket, the identity) in its state for the connection's whole life.
+pub fn run(
+    state: AppState,
+    socket: WebSocket,
+    signed_in: Option<(Identity, User)>,
+) -> impl Future<Output = ()> + Send {
+    let opening = Box::pin(open(state, socket, signed_in));
+    async move {
+        let Some(opened) = opening.await else {
+            return;
+        };
+        let Opened {
+            mut session,
+            reader,
+            queue,
+            unregister,
+        } = opened;
+        let end = session.live(reader, queue).await;
+        finish(session.writer, end, Some(&session.handle)).await;
+        drop(unregister);
+    }
+}
+
+/// Authenticates, registers, reads `hello`, sends `welcome`, the replay and
+/// `caught_up`. `None` when the session already ended (and was closed).
+async fn open(
+    state: AppState,
+    socket: WebSocket,
+    signed_in: Option<(Identity, User)>,
+) -> Option<Opened> {
     let limits = state.config.websocket.clone();
     let kill = state.shutdown.child_token();
     let write_timeout =
@@ -89,7 +131,10 @@ pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity
         Some(signed_in) => signed_in,
         None => match first_frame_auth(&state, &mut reader, deadline, &kill).await {
             Ok(signed_in) => signed_in,
-            Err(end) => return finish(writer, end, None).await,
+            Err(end) => {
+                finish(writer, end, None).await;
+                return None;
+            }
         },
     };
     let registered = state.hub.register(
@@ -104,30 +149,31 @@ pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity
             "you already have {} open connections; close one (or raise websocket.max_connections_per_user)",
             limits.max_connections_per_user
         );
-        return finish(
-            writer,
-            End::Close(CloseCode::TooManyConnections, message),
-            None,
-        )
-        .await;
+        let end = End::Close(CloseCode::TooManyConnections, message);
+        finish(writer, end, None).await;
+        return None;
     };
-    let _unregister = Unregister(state.hub.clone(), handle.clone());
+    let unregister = Unregister(state.hub.clone(), handle.clone());
     tracing::info!(conn = handle.id, user = %user.id, tenant = %user.tenant, "WebSocket connected");
 
     let hello = match next_handshake_frame(&mut reader, deadline, &kill).await {
         Incoming::Frame(ClientFrame::Hello { positions, .. }) => positions,
         Incoming::Frame(_) | Incoming::Alive => {
-            return finish(
-                writer,
-                End::violation("the first frame after auth must be hello"),
-                Some(&handle),
-            )
-            .await;
+            let end = End::violation("the first frame after auth must be hello");
+            finish(writer, end, Some(&handle)).await;
+            return None;
         }
-        Incoming::End(end) => return finish(writer, end, Some(&handle)).await,
+        Incoming::End(end) => {
+            finish(writer, end, Some(&handle)).await;
+            return None;
+        }
     };
     let per_second = NonZeroU32::new(limits.actions_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(limits.actions_burst).unwrap_or(NonZeroU32::MIN);
+    // A connection has no use for the password hash; don't keep ~100 bytes of it (and
+    // a copy of a secret) in memory for the connection's life.
+    let mut user = user;
+    user.password_hash = None;
     let mut session = Session {
         token_expiry: instant_of(identity.expires_at),
         state,
@@ -139,17 +185,24 @@ pub async fn run(state: AppState, socket: WebSocket, signed_in: Option<(Identity
         strikes: 0,
         kill,
     };
-    let end = match session.start(hello).await {
-        Ok(()) => session.live(reader, queue).await,
-        Err(end) => end,
-    };
-    finish(session.writer, end, Some(&handle)).await;
+    if let Err(end) = session.start(hello).await {
+        finish(session.writer, end, Some(&handle)).await;
+        return None;
+    }
+    Some(Opened {
+        session,
+        reader,
+        queue,
+        unregister,
+    })
 }
 
 /// Closes the socket as `end` says; a killed connection closes with its kill reason.
 async fn finish(writer: SocketWriter, end: End, handle: Option<&Arc<ConnHandle>>) {
     match end {
-        End::Close(code, message) => writer.close(code, &message).await,
+        // Boxed: closing happens once; its future would otherwise be part of the live
+        // task's state for the connection's whole life.
+        End::Close(code, message) => Box::pin(writer.close(code, &message)).await,
         End::Gone => {
             if let Some(handle) = handle {
                 tracing::info!(conn = handle.id, "WebSocket peer gone");
@@ -303,52 +356,75 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
 
 impl Session {
     /// The live loop.
-    async fn live(
-        &mut self,
-        mut reader: SplitStream<WebSocket>,
-        mut queue: mpsc::Receiver<Outbound>,
-    ) -> End {
+    async fn live(&mut self, mut reader: SplitStream<WebSocket>, mut queue: Receiver) -> End {
         let limits = &self.state.config.websocket;
         let interval = Duration::from_millis(limits.heartbeat_interval_ms);
         let timeout = Duration::from_millis(limits.heartbeat_timeout_ms);
-        let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_ping = Instant::now() + interval;
         let mut silent_since_ping: Option<Instant> = None;
         let kill = self.kill.clone();
+        // Made once, not per turn of the loop: a fan-out wakes every connection, and
+        // re-registering a kill waiter and a timer at each wake-up is a lock and a
+        // timer-wheel insert and removal per delivery (~4% of a fan-out's CPU).
+        let killed = kill.cancelled();
+        tokio::pin!(killed);
+        // One timer for the three deadlines (next ping, pong, token expiry): each
+        // would otherwise be a ~110-byte `Sleep` in every idle connection's task.
+        let timer = sleep_until(next_ping.min(self.token_expiry));
+        tokio::pin!(timer);
         loop {
             let pong_deadline = silent_since_ping.map(|sent| sent + timeout);
+            // A ping, a read or a `refresh` action moves the earliest deadline.
+            let wake = [Some(next_ping), pong_deadline, Some(self.token_expiry)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(next_ping);
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             let step: Result<(), End> = tokio::select! {
                 biased;
-                () = kill.cancelled() => Err(self.stop(Stop::Killed)),
+                () = &mut killed => Err(self.stop(Stop::Killed)),
                 item = reader.next() => {
                     silent_since_ping = None;
                     match classify(item) {
-                        Incoming::Frame(frame) => self.handle_frame(frame).await,
+                        // Boxed: actions are rare, and their futures (store calls)
+                        // would otherwise sit in every idle connection's task.
+                        Incoming::Frame(frame) => Box::pin(self.handle_frame(frame)).await,
                         Incoming::Alive => Ok(()),
                         Incoming::End(end) => Err(end),
                     }
                 }
                 item = queue.recv() => match item {
-                    Some(item) => self.deliver_burst(item, &mut queue).await,
+                    // Boxed with the ping below: their socket-write futures would
+                    // otherwise sit in every idle connection's task (~700 bytes).
+                    Some(item) => Box::pin(self.deliver_burst(item, &mut queue)).await,
                     None => Err(End::Gone),
                 },
-                _ = heartbeat.tick() => {
-                    if silent_since_ping.is_none() {
-                        silent_since_ping = Some(Instant::now());
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if now >= self.token_expiry {
+                        Err(End::Close(
+                            CloseCode::TokenExpired,
+                            "the access token expired; refresh it, then reconnect (or send refresh before expiry)".into(),
+                        ))
+                    } else if pong_deadline.is_some_and(|deadline| now >= deadline) {
+                        Err(End::Close(
+                            CloseCode::HeartbeatTimeout,
+                            format!("nothing received for {} ms after a ping; reconnect", timeout.as_millis()),
+                        ))
+                    } else if now >= next_ping {
+                        // The next ping is an interval after this one, however late
+                        // this one was (no catching up on missed pings).
+                        next_ping = now + interval;
+                        if silent_since_ping.is_none() {
+                            silent_since_ping = Some(now);
+                        }
+                        Box::pin(self.writer.ping()).await.map_err(|stop| self.stop(stop))
+                    } else {
+                        Ok(())
                     }
-                    self.writer.ping().await.map_err(|stop| self.stop(stop))
-                }
-                () = sleep_until(pong_deadline.unwrap_or_else(far_future)), if pong_deadline.is_some() => {
-                    Err(End::Close(
-                        CloseCode::HeartbeatTimeout,
-                        format!("nothing received for {} ms after a ping; reconnect", timeout.as_millis()),
-                    ))
-                }
-                () = sleep_until(self.token_expiry) => {
-                    Err(End::Close(
-                        CloseCode::TokenExpired,
-                        "the access token expired; refresh it, then reconnect (or send refresh before expiry)".into(),
-                    ))
                 }
             };
             if let Err(end) = step {
@@ -363,11 +439,7 @@ impl Session {
     }
 
     /// Delivers one queued item and whatever else is waiting, then flushes once.
-    async fn deliver_burst(
-        &mut self,
-        first: Outbound,
-        queue: &mut mpsc::Receiver<Outbound>,
-    ) -> Result<(), End> {
+    async fn deliver_burst(&mut self, first: Outbound, queue: &mut Receiver) -> Result<(), End> {
         self.deliver(first).await?;
         for _ in 1..MAX_BURST {
             match queue.try_recv() {
@@ -379,6 +451,22 @@ impl Session {
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
+#[cfg(test)]
+mod tests {
+    /// The size of the future an async fn of three arguments returns.
+    fn future_size<A, B, C, F: Future>(_: fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle connection is mostly this future: 10k of them must fit the budget
+    /// of docs/BENCHMARKS.md (≤ 5 KB per idle connection, everything included). It
+    /// was 4 KB before the opening phase and the rare branches were boxed.
+    #[test]
+    fn a_live_connection_task_stays_small() {
+        let size = future_size(super::run as fn(_, _, _) -> _);
+        assert!(
+            size <= 2048,
+            "the connection task's future grew to {size} bytes; box rarely taken awaits (see run)"
+        );
+    }
 }

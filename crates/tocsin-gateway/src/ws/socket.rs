@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use futures_util::{FutureExt, SinkExt};
 use tocsin_protocol::frames::ServerFrame;
 use tocsin_protocol::{CloseCode, ErrorBody, ErrorCode};
 use tokio_util::sync::CancellationToken;
@@ -61,16 +61,11 @@ impl SocketWriter {
 
     /// Writes out everything buffered.
     pub async fn flush(&mut self) -> Result<(), Stop> {
-        let write_timeout = self.write_timeout;
-        tokio::select! {
-            result = self.sink.flush() => result.map_err(|_| Stop::Dead),
-            () = self.kill.cancelled() => Err(Stop::Killed),
-            () = tokio::time::sleep(write_timeout) => Err(Stop::Dead),
-        }
+        let write = self.sink.flush();
+        race(write, &self.kill, self.write_timeout).await
     }
 
     async fn guard(&mut self, message: Message, flush: bool) -> Result<(), Stop> {
-        let write_timeout = self.write_timeout;
         let sink = &mut self.sink;
         let write = async move {
             if flush {
@@ -79,11 +74,7 @@ impl SocketWriter {
                 sink.feed(message).await
             }
         };
-        tokio::select! {
-            result = write => result.map_err(|_| Stop::Dead),
-            () = self.kill.cancelled() => Err(Stop::Killed),
-            () = tokio::time::sleep(write_timeout) => Err(Stop::Dead),
-        }
+        race(write, &self.kill, self.write_timeout).await
     }
 
     /// Says why in an `error` frame, then closes with `code`. Bounded in time: a peer
@@ -119,6 +110,26 @@ impl SocketWriter {
                 .await
         };
         let _ = tokio::time::timeout(self.write_timeout, frames).await;
+    }
+}
+
+/// Runs a write against the kill token and a deadline. Nearly every write completes
+/// at its first poll (room in the buffer or the socket), so that poll comes first, and
+/// the deadline's timer and the kill waiter are armed only for a write that has to
+/// wait: a fan-out makes one write per connection, and arming both for each was a
+/// timer-wheel insert, a removal and a lock per delivery.
+async fn race<F>(write: F, kill: &CancellationToken, timeout: Duration) -> Result<(), Stop>
+where
+    F: Future<Output = Result<(), axum::Error>>,
+{
+    let mut write = std::pin::pin!(write);
+    if let Some(result) = (&mut write).now_or_never() {
+        return result.map_err(|_| Stop::Dead);
+    }
+    tokio::select! {
+        result = write => result.map_err(|_| Stop::Dead),
+        () = kill.cancelled() => Err(Stop::Killed),
+        () = tokio::time::sleep(timeout) => Err(Stop::Dead),
     }
 }
 

@@ -106,14 +106,23 @@ fn append_one(
 
 /// Creates the stream row with a fresh epoch if missing; returns `(epoch, head)`.
 pub fn ensure_stream(conn: &Connection, stream: &str) -> Result<(String, i64), StoreError> {
+    // Read first: every publish but a stream's first finds the row, and then needs
+    // neither the insert attempt nor a fresh random epoch.
+    let select = "SELECT epoch, head FROM streams WHERE name = ?1";
+    let read = |conn: &Connection| {
+        conn.prepare_cached(select)?
+            .query_row(params![stream], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+    };
+    if let Some(row) = read(conn)? {
+        return Ok(row);
+    }
+    // OR IGNORE: a pooled connection may create the same stream concurrently.
     conn.prepare_cached(
         "INSERT OR IGNORE INTO streams (name, epoch, head, first) VALUES (?1, ?2, 0, 1)",
     )?
     .execute(params![stream, new_epoch()])?;
-    let row = conn
-        .prepare_cached("SELECT epoch, head FROM streams WHERE name = ?1")?
-        .query_row(params![stream], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(row)
+    read(conn)?.ok_or_else(|| StoreError::Internal(format!("stream {stream} vanished")))
 }
 
 /// Keeps the proposals table in step with proposal notifications, so a lawyer's
