@@ -123,12 +123,23 @@ fn run(cli: Cli) -> Result<()> {
         .build()
         .context("starting the load generator's runtime")?;
     let mut summary = String::new();
+    let mut failed: Vec<String> = Vec::new();
     for name in &names {
         eprintln!(
             "tocsin-bench: running {name} ({scale:?}, {} run(s))…",
             ctx.runs
         );
-        let report = runtime.block_on(scenarios::run(name, &ctx))?;
+        // A failed scenario is reported and the others still run: a long run should
+        // not lose every figure to one failure. The exit status still says it failed.
+        let report = match runtime.block_on(scenarios::run(name, &ctx)) {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("tocsin-bench: {name} failed: {error:#}");
+                summary.push_str(&format!("── {name} ──\n  FAILED: {error:#}\n"));
+                failed.push(name.clone());
+                continue;
+            }
+        };
         let line = report.json_line();
         println!("{line}");
         if let Some(path) = &cli.out {
@@ -143,6 +154,7 @@ fn run(cli: Cli) -> Result<()> {
         summary.push_str(&report.human());
     }
     eprintln!("\n════ summary ════\n{summary}");
+    anyhow::ensure!(failed.is_empty(), "these scenarios failed: {}", failed.join(", "));
     Ok(())
 }
 
