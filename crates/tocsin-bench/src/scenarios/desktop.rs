@@ -363,11 +363,7 @@ async fn measure(
     footprints.insert(State::Open, idle(pid, session, window).await?);
 
     if close_with_escape {
-        session.press_key(PANEL_TITLE, "Escape").await?;
-        poll("the panel's web process to exit", STEP, async || {
-            Ok((!session.has_web_process()).then_some(()))
-        })
-        .await?;
+        close_panel(session).await?;
         settle(pid).await?;
         footprints.insert(State::Closed, idle(pid, session, window).await?);
     }
@@ -376,6 +372,31 @@ async fn measure(
         notify,
         publish_ack,
     })
+}
+
+/// Presses Esc in the panel until its web process exits. xdotool looks the window up
+/// by title first, and can find a window X has already replaced (BadWindow): that is
+/// a lookup race, not the app failing, so the press is tried again (3 times at most).
+async fn close_panel(session: &DesktopSession) -> Result<()> {
+    const ATTEMPTS: usize = 3;
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        if let Err(error) = session.press_key(PANEL_TITLE, "Escape").await {
+            last_error = Some(error);
+            continue;
+        }
+        let exited = poll("the panel's web process to exit", STEP / 4, async || {
+            Ok((!session.has_web_process()).then_some(()))
+        })
+        .await;
+        match exited {
+            Ok(()) => return Ok(()),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| anyhow::anyhow!("the panel did not close"))
+        .context(format!("closing the panel with Esc, {ATTEMPTS} attempts")))
 }
 
 /// Publishes `count` notifications to Marie one at a time; each is timed from the
