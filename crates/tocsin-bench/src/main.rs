@@ -154,7 +154,11 @@ fn run(cli: Cli) -> Result<()> {
         summary.push_str(&report.human());
     }
     eprintln!("\n════ summary ════\n{summary}");
-    anyhow::ensure!(failed.is_empty(), "these scenarios failed: {}", failed.join(", "));
+    anyhow::ensure!(
+        failed.is_empty(),
+        "these scenarios failed: {}",
+        failed.join(", ")
+    );
     Ok(())
 }
 
