@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock;
-use crate::fixture::Minter;
+use crate::fixture::{Minter, user_id};
 use crate::stats::Latencies;
 
 /// Where clients connect and how they get tokens.
@@ -33,6 +33,29 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Mints each user's access token.
     pub minter: Arc<Minter>,
+}
+
+/// Connections a scenario opens at once when it ramps up (below the gateway's accept
+/// backlog of 4096, so no SYN is dropped).
+pub const RAMP_CONCURRENCY: usize = 256;
+
+/// Opens the sessions of users `0..count` ([`user_id`]), `concurrency` at a time,
+/// yielding each one (with its index and handshake timings) as soon as it is live.
+pub fn ramp(
+    target: &Target,
+    count: usize,
+    concurrency: usize,
+) -> impl futures_util::Stream<Item = Result<(usize, Session, Handshake)>> + '_ {
+    futures_util::stream::iter(0..count)
+        .map(move |index| async move {
+            let user = user_id(index);
+            let (session, handshake) =
+                Session::open(target, &user, source_ip(index), Positions::default())
+                    .await
+                    .with_context(|| format!("connecting {user}"))?;
+            Ok((index, session, handshake))
+        })
+        .buffer_unordered(concurrency)
 }
 
 /// The last offset held per stream, with its epoch: what `hello` sends.

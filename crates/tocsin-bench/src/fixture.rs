@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use tocsin_e2e::{Gateway, GatewayOptions, TenantSpec};
 
-use crate::client::{Session, Target, source_ip};
+use crate::client::{Target, ramp};
 use crate::procfs::Sample;
 
 /// The firm every scenario uses.
@@ -117,26 +117,12 @@ impl BenchGateway {
 
 /// Creates `count` users by connecting each once (concurrently, unmeasured).
 pub async fn provision(target: &Target, count: usize) -> Result<()> {
-    let results: Vec<Result<()>> = futures_util::stream::iter(0..count)
-        .map(|index| {
-            let target = target.clone();
-            async move {
-                let (session, _) = Session::open(
-                    &target,
-                    &user_id(index),
-                    source_ip(index),
-                    Default::default(),
-                )
-                .await?;
-                session.close().await;
-                Ok(())
-            }
-        })
-        .buffer_unordered(64)
-        .collect()
-        .await;
-    for result in results {
-        result.context("provisioning the benchmark's users")?;
+    // 64 at a time: each first connection is a user created in SQLite, and more at
+    // once only queue behind one another's commits.
+    let mut opened = std::pin::pin!(ramp(target, count, 64));
+    while let Some(result) = opened.next().await {
+        let (_, session, _) = result.context("provisioning the benchmark's users")?;
+        session.close().await;
     }
     Ok(())
 }

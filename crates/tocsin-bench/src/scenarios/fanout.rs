@@ -19,16 +19,14 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::client::{Session, Tally, Target, source_ip};
-use crate::fixture::{BenchGateway, provision, user_id};
+use crate::client::{RAMP_CONCURRENCY, Session, Tally, Target, ramp};
+use crate::fixture::{BenchGateway, provision};
 use crate::publisher::Publisher;
 use crate::rawsocket;
 use crate::report::{Report, round};
 use crate::stats::Spread;
 use step::{Pace, Step};
 
-/// Connections being opened at once.
-const RAMP_CONCURRENCY: usize = 256;
 /// Broadcasts per second of the rising steps.
 const RATES: &[u32] = &[1, 5, 10, 15, 20, 30];
 /// A step whose p99 is beyond this has left the regime worth measuring.
@@ -201,22 +199,9 @@ async fn open_all(
     stop: &CancellationToken,
 ) -> Result<Vec<tokio::task::JoinHandle<Option<Session>>>> {
     let mut holders = Vec::with_capacity(clients);
-    let mut opened = futures_util::stream::iter(0..clients)
-        .map(|index| {
-            let target = bench.target.clone();
-            async move {
-                Session::open(
-                    &target,
-                    &user_id(index),
-                    source_ip(index),
-                    Default::default(),
-                )
-                .await
-            }
-        })
-        .buffer_unordered(RAMP_CONCURRENCY);
+    let mut opened = std::pin::pin!(ramp(&bench.target, clients, RAMP_CONCURRENCY));
     while let Some(result) = opened.next().await {
-        let (session, _) = result?;
+        let (_, session, _) = result?;
         holders.push(tokio::spawn(session.receive(tally.clone(), stop.clone())));
     }
     Ok(holders)

@@ -12,13 +12,11 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{Ctx, Scale};
-use crate::client::{Session, Tally, source_ip};
-use crate::fixture::{BenchGateway, provision, user_id};
+use crate::client::{RAMP_CONCURRENCY, Tally, ramp};
+use crate::fixture::{BenchGateway, provision};
 use crate::report::{Report, round};
 use crate::stats::{Latencies, Spread};
 
-/// Connections being opened at once during the ramp.
-const RAMP_CONCURRENCY: usize = 256;
 /// The gateway's default heartbeat period: the idle window covers one.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
@@ -123,22 +121,9 @@ async fn one_run(ctx: &Ctx, n: usize, window: Duration) -> Result<Run> {
     let mut ready = Latencies::new();
     let mut holders = Vec::with_capacity(n);
     let ramp_start = std::time::Instant::now();
-    let mut opened = futures_util::stream::iter(0..n)
-        .map(|index| {
-            let target = bench.target.clone();
-            async move {
-                Session::open(
-                    &target,
-                    &user_id(index),
-                    source_ip(index),
-                    Default::default(),
-                )
-                .await
-            }
-        })
-        .buffer_unordered(RAMP_CONCURRENCY);
+    let mut opened = std::pin::pin!(ramp(&bench.target, n, RAMP_CONCURRENCY));
     while let Some(result) = opened.next().await {
-        let (session, handshake) = result?;
+        let (_, session, handshake) = result?;
         upgrade.record(handshake.upgrade_micros());
         ready.record(handshake.ready_micros());
         holders.push(tokio::spawn(session.receive(tally.clone(), stop.clone())));

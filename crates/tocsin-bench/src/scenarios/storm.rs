@@ -22,14 +22,12 @@ use tocsin_client::backoff::{Backoff, BackoffConfig, Reconnect, decide};
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::client::{Ended, Session, Target, source_ip};
+use crate::client::{Ended, RAMP_CONCURRENCY, Session, Target, ramp, source_ip};
 use crate::fixture::{BenchGateway, provision, user_id};
 use crate::publisher::{Publisher, dossier_update};
 use crate::report::{Report, round};
 use crate::stats::{Latencies, Spread};
 
-/// Connections being opened at once during the initial ramp.
-const RAMP_CONCURRENCY: usize = 256;
 /// Notifications per batch request when publishing after the restart.
 const BATCH: usize = 500;
 /// Beyond the cap, how long to wait for stragglers before declaring the run failed.
@@ -144,22 +142,11 @@ async fn one_run(ctx: &Ctx, clients: usize, config: BackoffConfig) -> Result<Run
         outcomes: Mutex::new(Vec::with_capacity(clients)),
     });
     let stop = CancellationToken::new();
-    let mut opened = futures_util::stream::iter(0..clients)
-        .map(|index| {
-            let target = bench.target.clone();
-            async move {
-                let user = user_id(index);
-                let source = source_ip(index);
-                let (session, _) = Session::open(&target, &user, source, Default::default())
-                    .await
-                    .with_context(|| format!("connecting {user}"))?;
-                anyhow::Ok((index, session))
-            }
-        })
-        .buffer_unordered(RAMP_CONCURRENCY);
+    // Boxed, to be dropped before the gateway is killed (it borrows its target).
+    let mut opened = Box::pin(ramp(&bench.target, clients, RAMP_CONCURRENCY));
     let mut tasks = Vec::with_capacity(clients);
     while let Some(result) = opened.next().await {
-        let (index, session) = result?;
+        let (index, session, _) = result?;
         let client = Client {
             target: bench.target.clone(),
             user: user_id(index),
