@@ -1,6 +1,6 @@
 //! The hub: who is connected, to which streams, and the non-blocking fan-out.
 //!
-//! Each connection owns a bounded queue. Fan-out only ever `try_send`s: a full queue
+//! Each connection owns a bounded queue. Fan-out only ever `try_push`es: a full queue
 //! never blocks the storage writer or other clients; it marks that connection as a
 //! slow consumer, and its task closes it with 4001 (the client resumes later from
 //! its last position, losing nothing). Locks are std `RwLock`s held only to copy or
