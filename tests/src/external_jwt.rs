@@ -224,6 +224,42 @@ async fn a_good_external_token_connects_and_receives_its_firms_notifications() {
     }
 }
 
+/// Monday morning at a firm on SSO: many people the gateway has never seen connect at
+/// once, each from two devices. Every connection gets in as its own user: shadow users
+/// are created by the single storage writer (no "database is locked"), and the second
+/// device of a person whose first device is creating them finds that user instead of
+/// failing on the duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_new_external_users_connecting_at_once_all_get_in() {
+    const PEOPLE: usize = 150;
+    let gw = gateway().await;
+    let url = gw.ws_url();
+    let attempts = (0..PEOPLE).flat_map(|person| {
+        let user = format!("sso-{person}");
+        let token = sign(
+            &claims(&user, "dupont", ISSUER, AUDIENCE),
+            SECRET,
+            Algorithm::HS256,
+        );
+        [0, 1].map(|_| {
+            let (url, user, token) = (url.clone(), user.clone(), token.clone());
+            tokio::spawn(async move {
+                let (_client, welcome, _) =
+                    WsClient::connect_ready(&url, &token, BTreeMap::new()).await;
+                (user, welcome.user.id, welcome.user.tenant)
+            })
+        })
+    });
+    let joined = futures_util::future::join_all(attempts).await;
+    let mut seen = Vec::new();
+    for outcome in joined {
+        let (user, id, tenant) = outcome.expect("every device connected and caught up");
+        assert_eq!((id.as_str(), tenant.as_str()), (user.as_str(), "dupont"));
+        seen.push(id);
+    }
+    assert_eq!(seen.len(), 2 * PEOPLE);
+}
+
 fn hello_message() -> tokio_tungstenite::tungstenite::Message {
     let hello = ClientFrame::Hello {
         positions: BTreeMap::new(),

@@ -5,7 +5,7 @@ use tocsin_protocol::StreamName;
 
 use crate::auth::Identity;
 use crate::error::AppError;
-use crate::store::{NewUser, Store, User};
+use crate::store::{NewUser, Store, StoreError, User};
 
 /// The streams a user reads.
 pub async fn readable_streams(store: &dyn Store, user: &User) -> Result<Vec<StreamName>, AppError> {
@@ -58,7 +58,7 @@ pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User
                     identity.tenant
                 )));
             }
-            store
+            let created = store
                 .create_user(NewUser {
                     id: identity.user_id.clone(),
                     tenant: identity.tenant.clone(),
@@ -68,7 +68,16 @@ pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User
                     password_hash: None,
                     external: true,
                 })
-                .await?
+                .await;
+            match created {
+                Ok(user) => user,
+                // The same person's other device (or a reconnect) created it first.
+                Err(StoreError::Conflict(message)) => store
+                    .user_by_id(&identity.user_id)
+                    .await?
+                    .ok_or(StoreError::Conflict(message))?,
+                Err(err) => return Err(err.into()),
+            }
         }
         None => {
             return Err(AppError::unauthorized(

@@ -1,4 +1,9 @@
 //! Firms, users, API keys, device sessions and conversation membership.
+//!
+//! Reads run on pooled connections. Changes run on the writer thread, each inside its
+//! own savepoint of the writer's transaction (so a change of several statements, like
+//! rotating a refresh token or replacing a conversation's members, is atomic without a
+//! transaction of its own), and are answered only once that transaction committed.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -15,7 +20,7 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
 }
 
 /// Adds a firm.
-pub fn create_tenant(conn: &mut Connection, slug: &str, name: &str) -> Result<Tenant, StoreError> {
+pub fn create_tenant(conn: &Connection, slug: &str, name: &str) -> Result<Tenant, StoreError> {
     conn.execute(
         "INSERT INTO tenants (slug, name, created_us) VALUES (?1, ?2, ?3)",
         params![slug, name, to_us(Utc::now())],
@@ -34,7 +39,7 @@ pub fn create_tenant(conn: &mut Connection, slug: &str, name: &str) -> Result<Te
 }
 
 /// A firm by slug.
-pub fn tenant(conn: &mut Connection, slug: &str) -> Result<Option<Tenant>, StoreError> {
+pub fn tenant(conn: &Connection, slug: &str) -> Result<Option<Tenant>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT slug, name FROM tenants WHERE slug = ?1")?
         .query_row(params![slug], |row| {
@@ -47,7 +52,7 @@ pub fn tenant(conn: &mut Connection, slug: &str) -> Result<Option<Tenant>, Store
 }
 
 /// Adds a user to an existing firm.
-pub fn create_user(conn: &mut Connection, user: NewUser) -> Result<User, StoreError> {
+pub fn create_user(conn: &Connection, user: NewUser) -> Result<User, StoreError> {
     if tenant(conn, &user.tenant)?.is_none() {
         return Err(StoreError::NotFound(format!(
             "no firm '{}': add it first with `tocsin-gateway tenant add {}`",
@@ -106,7 +111,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 
 /// One user matching a `WHERE` clause with one parameter.
 pub fn user_where(
-    conn: &mut Connection,
+    conn: &Connection,
     clause: &str,
     value: &str,
 ) -> Result<Option<User>, StoreError> {
@@ -118,7 +123,7 @@ pub fn user_where(
 }
 
 /// Users, optionally of one firm, by email.
-pub fn list_users(conn: &mut Connection, tenant: Option<&str>) -> Result<Vec<User>, StoreError> {
+pub fn list_users(conn: &Connection, tenant: Option<&str>) -> Result<Vec<User>, StoreError> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR tenant = ?1 ORDER BY tenant, email"
     );
@@ -128,7 +133,7 @@ pub fn list_users(conn: &mut Connection, tenant: Option<&str>) -> Result<Vec<Use
 }
 
 /// Stores an API key's hash.
-pub fn create_api_key(conn: &mut Connection, key: NewApiKey) -> Result<(), StoreError> {
+pub fn create_api_key(conn: &Connection, key: NewApiKey) -> Result<(), StoreError> {
     if let Some(slug) = &key.tenant
         && tenant(conn, slug)?.is_none()
     {
@@ -153,7 +158,7 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
 }
 
 /// An API key by id.
-pub fn api_key(conn: &mut Connection, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
+pub fn api_key(conn: &Connection, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT key_id, secret_hash, tenant, name, revoked, created_us FROM api_keys WHERE key_id = ?1")?
         .query_row(params![key_id], api_key_from_row)
@@ -161,7 +166,7 @@ pub fn api_key(conn: &mut Connection, key_id: &str) -> Result<Option<ApiKey>, St
 }
 
 /// Every API key.
-pub fn list_api_keys(conn: &mut Connection) -> Result<Vec<ApiKey>, StoreError> {
+pub fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKey>, StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT key_id, secret_hash, tenant, name, revoked, created_us FROM api_keys ORDER BY created_us",
     )?;
@@ -170,7 +175,7 @@ pub fn list_api_keys(conn: &mut Connection) -> Result<Vec<ApiKey>, StoreError> {
 }
 
 /// Revokes a key.
-pub fn revoke_api_key(conn: &mut Connection, key_id: &str) -> Result<bool, StoreError> {
+pub fn revoke_api_key(conn: &Connection, key_id: &str) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "UPDATE api_keys SET revoked = 1 WHERE key_id = ?1",
         params![key_id],
@@ -178,7 +183,7 @@ pub fn revoke_api_key(conn: &mut Connection, key_id: &str) -> Result<bool, Store
 }
 
 /// Opens a device session.
-pub fn create_session(conn: &mut Connection, session: NewSession) -> Result<(), StoreError> {
+pub fn create_session(conn: &Connection, session: NewSession) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO sessions (id, user_id, device_name, refresh_hash, expires_us, created_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -196,14 +201,13 @@ pub fn create_session(conn: &mut Connection, session: NewSession) -> Result<(), 
 
 /// Rotates a refresh token, detecting reuse of a rotated-away one.
 pub fn rotate_session(
-    conn: &mut Connection,
+    conn: &Connection,
     old_hash: &str,
     new_hash: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<RotateOutcome, StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = to_us(Utc::now());
-    let current: Option<(String, String, i64, bool)> = tx
+    let current: Option<(String, String, i64, bool)> = conn
         .query_row(
             "SELECT id, user_id, expires_us, revoked FROM sessions WHERE refresh_hash = ?1",
             params![old_hash],
@@ -212,7 +216,7 @@ pub fn rotate_session(
         .optional()?;
     let outcome = match current {
         Some((id, user_id, expires_us, false)) if expires_us > now => {
-            tx.execute(
+            conn.execute(
                 "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = ?2, expires_us = ?3 WHERE id = ?1",
                 params![id, new_hash, to_us(expires_at)],
             )?;
@@ -223,7 +227,7 @@ pub fn rotate_session(
         }
         Some(_) => RotateOutcome::Invalid,
         None => {
-            let reused: Option<String> = tx
+            let reused: Option<String> = conn
                 .query_row(
                     "UPDATE sessions SET revoked = 1 WHERE previous_hash = ?1 RETURNING id",
                     params![old_hash],
@@ -236,12 +240,11 @@ pub fn rotate_session(
             }
         }
     };
-    tx.commit()?;
     Ok(outcome)
 }
 
 /// Whether a session is signed in.
-pub fn session_active(conn: &mut Connection, session_id: &str) -> Result<bool, StoreError> {
+pub fn session_active(conn: &Connection, session_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT revoked = 0 AND expires_us > ?2 FROM sessions WHERE id = ?1")?
         .query_row(params![session_id, to_us(Utc::now())], |row| row.get(0))
@@ -250,10 +253,7 @@ pub fn session_active(conn: &mut Connection, session_id: &str) -> Result<bool, S
 }
 
 /// Revokes a session by its current refresh token; returns its id.
-pub fn revoke_session(
-    conn: &mut Connection,
-    refresh_hash: &str,
-) -> Result<Option<String>, StoreError> {
+pub fn revoke_session(conn: &Connection, refresh_hash: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row(
             "UPDATE sessions SET revoked = 1 WHERE refresh_hash = ?1 RETURNING id",
@@ -265,13 +265,12 @@ pub fn revoke_session(
 
 /// Replaces a conversation's members (creating it in `tenant` on first use).
 pub fn set_members(
-    conn: &mut Connection,
+    conn: &Connection,
     conversation_id: &str,
     tenant: &str,
     members: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let owner: Option<String> = tx
+    let owner: Option<String> = conn
         .query_row(
             "SELECT tenant FROM conversations WHERE id = ?1",
             params![conversation_id],
@@ -286,7 +285,7 @@ pub fn set_members(
         }
         Some(_) => {}
         None => {
-            let known: bool = tx.query_row(
+            let known: bool = conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = ?1)",
                 params![tenant],
                 |row| row.get(0),
@@ -294,7 +293,7 @@ pub fn set_members(
             if !known {
                 return Err(StoreError::NotFound(format!("no firm '{tenant}'")));
             }
-            tx.execute(
+            conn.execute(
                 "INSERT INTO conversations (id, tenant, created_us) VALUES (?1, ?2, ?3)",
                 params![conversation_id, tenant, to_us(Utc::now())],
             )?;
@@ -302,7 +301,7 @@ pub fn set_members(
     }
     let mut ids = Vec::with_capacity(members.len());
     for member in members {
-        let found: Option<(String, String)> = tx
+        let found: Option<(String, String)> = conn
             .query_row(
                 "SELECT id, tenant FROM users WHERE id = ?1 OR email = ?1",
                 params![member],
@@ -320,23 +319,22 @@ pub fn set_members(
     }
     ids.sort();
     ids.dedup();
-    tx.execute(
+    conn.execute(
         "DELETE FROM conversation_members WHERE conversation_id = ?1",
         params![conversation_id],
     )?;
     for id in &ids {
-        tx.execute(
+        conn.execute(
             "INSERT INTO conversation_members (conversation_id, user_id) VALUES (?1, ?2)",
             params![conversation_id, id],
         )?;
     }
-    tx.commit()?;
     Ok(ids)
 }
 
 /// A conversation with its members.
 pub fn conversation(
-    conn: &mut Connection,
+    conn: &Connection,
     conversation_id: &str,
 ) -> Result<Option<Conversation>, StoreError> {
     let tenant: Option<String> = conn
@@ -360,7 +358,7 @@ pub fn conversation(
 }
 
 /// Conversations a user belongs to.
-pub fn user_conversations(conn: &mut Connection, user_id: &str) -> Result<Vec<String>, StoreError> {
+pub fn user_conversations(conn: &Connection, user_id: &str) -> Result<Vec<String>, StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT conversation_id FROM conversation_members WHERE user_id = ?1 ORDER BY conversation_id",
     )?;

@@ -9,7 +9,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::store::StoreError;
 
-/// How long a connection waits for another writer (account changes) before failing.
+/// How long a connection waits for SQLite's write lock before failing. Within one gateway
+/// only the writer thread writes; the lock is shared with another process on the same
+/// file (the admin CLI run beside a live gateway) and with checkpoints.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many idle read connections are kept.
@@ -37,8 +39,8 @@ pub fn open(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// A pool of connections for reads (and rare account writes, which wait on the
-/// busy timeout). Std mutex, not tokio's: it is only held to push or pop.
+/// A pool of connections for reads (WAL: they never wait for the writer). Std mutex,
+/// not tokio's: it is only held to push or pop.
 pub struct Pool {
     /// The database file.
     path: PathBuf,

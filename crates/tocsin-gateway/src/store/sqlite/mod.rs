@@ -1,6 +1,5 @@
 //! The SQLite store: one file in the data dir, WAL, a single batching writer thread
-//! for everything that touches streams, and a small pool of connections for reads
-//! and account changes.
+//! for every change, and a small pool of connections for reads.
 
 mod accounts;
 mod connection;
@@ -20,14 +19,14 @@ use tocsin_protocol::{Kind, StreamName};
 use tokio::sync::oneshot;
 
 use self::connection::Pool;
-use self::writer::{ActionCommand, Command};
+use self::writer::{ActionCommand, Answer, Command};
 use crate::store::*;
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     /// Queue of the writer thread; dropping the store stops the thread.
     writer: mpsc::Sender<Command>,
-    /// Connections for reads and account changes.
+    /// Connections for reads.
     pool: Arc<Pool>,
 }
 
@@ -75,6 +74,26 @@ impl SqliteStore {
             .map_err(|_| StoreError::Internal("the storage writer dropped a request".into()))?
     }
 
+    /// Runs an account change on the writer thread and waits for its commit.
+    async fn change<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.write(|reply| {
+            Command::Account(Box::new(move |conn| {
+                let result = work(conn);
+                let ok = result.is_ok();
+                let answer: Answer = Box::new(move |commit| {
+                    // A caller that gave up (dropped its receiver) is not an error here.
+                    let _ = reply.send(commit.clone().and(result));
+                });
+                (ok, answer)
+            }))
+        })
+        .await
+    }
+
     async fn action(
         &self,
         key: ActionKey,
@@ -96,8 +115,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn create_tenant(&self, slug: &str, name: &str) -> Result<Tenant, StoreError> {
         let (slug, name) = (slug.to_owned(), name.to_owned());
-        self.pool
-            .run(move |conn| accounts::create_tenant(conn, &slug, &name))
+        self.change(move |conn| accounts::create_tenant(conn, &slug, &name))
             .await
     }
 
@@ -109,8 +127,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        self.pool
-            .run(move |conn| accounts::create_user(conn, user))
+        self.change(move |conn| accounts::create_user(conn, user))
             .await
     }
 
@@ -136,8 +153,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError> {
-        self.pool
-            .run(move |conn| accounts::create_api_key(conn, key))
+        self.change(move |conn| accounts::create_api_key(conn, key))
             .await
     }
 
@@ -149,19 +165,17 @@ impl Store for SqliteStore {
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        self.pool.run(accounts::list_api_keys).await
+        self.pool.run(|conn| accounts::list_api_keys(conn)).await
     }
 
     async fn revoke_api_key(&self, key_id: &str) -> Result<bool, StoreError> {
         let key_id = key_id.to_owned();
-        self.pool
-            .run(move |conn| accounts::revoke_api_key(conn, &key_id))
+        self.change(move |conn| accounts::revoke_api_key(conn, &key_id))
             .await
     }
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
-        self.pool
-            .run(move |conn| accounts::create_session(conn, session))
+        self.change(move |conn| accounts::create_session(conn, session))
             .await
     }
 
@@ -172,8 +186,7 @@ impl Store for SqliteStore {
         expires_at: DateTime<Utc>,
     ) -> Result<RotateOutcome, StoreError> {
         let (old, new) = (old_hash.to_owned(), new_hash.to_owned());
-        self.pool
-            .run(move |conn| accounts::rotate_session(conn, &old, &new, expires_at))
+        self.change(move |conn| accounts::rotate_session(conn, &old, &new, expires_at))
             .await
     }
 
@@ -186,8 +199,7 @@ impl Store for SqliteStore {
 
     async fn revoke_session(&self, refresh_hash: &str) -> Result<Option<String>, StoreError> {
         let hash = refresh_hash.to_owned();
-        self.pool
-            .run(move |conn| accounts::revoke_session(conn, &hash))
+        self.change(move |conn| accounts::revoke_session(conn, &hash))
             .await
     }
 
@@ -202,8 +214,7 @@ impl Store for SqliteStore {
             tenant.to_owned(),
             members.to_vec(),
         );
-        self.pool
-            .run(move |conn| accounts::set_members(conn, &id, &tenant, &members))
+        self.change(move |conn| accounts::set_members(conn, &id, &tenant, &members))
             .await
     }
 

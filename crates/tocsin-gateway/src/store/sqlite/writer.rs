@@ -6,6 +6,11 @@
 //! does not fail its neighbours), commits once — one fsync for the whole batch — and
 //! only then answers the callers and hands the new notifications to the fan-out, in
 //! offset order. Nothing is ever fanned out that is not committed.
+//!
+//! Account changes (firms, users, keys, device sessions, members) come here too, so
+//! the database has exactly one writer: before, they ran on pooled connections and,
+//! when many new SSO users connected at once, waited on SQLite's write lock past the
+//! busy timeout and failed with "database is locked".
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -47,6 +52,8 @@ pub enum Command {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<ActionOutcome, StoreError>>,
     },
+    /// An account change, run in its own savepoint like every command.
+    Account(AccountWork),
     /// Delete what is older than retention.
     Prune {
         /// Cut-off in microseconds.
@@ -55,6 +62,13 @@ pub enum Command {
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
 }
+
+/// An account change: applied to the writer's connection, it says whether it
+/// succeeded and gives the answer to send once the commit's outcome is known.
+pub type AccountWork = Box<dyn FnOnce(&Connection) -> (bool, Answer) + Send>;
+
+/// Sends a command's answer, given whether its transaction committed.
+pub type Answer = Box<dyn FnOnce(&Result<(), StoreError>) + Send>;
 
 /// The client actions the writer applies.
 pub enum ActionCommand {
@@ -87,6 +101,7 @@ enum Pending {
         oneshot::Sender<Result<u64, StoreError>>,
         Result<u64, StoreError>,
     ),
+    Account(Answer),
 }
 
 impl Pending {
@@ -103,6 +118,7 @@ impl Pending {
             Pending::Prune(tx, result) => {
                 let _ = tx.send(commit.clone().and(result));
             }
+            Pending::Account(answer) => answer(commit),
         }
     }
 }
@@ -171,6 +187,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Command>, fanout: &dyn Fanout)
                     let result = ops::apply_action(&sp, &key, &streams, action, &mut fresh);
                     let ok = result.is_ok();
                     (Pending::Action(reply, result), ok)
+                }
+                Command::Account(work) => {
+                    let (ok, answer) = work(&sp);
+                    (Pending::Account(answer), ok)
                 }
                 Command::Prune { cutoff_us, reply } => {
                     let result = ops::prune(&sp, cutoff_us);
