@@ -1,11 +1,13 @@
-//! **storm**: N clients (10k) dropped at once by a gateway SIGKILL; how long until all
-//! are back and caught up, reconnecting with the client's real backoff.
+//! **storm**: N clients (10k) dropped at once by a gateway restart; how long until all
+//! are back and caught up, reconnecting with the client's real backoff. Measured for
+//! both ways a gateway goes down: SIGKILL (a crash) and SIGTERM (a service restart).
 //!
 //! Every lean [`Session`] reconnects as `tocsin-client` does: `backoff::decide` on the
 //! close (a killed gateway sends none: reconnect), then `Backoff::next_delay` with the
 //! client's default `BackoffConfig` (full jitter, base 1 s, doubling per failed attempt,
-//! capped), resuming from the positions it held. The gateway is SIGKILLed — the harsher
-//! case: no close frame, no drain — and restarted at once on the same port; as soon as
+//! capped), resuming from the positions it held. The gateway is SIGKILLed (no close
+//! frame, no drain) or SIGTERMed (every client gets close 4000 and the gateway exits
+//! once drained), and restarted at once on the same port; as soon as
 //! it listens, one notification is published to every user (batch endpoint), so a
 //! client is "caught up" when it holds that offset, by replay or live. Reported: time
 //! from listening to all back and to all caught up, per-client reconnect time
@@ -67,6 +69,35 @@ struct Shared {
     outcomes: Mutex<Vec<Outcome>>,
 }
 
+/// How the gateway is taken down.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// SIGKILL: a crash. Clients see the TCP connection reset, with no close code.
+    Kill,
+    /// SIGTERM: a graceful restart. Clients get close 4000 ("going away").
+    Term,
+}
+
+impl Stop {
+    /// Prefix of this kind's metric names (SIGKILL keeps the plain names).
+    fn prefix(self) -> &'static str {
+        match self {
+            Stop::Kill => "",
+            Stop::Term => "sigterm_",
+        }
+    }
+
+    fn signal(self) -> &'static str {
+        match self {
+            Stop::Kill => "SIGKILL",
+            Stop::Term => "SIGTERM",
+        }
+    }
+}
+
+/// How long a SIGTERMed gateway may take to drain and exit.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
 /// One run's figures.
 struct Run {
     downtime_ms: f64,
@@ -88,53 +119,65 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
     report
         .param("clients", clients)
         .param("runs", ctx.runs)
-        .param("kill", "SIGKILL, restarted at once on the same port")
+        .param(
+            "stop",
+            "SIGKILL, then SIGTERM (metrics prefixed sigterm_); restarted at once on the same port",
+        )
         .param("backoff_base_s", config.base.as_secs_f64())
         .param("backoff_cap_s", config.cap.as_secs_f64());
-    let mut runs = Vec::new();
-    for run in 0..ctx.runs {
-        let measured = one_run(ctx, clients, config)
-            .await
-            .with_context(|| format!("storm run {run}"))?;
-        report.line(format!(
-            "run {run}: {clients} clients, gateway down {} ms; all back {} ms and all caught up {} ms after it listened; per-client reconnect p50 {} / p99 {} / max {} ms; {} failed attempts (at most {} for one client); {} % got the new notification by replay",
-            round(measured.downtime_ms),
-            round(measured.all_back_ms),
-            round(measured.all_caught_up_ms),
-            round(measured.reconnect_p50_ms),
-            round(measured.reconnect_p99_ms),
-            round(measured.reconnect_max_ms),
-            measured.failed_attempts,
-            measured.max_failed_attempts,
-            round(measured.replayed_share * 100.0),
-        ));
-        runs.push(measured);
-    }
-    let spread = |f: fn(&Run) -> f64| Spread::of(&runs.iter().map(f).collect::<Vec<_>>());
-    let all_back = spread(|r| r.all_back_ms);
-    report
-        .metric("downtime_ms", spread(|r| r.downtime_ms))
-        .metric("all_back_ms", &all_back)
-        .metric("all_caught_up_ms", spread(|r| r.all_caught_up_ms))
-        .metric("reconnect_p50_ms", spread(|r| r.reconnect_p50_ms))
-        .metric("reconnect_p99_ms", spread(|r| r.reconnect_p99_ms))
-        .metric("reconnect_max_ms", spread(|r| r.reconnect_max_ms))
-        .metric("failed_attempts", spread(|r| r.failed_attempts as f64))
-        .metric(
-            "max_failed_attempts_per_client",
-            spread(|r| f64::from(r.max_failed_attempts)),
-        );
     let cap_ms = config.cap.as_secs_f64() * 1000.0;
-    report.at_most(
-        "all clients back after a restart (backoff cap + 5 s)",
-        spread(|r| r.all_caught_up_ms).median,
-        cap_ms + 5000.0,
-        "ms",
-    );
+    for stop in [Stop::Kill, Stop::Term] {
+        let mut runs = Vec::new();
+        for run in 0..ctx.runs {
+            let measured = one_run(ctx, clients, config, stop)
+                .await
+                .with_context(|| format!("storm run {run} ({})", stop.signal()))?;
+            report.line(format!(
+                "{} run {run}: {clients} clients, gateway down {} ms; all back {} ms and all caught up {} ms after it listened; per-client reconnect p50 {} / p99 {} / max {} ms; {} failed attempts (at most {} for one client); {} % got the new notification by replay",
+                stop.signal(),
+                round(measured.downtime_ms),
+                round(measured.all_back_ms),
+                round(measured.all_caught_up_ms),
+                round(measured.reconnect_p50_ms),
+                round(measured.reconnect_p99_ms),
+                round(measured.reconnect_max_ms),
+                measured.failed_attempts,
+                measured.max_failed_attempts,
+                round(measured.replayed_share * 100.0),
+            ));
+            runs.push(measured);
+        }
+        let spread = |f: fn(&Run) -> f64| Spread::of(&runs.iter().map(f).collect::<Vec<_>>());
+        let name = |metric: &str| format!("{}{metric}", stop.prefix());
+        report
+            .metric(&name("downtime_ms"), spread(|r| r.downtime_ms))
+            .metric(&name("all_back_ms"), spread(|r| r.all_back_ms))
+            .metric(&name("all_caught_up_ms"), spread(|r| r.all_caught_up_ms))
+            .metric(&name("reconnect_p50_ms"), spread(|r| r.reconnect_p50_ms))
+            .metric(&name("reconnect_p99_ms"), spread(|r| r.reconnect_p99_ms))
+            .metric(&name("reconnect_max_ms"), spread(|r| r.reconnect_max_ms))
+            .metric(
+                &name("failed_attempts"),
+                spread(|r| r.failed_attempts as f64),
+            )
+            .metric(
+                &name("max_failed_attempts_per_client"),
+                spread(|r| f64::from(r.max_failed_attempts)),
+            );
+        report.at_most(
+            &format!(
+                "all clients back after a restart by {} (backoff cap + 5 s)",
+                stop.signal()
+            ),
+            spread(|r| r.all_caught_up_ms).median,
+            cap_ms + 5000.0,
+            "ms",
+        );
+    }
     Ok(report)
 }
 
-async fn one_run(ctx: &Ctx, clients: usize, config: BackoffConfig) -> Result<Run> {
+async fn one_run(ctx: &Ctx, clients: usize, config: BackoffConfig, how: Stop) -> Result<Run> {
     let mut bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
     provision(&bench.target, clients).await?;
     let shared = Arc::new(Shared {
@@ -162,7 +205,17 @@ async fn one_run(ctx: &Ctx, clients: usize, config: BackoffConfig) -> Result<Run
     drop(opened);
 
     let killed_at = Instant::now();
-    bench.gateway.kill_hard().await;
+    match how {
+        Stop::Kill => bench.gateway.kill_hard().await,
+        Stop::Term => {
+            bench.gateway.terminate();
+            let status = bench.gateway.wait_exit(DRAIN_LIMIT).await;
+            anyhow::ensure!(
+                status.success(),
+                "the gateway exited with {status} after SIGTERM"
+            );
+        }
+    }
     bench.gateway.restart_on_same_port().await;
     let listening_at = Instant::now();
     // One new notification per user: "caught up" means holding it.
