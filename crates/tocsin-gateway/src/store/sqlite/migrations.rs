@@ -5,7 +5,7 @@ use rusqlite_migration::{M, Migrations};
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The first schema. Times are stored twice where they are compared: `*_us` integer
@@ -124,10 +124,101 @@ CREATE TABLE client_actions (
 CREATE INDEX client_actions_created ON client_actions(created_us);
 "#;
 
+/// Notifications in append order. V1 clustered the table by `(stream, offset)` with the
+/// payload inline, so a batch of publishes to many users wrote into as many b-tree
+/// leaves of whole rows, and split them every few rows: 50 µs per notification with
+/// 1 000 streams against 14 µs with 10. Now rows are appended at the end of the table
+/// (rowid order) and only the small `(stream, offset)` index entries land one per
+/// stream: 20 µs with 1 000 streams (docs/BENCHMARKS.md, unicast). Offsets stay unique
+/// per stream through that index; reads by stream and offset use it.
+const V2: &str = r#"
+CREATE TABLE notifications_v2 (
+    seq INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    payload TEXT NOT NULL
+);
+INSERT INTO notifications_v2 (stream, offset, id, kind, created_us, payload)
+    SELECT stream, offset, id, kind, created_us, payload FROM notifications
+    ORDER BY created_us, stream, offset;
+DROP TABLE notifications;
+ALTER TABLE notifications_v2 RENAME TO notifications;
+CREATE UNIQUE INDEX notifications_stream_offset ON notifications(stream, offset);
+CREATE INDEX notifications_created ON notifications(created_us);
+"#;
+
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().expect("valid migrations");
+    }
+
+    /// A database written by the first schema keeps every notification, in the
+    /// same streams and offsets, and offsets stay unique per stream.
+    #[test]
+    fn notifications_survive_the_move_to_append_order() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        let migrations = super::migrations();
+        migrations.to_version(&mut conn, 1).expect("first schema");
+        for (stream, offset, created) in [("user:a", 1, 30), ("user:b", 1, 10), ("user:a", 2, 40)] {
+            conn.execute(
+                "INSERT INTO notifications (stream, offset, id, kind, created_us, payload)
+                 VALUES (?1, ?2, ?3, 'email', ?4, '{}')",
+                rusqlite::params![stream, offset, format!("{stream}-{offset}"), created],
+            )
+            .expect("inserts");
+        }
+        migrations.to_latest(&mut conn).expect("migrates");
+
+        let mut rows = conn
+            .prepare("SELECT stream, offset, id FROM notifications ORDER BY seq")
+            .expect("prepares");
+        let rows: Vec<(String, i64, String)> = rows
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("queries")
+            .collect::<Result<_, _>>()
+            .expect("reads");
+        let ids: Vec<&str> = rows.iter().map(|(_, _, id)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["user:b-1", "user:a-1", "user:a-2"],
+            "copied oldest first"
+        );
+
+        let duplicate = conn.execute(
+            "INSERT INTO notifications (stream, offset, id, kind, created_us, payload)
+             VALUES ('user:a', 2, 'other', 'email', 50, '{}')",
+            [],
+        );
+        assert!(duplicate.is_err(), "an offset is still unique per stream");
+    }
+
+    /// A replay reads a stream's range through the `(stream, offset)` index rather than
+    /// scanning the table (which now holds every stream's rows interleaved).
+    #[test]
+    fn a_stream_range_is_read_through_its_index() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        super::migrations().to_latest(&mut conn).expect("migrates");
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT offset, id, kind, payload FROM notifications
+                 WHERE stream = ?1 AND offset > ?2 AND offset <= ?3 ORDER BY offset LIMIT ?4",
+            )
+            .expect("prepares")
+            .query_map(rusqlite::params!["user:a", 0, 10, 10], |row| row.get(3))
+            .expect("explains")
+            .collect::<Result<_, _>>()
+            .expect("reads");
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("notifications_stream_offset")),
+            "plan: {plan:?}"
+        );
     }
 }

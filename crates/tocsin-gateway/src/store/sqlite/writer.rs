@@ -144,8 +144,8 @@ pub fn run(mut conn: Connection, commands: mpsc::Receiver<Command>, fanout: Arc<
 /// 64 KiB: with hundreds of commands per commit that was more than half of the writer's
 /// write calls, so it is kept in memory (it only ever holds the pages one command
 /// touched). A larger page cache keeps the hot b-tree pages of many streams in memory
-/// instead of re-reading them from the OS for every batch. Notifications are clustered
-/// by stream, so publishes to many users dirty one page each; checkpointing every
+/// instead of re-reading them from the OS for every batch. Publishes to many users
+/// still dirty one `(stream, offset)` index page per stream; checkpointing every
 /// [`WAL_CHECKPOINT_PAGES`] instead of SQLite's 1000 lets a page dirtied by several
 /// commits be copied to the database once. None of these changes durability: every
 /// commit is still fsynced before it is answered.
