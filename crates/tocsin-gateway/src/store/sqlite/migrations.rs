@@ -1,7 +1,45 @@
 //! The SQLite schema, as numbered migrations applied by `rusqlite_migration`
 //! (tracked in SQLite's `user_version`). Never edit a released migration: add one.
 
+use std::path::Path;
+
+use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
+
+use crate::store::StoreError;
+
+/// Brings the database to the latest schema. An upgrade that copies a table (migration
+/// 2 copies every notification) can take a while on a large database and needs about
+/// that table's size again in free disk space, so it is logged before it starts, and a
+/// failure says what to do. Each migration runs in a transaction: one that fails
+/// leaves the database as it was.
+pub fn upgrade(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let migrations = migrations();
+    let pending = migrations.pending_migrations(conn).unwrap_or(0);
+    if pending > 0 && database_is_not_new(conn) {
+        tracing::info!(
+            database = %path.display(),
+            pending,
+            "upgrading the database schema; on a large database this can take a minute"
+        );
+    }
+    migrations.to_latest(conn).map_err(|err| {
+        StoreError::Internal(format!(
+            "upgrading the database schema of {} failed: {err}. The database was left as it \
+             was; if the disk is full, free about the database's size again and start the \
+             gateway again",
+            path.display()
+        ))
+    })
+}
+
+/// Whether the file already holds a schema (so this is an upgrade, not a first start).
+fn database_is_not_new(conn: &Connection) -> bool {
+    conn.query_row("SELECT COUNT(*) > 0 FROM sqlite_master", [], |row| {
+        row.get(0)
+    })
+    .unwrap_or(false)
+}
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {

@@ -44,9 +44,7 @@ impl SqliteStore {
             })?;
         }
         let mut conn = connection::open(path, synchronous)?;
-        migrations::migrations()
-            .to_latest(&mut conn)
-            .map_err(|err| StoreError::Internal(format!("database migration failed: {err}")))?;
+        migrations::upgrade(&mut conn, path)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tocsin-store-writer".into())
