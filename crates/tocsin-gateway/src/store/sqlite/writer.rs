@@ -5,7 +5,7 @@
 //! [`MAX_COMMANDS_PER_COMMIT`]), applies each in its own savepoint (one bad command
 //! does not fail its neighbours), commits once — one fsync for the whole batch — and
 //! only then answers the callers and hands the new notifications to the fan-out, in
-//! offset order. Nothing is ever fanned out that is not committed.
+//! offset order. Nothing is ever answered or fanned out that is not committed.
 //!
 //! Account changes (firms, users, keys, device sessions, members) come here too, so
 //! the database has exactly one writer: before, they ran on pooled connections and,
@@ -214,12 +214,14 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Command>, fanout: &dyn Fanout)
         tracing::error!(error = %err, "storage commit failed; nothing from this batch was stored");
         delivered.clear();
     }
-    // Fan out first, then answer: a publisher that got its 2xx can rely on connected
-    // clients having the notification queued already.
-    if !delivered.is_empty() {
-        fanout.deliver(&delivered);
-    }
+    // Answer first, then fan out. Both happen only after the commit, so nothing is
+    // sent that is not stored either way; the order decides who tokio runs first. A
+    // fan-out to 10k connections wakes 10k tasks, and a publisher answered after it
+    // waited behind all of them (~100 ms at 10k, docs/BENCHMARKS.md).
     for item in pending {
         item.answer(&commit);
+    }
+    if !delivered.is_empty() {
+        fanout.deliver(&delivered);
     }
 }
