@@ -374,29 +374,30 @@ async fn measure(
     })
 }
 
-/// Presses Esc in the panel until its web process exits. xdotool looks the window up
-/// by title first, and can find a window X has already replaced (BadWindow): that is
-/// a lookup race, not the app failing, so the press is tried again (3 times at most).
+/// Presses Esc in the panel until its web process exits, for up to [`STEP`]. xdotool
+/// looks the window up by title first, and that lookup can come up empty (exit status
+/// 1, nothing on stderr: the window is not viewable at that instant) or find a window
+/// X has already replaced (BadWindow). Neither is the app failing, so the press is
+/// tried again, at the poll's pace, until the web process is gone; the last error is
+/// reported if it never goes.
 async fn close_panel(session: &DesktopSession) -> Result<()> {
-    const ATTEMPTS: usize = 3;
-    let mut last_error = None;
-    for _ in 0..ATTEMPTS {
-        if let Err(error) = session.press_key(PANEL_TITLE, "Escape").await {
-            last_error = Some(error);
-            continue;
-        }
-        let exited = poll("the panel's web process to exit", STEP / 4, async || {
-            Ok((!session.has_web_process()).then_some(()))
-        })
-        .await;
-        match exited {
-            Ok(()) => return Ok(()),
-            Err(error) => last_error = Some(error),
-        }
-    }
-    Err(last_error
-        .unwrap_or_else(|| anyhow::anyhow!("the panel did not close"))
-        .context(format!("closing the panel with Esc, {ATTEMPTS} attempts")))
+    poll(
+        "Esc to close the panel (its web process to exit)",
+        STEP,
+        async || {
+            if !session.has_web_process() {
+                return Ok(Some(()));
+            }
+            session.press_key(PANEL_TITLE, "Escape").await?;
+            // Give this press time to take effect before pressing again.
+            let exited = poll("the panel's web process to exit", STEP / 12, async || {
+                Ok((!session.has_web_process()).then_some(()))
+            })
+            .await;
+            Ok(exited.ok())
+        },
+    )
+    .await
 }
 
 /// Publishes `count` notifications to Marie one at a time; each is timed from the
