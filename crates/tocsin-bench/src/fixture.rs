@@ -117,8 +117,8 @@ impl BenchGateway {
 
 /// Creates `count` users by connecting each once (concurrently, unmeasured).
 pub async fn provision(target: &Target, count: usize) -> Result<()> {
-    // 64 at a time: each first connection is a user created in SQLite, and more at
-    // once only queue behind one another's commits.
+    // 64 at a time: each first connection creates a user through the store's writer,
+    // which commits them in batches; more at once would only queue there.
     let mut opened = std::pin::pin!(ramp(target, count, 64));
     while let Some(result) = opened.next().await {
         let (_, session, _) = result.context("provisioning the benchmark's users")?;

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::client::{RAMP_CONCURRENCY, Session, Tally, Target, ramp};
+use crate::client::{RAMP_CONCURRENCY, Session, Tally, ramp};
 use crate::fixture::{BenchGateway, provision};
 use crate::publisher::Publisher;
 use crate::rawsocket;
@@ -31,9 +31,6 @@ use step::{Pace, Step};
 const RATES: &[u32] = &[1, 5, 10, 15, 20, 30];
 /// A step whose p99 is beyond this has left the regime worth measuring.
 const P99_EXPLODED_MS: f64 = 1000.0;
-/// Provisioning passes before giving up (users created by an earlier pass are only
-/// signed in again).
-const PROVISION_ATTEMPTS: usize = 3;
 /// Rounds of the raw-socket baseline written to idle readers, as one broadcast is.
 const PACED_ROUNDS: usize = 5;
 /// The targets (normal scale, 10k clients).
@@ -85,9 +82,7 @@ async fn one_run(ctx: &Ctx, clients: usize, step_duration: Duration, burst: usiz
             problems.join("\n")
         ))
     };
-    provision_patiently(&bench.target, clients)
-        .await
-        .map_err(log)?;
+    provision(&bench.target, clients).await.map_err(log)?;
     let tally = Arc::new(Tally::default());
     let stop = CancellationToken::new();
     let holders = open_all(&bench, clients, &tally, &stop)
@@ -171,24 +166,6 @@ async fn one_run(ctx: &Ctx, clients: usize, step_duration: Duration, burst: usiz
         raw,
         frame_bytes,
     })
-}
-
-/// Creates the users as [`provision`] does, retrying what fails. Each first connection
-/// writes a shadow user on a pooled SQLite connection: on a busy machine, dozens of
-/// them queued behind one another's fsyncs can outwait SQLite's busy timeout (a 500,
-/// reported with the scenario's figures as a finding, not measured here).
-async fn provision_patiently(target: &Target, clients: usize) -> Result<()> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match provision(target, clients).await {
-            Ok(()) => return Ok(()),
-            Err(error) if attempt < PROVISION_ATTEMPTS => {
-                eprintln!("  fanout: provisioning failed ({error:#}); again");
-            }
-            Err(error) => return Err(error),
-        }
-    }
 }
 
 /// Opens `clients` live sessions, each receiving into `tally` until `stop`.

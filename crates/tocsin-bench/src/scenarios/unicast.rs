@@ -21,10 +21,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::client::{Session, Tally, source_ip};
+use crate::client::{Counts, Session, Tally, source_ip};
 use crate::clock;
 use crate::fixture::{BenchGateway, provision, user_id};
-use crate::procfs::cpu_seconds;
+use crate::procfs::{Sample, cpu_seconds};
 use crate::publisher::{Publisher, dossier_update_text};
 use crate::report::{Report, round};
 use crate::stats::Latencies;
@@ -230,13 +230,10 @@ async fn one_step(
     step_len: Duration,
 ) -> Result<Step> {
     let total = (rate * step_len.as_secs_f64()) as u64;
-    let before = tally.counts();
-    let gateway_before = bench.sample()?;
-    let load_before = cpu_seconds(std::process::id())?;
+    let window = Window::open(bench, tally)?;
+    let (start, start_us) = (window.start, window.start_us);
     let sent = Arc::new(Sent::default());
     let next = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let start_us = clock::now_us();
     let interval_ns = 1e9 / rate;
     let mut senders = Vec::with_capacity(IN_FLIGHT);
     for _ in 0..IN_FLIGHT {
@@ -276,34 +273,16 @@ async fn one_step(
     for sender in senders {
         sender.await.context("a publishing task failed")?;
     }
-    let send_elapsed = start.elapsed().as_secs_f64();
-    let ok = sent.ok.load(Ordering::Relaxed);
-    drain(tally, before.delivered + ok, Duration::from_secs(10)).await;
-    let after = tally.counts();
-    let gateway_after = bench.sample()?;
-    let load_after = cpu_seconds(std::process::id())?;
-    let delivered = after.delivered - before.delivered;
-    let delivery_span_s = (after.last_delivery_us.saturating_sub(start_us)) as f64 / 1e6;
-    let deliveries = tally.take_latencies().summary();
-    let http = sent.http.lock().map(|h| h.summary()).unwrap_or_default();
-    let wall = gateway_before.at.elapsed().as_secs_f64();
-    Ok(Step {
-        offered_per_s: rate,
-        achieved_per_s: ok as f64 / send_elapsed,
-        deliveries_per_s: delivered as f64 / delivery_span_s.max(send_elapsed),
-        delivery_p50_ms: deliveries.p50_ms,
-        delivery_p99_ms: deliveries.p99_ms,
-        delivery_max_ms: deliveries.max_ms,
-        http_p50_ms: http.p50_ms,
-        http_p99_ms: http.p99_ms,
-        errors: sent.errors.load(Ordering::Relaxed),
-        undelivered: ok.saturating_sub(delivered),
-        out_of_order: after.out_of_order - before.out_of_order,
-        gateway_cpu: gateway_before.cpu_share_until(&gateway_after),
-        gateway_cpu_us_per_publish: (gateway_after.cpu_seconds - gateway_before.cpu_seconds) * 1e6
-            / (ok.max(1) as f64),
-        load_cpu: (load_after - load_before) / wall,
-    })
+    let http = sent
+        .http
+        .lock()
+        .map(|mut h| std::mem::take(&mut *h))
+        .unwrap_or_default();
+    let (ok, errors) = (
+        sent.ok.load(Ordering::Relaxed),
+        sent.errors.load(Ordering::Relaxed),
+    );
+    window.close(bench, tally, rate, ok, errors, &http).await
 }
 
 /// Closed loop on `POST /v1/publish/batch`: `BATCH_IN_FLIGHT` requests of
@@ -315,11 +294,8 @@ async fn batch_step(
     tally: &Tally,
     step_len: Duration,
 ) -> Result<Step> {
-    let before = tally.counts();
-    let gateway_before = bench.sample()?;
-    let load_before = cpu_seconds(std::process::id())?;
-    let start = Instant::now();
-    let start_us = clock::now_us();
+    let window = Window::open(bench, tally)?;
+    let start = window.start;
     let sequence = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
     for _ in 0..BATCH_IN_FLIGHT {
@@ -357,31 +333,71 @@ async fn batch_step(
         errors += e;
         http.merge(&h);
     }
-    let send_elapsed = start.elapsed().as_secs_f64();
-    drain(tally, before.delivered + ok, Duration::from_secs(10)).await;
-    let after = tally.counts();
-    let gateway_after = bench.sample()?;
-    let load_after = cpu_seconds(std::process::id())?;
-    let delivered = after.delivered - before.delivered;
-    let deliveries = tally.take_latencies().summary();
-    let http = http.summary();
-    let wall = gateway_before.at.elapsed().as_secs_f64();
-    let span = (after.last_delivery_us.saturating_sub(start_us)) as f64 / 1e6;
-    Ok(Step {
-        offered_per_s: f64::NAN,
-        achieved_per_s: ok as f64 / send_elapsed,
-        deliveries_per_s: delivered as f64 / span.max(send_elapsed),
-        delivery_p50_ms: deliveries.p50_ms,
-        delivery_p99_ms: deliveries.p99_ms,
-        delivery_max_ms: deliveries.max_ms,
-        http_p50_ms: http.p50_ms,
-        http_p99_ms: http.p99_ms,
-        errors,
-        undelivered: ok.saturating_sub(delivered),
-        out_of_order: after.out_of_order - before.out_of_order,
-        gateway_cpu: gateway_before.cpu_share_until(&gateway_after),
-        gateway_cpu_us_per_publish: (gateway_after.cpu_seconds - gateway_before.cpu_seconds) * 1e6
-            / (ok.max(1) as f64),
-        load_cpu: (load_after - load_before) / wall,
-    })
+    window
+        .close(bench, tally, f64::NAN, ok, errors, &http)
+        .await
+}
+
+/// A step's measuring window: the counters and clocks at its start.
+struct Window {
+    before: Counts,
+    gateway: Sample,
+    load_cpu_s: f64,
+    start: Instant,
+    start_us: u64,
+}
+
+impl Window {
+    /// Starts measuring.
+    fn open(bench: &BenchGateway, tally: &Tally) -> Result<Window> {
+        Ok(Window {
+            before: tally.counts(),
+            gateway: bench.sample()?,
+            load_cpu_s: cpu_seconds(std::process::id())?,
+            start: Instant::now(),
+            start_us: clock::now_us(),
+        })
+    }
+
+    /// Called once the step's senders are done (`ok` publishes answered 2xx, `errors`
+    /// failed, `http` their answer times): waits for the deliveries, then turns the
+    /// window into a [`Step`]. `offered_per_s` is NaN for the closed-loop batch run.
+    async fn close(
+        self,
+        bench: &BenchGateway,
+        tally: &Tally,
+        offered_per_s: f64,
+        ok: u64,
+        errors: u64,
+        http: &Latencies,
+    ) -> Result<Step> {
+        let send_elapsed = self.start.elapsed().as_secs_f64();
+        drain(tally, self.before.delivered + ok, Duration::from_secs(10)).await;
+        let after = tally.counts();
+        let gateway_after = bench.sample()?;
+        let load_after = cpu_seconds(std::process::id())?;
+        let delivered = after.delivered - self.before.delivered;
+        let delivery_span_s = (after.last_delivery_us.saturating_sub(self.start_us)) as f64 / 1e6;
+        let deliveries = tally.take_latencies().summary();
+        let http = http.summary();
+        let wall = self.gateway.at.elapsed().as_secs_f64();
+        Ok(Step {
+            offered_per_s,
+            achieved_per_s: ok as f64 / send_elapsed,
+            deliveries_per_s: delivered as f64 / delivery_span_s.max(send_elapsed),
+            delivery_p50_ms: deliveries.p50_ms,
+            delivery_p99_ms: deliveries.p99_ms,
+            delivery_max_ms: deliveries.max_ms,
+            http_p50_ms: http.p50_ms,
+            http_p99_ms: http.p99_ms,
+            errors,
+            undelivered: ok.saturating_sub(delivered),
+            out_of_order: after.out_of_order - self.before.out_of_order,
+            gateway_cpu: self.gateway.cpu_share_until(&gateway_after),
+            gateway_cpu_us_per_publish: (gateway_after.cpu_seconds - self.gateway.cpu_seconds)
+                * 1e6
+                / (ok.max(1) as f64),
+            load_cpu: (load_after - self.load_cpu_s) / wall,
+        })
+    }
 }
