@@ -8,6 +8,7 @@
 //! - [`process`]: the repository root, cargo invocations, `==> step` headers.
 //! - [`setup`]: system packages (apt) and cargo tools the build and tests need.
 //! - [`pipeline`]: `cargo xtask test`, the one command CI and the README give.
+//! - [`advisories`]: its advisory check of Cargo.lock (cargo-deny, offline).
 //! - [`ui`]: installing, checking and building the panel's front end (`ui/`).
 //! - [`demo`]: `cargo xtask demo`, a real gateway, the desktop app and a terminal
 //!   listener.
@@ -15,6 +16,7 @@
 //!   systemd unit.
 //! - [`bench`]: `cargo xtask bench`, the benchmarks (crates/tocsin-bench).
 
+mod advisories;
 mod bench;
 mod bundle;
 mod demo;

@@ -2,17 +2,18 @@
 //!
 //! Steps, in order, stopping at the first failure: setup, the panel's type check and
 //! unit tests, its build (the desktop crate embeds it), `cargo fmt --check`, clippy
-//! with warnings denied, build every binary, doc tests, the real keyring test,
-//! nextest. The binaries are built first, into the one default target directory, so
-//! the end-to-end tests start the already-built gateway and desktop app (their paths
-//! are passed in `TOCSIN_GATEWAY_BIN` and `TOCSIN_DESKTOP_BIN`) instead of building
-//! them again under a test's timeout.
+//! with warnings denied, the advisory check of Cargo.lock (cargo-deny, offline, against
+//! a RustSec snapshot: see `deny.toml`), build every binary, doc tests, the real
+//! keyring test, nextest. The binaries are built first, into the one default target
+//! directory, so the end-to-end tests start the already-built gateway and desktop app
+//! (their paths are passed in `TOCSIN_GATEWAY_BIN` and `TOCSIN_DESKTOP_BIN`) instead of
+//! building them again under a test's timeout.
 
 use anyhow::Result;
 use clap::Args;
 
 use crate::process::{self, cargo, run_step};
-use crate::{setup, ui};
+use crate::{advisories, setup, ui};
 
 /// The environment variable that tells the end-to-end tests which gateway binary to run.
 pub const GATEWAY_BIN_ENV: &str = "TOCSIN_GATEWAY_BIN";
@@ -55,6 +56,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
             ]),
         )?;
     }
+    advisories::check()?;
     run_step("build", &mut cargo(["build", "--workspace", "--bins"]))?;
     let gateway = process::gateway_binary()?;
     let desktop = process::desktop_binary()?;

@@ -2,8 +2,9 @@
 //!
 //! On Debian and Ubuntu the missing packages of [`SYSTEM_PACKAGES`] are installed with
 //! apt (as root, or through `sudo -n`; never prompting). Elsewhere the list is printed
-//! for the developer to install and the command carries on. Then `cargo-nextest` and
-//! `tauri-driver` are installed if they do not answer.
+//! for the developer to install and the command carries on. Then `cargo-nextest`,
+//! `tauri-driver` and `cargo-deny` are installed if they do not answer (the last two
+//! at a pinned version).
 
 use std::path::Path;
 use std::process::Command;
@@ -128,7 +129,13 @@ pub fn run() -> Result<()> {
     install_system_packages(SYSTEM_PACKAGES)?;
     header("setup: cargo tools");
     ensure_nextest()?;
-    ensure_tauri_driver()
+    ensure_tauri_driver()?;
+    if crate::advisories::snapshot_present() {
+        ensure_cargo_deny()
+    } else {
+        println!("no advisory database snapshot: cargo-deny is not needed (see deny.toml)");
+        Ok(())
+    }
 }
 
 /// Installs the missing packages on Debian/Ubuntu; elsewhere prints them.
@@ -254,6 +261,35 @@ fn ensure_tauri_driver() -> Result<()> {
     process::run_step(
         "install tauri-driver",
         &mut process::cargo(["install", "tauri-driver", "--version", "2.1.0", "--locked"]),
+    )
+}
+
+/// The cargo-deny release the advisories step and `deny.toml` are written for. Its
+/// config keys and flags change between releases (0.20 folded `--disable-fetch` into
+/// `--offline`), so it is pinned. Building it takes about 7 minutes on 2 cores, once.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// Installs cargo-deny [`CARGO_DENY_VERSION`] unless `cargo deny --version` already
+/// reports it (an older or newer one is replaced).
+fn ensure_cargo_deny() -> Result<()> {
+    let installed = process::cargo(["deny", "--version"]).output();
+    let wanted = format!("cargo-deny {CARGO_DENY_VERSION}");
+    if let Ok(output) = installed
+        && output.status.success()
+        && String::from_utf8_lossy(&output.stdout).trim() == wanted
+    {
+        println!("{wanted} is installed");
+        return Ok(());
+    }
+    process::run_step(
+        "install cargo-deny",
+        &mut process::cargo([
+            "install",
+            "cargo-deny",
+            "--version",
+            CARGO_DENY_VERSION,
+            "--locked",
+        ]),
     )
 }
 
