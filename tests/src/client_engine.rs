@@ -33,6 +33,7 @@ fn critical_deadline(to: &str, id: &str) -> PublishRequest {
     let due = (Utc::now() + chrono::Duration::hours(20)).fixed_offset();
     PublishRequest {
         to: to.to_owned(),
+        tenant: None,
         data: NotificationData::DeadlineAlert(DeadlineAlert {
             deadline_id: id.to_owned(),
             deadline_type: "appel".to_owned(),

@@ -67,6 +67,14 @@ pub struct GatewayOptions {
     /// Run `serve` under `taskset -c <cpus>` (the benchmarks pin the gateway to one
     /// core, so its runtime sizes itself to it and figures are comparable).
     pub pin_cpus: Option<String>,
+    /// `login.per_ip_per_second`.
+    pub login_per_ip_per_second: Option<u64>,
+    /// `login.per_ip_burst`.
+    pub login_per_ip_burst: Option<u64>,
+    /// `login.max_concurrent_hashes`.
+    pub login_max_concurrent_hashes: Option<u64>,
+    /// `login.hash_queue_wait_ms`.
+    pub login_hash_queue_wait_ms: Option<u64>,
 }
 
 /// A data directory on a tmpfs of `size_bytes`, holding a `filler` file of
@@ -318,6 +326,40 @@ impl Gateway {
 
     async fn serve(&mut self) {
         self.serve_on("127.0.0.1:0").await;
+    }
+
+    /// Runs `serve` expecting it to refuse to start: asserts it exits non-zero without
+    /// listening, and returns what it logged (why it refused).
+    pub async fn serve_expecting_refusal(&mut self) -> String {
+        assert!(self.child.is_none(), "stop the gateway first");
+        let output = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(START_TIMEOUT, output)
+            .await
+            .expect("a refused start exits at once")
+            .expect("tocsin-gateway serve can be run");
+        let log_path = self
+            .data_path
+            .join(format!("gateway-{}.log", self.logs.len() + 1));
+        std::fs::write(&log_path, &output.stderr).expect("the log file can be written");
+        self.logs.push(log_path);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !output.status.success() && !stdout.contains("listening on"),
+            "the gateway started ({:?}, stdout {stdout:?}); log:\n{}",
+            output.status,
+            self.log_tail(30)
+        );
+        self.log_tail(30)
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_path.join("tocsin.db")
     }
 
     async fn serve_on(&mut self, listen: &str) {
@@ -587,6 +629,17 @@ impl Gateway {
         for (key, value) in http {
             if let Some(v) = value {
                 set(&mut config, Some("http"), key, int(v));
+            }
+        }
+        let login = [
+            ("per_ip_per_second", options.login_per_ip_per_second),
+            ("per_ip_burst", options.login_per_ip_burst),
+            ("max_concurrent_hashes", options.login_max_concurrent_hashes),
+            ("hash_queue_wait_ms", options.login_hash_queue_wait_ms),
+        ];
+        for (key, value) in login {
+            if let Some(v) = value {
+                set(&mut config, Some("login"), key, int(v));
             }
         }
         if let Some(ttl) = options.access_token_ttl_secs {

@@ -108,3 +108,68 @@ async fn a_frame_before_hello_closes_4102_after_an_error_frame() {
     };
     assert_protocol_violation(offence, "frame before hello").await;
 }
+
+/// The attack: invalid UTF-8 in a text frame got a bare TCP drop. Now close 1007
+/// (RFC 6455's "invalid payload"), after an error frame saying why.
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_1007_and_others_are_still_served() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let token = gw.api().login(gw.user("dupont", 0)).await.access_token;
+    let not_utf8 = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    let offence = Offence {
+        after_hello: true,
+        message: Message::Frame(not_utf8),
+    };
+    let (closed, frames) = offend(&gw, &token, offence).await;
+    assert_eq!(closed.code, Some(1007), "close code ({closed:?})");
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, ServerFrame::Error { error } if error.message.contains("UTF-8"))),
+        "an error frame says why: {frames:?}"
+    );
+    assert_still_serving(&gw, &token).await;
+}
+
+/// The attack: under a frame flood the gateway sent close 4003 with `retry_after_ms`,
+/// but the client saw no close frame in 20 of 20 runs (1006: the socket was reset with
+/// the flood still unread). The gateway now reads out what is in flight before it
+/// drops the connection, so the close frame and its delay arrive.
+#[tokio::test]
+async fn a_frame_flood_closes_4003_with_its_delay_and_the_close_frame_arrives() {
+    let gw = Gateway::start(GatewayOptions {
+        actions_per_second: Some(2),
+        actions_burst: Some(4),
+        ..GatewayOptions::with_tenants(&[("dupont", &["marie"])])
+    })
+    .await;
+    let token = gw.api().login(gw.user("dupont", 0)).await.access_token;
+    for run in 0..5 {
+        let mut client = WsClient::connect(&gw.ws_url(), &ConnectOptions::bearer(&token)).await;
+        client.hello(BTreeMap::new()).await;
+        client.read_until_caught_up(STEP).await;
+        for n in 0..5000 {
+            let frame = tocsin_protocol::ClientFrame::MarkRead {
+                id: format!("flood-{run}-{n}"),
+                notification_ids: vec!["00000000-0000-0000-0000-000000000000".into()],
+            };
+            let text = serde_json::to_string(&frame).expect("serialises");
+            if client.try_send_raw(Message::text(text)).await.is_err() {
+                break;
+            }
+        }
+        let (closed, _frames) = client.expect_close(STEP).await;
+        assert_eq!(
+            closed.code,
+            Some(4003),
+            "run {run}: the close frame arrived ({closed:?})"
+        );
+        assert!(
+            closed.reason.starts_with("retry_after_ms="),
+            "run {run}: the delay travels in the reason: {closed:?}"
+        );
+    }
+}

@@ -32,6 +32,8 @@ pub struct Reply {
     pub status: StatusCode,
     /// The body; `Null` when empty.
     pub body: serde_json::Value,
+    /// The response headers (`Retry-After` and the like).
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {
@@ -80,13 +82,18 @@ impl Api {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Result<Reply> {
         let response = request.send().await?;
         let status = response.status();
+        let headers = response.headers().clone();
         let text = response.text().await?;
         let body = if text.is_empty() {
             serde_json::Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
         };
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            headers,
+        })
     }
 
     async fn call(&self, request: reqwest::RequestBuilder, what: &str) -> Reply {

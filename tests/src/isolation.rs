@@ -247,3 +247,86 @@ async fn marking_another_firms_notification_read_changes_nothing() {
         .await;
     assert!(!history.notifications[0].read);
 }
+
+const IDP_SECRET: &str = "e2e-isolation-idp-secret-0123456789";
+
+/// The attack: with `[auth.external]`, an IdP token `sub=marie@dupont.example,
+/// tenant=martin` made a shadow user in martin, and a global key's publish to
+/// `user:marie@dupont.example` went to that shadow user while dupont's real marie got
+/// nothing. Targets are now looked up inside one named firm only.
+#[tokio::test]
+async fn an_external_id_that_looks_like_another_firms_email_never_takes_its_mail() {
+    use jsonwebtoken::Algorithm;
+    use tocsin_e2e::gateway::ExternalAuth;
+    use tocsin_e2e::tokens::{claims, sign};
+    use tocsin_e2e::{ConnectOptions, TenantSpec};
+
+    let gw = Gateway::start(GatewayOptions {
+        tenants: vec![
+            TenantSpec::new("dupont", &["marie"]),
+            TenantSpec::new("martin", &[]),
+        ],
+        global_key: true,
+        external_auth: Some(ExternalAuth {
+            secret: IDP_SECRET.to_owned(),
+            issuer: "https://idp.example".to_owned(),
+            audience: "tocsin".to_owned(),
+            leeway_secs: 30,
+        }),
+        ..GatewayOptions::default()
+    })
+    .await;
+    let api = gw.api();
+    let marie = gw.user("dupont", 0).clone();
+    assert_eq!(marie.email, "marie@dupont.example");
+    let squatter = sign(
+        &claims(&marie.email, "martin", "https://idp.example", "tocsin"),
+        IDP_SECRET,
+        Algorithm::HS256,
+    );
+    let mut shadow = WsClient::connect(&gw.ws_url(), &ConnectOptions::bearer(&squatter)).await;
+    shadow.hello(BTreeMap::new()).await;
+    shadow.read_until_caught_up(STEP).await;
+    let token = api.login(&marie).await.access_token;
+    let (mut real, _, _) = WsClient::connect_ready(&gw.ws_url(), &token, BTreeMap::new()).await;
+
+    let target = format!("user:{}", marie.email);
+    let mut request = email(&target, "Jugement — dossier 2024-117");
+    let refused = api.publish(gw.global_key(), &request).await;
+    assert_eq!(refused.status.as_u16(), 422, "{:?}", refused.body);
+    assert!(
+        refused.error().message.contains("\"tenant\""),
+        "a global key is told to name the firm: {}",
+        refused.error().message
+    );
+
+    request.tenant = Some("dupont".to_owned());
+    let sent = api.publish_ok(gw.global_key(), &request).await;
+    assert_eq!(
+        sent.stream.to_string(),
+        marie.stream(),
+        "the real marie's stream"
+    );
+    real.wait_notification(&sent.id, STEP).await;
+    let by_firm_key = api
+        .publish_ok(gw.key("dupont"), &email(&target, "Convocation"))
+        .await;
+    assert_eq!(by_firm_key.stream.to_string(), marie.stream());
+
+    // A marker to the shadow user's own firm: nothing of marie's reached it before.
+    let marker = api
+        .publish_ok(gw.global_key(), &email("tenant:martin", "marker"))
+        .await;
+    let seen = shadow.wait_notification(&marker.id, STEP).await;
+    assert_eq!(seen.notification.title, "marker");
+    let shadow_stream: tocsin_protocol::StreamName =
+        target.parse().expect("the shadow user's stream");
+    assert!(
+        shadow
+            .positions()
+            .get(&shadow_stream)
+            .is_none_or(|position| position.offset == 0),
+        "nothing of marie's reached the shadow user: {:?}",
+        shadow.positions()
+    );
+}

@@ -10,14 +10,18 @@ mod desktop_tray; // The tray over D-Bus: count label and icon, offline look, me
 mod disk_full; // A full disk refuses publishes with a clear 503, loses nothing, and recovers.
 mod durability; // Acknowledged publishes survive SIGKILL and replay exactly once, in order.
 mod external_jwt; // External-app JWTs: every malformed or forged token is refused; a good one works.
+mod hardening; // Small holes closed: history offsets past i64, emails differing by non-ASCII case.
 mod heartbeat; // Peers that stop answering pings are dropped; peers that read stay connected.
 mod hostile_input; // Oversized and malformed frames close the offender only.
 mod isolation; // One firm never sees, reads, publishes into or marks another firm's data.
 mod limits; // Per-user connection cap, Origin allow-list, first-frame auth deadline.
+mod login_throttling; // Login floods keep memory flat (503); guesses get 429 per address and account, never locking the owner out.
+mod membership; // Members added to or removed from a conversation while connected: effective at once.
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
 mod replay; // Reconnecting replays exactly what was missed, then goes live without a gap.
 mod sessions; // In-band refresh outlives the old token; sign-out and token reuse close the device.
 mod shutdown; // SIGTERM closes every client with 4000 and exits 0.
 mod slow_consumer; // A client that stops reading is cut off alone and resumes without loss.
+mod store_integrity; // An older copy restored, the WAL deleted, a damaged file, a held lock: refused clearly, nothing lost.
 mod terminal_client; // `tocsin listen` killed and restarted resumes from its persisted positions.

@@ -16,6 +16,7 @@ use crate::http::Api;
 pub fn email(to: &str, title: &str) -> PublishRequest {
     PublishRequest {
         to: to.to_owned(),
+        tenant: None,
         data: NotificationData::EmailReceived(EmailReceived {
             subject: title.to_owned(),
             from: "Maître Martin <martin@exemple.fr>".to_owned(),
@@ -41,6 +42,7 @@ pub fn email_with_body(to: &str, title: &str, body_bytes: usize) -> PublishReque
 pub fn dossier(to: &str, number: &str) -> PublishRequest {
     PublishRequest {
         to: to.to_owned(),
+        tenant: None,
         data: NotificationData::DossierUpdated(DossierUpdated {
             dossier_number: number.to_owned(),
             action: DossierAction::DocumentAdded,
@@ -61,6 +63,7 @@ pub fn proposal(to: &str, proposal_id: &str) -> PublishRequest {
     let starts_at = (Utc::now() + ChronoDuration::days(2)).fixed_offset();
     PublishRequest {
         to: to.to_owned(),
+        tenant: None,
         data: NotificationData::ProposalCreated(ProposalCreated {
             proposal_id: proposal_id.to_owned(),
             starts_at,

@@ -2,6 +2,13 @@
 //! rebuild streams the gateway could not resume, persist replayed and live
 //! notifications (advancing positions only with them), send the outbox once caught up,
 //! keep the connection alive, and say how it ended.
+//!
+//! A stream whose history diverged (the gateway sends another notification at a
+//! position we hold, e.g. after its data was restored from an older copy) is rewound
+//! in the store and the session reconnects at once: the next `hello` resumes it from
+//! just before the divergence, the history up to there is re-checked (the pending
+//! rebuild) and the gateway replays its current timeline after it
+//! (`Engine::diverged`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,7 +26,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::backoff::{Reconnect, StopReason, decide};
 use crate::engine::{Command, Engine};
 use crate::events::{ConnectionState, EngineEvent};
-use crate::store::{Incoming, LocalStore};
+use crate::store::{Divergence, Incoming, LocalStore, StoreError};
 
 /// Notifications persisted per transaction while catching up.
 const REPLAY_BATCH: usize = 500;
@@ -253,9 +260,7 @@ impl Engine {
                     read: item.read,
                 })
                 .collect();
-            self.with_store(move |store| Ok(store.persist(&items)?))
-                .await
-                .map_err(local_failure)?;
+            self.persist(items).await?;
             match page.next_after {
                 Some(next) if next < up_to => after = next,
                 _ => break,
@@ -398,7 +403,11 @@ impl Engine {
                             self.emit(EngineEvent::ActionResult { id, action: action.map(Box::new), error: if ok { None } else { error } }).await;
                         }
                         ServerFrame::Error { error } => last_error = error.message,
-                        ServerFrame::Welcome(_) | ServerFrame::Ephemeral { .. } | ServerFrame::Pong {} => {}
+                        ServerFrame::Welcome(_)
+                        | ServerFrame::Ephemeral { .. }
+                        | ServerFrame::Pong {}
+                        | ServerFrame::Subscribed { .. }
+                        | ServerFrame::Unsubscribed { .. } => {}
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -442,23 +451,67 @@ impl Engine {
     }
 
     /// Persists notifications (positions advance in the same transaction) and returns
-    /// those that were new.
+    /// those that were new. A divergence ends the session through `Engine::diverged`.
     async fn persist(&mut self, batch: Vec<Incoming>) -> Result<Vec<Incoming>, SessionEnd> {
-        let result = self
+        let outcome = self
             .with_store(move |store| {
                 // The store also keeps proposal statuses in step with these.
-                let fresh = store.persist(&batch)?;
-                Ok(batch
-                    .into_iter()
-                    .zip(fresh)
-                    .filter(|(_, new)| *new)
-                    .map(|(item, _)| item)
-                    .collect())
+                match store.persist(&batch) {
+                    Ok(fresh) => Ok(Ok(batch
+                        .into_iter()
+                        .zip(fresh)
+                        .filter(|(_, new)| *new)
+                        .map(|(item, _)| item)
+                        .collect())),
+                    Err(StoreError::Diverged(divergence)) => Ok(Err(divergence)),
+                    Err(err) => Err(err.into()),
+                }
             })
-            .await;
-        result.map_err(|err| {
-            SessionEnd::Stop(Stop::Other(format!("the local database failed: {err}")))
-        })
+            .await
+            .map_err(local_failure)?;
+        match outcome {
+            Ok(fresh) => Ok(fresh),
+            Err(divergence) => Err(self.diverged(*divergence).await),
+        }
+    }
+
+    /// The gateway's history of a stream is not the one stored (nothing of the batch
+    /// was): keep what the user received from there on, rewind the stream to just
+    /// before it with a rebuild pending, say so, and reconnect now so that `hello`
+    /// re-syncs it. Each rewind moves at least the conflicting row off the stream's
+    /// timeline, so this cannot loop; if none moved (the gateway sent two ids at one
+    /// offset in one batch), reconnect after the backoff delay instead.
+    async fn diverged(&mut self, divergence: Divergence) -> SessionEnd {
+        let rewind = divergence.clone();
+        let moved = match self
+            .with_store(move |store| Ok(store.rewind_diverged(&rewind)?))
+            .await
+        {
+            Ok(moved) => moved,
+            Err(err) => return local_failure(err),
+        };
+        let Divergence {
+            stream,
+            epoch,
+            offset,
+            held_id,
+            received_id,
+        } = &divergence;
+        tracing::warn!(
+            %stream, epoch, offset, held_id, received_id, kept = moved,
+            "stream history diverged: kept what was received from this offset on, rewound the stream and re-syncing it from the gateway"
+        );
+        self.emit(EngineEvent::Warning(format!(
+            "{stream} diverged: the server's history changed at offset {offset} (restored from an older copy?); the {moved} notification(s) received from there on are kept, and {stream} is re-synced from the server"
+        )))
+        .await;
+        if moved == 0 {
+            return SessionEnd::Reconnect {
+                hint: None,
+                reason: format!("{divergence}; the gateway sent two notifications at one offset"),
+            };
+        }
+        SessionEnd::ReconnectNow
     }
 
     /// Sends every queued action, in order.
@@ -655,3 +708,6 @@ fn describe(code: Option<u16>, reason: &str) -> String {
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
+
+#[cfg(test)]
+mod tests;

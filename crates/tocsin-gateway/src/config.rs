@@ -43,6 +43,9 @@ pub struct Config {
     /// HTTP limits.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Login throttling and the cap on concurrent password checks.
+    #[serde(default)]
+    pub login: LoginConfig,
 }
 
 /// `[auth]`.
@@ -121,6 +124,52 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             publish_per_second: 5_000,
             publish_burst: 10_000,
+        }
+    }
+}
+
+/// `[login]`: throttling of `POST /v1/auth/login`, and the cap on password checks
+/// running at once (argon2id needs 19 MiB each, so an unbounded number of them is a
+/// memory exhaustion). Defaults: per source address 10/s (burst 20); per account
+/// (email, case-insensitive) 5/min (burst 10), which a source that signed in to the
+/// account within 30 days bypasses; after 5 failed attempts in a row for one account
+/// from one source, each next attempt waits 1 s, 2 s, 4 s … up to 5 min; as many
+/// password checks at once as the machine has cores, others waiting up to 2 s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Sustained login attempts per second per source address (IPv6: per /64).
+    pub per_ip_per_second: u32,
+    /// Burst of login attempts per source address.
+    pub per_ip_burst: u32,
+    /// Sustained login attempts per minute per account.
+    pub per_account_per_minute: u32,
+    /// Burst of login attempts per account.
+    pub per_account_burst: u32,
+    /// Attempts in a row, for one account from one source, before delays start.
+    pub failures_before_delay: u32,
+    /// The first delay; each next one doubles.
+    pub failure_delay_ms: u64,
+    /// The longest delay.
+    pub max_failure_delay_ms: u64,
+    /// Password checks (argon2id) running at once; 0 = one per core.
+    pub max_concurrent_hashes: usize,
+    /// How long a login waits for a free check before 503 `unavailable`.
+    pub hash_queue_wait_ms: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            per_ip_per_second: 10,
+            per_ip_burst: 20,
+            per_account_per_minute: 5,
+            per_account_burst: 10,
+            failures_before_delay: 5,
+            failure_delay_ms: 1_000,
+            max_failure_delay_ms: 300_000,
+            max_concurrent_hashes: 0,
+            hash_queue_wait_ms: 2_000,
         }
     }
 }
@@ -211,6 +260,7 @@ impl Config {
             self.http.publish_per_second >= 1 && self.http.publish_burst >= 1,
             "http publish rate limits must be at least 1"
         );
+        self.login.validate()?;
         if let Some(external) = &self.auth.external {
             crate::auth::ExternalVerifier::new(external.clone())
                 .map(|_| ())
@@ -232,6 +282,33 @@ impl Config {
     /// Retention as a duration.
     pub fn retention(&self) -> Duration {
         Duration::from_secs(self.retention_secs)
+    }
+}
+
+impl LoginConfig {
+    /// Checks the `[login]` values.
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.per_ip_per_second >= 1
+                && self.per_ip_burst >= 1
+                && self.per_account_per_minute >= 1
+                && self.per_account_burst >= 1,
+            "login rate limits must be at least 1"
+        );
+        anyhow::ensure!(
+            self.failure_delay_ms >= 1 && self.max_failure_delay_ms >= self.failure_delay_ms,
+            "login.failure_delay_ms must be at least 1 and at most login.max_failure_delay_ms"
+        );
+        anyhow::ensure!(
+            self.max_failure_delay_ms <= 24 * 3600 * 1000,
+            "login.max_failure_delay_ms must be at most a day (86400000)"
+        );
+        anyhow::ensure!(
+            self.hash_queue_wait_ms <= 60_000,
+            "login.hash_queue_wait_ms must be at most 60000: a login waiting longer has \
+             been given up by its client"
+        );
+        Ok(())
     }
 }
 
@@ -277,6 +354,20 @@ allowed_origins = []
 max_body_bytes = 1048576
 publish_per_second = 5000
 publish_burst = 10000
+
+# Login throttling (the source address is the TCP peer: behind a reverse proxy, the
+# proxy's address). A refused login gets 429 rate_limited, or 503 unavailable when
+# too many password checks are already running.
+[login]
+per_ip_per_second = 10
+per_ip_burst = 20
+per_account_per_minute = 5    # a source that signed in to the account before skips it
+per_account_burst = 10
+failures_before_delay = 5     # then 1 s, 2 s, 4 s ... per account and source
+failure_delay_ms = 1000
+max_failure_delay_ms = 300000
+max_concurrent_hashes = 0     # 0 = one per core; each needs 19 MiB
+hash_queue_wait_ms = 2000
 "#
     )
 }
@@ -297,6 +388,15 @@ mod tests {
             defaults.websocket.queue_capacity
         );
         assert_eq!(config.retention_secs, 30 * 24 * 3600);
+        assert_eq!(config.login, defaults.login);
+    }
+
+    #[test]
+    fn login_delays_must_be_ordered() {
+        let mut config = Config::with_secret("x".repeat(40));
+        config.login.max_failure_delay_ms = config.login.failure_delay_ms - 1;
+        let err = config.validate().expect_err("max below the first delay");
+        assert!(err.to_string().contains("login.failure_delay_ms"), "{err}");
     }
 
     #[test]

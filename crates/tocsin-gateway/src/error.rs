@@ -9,6 +9,10 @@ use tocsin_protocol::{ErrorBody, ErrorCode};
 use crate::auth::TokenError;
 use crate::store::StoreError;
 
+/// How long a publisher refused with `store_busy` is told to wait: another process's
+/// write (an admin command) takes milliseconds, a backup tool's lock a few seconds.
+const STORE_BUSY_RETRY_MS: u64 = 1000;
+
 /// An HTTP error answer.
 #[derive(Debug)]
 pub struct AppError {
@@ -95,6 +99,20 @@ impl From<StoreError> for AppError {
                     err.to_string(),
                 )
             }
+            StoreError::Busy => {
+                let mut error = AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::StoreBusy,
+                    err.to_string(),
+                );
+                error.body.retry_after_ms = Some(STORE_BUSY_RETRY_MS);
+                error
+            }
+            StoreError::Unusable(message) => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                message,
+            ),
             StoreError::Internal(_) => AppError::internal(err),
         }
     }

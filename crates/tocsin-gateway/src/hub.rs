@@ -37,6 +37,24 @@ pub enum Outbound {
     Notification(Arc<Live>),
     /// A ready frame (read sync, ephemeral event).
     Frame(Utf8Bytes),
+    /// The user's conversations changed: the session takes them from
+    /// [`ConnHandle::take_membership`].
+    MembershipChanged,
+}
+
+/// A change of the streams a connection may read, made while it is open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Membership {
+    /// Made a member: read the stream live from after `from` (the head when the change
+    /// committed), replaying what came since.
+    Added {
+        /// The conversation's stream.
+        stream: StreamName,
+        /// Where it stood right after the change.
+        from: tocsin_protocol::Position,
+    },
+    /// No longer a member: already unsubscribed in the hub; the session forgets it.
+    Removed(StreamName),
 }
 
 /// The hub's side of one connection.
@@ -56,6 +74,10 @@ pub struct ConnHandle {
     kill_reason: OnceLock<(CloseCode, String)>,
     /// The streams it is subscribed to, to unsubscribe on unregister.
     streams: Mutex<Vec<StreamName>>,
+    /// Membership changes not yet taken by the session. Written by the hub under the
+    /// API request that made them, so an action read after that request's answer is
+    /// already checked against them (the queue's wake-up may come later).
+    membership: Mutex<Vec<Membership>>,
 }
 
 impl ConnHandle {
@@ -68,6 +90,26 @@ impl ConnHandle {
     /// The code and reason it was asked to close with.
     pub fn kill_reason(&self) -> Option<&(CloseCode, String)> {
         self.kill_reason.get()
+    }
+
+    /// The membership changes made since the last call, oldest first.
+    pub fn take_membership(&self) -> Vec<Membership> {
+        std::mem::take(&mut *self.membership.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn note(&self, change: Membership) {
+        self.membership
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(change);
+        self.offer(Outbound::MembershipChanged);
+    }
+
+    fn is_subscribed(&self, stream: &StreamName) -> bool {
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(stream)
     }
 
     /// Queues without waiting; a full queue makes this a slow consumer.
@@ -164,6 +206,7 @@ impl Hub {
             kill,
             kill_reason: OnceLock::new(),
             streams: Mutex::new(Vec::new()),
+            membership: Mutex::new(Vec::new()),
         });
         conns.push(handle.clone());
         Ok((handle.clone(), Receiver(handle)))
@@ -247,18 +290,44 @@ impl Hub {
         }
     }
 
-    /// Stops live delivery of a stream to connections of users not in `allowed`
-    /// (members removed from a conversation).
-    pub fn restrict_stream(&self, stream: &StreamName, allowed: &[String]) {
+    /// A conversation's members are now `members` (its stream stood at `from` right
+    /// after the change): the open connections of removed members stop receiving it at
+    /// once and forget it, those of added members are subscribed at once and told.
+    pub fn members_changed(
+        &self,
+        stream: &StreamName,
+        members: &[String],
+        from: &tocsin_protocol::Position,
+    ) {
         let removed: Vec<Arc<ConnHandle>> = read(&self.streams)
             .get(stream)
             .into_iter()
             .flatten()
-            .filter(|conn| !allowed.contains(&conn.user_id))
+            .filter(|conn| !members.contains(&conn.user_id))
             .cloned()
             .collect();
         for conn in removed {
             self.unsubscribe(&conn, stream);
+            conn.note(Membership::Removed(stream.clone()));
+        }
+        let added: Vec<Arc<ConnHandle>> = {
+            let users = read(&self.users);
+            members
+                .iter()
+                .filter_map(|member| users.get(member))
+                .flatten()
+                .filter(|conn| !conn.is_subscribed(stream))
+                .cloned()
+                .collect()
+        };
+        for conn in added {
+            // Subscribed before the request answers, so nothing published after it is
+            // missed; the session replays what came between `from` and its own read.
+            self.subscribe(&conn, stream);
+            conn.note(Membership::Added {
+                stream: stream.clone(),
+                from: from.clone(),
+            });
         }
     }
 

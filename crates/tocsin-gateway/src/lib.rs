@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod hub;
 pub mod listener;

@@ -3,9 +3,11 @@
 //! connection with hyper directly, with a header-read (handshake) timeout, and
 //! shuts down gracefully: stop accepting, let in-flight requests finish.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -33,8 +35,8 @@ pub async fn accept_loop(listener: TcpListener, app: Router, shutdown: Cancellat
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and the like: log, breathe, keep serving.
                 tracing::error!(error = %err, "accept failed");
@@ -44,7 +46,7 @@ pub async fn accept_loop(listener: TcpListener, app: Router, shutdown: Cancellat
         };
         // Small frames (pings, acks) must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(with_peer(&app, peer));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
@@ -62,4 +64,14 @@ pub async fn accept_loop(listener: TcpListener, app: Router, shutdown: Cancellat
     {
         tracing::warn!("some HTTP requests were still running at shutdown");
     }
+}
+
+/// The app for one connection: each of its requests carries the TCP peer as
+/// `ConnectInfo<SocketAddr>` (what `axum::serve` would add; this loop serves with
+/// hyper directly, so it adds it itself). The peer is the only source address the
+/// gateway trusts: `X-Forwarded-For` and the like are client-written.
+fn with_peer(app: &Router, peer: SocketAddr) -> Router {
+    // `Router::layer` wraps each route anew per connection (microseconds); the
+    // idiomatic `tower::ServiceExt::map_request` would need `tower` as a dependency.
+    app.clone().layer(Extension(ConnectInfo(peer)))
 }

@@ -31,7 +31,7 @@ pub fn open(
 ) -> anyhow::Result<AppState> {
     let hub = Hub::new();
     let path = config.database_path(data_dir);
-    let store = SqliteStore::open(&path, &config.sqlite_synchronous, hub.clone())
+    let store = SqliteStore::serve(&path, &config.sqlite_synchronous, hub.clone())
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     let access = AccessTokens::new(
         config.auth.jwt_secret.as_bytes(),
@@ -68,6 +68,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         tracing::warn!("some WebSocket sessions did not close in time");
     }
     pruner.abort();
+    // Sessions are gone, so nothing writes any more: fold the WAL into the database
+    // file, so a stopped gateway's data is one file.
+    state.store.close().await;
     tracing::info!("gateway stopped");
     Ok(())
 }

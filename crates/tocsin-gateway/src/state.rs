@@ -2,13 +2,16 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::cache::Lookups;
+use crate::api::login_guard::LoginGuard;
 use crate::auth::Authenticator;
+use crate::auth::password::HashGate;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::Store;
@@ -32,6 +35,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every WebSocket session task, so shutdown can wait for their close frames.
     pub sessions: TaskTracker,
+    /// Login throttling per source, account and (account, source) failures.
+    pub login_guard: Arc<LoginGuard>,
+    /// The cap on password checks (argon2id) running at once.
+    pub hash_gate: Arc<HashGate>,
 }
 
 impl AppState {
@@ -46,6 +53,12 @@ impl AppState {
         let per_second = NonZeroU32::new(config.http.publish_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.http.publish_burst).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(per_second).allow_burst(burst);
+        let login = &config.login;
+        let hash_gate = HashGate::new(
+            login.max_concurrent_hashes,
+            Duration::from_millis(login.hash_queue_wait_ms),
+        );
+        let login_guard = Arc::new(LoginGuard::new(login));
         AppState {
             config,
             store,
@@ -55,6 +68,8 @@ impl AppState {
             lookups: Arc::new(Lookups::new()),
             shutdown,
             sessions: TaskTracker::new(),
+            login_guard,
+            hash_gate: Arc::new(hash_gate),
         }
     }
 }

@@ -7,6 +7,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum CloseCode {
+    /// RFC 6455's own code: a text frame was not valid UTF-8. Fix the client; do not
+    /// reconnect to send it again.
+    InvalidPayload = 1007,
     /// The gateway is shutting down or draining: reconnect (to any node) and resume.
     GoingAway = 4000,
     /// The client did not read fast enough and its queue overflowed: reconnect and resume.
@@ -37,7 +40,8 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every code, in numeric order (for docs and tests).
-    pub const ALL: [CloseCode; 12] = [
+    pub const ALL: [CloseCode; 13] = [
+        CloseCode::InvalidPayload,
         CloseCode::GoingAway,
         CloseCode::SlowConsumer,
         CloseCode::TokenExpired,
@@ -70,6 +74,7 @@ impl CloseCode {
     /// The short snake_case name used in logs and close reasons.
     pub fn name(self) -> &'static str {
         match self {
+            CloseCode::InvalidPayload => "invalid_payload",
             CloseCode::GoingAway => "going_away",
             CloseCode::SlowConsumer => "slow_consumer",
             CloseCode::TokenExpired => "token_expired",
@@ -102,6 +107,7 @@ mod tests {
         for code in CloseCode::ALL {
             assert_eq!(CloseCode::from_code(code.code()), Some(code));
             let in_reconnect_range = (4000..4100).contains(&code.code());
+            // 1007 is RFC 6455's, outside our ranges: a client must not resend it.
             assert_eq!(code.should_reconnect(), in_reconnect_range, "{code:?}");
         }
         assert!(!should_reconnect(4100));

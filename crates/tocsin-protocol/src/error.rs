@@ -23,8 +23,15 @@ pub enum ErrorCode {
     RateLimited,
     /// The gateway cannot serve now, e.g. its disk is full (HTTP 503).
     Unavailable,
+    /// Another process (an admin command, a backup tool) holds the database's write
+    /// lock; `retry_after_ms` says when to try again (HTTP 503).
+    StoreBusy,
     /// An unexpected error; the gateway logged the details (HTTP 500).
     Internal,
+    /// A code this build does not know (sent by a newer gateway): handled like
+    /// `internal`, instead of failing to read the whole error or frame.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The body of every HTTP error and the `error` of a failed action result.

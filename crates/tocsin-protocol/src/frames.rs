@@ -204,6 +204,19 @@ pub enum ServerFrame {
     },
     /// The answer to an application-level `ping`.
     Pong {},
+    /// The user was made a member of a conversation while connected: this connection
+    /// now receives it live from `stream.head` on (earlier messages are in
+    /// `GET /v1/history`).
+    Subscribed {
+        /// Where the stream stands now.
+        stream: StreamStatus,
+    },
+    /// The user stopped being a member of a conversation: nothing more of it is sent,
+    /// and actions on it are refused.
+    Unsubscribed {
+        /// The conversation's stream.
+        stream: StreamName,
+    },
 }
 
 /// The `welcome` frame's content.

@@ -72,6 +72,11 @@ pub struct TokenResponse {
 pub struct PublishRequest {
     /// `user:<id or email>`, `tenant:<slug>`, `conversation:<id>` or `all`.
     pub to: String,
+    /// The firm a `user:` or `conversation:` target belongs to. Required with a
+    /// global key (ids and emails are only ever looked up inside one firm); a firm's
+    /// key may leave it out, or must name its own firm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// The kind and its typed data.
     #[serde(flatten)]
     pub data: NotificationData,

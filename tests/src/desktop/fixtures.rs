@@ -19,6 +19,7 @@ pub fn deadline(to: &str, title: &str, body: &str, urgency: DeadlineUrgency) -> 
     let due_at = (Utc::now() + ChronoDuration::days(remaining_days)).fixed_offset();
     PublishRequest {
         to: to.to_owned(),
+        tenant: None,
         data: NotificationData::DeadlineAlert(DeadlineAlert {
             deadline_id: format!("dl-{}", uuid::Uuid::new_v4().simple()),
             deadline_type: "conclusions".to_owned(),
@@ -49,6 +50,7 @@ pub fn critical_deadline(to: &str, title: &str) -> PublishRequest {
 pub fn system(to: &str, title: &str, level: SystemLevel) -> PublishRequest {
     PublishRequest {
         to: to.to_owned(),
+        tenant: None,
         data: NotificationData::SystemNotification(SystemNotification { level, code: None }),
         title: title.to_owned(),
         body: String::new(),

@@ -180,6 +180,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
 fn publish(to: String, title: String, body: &str, data: NotificationData) -> PublishRequest {
     PublishRequest {
         to,
+        tenant: None,
         data,
         title,
         body: body.into(),

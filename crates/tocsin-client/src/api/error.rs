@@ -83,6 +83,8 @@ struct LenientErrorBody {
 pub(crate) fn error_body(status: StatusCode, body: &[u8]) -> ErrorBody {
     if let Ok(lenient) = serde_json::from_slice::<LenientErrorBody>(body) {
         let code = serde_json::from_value(serde_json::Value::String(lenient.code))
+            .ok()
+            .filter(|code| *code != ErrorCode::Unknown)
             .unwrap_or(ErrorCode::Internal);
         let message = if lenient.message.is_empty() {
             status.to_string()

@@ -1,9 +1,11 @@
 //! The local store's errors: each says what went wrong and what it means for the user.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 use rusqlite::ErrorCode;
+use tocsin_protocol::StreamName;
 
 /// Why a local store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,13 @@ pub enum StoreError {
         "an action with id '{0}' is already queued: every action needs its own id (use a UUIDv7)"
     )]
     DuplicateAction(String),
+    /// The gateway sent a notification at a `(stream, epoch, offset)` already held
+    /// under another id: its history of that stream is no longer the one this store
+    /// holds (e.g. its data was restored from an older copy without a new epoch).
+    /// The whole batch was rolled back; [`super::LocalStore::rewind_diverged`] is how
+    /// the engine re-syncs the stream.
+    #[error("{0}")]
+    Diverged(Box<Divergence>),
     /// Offsets are stored as SQLite integers (signed 64 bits).
     #[error("offset {0} is too large to store (the largest is 9223372036854775807)")]
     OffsetOutOfRange(u64),
@@ -83,6 +92,31 @@ pub enum StoreError {
     /// Any other SQLite error.
     #[error("local store (SQLite): {0}")]
     Sqlite(rusqlite::Error),
+}
+
+/// Where a stream's history diverged: the first position found held under another id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The stream.
+    pub stream: StreamName,
+    /// The epoch both timelines claim.
+    pub epoch: String,
+    /// The offset held under two ids.
+    pub offset: u64,
+    /// The id this store holds there.
+    pub held_id: String,
+    /// The id the gateway sent there.
+    pub received_id: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the server's history of {} changed at offset {} (epoch {}): it sent notification '{}' where '{}' is held; nothing of this batch was saved",
+            self.stream, self.offset, self.epoch, self.received_id, self.held_id
+        )
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -3,10 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{
+    CachedStatement, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+    params_from_iter,
+};
 use tocsin_protocol::{Kind, Notification, NotificationData, StreamName};
 
-use super::error::StoreError;
+use super::error::{Divergence, StoreError};
 use super::read::Tab;
 use super::{LocalStore, from_us, now_us, offset_from_sql, offset_to_sql, proposals};
 
@@ -67,7 +70,8 @@ pub struct ListCursor {
     pub id: String,
 }
 
-/// Inserts a notification unless its id (or its stream position) is held already.
+/// Inserts a notification unless its id (or its stream position) is held already;
+/// [`HELD_AT`] then tells a duplicate from a divergence.
 /// It is born read if the server said so, if a `read` push named it before it
 /// arrived, or if a `read_all` cut-off covers it.
 const INSERT: &str = "
@@ -78,6 +82,10 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
     OR EXISTS (SELECT 1 FROM early_reads WHERE id = ?1)
     OR EXISTS (SELECT 1 FROM read_cutoffs WHERE kind IN ('', ?5) AND before_us >= ?6),
     ?9, ?10, ?11)";
+
+/// The id held at a stream position, if any.
+const HELD_AT: &str =
+    "SELECT id FROM inbox WHERE stream = ?1 AND epoch = ?2 AND stream_offset = ?3";
 
 /// Moves a stream's position forward only: never backwards, never across epochs
 /// (an epoch change goes through [`LocalStore::reset_stream`]).
@@ -101,6 +109,14 @@ impl LocalStore {
     /// epoch than the stored one; a stream without a position takes this one.
     /// Offsets need not be consecutive here (the engine checks). An ephemeral kind is
     /// not stored (reported as not new) but its position still advances.
+    ///
+    /// A notification whose id is held is a duplicate: dropped, as harmless. One at a
+    /// `(stream, epoch, offset)` held under ANOTHER id means the gateway's history of
+    /// that stream diverged from ours: [`StoreError::Diverged`], and nothing of the
+    /// batch is stored (all or nothing keeps "a position covers only stored
+    /// notifications" trivially true; the other streams' items come again after the
+    /// reconnect that follows). Dropping it instead would lose it for good, since the
+    /// position moves past it.
     pub fn persist(&mut self, batch: &[Incoming]) -> Result<Vec<bool>, StoreError> {
         let received = now_us();
         let tx = self
@@ -108,45 +124,10 @@ impl LocalStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut fresh = Vec::with_capacity(batch.len());
         {
-            let mut insert = tx.prepare_cached(INSERT)?;
-            let mut mark_read =
-                tx.prepare_cached("UPDATE inbox SET is_read = 1 WHERE id = ?1 AND is_read = 0")?;
-            let mut forget_early = tx.prepare_cached("DELETE FROM early_reads WHERE id = ?1")?;
-            let mut advance = tx.prepare_cached(ADVANCE)?;
+            let mut writer = BatchWriter::prepare(&tx, received)?;
             for item in batch {
-                let n = &item.notification;
-                let stream = item.stream.to_string();
-                let offset = offset_to_sql(item.offset)?;
-                let kind = n.kind();
-                let is_new = if kind.is_ephemeral() {
-                    false
-                } else {
-                    let (due_us, proposal_id) = indexed_fields(&n.data);
-                    let body = serde_json::to_string(n)?;
-                    let created = n.created_at.timestamp_micros();
-                    let inserted = insert.execute(params![
-                        n.id,
-                        stream,
-                        item.epoch,
-                        offset,
-                        kind.as_str(),
-                        created,
-                        received,
-                        item.read,
-                        due_us,
-                        proposal_id,
-                        body
-                    ])? == 1;
-                    if inserted {
-                        forget_early.execute([&n.id])?;
-                        proposals::note(&tx, n)?;
-                    } else if item.read {
-                        mark_read.execute([&n.id])?;
-                    }
-                    inserted
-                };
-                advance.execute(params![stream, item.epoch, offset])?;
-                fresh.push(is_new);
+                // An error returns before the commit: dropping `tx` rolls back.
+                fresh.push(writer.store(item)?);
             }
         }
         tx.commit()?;
@@ -263,6 +244,108 @@ impl LocalStore {
             }
         }
         Ok(items)
+    }
+}
+
+/// The statements of one [`LocalStore::persist`] transaction, prepared once per batch.
+struct BatchWriter<'tx> {
+    /// The transaction (for proposal statuses).
+    tx: &'tx Transaction<'tx>,
+    /// [`INSERT`].
+    insert: CachedStatement<'tx>,
+    /// [`HELD_AT`].
+    held_at: CachedStatement<'tx>,
+    /// Marks a held notification read (a history item's `read` flag).
+    mark_read: CachedStatement<'tx>,
+    /// Forgets an early read mark once its notification is stored.
+    forget_early: CachedStatement<'tx>,
+    /// [`ADVANCE`].
+    advance: CachedStatement<'tx>,
+    /// `received_us` of every row of the batch.
+    received: i64,
+}
+
+impl<'tx> BatchWriter<'tx> {
+    /// Prepares the statements (cached on the connection across batches).
+    fn prepare(tx: &'tx Transaction<'tx>, received: i64) -> Result<Self, StoreError> {
+        Ok(BatchWriter {
+            tx,
+            insert: tx.prepare_cached(INSERT)?,
+            held_at: tx.prepare_cached(HELD_AT)?,
+            mark_read: tx
+                .prepare_cached("UPDATE inbox SET is_read = 1 WHERE id = ?1 AND is_read = 0")?,
+            forget_early: tx.prepare_cached("DELETE FROM early_reads WHERE id = ?1")?,
+            advance: tx.prepare_cached(ADVANCE)?,
+            received,
+        })
+    }
+
+    /// Stores one item (unless ephemeral, a duplicate or a divergence) and advances
+    /// its stream's position; true when it was new.
+    fn store(&mut self, item: &Incoming) -> Result<bool, StoreError> {
+        let n = &item.notification;
+        let stream = item.stream.to_string();
+        let offset = offset_to_sql(item.offset)?;
+        let is_new = !n.kind().is_ephemeral() && self.insert(item, &stream, offset)?;
+        if is_new {
+            self.forget_early.execute([&n.id])?;
+            proposals::note(self.tx, n)?;
+        } else {
+            // Checked for ephemeral kinds too: advancing over a held position would
+            // hide the divergence just the same.
+            self.refuse_divergence(item, &stream, offset)?;
+            if item.read {
+                self.mark_read.execute([&n.id])?;
+            }
+        }
+        self.advance.execute(params![stream, item.epoch, offset])?;
+        Ok(is_new)
+    }
+
+    /// Runs [`INSERT`]; true when a row was added.
+    fn insert(&mut self, item: &Incoming, stream: &str, offset: i64) -> Result<bool, StoreError> {
+        let n = &item.notification;
+        let (due_us, proposal_id) = indexed_fields(&n.data);
+        let inserted = self.insert.execute(params![
+            n.id,
+            stream,
+            item.epoch,
+            offset,
+            n.kind().as_str(),
+            n.created_at.timestamp_micros(),
+            self.received,
+            item.read,
+            due_us,
+            proposal_id,
+            serde_json::to_string(n)?
+        ])?;
+        Ok(inserted == 1)
+    }
+
+    /// Fails with [`StoreError::Diverged`] when the item's position is held under
+    /// another id (the same id there is a true duplicate).
+    fn refuse_divergence(
+        &mut self,
+        item: &Incoming,
+        stream: &str,
+        offset: i64,
+    ) -> Result<(), StoreError> {
+        let held: Option<String> = self
+            .held_at
+            .query_row(params![stream, item.epoch, offset], |row| row.get(0))
+            .optional()?;
+        match held {
+            Some(held_id) if held_id != item.notification.id => {
+                Err(StoreError::Diverged(Box::new(Divergence {
+                    stream: item.stream.clone(),
+                    epoch: item.epoch.clone(),
+                    offset: item.offset,
+                    held_id,
+                    received_id: item.notification.id.clone(),
+                })))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -391,13 +474,86 @@ mod tests {
             ])
             .expect("persists");
         assert_eq!(again, vec![false, true], "a duplicate across batches");
-        // Same position, another id: the position is taken, so not new either.
-        let clash = store
-            .persist(&[incoming(&user(), "e1", 2, email("other", 2))])
-            .expect("persists");
-        assert_eq!(clash, vec![false]);
         assert_eq!(store.count().expect("count"), 2);
-        assert!(store.get("other").expect("get").is_none());
+        assert_eq!(store.position(&user()).expect("pos"), Some(pos("e1", 2)));
+    }
+
+    #[test]
+    fn the_same_id_at_a_held_offset_is_a_harmless_duplicate() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let tenant = StreamName::Tenant("dupont".into());
+        let held: Vec<Incoming> = (1..=10)
+            .map(|i| incoming(&tenant, "e1", i, email(&format!("a{i}"), i as i64)))
+            .collect();
+        store.persist(&held).expect("persists");
+        // A replay or history page resending what is held.
+        let again = store.persist(&held[5..]).expect("persists");
+        assert_eq!(again, vec![false; 5]);
+        assert_eq!(store.count().expect("count"), 10);
+        assert_eq!(store.position(&tenant).expect("pos"), Some(pos("e1", 10)));
+    }
+
+    #[test]
+    fn another_id_at_a_held_offset_is_a_divergence_and_stores_nothing() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let tenant = StreamName::Tenant("dupont".into());
+        let held: Vec<Incoming> = (1..=10)
+            .map(|i| incoming(&tenant, "e1", i, email(&format!("a{i}"), i as i64)))
+            .collect();
+        store.persist(&held).expect("persists");
+        // The gateway was restored to head 5 with the same epoch; offset 6 is now b6.
+        let err = store
+            .persist(&[
+                incoming(&user(), "u", 1, email("u1", 1)),
+                incoming(&tenant, "e1", 5, email("a5", 5)),
+                incoming(&tenant, "e1", 6, email("b6", 100)),
+            ])
+            .expect_err("a divergence");
+        let StoreError::Diverged(divergence) = err else {
+            panic!("not a divergence: {err}");
+        };
+        assert_eq!(
+            *divergence,
+            Divergence {
+                stream: tenant.clone(),
+                epoch: "e1".into(),
+                offset: 6,
+                held_id: "a6".into(),
+                received_id: "b6".into(),
+            }
+        );
+        assert!(
+            divergence.to_string().contains("tenant:dupont"),
+            "{divergence}"
+        );
+        // Rolled back as a whole: not the new item, nor the other stream's one.
+        assert!(store.get("b6").expect("get").is_none());
+        assert!(store.get("u1").expect("get").is_none());
+        assert_eq!(store.position(&user()).expect("pos"), None);
+        assert_eq!(store.position(&tenant).expect("pos"), Some(pos("e1", 10)));
+        assert_eq!(store.count().expect("count"), 10);
+    }
+
+    #[test]
+    fn an_ephemeral_kind_at_a_held_offset_is_a_divergence_too() {
+        use tocsin_protocol::notification::TypingIndicator;
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        store
+            .persist(&[incoming(&user(), "e1", 1, email("a1", 1))])
+            .expect("persists");
+        let typing = note(
+            "ty",
+            NotificationData::TypingIndicator(TypingIndicator {
+                conversation_id: "c1".into(),
+                user_id: "u2".into(),
+                active: true,
+            }),
+            2,
+        );
+        let err = store
+            .persist(&[incoming(&user(), "e1", 1, typing)])
+            .expect_err("a divergence");
+        assert!(matches!(err, StoreError::Diverged(_)), "{err}");
     }
 
     #[test]

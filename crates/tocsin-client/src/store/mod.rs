@@ -40,7 +40,7 @@ pub mod read;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use error::StoreError;
+pub use error::{Divergence, StoreError};
 pub use inbox::{InboxItem, Incoming, ListCursor};
 pub use outbox::MAX_OUTBOX;
 pub use read::Tab;

@@ -5,14 +5,31 @@
 //! jumps to the gateway's `(epoch, head)` and the stream is flagged for a history
 //! rebuild until the engine says the rebuild is done, so a rebuild interrupted by a
 //! restart is resumed rather than forgotten.
+//!
+//! A stream whose history diverged (the gateway sent another notification at a
+//! position held, [`super::StoreError::Diverged`]) is rewound by
+//! [`LocalStore::rewind_diverged`]: what was received from that offset on is kept but
+//! moved off the stream's timeline, and the position goes back to just before it,
+//! flagged for a rebuild, so the gateway's history is fetched again from there.
 
 use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, params};
 use tocsin_protocol::{Position, StreamName};
 
-use super::error::StoreError;
+use super::error::{Divergence, StoreError};
 use super::{LocalStore, offset_from_sql, offset_to_sql};
+
+/// Sets a stream's position, whatever it was, and flags it for a history rebuild.
+const RESET: &str = "
+INSERT INTO positions (stream, epoch, last_offset, backfill) VALUES (?1, ?2, ?3, 1)
+ON CONFLICT (stream) DO UPDATE SET
+    epoch = excluded.epoch, last_offset = excluded.last_offset, backfill = 1";
+
+/// Moves a stream's rows from an offset on to another epoch label: they stay in the
+/// inbox (same ids, read state, panel order) but no longer hold the positions.
+const DETACH: &str = "
+UPDATE inbox SET epoch = ?1 WHERE stream = ?2 AND epoch = ?3 AND stream_offset >= ?4";
 
 impl LocalStore {
     /// Every stream's position, to send in `hello`.
@@ -46,14 +63,39 @@ impl LocalStore {
         epoch: &str,
         head: u64,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO positions (stream, epoch, last_offset, backfill) VALUES (?1, ?2, ?3, 1)
-                 ON CONFLICT (stream) DO UPDATE SET
-                     epoch = excluded.epoch, last_offset = excluded.last_offset, backfill = 1",
-            )?
-            .execute(params![stream.to_string(), epoch, offset_to_sql(head)?])?;
+        self.conn.prepare_cached(RESET)?.execute(params![
+            stream.to_string(),
+            epoch,
+            offset_to_sql(head)?
+        ])?;
         Ok(())
+    }
+
+    /// After [`StoreError::Diverged`]: in one transaction, keeps every notification of
+    /// the stream held at `divergence.offset` or later (the lost timeline: the user
+    /// may have seen them, unread ones stay unread) under a fresh epoch label
+    /// `<epoch>~diverged-<uuid v7>`, which frees those positions for the gateway's
+    /// current history, and resets the position to `offset - 1`, flagged for a
+    /// rebuild like [`LocalStore::reset_stream`]. The next `hello` then resumes from
+    /// there: the engine re-checks the history up to it and the gateway replays the
+    /// new timeline after it. Returns how many notifications were moved aside.
+    ///
+    /// Every offset from the divergence on is detached, not just the conflicting one:
+    /// the old timeline's later items would clash one by one otherwise. Items of the
+    /// new timeline among them come again and are dropped as duplicates by id.
+    pub fn rewind_diverged(&mut self, divergence: &Divergence) -> Result<usize, StoreError> {
+        let stream = divergence.stream.to_string();
+        let lost = format!("{}~diverged-{}", divergence.epoch, uuid::Uuid::now_v7());
+        let offset = offset_to_sql(divergence.offset)?;
+        let back_to = offset_to_sql(divergence.offset.saturating_sub(1))?;
+        let tx = self.conn.transaction()?;
+        let moved =
+            tx.prepare_cached(DETACH)?
+                .execute(params![lost, stream, divergence.epoch, offset])?;
+        tx.prepare_cached(RESET)?
+            .execute(params![stream, divergence.epoch, back_to])?;
+        tx.commit()?;
+        Ok(moved)
     }
 
     /// The history rebuild of `stream` is complete: clears its flag.
@@ -160,6 +202,63 @@ mod tests {
         let (store, _) = LocalStore::open(&path).expect("reopens");
         assert_eq!(store.position(&user()).expect("pos"), Some(pos("new", 21)));
         assert_eq!(store.count().expect("count"), 22);
+    }
+
+    #[test]
+    fn a_diverged_stream_keeps_what_was_received_and_takes_the_new_timeline() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let tenant = StreamName::Tenant("dupont".into());
+        let old: Vec<Incoming> = (1..=10)
+            .map(|i| incoming(&tenant, "e1", i, email(&format!("a{i}"), i as i64)))
+            .collect();
+        store.persist(&old).expect("persists");
+        store.apply_read(&["a7".into()]).expect("read");
+        // The gateway, restored to head 5 with the same epoch, numbered 8 new ones 6..13.
+        let new: Vec<Incoming> = (1..=5)
+            .map(|i| incoming(&tenant, "e1", i, email(&format!("a{i}"), i as i64)))
+            .chain((6..=13).map(|i| incoming(&tenant, "e1", i, email(&format!("b{i}"), 100))))
+            .collect();
+        let Err(StoreError::Diverged(divergence)) = store.persist(&new[5..]) else {
+            panic!("not reported as a divergence");
+        };
+
+        assert_eq!(store.rewind_diverged(&divergence).expect("rewinds"), 5);
+        assert_eq!(store.position(&tenant).expect("pos"), Some(pos("e1", 5)));
+        assert_eq!(
+            store.pending_backfills().expect("pending").get(&tenant),
+            Some(&pos("e1", 5))
+        );
+        // The rebuild re-checks 1..5, then the replay brings 6..13.
+        assert_eq!(store.persist(&new[..5]).expect("backfills"), vec![false; 5]);
+        assert_eq!(store.persist(&new[5..]).expect("replays"), vec![true; 8]);
+        assert_eq!(store.position(&tenant).expect("pos"), Some(pos("e1", 13)));
+        // Nothing the user received is gone, and its read state is as it was.
+        assert_eq!(store.count().expect("count"), 18);
+        let a6 = store.get("a6").expect("get").expect("kept");
+        assert_eq!(a6.offset, 6);
+        assert!(a6.epoch.starts_with("e1~diverged-"), "{}", a6.epoch);
+        assert_eq!(store.is_read("a7").expect("read"), Some(true));
+        assert_eq!(store.is_read("a8").expect("read"), Some(false));
+        assert_eq!(store.get("b6").expect("get").expect("stored").epoch, "e1");
+    }
+
+    #[test]
+    fn a_second_divergence_of_the_same_stream_rewinds_again() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let first = (1..=4).map(|i| incoming(&user(), "e1", i, email(&format!("a{i}"), 1)));
+        store.persist(&first.collect::<Vec<_>>()).expect("persists");
+        for (round, at) in [(1, 3), (2, 2)] {
+            let clash = incoming(&user(), "e1", at, email(&format!("r{round}-{at}"), 1));
+            let Err(StoreError::Diverged(d)) = store.persist(&[clash]) else {
+                panic!("round {round}: not a divergence");
+            };
+            assert!(store.rewind_diverged(&d).expect("rewinds") >= 1);
+            assert_eq!(
+                store.position(&user()).expect("pos"),
+                Some(pos("e1", at - 1))
+            );
+        }
+        assert_eq!(store.count().expect("count"), 4, "every old row is kept");
     }
 
     #[test]

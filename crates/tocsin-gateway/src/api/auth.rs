@@ -1,13 +1,17 @@
-//! `/v1/auth/*`: login, refresh (rotating), logout.
+//! `/v1/auth/*`: login (throttled, see `login_guard.rs`), refresh (rotating), logout.
+
+use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use tocsin_protocol::CloseCode;
 use tocsin_protocol::http::{LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserInfo};
+use tocsin_protocol::{CloseCode, ErrorCode};
 
 use super::extract::ApiJson;
+use super::login_guard::Attempt;
+use crate::auth::password::GateError;
 use crate::auth::{dummy_verify, hash_token, new_refresh_token, verify_password};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -15,9 +19,14 @@ use crate::store::{NewSession, RotateOutcome, User};
 
 const BAD_CREDENTIALS: &str = "wrong email or password";
 
-/// `POST /v1/auth/login`.
+/// `POST /v1/auth/login`: throttled by [`LoginGuard`], then one password check
+/// through the [`HashGate`].
+///
+/// [`LoginGuard`]: super::login_guard::LoginGuard
+/// [`HashGate`]: crate::auth::password::HashGate
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let device = request.device_name.trim();
@@ -26,22 +35,17 @@ pub async fn login(
             "device_name must be 1-128 characters, e.g. \"Laptop — Marie\"",
         ));
     }
-    let user = state.store.user_by_email(request.email.trim()).await?;
-    let password = request.password;
-    // Argon2 is deliberately slow: keep it off the async workers.
-    let user = tokio::task::spawn_blocking(move || match user {
-        Some(user) if !user.disabled => match &user.password_hash {
-            Some(hash) if verify_password(&password, hash) => Some(user),
-            _ => None,
-        },
-        _ => {
-            dummy_verify();
-            None
+    let attempt = Attempt::new(&request.email, peer);
+    state.login_guard.admit(&attempt)?;
+    let user = match check_password(&state, &request.email, request.password).await {
+        Ok(user) => user,
+        Err(err) => {
+            state.login_guard.not_checked(&attempt);
+            return Err(err);
         }
-    })
-    .await
-    .map_err(AppError::internal)?
-    .ok_or_else(|| AppError::unauthorized(BAD_CREDENTIALS))?;
+    };
+    let user = user.ok_or_else(|| AppError::unauthorized(BAD_CREDENTIALS))?;
+    state.login_guard.succeeded(&attempt);
     let refresh_token = new_refresh_token();
     let session_id = uuid::Uuid::now_v7().to_string();
     state
@@ -56,6 +60,51 @@ pub async fn login(
         .await?;
     tracing::info!(user = %user.id, device, "signed in");
     tokens(&state, &user, &session_id, refresh_token).map(Json)
+}
+
+/// The user `email` names if `password` is theirs; `None` for wrong credentials.
+async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: String,
+) -> Result<Option<User>, AppError> {
+    let user = state.store.user_by_email(email.trim()).await?;
+    // Argon2 is deliberately slow and big: off the async workers, a few at a time.
+    state
+        .hash_gate
+        .run(move || match user {
+            Some(user) if !user.disabled => match &user.password_hash {
+                Some(hash) if verify_password(&password, hash) => Some(user),
+                _ => None,
+            },
+            _ => {
+                dummy_verify();
+                None
+            }
+        })
+        .await
+        .map_err(gate_error)
+}
+
+fn gate_error(err: GateError) -> AppError {
+    match err {
+        GateError::Busy { retry_after } => {
+            let retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+            tracing::warn!(
+                retry_after_ms,
+                "login turned away: every password check stayed busy for login.hash_queue_wait_ms"
+            );
+            let mut error = AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the gateway is busy verifying passwords; retry after the delay",
+            );
+            // Sets `Retry-After` too, as for 429.
+            error.body.retry_after_ms = Some(retry_after_ms);
+            error
+        }
+        GateError::Failed(cause) => AppError::internal(cause),
+    }
 }
 
 /// `POST /v1/auth/refresh`.

@@ -25,7 +25,7 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct Lookups {
     /// API keys by key id.
     pub keys: TtlCache<ApiKey>,
-    /// Publish targets (`user:<id or email>` as written) by what the publisher wrote.
+    /// Publish targets (`user:<id or email>`) by firm and what the publisher wrote.
     pub users: TtlCache<User>,
 }
 

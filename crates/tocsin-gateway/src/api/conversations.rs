@@ -82,10 +82,15 @@ pub async fn put_members(
         .store
         .set_members(&id, &tenant, &request.members)
         .await?;
-    // Removed members stop receiving the conversation at once, not at reconnect.
-    state
-        .hub
-        .restrict_stream(&StreamName::Conversation(id.clone()), &members);
+    // Open connections follow at once, not at their next reconnect: removed members
+    // stop receiving the conversation and acting on it, added ones start.
+    let stream = StreamName::Conversation(id.clone());
+    let now = state.store.stream_state(&stream).await?;
+    let from = tocsin_protocol::Position {
+        epoch: now.epoch,
+        offset: now.head,
+    };
+    state.hub.members_changed(&stream, &members, &from);
     Ok(Json(MembersResponse {
         conversation_id: id,
         tenant,

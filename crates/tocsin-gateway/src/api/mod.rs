@@ -6,6 +6,7 @@ mod conversations;
 pub mod extract;
 mod health;
 mod history;
+pub mod login_guard;
 mod publish;
 
 use axum::Router;

@@ -14,7 +14,7 @@ use tocsin_protocol::{Notification, StreamName};
 use super::extract::{ApiJson, Publisher};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::{AppendRequest, Appended, IdempotencyKey};
+use crate::store::{AppendRequest, Appended, IdempotencyKey, User};
 
 /// The longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
@@ -136,6 +136,7 @@ async fn prepare(
             "body must be at most {MAX_BODY_LEN} bytes"
         )));
     }
+    let (stream, tenant) = resolve_target(state, publisher, &request).await?;
     let idempotency = match request.idempotency_key {
         Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
             return Err(AppError::invalid(format!(
@@ -148,7 +149,6 @@ async fn prepare(
         }),
         None => None,
     };
-    let (stream, tenant) = resolve_target(state, publisher, &request.to).await?;
     let notification = Notification {
         id: uuid::Uuid::now_v7().to_string(),
         urgency: request
@@ -171,12 +171,13 @@ async fn prepare(
 async fn resolve_target(
     state: &AppState,
     publisher: &Publisher,
-    to: &str,
+    request: &PublishRequest,
 ) -> Result<(StreamName, Option<String>), AppError> {
     let key_tenant = publisher.key.tenant.as_deref();
-    let allowed = |tenant: &str| key_tenant.is_none_or(|own| own == tenant);
     let stream: StreamName =
-        to.parse()
+        request
+            .to
+            .parse()
             .map_err(|err: tocsin_protocol::stream::InvalidStreamName| {
                 AppError::invalid(format!("to: {err}"))
             })?;
@@ -190,7 +191,7 @@ async fn resolve_target(
             Ok((stream, None))
         }
         StreamName::Tenant(slug) => {
-            if !allowed(slug) {
+            if key_tenant.is_some_and(|own| own != slug) {
                 return Err(AppError::forbidden(format!(
                     "this key publishes for another firm, not '{slug}'"
                 )));
@@ -202,40 +203,59 @@ async fn resolve_target(
             Ok((stream, Some(slug)))
         }
         StreamName::Conversation(id) => {
-            let conversation = state.store.conversation(id).await?.ok_or_else(|| {
-                AppError::not_found(format!(
-                    "no conversation '{id}'; create it with PUT /v1/conversations/{id}/members"
-                ))
-            })?;
-            if !allowed(&conversation.tenant) {
-                return Err(AppError::forbidden(format!(
-                    "conversation '{id}' belongs to another firm"
-                )));
-            }
+            let firm = publishing_firm(publisher, request)?;
+            // Another firm's conversation is reported exactly like an unknown one.
+            let conversation = state
+                .store
+                .conversation(id)
+                .await?
+                .filter(|conversation| conversation.tenant == firm)
+                .ok_or_else(|| {
+                    AppError::not_found(format!(
+                        "no conversation '{id}' in your firm; create it with PUT /v1/conversations/{id}/members"
+                    ))
+                })?;
             Ok((stream, Some(conversation.tenant)))
         }
         StreamName::User(who) => {
-            let user = match state.lookups.users.get(who) {
-                Some(user) => Some(user),
-                None => {
-                    let user = match state.store.user_by_id(who).await? {
-                        Some(user) => Some(user),
-                        None if who.contains('@') => state.store.user_by_email(who).await?,
-                        None => None,
-                    };
-                    // A user's id and firm never change: a cached row can only be stale
-                    // in fields the publish path does not read.
-                    if let Some(user) = &user {
-                        state.lookups.users.insert(who, user.clone());
-                    }
-                    user
-                }
-            };
-            // Another firm's user is reported exactly like an unknown one.
-            let user = user
-                .filter(|user| allowed(&user.tenant))
+            let firm = publishing_firm(publisher, request)?;
+            let user = firm_user(state, &firm, who)
+                .await?
                 .ok_or_else(|| AppError::not_found(format!("no user '{who}' in your firm")))?;
             Ok((StreamName::User(user.id), Some(user.tenant)))
         }
     }
+}
+
+/// The one firm a `user:` or `conversation:` target is looked up in: the key's own,
+/// or the one a global key names in `tenant`.
+fn publishing_firm(publisher: &Publisher, request: &PublishRequest) -> Result<String, AppError> {
+    match (publisher.key.tenant.as_deref(), request.tenant.as_deref()) {
+        (Some(own), None) => Ok(own.to_owned()),
+        (Some(own), Some(named)) if named == own => Ok(own.to_owned()),
+        (Some(_), Some(named)) => Err(AppError::forbidden(format!(
+            "this key publishes for another firm, not '{named}'"
+        ))),
+        (None, Some(named)) => Ok(named.to_owned()),
+        (None, None) => Err(AppError::invalid(
+            "a global key must name the target's firm: add \"tenant\": \"<slug>\" to the request",
+        )),
+    }
+}
+
+/// A firm's user by id or email, through the short-lived cache.
+async fn firm_user(state: &AppState, firm: &str, who: &str) -> Result<Option<User>, AppError> {
+    // Keyed by firm and target as written: the same text names different users (or
+    // nobody) in different firms.
+    let cache_key = format!("{firm}\u{0}{who}");
+    if let Some(user) = state.lookups.users.get(&cache_key) {
+        return Ok(Some(user));
+    }
+    let user = state.store.firm_user(firm, who).await?;
+    // A user's id and firm never change: a cached row can only be stale in fields
+    // the publish path does not read.
+    if let Some(user) = &user {
+        state.lookups.users.insert(&cache_key, user.clone());
+    }
+    Ok(user)
 }

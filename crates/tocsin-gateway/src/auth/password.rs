@@ -3,7 +3,11 @@
 //! Hashes are PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), so the
 //! parameters travel with each hash and can be raised later without breaking old
 //! ones. Parameters are the `argon2` crate's defaults, which are OWASP's recommended
-//! minimum for argon2id.
+//! minimum for argon2id. [`HashGate`] caps how many verifications run at once.
+
+mod gate;
+
+pub use gate::{GateError, HashGate};
 
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};

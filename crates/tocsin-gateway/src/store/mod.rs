@@ -35,6 +35,10 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// A user by email (case-insensitive).
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// A user of one firm by id, else by email: a publish target is only ever looked
+    /// up inside the publishing firm, so another firm's user (even one whose id looks
+    /// like this firm's email) is never found.
+    async fn firm_user(&self, tenant: &str, id_or_email: &str) -> Result<Option<User>, StoreError>;
     /// Users, optionally of one firm.
     async fn list_users(&self, tenant: Option<&str>) -> Result<Vec<User>, StoreError>;
     /// Stores a new API key (only its hash).
@@ -103,8 +107,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(Kind, u64)>, StoreError>;
     /// Deletes notifications created before `cutoff`; returns how many.
     async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// A cheap query proving the store answers (for `/readyz`).
+    /// A cheap query proving the store answers, and that writes would not be refused
+    /// (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// At shutdown, after the last write: leaves the storage self-contained (SQLite
+    /// folds its WAL into the database file). Later writes fail.
+    async fn close(&self);
 
     // --- client actions (each applied at most once per user and action id) ----------
 

@@ -254,6 +254,16 @@ pub enum StoreError {
     /// The disk is full: nothing was stored.
     #[error("the gateway's disk is full: nothing was stored; free space on the gateway machine")]
     DiskFull,
+    /// Another process holds SQLite's write lock past the busy timeout.
+    #[error(
+        "another process holds the database's write lock (an admin command or a backup tool?): nothing was stored; retry in a moment"
+    )]
+    Busy,
+    /// The database file or its WAL was deleted or replaced under the running gateway:
+    /// writes are refused until it is restarted. The message says what happened and
+    /// what to do.
+    #[error("{0}")]
+    Unusable(String),
     /// The database failed unexpectedly.
     #[error("storage error: {0}")]
     Internal(String),
@@ -261,10 +271,14 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(code, _) = &err
-            && code.code == rusqlite::ErrorCode::DiskFull
-        {
-            return StoreError::DiskFull;
+        if let rusqlite::Error::SqliteFailure(code, _) = &err {
+            match code.code {
+                rusqlite::ErrorCode::DiskFull => return StoreError::DiskFull,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                    return StoreError::Busy;
+                }
+                _ => {}
+            }
         }
         StoreError::Internal(err.to_string())
     }

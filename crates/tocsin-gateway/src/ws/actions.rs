@@ -27,6 +27,9 @@ impl Session {
                 "action ids must be 1-{MAX_ACTION_ID_LEN} characters"
             )));
         }
+        // Membership first: an action is checked against the conversations the user
+        // is a member of now, not when the wake-up was queued.
+        self.apply_membership().await?;
         if !matches!(frame, ClientFrame::Hello { .. } | ClientFrame::Auth { .. })
             && let Some(refused) = self.check_rate()?
         {
@@ -204,11 +207,12 @@ impl Session {
     fn apply(&mut self, outcome: Result<ActionOutcome, StoreError>) -> Result<Answer, End> {
         let outcome = match outcome {
             Ok(outcome) => outcome,
-            Err(StoreError::DiskFull) => {
-                return Ok(Err(ErrorBody::new(
-                    ErrorCode::Unavailable,
-                    StoreError::DiskFull.to_string(),
-                )));
+            // Transient refusals keep their code, so the client's outbox retries them.
+            Err(err @ (StoreError::DiskFull | StoreError::Unusable(_))) => {
+                return Ok(Err(ErrorBody::new(ErrorCode::Unavailable, err.to_string())));
+            }
+            Err(err @ StoreError::Busy) => {
+                return Ok(Err(ErrorBody::new(ErrorCode::StoreBusy, err.to_string())));
             }
             Err(err) => {
                 tracing::error!(error = %err, "client action failed");

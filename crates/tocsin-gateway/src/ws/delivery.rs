@@ -192,6 +192,8 @@ impl Session {
                 return self.writer.feed(text).await.map_err(|stop| self.stop(stop));
             }
             Outbound::Notification(live) => live,
+            // Boxed: rare, and its store read would grow every delivery's future.
+            Outbound::MembershipChanged => return Box::pin(self.apply_membership()).await,
         };
         let stream = &live.stored.stream;
         // Not (or no longer) subscribed: the hub's view lags a `leave` by a moment.

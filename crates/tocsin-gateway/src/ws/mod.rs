@@ -3,6 +3,7 @@
 
 mod actions;
 mod delivery;
+mod membership;
 mod session;
 mod socket;
 

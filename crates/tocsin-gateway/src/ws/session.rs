@@ -102,12 +102,12 @@ pub fn run(
         };
         let Opened {
             mut session,
-            reader,
+            mut reader,
             queue,
             unregister,
         } = opened;
-        let end = session.live(reader, queue).await;
-        finish(session.writer, end, Some(&session.handle)).await;
+        let end = session.live(&mut reader, queue).await;
+        finish(session.writer, end, Some(&session.handle), &mut reader).await;
         drop(unregister);
     }
 }
@@ -132,7 +132,7 @@ async fn open(
         None => match first_frame_auth(&state, &mut reader, deadline, &kill).await {
             Ok(signed_in) => signed_in,
             Err(end) => {
-                finish(writer, end, None).await;
+                finish(writer, end, None, &mut reader).await;
                 return None;
             }
         },
@@ -150,7 +150,7 @@ async fn open(
             limits.max_connections_per_user
         );
         let end = End::Close(CloseCode::TooManyConnections, message);
-        finish(writer, end, None).await;
+        finish(writer, end, None, &mut reader).await;
         return None;
     };
     let unregister = Unregister(state.hub.clone(), handle.clone());
@@ -160,11 +160,11 @@ async fn open(
         Incoming::Frame(ClientFrame::Hello { positions, .. }) => positions,
         Incoming::Frame(_) | Incoming::Alive => {
             let end = End::violation("the first frame after auth must be hello");
-            finish(writer, end, Some(&handle)).await;
+            finish(writer, end, Some(&handle), &mut reader).await;
             return None;
         }
         Incoming::End(end) => {
-            finish(writer, end, Some(&handle)).await;
+            finish(writer, end, Some(&handle), &mut reader).await;
             return None;
         }
     };
@@ -186,7 +186,7 @@ async fn open(
         kill,
     };
     if let Err(end) = session.start(hello).await {
-        finish(session.writer, end, Some(&handle)).await;
+        finish(session.writer, end, Some(&handle), &mut reader).await;
         return None;
     }
     Some(Opened {
@@ -198,17 +198,43 @@ async fn open(
 }
 
 /// Closes the socket as `end` says; a killed connection closes with its kill reason.
-async fn finish(writer: SocketWriter, end: End, handle: Option<&Arc<ConnHandle>>) {
+async fn finish(
+    writer: SocketWriter,
+    end: End,
+    handle: Option<&Arc<ConnHandle>>,
+    reader: &mut SplitStream<WebSocket>,
+) {
     match end {
         // Boxed: closing happens once; its future would otherwise be part of the live
         // task's state for the connection's whole life.
-        End::Close(code, message) => Box::pin(writer.close(code, &message)).await,
+        End::Close(code, message) => {
+            Box::pin(close_and_linger(writer, code, message, reader)).await
+        }
         End::Gone => {
             if let Some(handle) = handle {
                 tracing::info!(conn = handle.id, "WebSocket peer gone");
             }
         }
     }
+}
+
+/// How long a closed connection keeps reading for the client's close reply.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Sends the close frame, then reads and drops what the client still sends until its
+/// close reply (or [`CLOSE_LINGER`]). Dropping a TCP socket with unread bytes in its
+/// receive buffer makes the kernel answer with a reset, and the client's kernel then
+/// discards our close frame before the client reads it: under a frame flood, clients
+/// saw 1006 instead of 4003 and its delay.
+async fn close_and_linger(
+    writer: SocketWriter,
+    code: CloseCode,
+    message: String,
+    reader: &mut SplitStream<WebSocket>,
+) {
+    writer.close(code, &message).await;
+    let drain = async { while let Some(Ok(_)) = reader.next().await {} };
+    let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
 }
 
 /// Unregisters from the hub however the session ends.
@@ -329,6 +355,10 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
             ))),
         },
         Some(Err(err)) => match err.into_inner().downcast::<tungstenite::Error>() {
+            Ok(err) if matches!(*err, tungstenite::Error::Utf8(_)) => Incoming::End(End::Close(
+                CloseCode::InvalidPayload,
+                format!("a text frame was not valid UTF-8 ({err}); send JSON text in UTF-8"),
+            )),
             Ok(err) if matches!(*err, tungstenite::Error::Capacity(_)) => {
                 Incoming::End(End::Close(
                     CloseCode::MessageTooLarge,
@@ -356,7 +386,7 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
 
 impl Session {
     /// The live loop.
-    async fn live(&mut self, mut reader: SplitStream<WebSocket>, mut queue: Receiver) -> End {
+    async fn live(&mut self, reader: &mut SplitStream<WebSocket>, mut queue: Receiver) -> End {
         let limits = &self.state.config.websocket;
         let interval = Duration::from_millis(limits.heartbeat_interval_ms);
         let timeout = Duration::from_millis(limits.heartbeat_timeout_ms);

@@ -100,14 +100,17 @@ impl SocketWriter {
             error: ErrorBody::new(error_code(code), message),
         };
         let reason = short_reason(code, message);
+        let close = Message::Close(Some(CloseFrame {
+            code: code.code(),
+            reason: reason.into(),
+        }));
         let frames = async {
+            // A client that read slowly has a backlog in tungstenite's write buffer,
+            // which refuses a frame that does not fit — and a refused close frame is
+            // lost for good (the state already says closed). Write the backlog first.
+            self.sink.flush().await?;
             self.sink.feed(Message::Text(encode(&error))).await?;
-            self.sink
-                .send(Message::Close(Some(CloseFrame {
-                    code: code.code(),
-                    reason: reason.into(),
-                })))
-                .await
+            self.sink.send(close).await
         };
         let _ = tokio::time::timeout(self.write_timeout, frames).await;
     }
@@ -153,7 +156,7 @@ fn error_code(code: CloseCode) -> ErrorCode {
             ErrorCode::Unauthorized
         }
         CloseCode::Forbidden => ErrorCode::Forbidden,
-        CloseCode::ProtocolViolation => ErrorCode::InvalidRequest,
+        CloseCode::ProtocolViolation | CloseCode::InvalidPayload => ErrorCode::InvalidRequest,
         CloseCode::MessageTooLarge => ErrorCode::TooLarge,
         CloseCode::RateLimited => ErrorCode::RateLimited,
         CloseCode::TooManyConnections => ErrorCode::Forbidden,

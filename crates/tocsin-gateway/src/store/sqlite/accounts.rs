@@ -59,7 +59,8 @@ pub fn create_user(conn: &Connection, user: NewUser) -> Result<User, StoreError>
             user.tenant, user.tenant
         )));
     }
-    let email = (!user.email.is_empty()).then_some(user.email.as_str());
+    let normalized = crate::email::normalize(&user.email);
+    let email = (!normalized.is_empty()).then_some(normalized.as_str());
     conn.execute(
         "INSERT INTO users (id, tenant, email, name, role, password_hash, external, created_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -87,7 +88,7 @@ pub fn create_user(conn: &Connection, user: NewUser) -> Result<User, StoreError>
     Ok(User {
         id: user.id,
         tenant: user.tenant,
-        email: user.email,
+        email: normalized,
         name: user.name,
         role: user.role,
         password_hash: user.password_hash,
@@ -119,6 +120,21 @@ pub fn user_where(
     Ok(conn
         .prepare_cached(&sql)?
         .query_row(params![value], user_from_row)
+        .optional()?)
+}
+
+/// A user of `tenant` whose id, else whose email, is `who`.
+pub fn firm_user(conn: &Connection, tenant: &str, who: &str) -> Result<Option<User>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant = ?1 AND (id = ?2 OR email = ?3)
+         ORDER BY id = ?2 DESC LIMIT 1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(
+            params![tenant, who, crate::email::normalize(who)],
+            user_from_row,
+        )
         .optional()?)
 }
 
@@ -301,16 +317,10 @@ pub fn set_members(
     }
     let mut ids = Vec::with_capacity(members.len());
     for member in members {
-        let found: Option<(String, String)> = conn
-            .query_row(
-                "SELECT id, tenant FROM users WHERE id = ?1 OR email = ?1",
-                params![member],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        match found {
-            Some((id, user_tenant)) if user_tenant == tenant => ids.push(id),
-            _ => {
+        // Looked up inside the conversation's firm only, like a publish target.
+        match firm_user(conn, tenant, member)? {
+            Some(user) => ids.push(user.id),
+            None => {
                 return Err(StoreError::NotFound(format!(
                     "no user '{member}' in firm '{tenant}'; members must be users of the conversation's firm"
                 )));

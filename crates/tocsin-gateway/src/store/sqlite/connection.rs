@@ -12,7 +12,7 @@ use crate::store::StoreError;
 /// How long a connection waits for SQLite's write lock before failing. Within one gateway
 /// only the writer thread writes; the lock is shared with another process on the same
 /// file (the admin CLI run beside a live gateway) and with checkpoints.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many idle read connections are kept.
 const MAX_IDLE_READERS: usize = 8;

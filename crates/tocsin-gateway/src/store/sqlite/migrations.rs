@@ -43,7 +43,12 @@ fn database_is_not_new(conn: &Connection) -> bool {
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up_with_hook("", normalize_emails),
+    ])
 }
 
 /// The first schema. Times are stored twice where they are compared: `*_us` integer
@@ -188,6 +193,63 @@ CREATE UNIQUE INDEX notifications_stream_offset ON notifications(stream, offset)
 CREATE INDEX notifications_created ON notifications(created_us);
 "#;
 
+/// What the database knows of its own history (`lineage.rs`): the generation, bumped
+/// each time a gateway starts serving it, and the count of committed writer batches.
+/// Compared with the copy kept beside the database, they tell a restored older copy
+/// from the database this gateway last served.
+const V3: &str = r#"
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
+"#;
+
+/// The newest schema this build knows (SQLite's `user_version` after the upgrade).
+pub fn latest_version() -> i64 {
+    4
+}
+
+/// Migration 4: every stored email in the one spelling `crate::email` gives, so that a
+/// lookup of the normalised form finds accounts made before. Accounts whose emails differ
+/// only by non-ASCII case (made before this version) cannot all take the one spelling:
+/// they keep theirs, and each is logged for the administrator to merge or rename.
+fn normalize_emails(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {
+    let users: Vec<(String, String)> = tx
+        .prepare("SELECT id, email FROM users WHERE email IS NOT NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut by_spelling: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        std::collections::BTreeMap::new();
+    for (id, email) in users {
+        by_spelling
+            .entry(crate::email::normalize(&email))
+            .or_default()
+            .push((id, email));
+    }
+    for (normalized, accounts) in by_spelling {
+        if let [(id, email)] = accounts.as_slice() {
+            if *email != normalized {
+                tx.execute(
+                    "UPDATE users SET email = ?1 WHERE id = ?2",
+                    rusqlite::params![normalized, id],
+                )?;
+            }
+            continue;
+        }
+        for (id, email) in &accounts {
+            tracing::warn!(
+                user = %id,
+                email = %email,
+                accounts = accounts.len(),
+                "several accounts have this email but for letter case; they keep their \
+                 spellings until an administrator merges or renames them"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
@@ -195,6 +257,41 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().expect("valid migrations");
+    }
+
+    #[test]
+    fn stored_emails_take_the_one_spelling_and_clashing_ones_keep_theirs() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        let migrations = super::migrations();
+        migrations.to_version(&mut conn, 3).expect("schema 3");
+        conn.execute_batch(
+            "INSERT INTO tenants VALUES ('t', 'T', 0);
+             INSERT INTO users (id, tenant, email, role, created_us) VALUES
+                 ('a', 't', 'MÅRIE@x.fr', 'lawyer', 1),
+                 ('b', 't', 'PAUL@X.FR', 'lawyer', 2),
+                 ('c', 't', 'mårie@X.fr', 'lawyer', 3);",
+        )
+        .expect("users");
+        migrations.to_latest(&mut conn).expect("migrates");
+        let email = |id: &str| -> String {
+            conn.query_row("SELECT email FROM users WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .expect("reads")
+        };
+        assert_eq!(email("b"), "paul@x.fr");
+        assert_eq!(email("a"), "MÅRIE@x.fr", "a clash keeps its spelling");
+        assert_eq!(email("c"), "mårie@X.fr", "a clash keeps its spelling");
+    }
+
+    #[test]
+    fn the_latest_version_is_the_number_of_migrations() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        super::migrations().to_latest(&mut conn).expect("migrates");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("reads");
+        assert_eq!(version, super::latest_version());
     }
 
     /// A database written by the first schema keeps every notification, in the

@@ -3,6 +3,9 @@
 
 mod accounts;
 mod connection;
+mod health;
+mod integrity;
+mod lineage;
 mod migrations;
 mod ops;
 mod reads;
@@ -19,7 +22,8 @@ use tocsin_protocol::{Kind, StreamName};
 use tokio::sync::oneshot;
 
 use self::connection::Pool;
-use self::writer::{ActionCommand, Answer, Command};
+use self::health::Health;
+use self::writer::{ActionCommand, Answer, Command, Guard, Writer};
 use crate::store::*;
 
 /// The SQLite implementation of [`Store`].
@@ -28,33 +32,79 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Command>,
     /// Connections for reads.
     pool: Arc<Pool>,
+    /// What the writer found about the database (busy, files deleted).
+    health: Arc<Health>,
 }
 
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file and starts the
-    /// writer thread. `synchronous` is `full` or `normal`.
+    /// writer thread, for an admin command or a test. `synchronous` is `full` or
+    /// `normal`. A file that is empty, or missing where a gateway served one, is
+    /// refused (see `integrity.rs`).
     pub fn open(
         path: &Path,
         synchronous: &str,
         fanout: Arc<dyn Fanout>,
     ) -> Result<SqliteStore, StoreError> {
+        let conn = Self::open_checked(path, synchronous)?;
+        Self::start(path, synchronous, fanout, conn, None)
+    }
+
+    /// Opens the database for a gateway that serves it: besides [`SqliteStore::open`],
+    /// runs `PRAGMA quick_check`, recognises an older copy (`lineage.rs`: every stream
+    /// then gets a new epoch), and watches the files while serving.
+    pub fn serve(
+        path: &Path,
+        synchronous: &str,
+        fanout: Arc<dyn Fanout>,
+    ) -> Result<SqliteStore, StoreError> {
+        let mut conn = Self::open_checked(path, synchronous)?;
+        integrity::quick_check(&conn, path)?;
+        let lineage = lineage::begin_serving(&mut conn, path)?;
+        let guard = Guard::new(path.to_owned(), lineage);
+        Self::start(path, synchronous, fanout, conn, Some(guard))
+    }
+
+    /// The write connection, on a database that is present, readable and migrated.
+    fn open_checked(path: &Path, synchronous: &str) -> Result<rusqlite::Connection, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|err| {
                 StoreError::Internal(format!("cannot create {}: {err}", parent.display()))
             })?;
         }
-        let mut conn = connection::open(path, synchronous)?;
-        migrations::upgrade(&mut conn, path)?;
+        integrity::check_present(path)?;
+        let explain = |err| integrity::explain_open_error(path, err);
+        let mut conn = connection::open(path, synchronous).map_err(explain)?;
+        integrity::check_schema_version(&conn, path).map_err(explain)?;
+        migrations::upgrade(&mut conn, path).map_err(explain)?;
+        Ok(conn)
+    }
+
+    fn start(
+        path: &Path,
+        synchronous: &str,
+        fanout: Arc<dyn Fanout>,
+        conn: rusqlite::Connection,
+        guard: Option<Guard>,
+    ) -> Result<SqliteStore, StoreError> {
+        let health = Arc::new(Health::default());
+        let writer = Writer {
+            conn,
+            fanout,
+            health: health.clone(),
+            guard,
+        };
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tocsin-store-writer".into())
-            .spawn(move || writer::run(conn, rx, fanout))
+            .spawn(move || writer::run(writer, rx))
             .map_err(|err| {
                 StoreError::Internal(format!("cannot start the writer thread: {err}"))
             })?;
         Ok(SqliteStore {
             writer: tx,
             pool: Arc::new(Pool::new(path.to_owned(), synchronous.to_owned())),
+            health,
         })
     }
 
@@ -63,6 +113,9 @@ impl SqliteStore {
         &self,
         make: impl FnOnce(oneshot::Sender<Result<R, StoreError>>) -> Command,
     ) -> Result<R, StoreError> {
+        if let Some(refusal) = self.health.refusal() {
+            return Err(refusal);
+        }
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(make(reply))
@@ -80,7 +133,11 @@ impl SqliteStore {
     {
         self.write(|reply| {
             Command::Account(Box::new(move |conn| {
-                let result = work(conn);
+                // Not run when the writer refuses the batch: the refusal is the answer.
+                let result = match conn {
+                    Some(conn) => work(conn),
+                    None => Err(StoreError::Internal("not run".into())),
+                };
                 let ok = result.is_ok();
                 let answer: Answer = Box::new(move |commit| {
                     // A caller that gave up (dropped its receiver) is not an error here.
@@ -137,9 +194,16 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        let email = email.to_owned();
+        let email = crate::email::normalize(email);
         self.pool
             .run(move |conn| accounts::user_where(conn, "email = ?1", &email))
+            .await
+    }
+
+    async fn firm_user(&self, tenant: &str, id_or_email: &str) -> Result<Option<User>, StoreError> {
+        let (tenant, who) = (tenant.to_owned(), id_or_email.to_owned());
+        self.pool
+            .run(move |conn| accounts::firm_user(conn, &tenant, &who))
             .await
     }
 
@@ -282,12 +346,20 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        self.health.readiness()?;
         self.pool
             .run(|conn| {
                 conn.query_row("SELECT 1", [], |_| Ok(()))?;
                 Ok(())
             })
             .await
+    }
+
+    async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.writer.send(Command::Close(reply)).is_ok() {
+            let _ = done.await;
+        }
     }
 
     async fn mark_read(

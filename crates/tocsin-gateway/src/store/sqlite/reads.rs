@@ -32,6 +32,11 @@ pub fn stream_state(conn: &Connection, stream: &str) -> Result<StreamState, Stor
     }
 }
 
+/// An offset as SQLite stores it; no stored offset is above i64::MAX.
+fn clamp_i64(offset: u64) -> i64 {
+    i64::try_from(offset).unwrap_or(i64::MAX)
+}
+
 /// Notifications with `after < offset <= up_to`, oldest first.
 pub fn read_range(
     conn: &Connection,
@@ -47,7 +52,9 @@ pub fn read_range(
          WHERE stream = ?1 AND offset > ?2 AND offset <= ?3 ORDER BY offset LIMIT ?4",
     )?;
     let rows = statement.query_map(
-        params![name, after as i64, up_to.min(i64::MAX as u64) as i64, limit],
+        // SQLite integers are i64: an offset past i64::MAX (a client's `after=2^63`)
+        // must not wrap to a negative number and read from the start.
+        params![name, clamp_i64(after), clamp_i64(up_to), limit],
         |row| {
             Ok((
                 row.get::<_, i64>(0)?,

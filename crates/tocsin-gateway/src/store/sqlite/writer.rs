@@ -12,12 +12,17 @@
 //! when many new SSO users connected at once, waited on SQLite's write lock past the
 //! busy timeout and failed with "database is locked".
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::health::Health;
+use super::integrity::{self, FileWatch};
+use super::lineage::{self, Lineage};
 use super::ops;
 use crate::store::{
     ActionKey, ActionOutcome, AppendRequest, Appended, Fanout, StoreError, StoredNotification,
@@ -31,6 +36,9 @@ const MAX_COMMANDS_PER_COMMIT: usize = 512;
 const WRITER_CACHE_KIB: &str = "-32768";
 /// WAL pages between automatic checkpoints (~40 MiB of WAL at most between them).
 const WAL_CHECKPOINT_PAGES: &str = "10000";
+/// How often an idle writer looks at its files, and the most often the lineage file
+/// is rewritten (each rewrite is two fsyncs).
+const TICK: Duration = Duration::from_secs(1);
 
 /// A unit of work for the writer, with the channel its answer goes to.
 pub enum Command {
@@ -61,11 +69,14 @@ pub enum Command {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
+    /// Shut down: fold the WAL into the database file, record the lineage, stop.
+    Close(oneshot::Sender<()>),
 }
 
-/// An account change: applied to the writer's connection, it says whether it
-/// succeeded and gives the answer to send once the commit's outcome is known.
-pub type AccountWork = Box<dyn FnOnce(&Connection) -> (bool, Answer) + Send>;
+/// An account change: applied to the writer's connection (`None` when the writer
+/// refuses the whole batch), it says whether it succeeded and gives the answer to send
+/// once the commit's outcome is known.
+pub type AccountWork = Box<dyn FnOnce(Option<&Connection>) -> (bool, Answer) + Send>;
 
 /// Sends a command's answer, given whether its transaction committed.
 pub type Answer = Box<dyn FnOnce(&Result<(), StoreError>) + Send>;
@@ -121,12 +132,87 @@ impl Pending {
             Pending::Account(answer) => answer(commit),
         }
     }
+
+    /// The answer of a command that was not run: the batch's refusal replaces it.
+    fn refused(command: Command) -> Option<Pending> {
+        fn not_run<T>() -> Result<T, StoreError> {
+            Err(StoreError::Internal("not run".into()))
+        }
+        Some(match command {
+            Command::Append { reply, .. } => Pending::Append(reply, not_run()),
+            Command::Action { reply, .. } => Pending::Action(reply, not_run()),
+            Command::Prune { reply, .. } => Pending::Prune(reply, not_run()),
+            Command::Account(work) => Pending::Account(work(None).1),
+            Command::Close(_) => return None,
+        })
+    }
 }
 
-/// Runs the writer loop until every sender is dropped.
-pub fn run(mut conn: Connection, commands: mpsc::Receiver<Command>, fanout: Arc<dyn Fanout>) {
-    tune(&conn);
-    while let Ok(first) = commands.recv() {
+/// The writer thread's state: the one write connection and what it reports to.
+pub struct Writer {
+    /// The only connection that writes.
+    pub conn: Connection,
+    /// Where committed notifications go.
+    pub fanout: Arc<dyn Fanout>,
+    /// Shared with `/readyz`.
+    pub health: Arc<Health>,
+    /// Set when a gateway serves this database (not for an admin command).
+    pub guard: Option<Guard>,
+}
+
+/// What a serving gateway's writer watches besides committing: that its files are
+/// still the ones it opened, and the lineage file (`lineage.rs`).
+pub struct Guard {
+    /// The database file.
+    database: PathBuf,
+    /// The identities of the database file and its WAL.
+    watch: FileWatch,
+    /// The lineage as of the last commit.
+    lineage: Lineage,
+    /// What the lineage file says, and when it was written.
+    recorded: (Lineage, Instant),
+}
+
+impl Guard {
+    /// Starts watching; call after the first write of this run (the WAL then exists).
+    pub fn new(database: PathBuf, lineage: Lineage) -> Guard {
+        Guard {
+            watch: FileWatch::new(&database),
+            database,
+            lineage,
+            recorded: (lineage, Instant::now()),
+        }
+    }
+
+    /// Rewrites the lineage file if it is behind and was not written for a tick (or
+    /// `now_anyway`, at shutdown).
+    fn record(&mut self, now_anyway: bool) {
+        let (recorded, at) = self.recorded;
+        if recorded == self.lineage || (!now_anyway && at.elapsed() < TICK) {
+            return;
+        }
+        let file = lineage::file_of(&self.database);
+        match lineage::write_file(&file, self.lineage) {
+            Ok(()) => self.recorded = (self.lineage, Instant::now()),
+            Err(err) => {
+                tracing::warn!(file = %file.display(), error = %err, "cannot update the lineage file; will retry")
+            }
+        }
+    }
+}
+
+/// Runs the writer loop until every sender is dropped or [`Command::Close`].
+pub fn run(mut writer: Writer, commands: mpsc::Receiver<Command>) {
+    tune(&writer.conn);
+    loop {
+        let first = match commands.recv_timeout(TICK) {
+            Ok(first) => first,
+            Err(RecvTimeoutError::Timeout) => {
+                writer.tick();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_COMMANDS_PER_COMMIT {
             match commands.try_recv() {
@@ -134,9 +220,215 @@ pub fn run(mut conn: Connection, commands: mpsc::Receiver<Command>, fanout: Arc<
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch, fanout.as_ref());
+        let close = batch
+            .iter()
+            .position(|c| matches!(c, Command::Close(_)))
+            .map(|at| batch.remove(at));
+        if !batch.is_empty() {
+            writer.commit_batch(batch);
+        }
+        writer.tick();
+        if let Some(Command::Close(reply)) = close {
+            writer.close();
+            let _ = reply.send(());
+            break;
+        }
     }
     tracing::debug!("storage writer stopped");
+}
+
+impl Writer {
+    /// Between batches: notice deleted files even with no traffic, see whether another
+    /// process released the write lock, keep the lineage file current.
+    fn tick(&mut self) {
+        if self.health.refusal().is_none() {
+            let _ = self.check_files();
+        }
+        if self.health.is_busy() {
+            self.probe_lock();
+        }
+        if let Some(guard) = &mut self.guard {
+            guard.record(false);
+        }
+    }
+
+    /// The refusal for a write now: the database was found unusable before, or its
+    /// files were deleted or replaced since the last look.
+    fn refusal(&mut self) -> Option<StoreError> {
+        self.health.refusal().or_else(|| self.check_files().err())
+    }
+
+    /// Compares the files with those opened; on a change saves what can be saved and
+    /// makes the store refuse writes from now on.
+    fn check_files(&mut self) -> Result<(), StoreError> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        let Some(vanished) = guard.watch.check() else {
+            return Ok(());
+        };
+        let message = integrity::rescue(&self.conn, &guard.database, vanished);
+        tracing::error!(file = %guard.watch.wal_path().display(), "{message}");
+        self.health.make_unusable(message.clone());
+        Err(StoreError::Unusable(message))
+    }
+
+    /// Whether another process still holds the write lock, without waiting for it.
+    fn probe_lock(&mut self) {
+        let _ = self.conn.busy_timeout(Duration::ZERO);
+        let probe = self
+            .conn
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(StoreError::from);
+        let _ = self.conn.busy_timeout(super::connection::BUSY_TIMEOUT);
+        if !matches!(probe, Err(StoreError::Busy)) {
+            self.health.record_commit(&Ok(()));
+        }
+    }
+
+    /// At shutdown: folds the WAL into the database file, so a stopped gateway's data
+    /// is one self-contained file (copying `tocsin.db` alone is a whole backup).
+    fn close(&mut self) {
+        if self.health.refusal().is_none() {
+            match self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    row.get::<_, i64>(0)
+                }) {
+                Ok(0) => tracing::info!(
+                    "database checkpointed: the WAL is folded into the database file"
+                ),
+                Ok(_) => tracing::warn!(
+                    "the final checkpoint was incomplete: a reader held the WAL; it stays beside the database"
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the final checkpoint failed; the WAL stays beside the database")
+                }
+            }
+        }
+        if let Some(guard) = &mut self.guard {
+            guard.record(true);
+        }
+    }
+
+    /// Applies a batch of commands in one transaction, then answers and fans out.
+    fn commit_batch(&mut self, batch: Vec<Command>) {
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut delivered: Vec<Arc<StoredNotification>> = Vec::new();
+        let commit = match self.refusal() {
+            Some(refusal) => {
+                pending.extend(batch.into_iter().filter_map(Pending::refused));
+                Err(refusal)
+            }
+            None => self.transact(batch, &mut pending, &mut delivered),
+        };
+        self.health.record_commit(&commit);
+        if let Err(err) = &commit {
+            tracing::error!(error = %err, "storage commit failed; nothing from this batch was stored");
+            delivered.clear();
+        }
+        // Answer first, then fan out. Both happen only after the commit, so nothing is
+        // sent that is not stored either way; the order decides who tokio runs first. A
+        // fan-out to 10k connections wakes 10k tasks, and a publisher answered after it
+        // waited behind all of them (~100 ms at 10k, docs/BENCHMARKS.md).
+        for item in pending {
+            item.answer(&commit);
+        }
+        if !delivered.is_empty() {
+            self.fanout.deliver(&delivered);
+        }
+    }
+
+    /// Runs every command in its own savepoint of one transaction and commits it.
+    fn transact(
+        &mut self,
+        batch: Vec<Command>,
+        pending: &mut Vec<Pending>,
+        delivered: &mut Vec<Arc<StoredNotification>>,
+    ) -> Result<(), StoreError> {
+        // Every command gets an answer, even when the transaction cannot begin (another
+        // process holds the lock past the busy timeout): the refusal is then the answer.
+        let mut commands = batch.into_iter();
+        let refuse_rest = |commands: std::vec::IntoIter<Command>, pending: &mut Vec<Pending>| {
+            pending.extend(commands.filter_map(Pending::refused));
+        };
+        let mut tx = match self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(err) => {
+                refuse_rest(commands, pending);
+                return Err(err.into());
+            }
+        };
+        while let Some(command) = commands.next() {
+            // A savepoint per command: one failing command rolls back alone.
+            let sp = match tx.savepoint() {
+                Ok(sp) => sp,
+                Err(err) => {
+                    pending.extend(Pending::refused(command));
+                    refuse_rest(commands, pending);
+                    return Err(err.into());
+                }
+            };
+            let mut fresh = Vec::new();
+            let (item, ok) = apply(&sp, command, &mut fresh);
+            pending.extend(item);
+            if ok {
+                sp.commit()?;
+                delivered.extend(fresh);
+            } else {
+                // Dropping a savepoint rolls it back.
+                drop(sp);
+            }
+        }
+        let commits = lineage::count_commit(&tx)?;
+        tx.commit()?;
+        if let Some(guard) = &mut self.guard {
+            guard.lineage.commits = commits;
+        }
+        Ok(())
+    }
+}
+
+/// Applies one command; returns its pending answer and whether it succeeded.
+fn apply(
+    conn: &Connection,
+    command: Command,
+    fresh: &mut Vec<Arc<StoredNotification>>,
+) -> (Option<Pending>, bool) {
+    match command {
+        Command::Append { batch, reply } => {
+            let result = ops::append_all(conn, batch, fresh);
+            let ok = result.is_ok();
+            (Some(Pending::Append(reply, result)), ok)
+        }
+        Command::Action {
+            key,
+            streams,
+            action,
+            reply,
+        } => {
+            let result = ops::apply_action(conn, &key, &streams, action, fresh);
+            let ok = result.is_ok();
+            (Some(Pending::Action(reply, result)), ok)
+        }
+        Command::Account(work) => {
+            let (ok, answer) = work(Some(conn));
+            (Some(Pending::Account(answer)), ok)
+        }
+        Command::Prune { cutoff_us, reply } => {
+            let result = ops::prune(conn, cutoff_us);
+            let ok = result.is_ok();
+            (Some(Pending::Prune(reply, result)), ok)
+        }
+        // Taken out of the batch by `run` before it gets here.
+        Command::Close(reply) => {
+            let _ = reply.send(());
+            (None, true)
+        }
+    }
 }
 
 /// Writer-only pragmas, found by profiling a publish load (docs/BENCHMARKS.md). Each
@@ -159,69 +451,5 @@ fn tune(conn: &Connection) {
         if let Err(err) = conn.pragma_update(None, pragma, value) {
             tracing::warn!(error = %err, pragma, "could not tune the storage writer");
         }
-    }
-}
-
-/// Applies a batch of commands in one transaction, then answers and fans out.
-fn commit_batch(conn: &mut Connection, batch: Vec<Command>, fanout: &dyn Fanout) {
-    let mut pending = Vec::with_capacity(batch.len());
-    let mut delivered: Vec<Arc<StoredNotification>> = Vec::new();
-    let commit = (|| -> Result<(), StoreError> {
-        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for command in batch {
-            // A savepoint per command: one failing command rolls back alone.
-            let sp = tx.savepoint()?;
-            let mut fresh = Vec::new();
-            let (item, ok) = match command {
-                Command::Append { batch, reply } => {
-                    let result = ops::append_all(&sp, batch, &mut fresh);
-                    let ok = result.is_ok();
-                    (Pending::Append(reply, result), ok)
-                }
-                Command::Action {
-                    key,
-                    streams,
-                    action,
-                    reply,
-                } => {
-                    let result = ops::apply_action(&sp, &key, &streams, action, &mut fresh);
-                    let ok = result.is_ok();
-                    (Pending::Action(reply, result), ok)
-                }
-                Command::Account(work) => {
-                    let (ok, answer) = work(&sp);
-                    (Pending::Account(answer), ok)
-                }
-                Command::Prune { cutoff_us, reply } => {
-                    let result = ops::prune(&sp, cutoff_us);
-                    let ok = result.is_ok();
-                    (Pending::Prune(reply, result), ok)
-                }
-            };
-            if ok {
-                sp.commit()?;
-                delivered.extend(fresh);
-            } else {
-                // Dropping a savepoint rolls it back.
-                drop(sp);
-            }
-            pending.push(item);
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    if let Err(err) = &commit {
-        tracing::error!(error = %err, "storage commit failed; nothing from this batch was stored");
-        delivered.clear();
-    }
-    // Answer first, then fan out. Both happen only after the commit, so nothing is
-    // sent that is not stored either way; the order decides who tokio runs first. A
-    // fan-out to 10k connections wakes 10k tasks, and a publisher answered after it
-    // waited behind all of them (~100 ms at 10k, docs/BENCHMARKS.md).
-    for item in pending {
-        item.answer(&commit);
-    }
-    if !delivered.is_empty() {
-        fanout.deliver(&delivered);
     }
 }
