@@ -58,6 +58,10 @@ pub struct GatewayOptions {
     pub publish_per_second: Option<u64>,
     /// `http.publish_burst`.
     pub publish_burst: Option<u64>,
+    /// `http.max_connections_per_ip`.
+    pub max_connections_per_ip: Option<u64>,
+    /// `http.handshake_timeout_ms`.
+    pub handshake_timeout_ms: Option<u64>,
     /// `[auth.external]`, verbatim.
     pub external_auth: Option<ExternalAuth>,
     /// `auth.access_token_ttl_secs`.
@@ -625,6 +629,8 @@ impl Gateway {
         let http = [
             ("publish_per_second", options.publish_per_second),
             ("publish_burst", options.publish_burst),
+            ("max_connections_per_ip", options.max_connections_per_ip),
+            ("handshake_timeout_ms", options.handshake_timeout_ms),
         ];
         for (key, value) in http {
             if let Some(v) = value {

@@ -116,6 +116,12 @@ pub struct HttpConfig {
     pub publish_per_second: u32,
     /// Burst of publishes per API key.
     pub publish_burst: u32,
+    /// Open TCP connections one source address may hold (IPv6: per /64); 0 for no
+    /// cap. Behind a reverse proxy every connection comes from the proxy: raise it.
+    pub max_connections_per_ip: usize,
+    /// How long a new connection may take to send its first byte, then its request
+    /// headers (the WebSocket upgrade included), before it is closed.
+    pub handshake_timeout_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -124,6 +130,8 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             publish_per_second: 5_000,
             publish_burst: 10_000,
+            max_connections_per_ip: 4096,
+            handshake_timeout_ms: 10_000,
         }
     }
 }
@@ -354,6 +362,8 @@ allowed_origins = []
 max_body_bytes = 1048576
 publish_per_second = 5000
 publish_burst = 10000
+max_connections_per_ip = 4096  # per source address (IPv6: per /64); 0 = no cap; raise it behind a proxy
+handshake_timeout_ms = 10000   # first byte, then request headers, within this
 
 # Login throttling (the source address is the TCP peer: behind a reverse proxy, the
 # proxy's address). A refused login gets 429 rate_limited, or 503 unavailable when

@@ -55,7 +55,11 @@ pub fn open(
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let pruner = tokio::spawn(prune_loop(state.clone()));
     let app = crate::api::router(state.clone());
-    crate::listener::accept_loop(listener, app, state.shutdown.clone()).await;
+    let limits = crate::listener::ConnectionLimits {
+        handshake_timeout: Duration::from_millis(state.config.http.handshake_timeout_ms.max(1)),
+        per_ip: crate::listener::PerIp::new(state.config.http.max_connections_per_ip),
+    };
+    crate::listener::accept_loop(listener, app, limits, state.shutdown.clone()).await;
     state.hub.close_all(
         CloseCode::GoingAway,
         "the gateway is shutting down; reconnect and resume",

@@ -32,6 +32,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     init_logging(&config.log_format);
+    raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -98,6 +99,19 @@ async fn wait_for_signal(shutdown: CancellationToken) {
     let _ = ctrl_c.await;
     tracing::info!("shutting down: closing connections with going_away");
     shutdown.cancel();
+}
+
+/// Every connection is a file descriptor, and the usual soft limit (1024) is reached by
+/// a thousand clients: raise it to the hard limit (systemd's `LimitNOFILE`) at start.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < 8192 => tracing::warn!(
+            limit,
+            "the open-files limit is low: the gateway can hold about this many connections; raise LimitNOFILE (or ulimit -n)"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
+    }
 }
 
 /// Human-readable logs by default, JSON on request; filter with `TOCSIN_LOG`.
