@@ -256,3 +256,70 @@ async fn another_process_holding_the_write_lock_gets_store_busy_not_internal() {
     api.publish_ok(gw.key("dupont"), &email("tenant:dupont", "after"))
         .await;
 }
+
+/// A whole data directory restored from an older copy, lineage file included: the
+/// gateway cannot tell, and its stream keeps its epoch. The real client engine, which
+/// held offsets 1–10 of the lost timeline, finds other notifications at offsets it
+/// holds and re-syncs that stream instead of keeping its old rows silently: the new
+/// 6–8 reach its inbox, and what it had received stays there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_finds_the_new_timeline_after_a_whole_data_dir_was_restored() {
+    use tocsin_client::api::{ApiClient, ServerUrl};
+    use tocsin_client::secrets::SecretStore;
+    use tocsin_e2e::client::{ClientOptions, TestClient};
+
+    const LONG: Duration = Duration::from_secs(30);
+    let mut gw = dupont().await;
+    publish_many(&gw, 5, "before the backup").await;
+    stop_gracefully(&mut gw).await;
+    let data = gw.data_dir().to_owned();
+    let lineage = data.join("tocsin.db.lineage");
+    std::fs::copy(gw.database_path(), data.join("backup.db")).expect("backs up");
+    std::fs::copy(&lineage, data.join("backup.lineage")).expect("backs up the lineage too");
+
+    gw.restart().await;
+    let lost = publish_many(&gw, 5, "lost timeline").await;
+    let marie = gw.user("dupont", 0).clone();
+    let base = format!("http://{}", gw.addr());
+    let mut client = TestClient::sign_in(&base, &marie, ClientOptions::default()).await;
+    poll_until(LONG, "offsets 1-10 in the local inbox", || async {
+        (client.inbox().len() == 10).then_some(())
+    })
+    .await;
+    let (home, secrets) = client.stop().await;
+
+    gw.kill_hard().await;
+    std::fs::copy(data.join("backup.db"), gw.database_path()).expect("restores");
+    std::fs::copy(data.join("backup.lineage"), &lineage).expect("restores the lineage");
+    remove_wal_files(&gw);
+    gw.restart_on_same_port().await;
+    let new_timeline = publish_many(&gw, 3, "new timeline").await;
+
+    // The restored database forgot the device session: sign in again, same local store.
+    let server = ServerUrl::parse(&base).expect("a loopback URL");
+    let tokens = ApiClient::new(server.clone())
+        .login(&marie.email, &marie.password, "e2e client")
+        .await
+        .expect("login works");
+    secrets
+        .set("account", &tokens.refresh_token)
+        .expect("memory store");
+    let client = TestClient::start_in(server, home, secrets, ClientOptions::default());
+    let inbox = poll_until(LONG, "the new timeline in the local inbox", || async {
+        let ids: Vec<String> = client
+            .inbox()
+            .into_iter()
+            .map(|item| item.notification.id)
+            .collect();
+        new_timeline
+            .iter()
+            .all(|id| ids.contains(id))
+            .then_some(ids)
+    })
+    .await;
+    assert!(
+        lost.iter().all(|id| inbox.contains(id)),
+        "what the lawyer had received stays in the inbox"
+    );
+    client.stop().await;
+}
