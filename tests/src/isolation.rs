@@ -131,7 +131,7 @@ async fn a_key_cannot_publish_into_another_firm_nor_to_all() {
     for stream in [
         anne.stream(),
         "tenant:alpha".to_owned(),
-        format!("conversation:{conversation}"),
+        format!("conversation:alpha:{conversation}"),
     ] {
         let history = api.history_ok(&token, &stream, None, None).await;
         assert_eq!(history.head, 0, "nothing was stored in {stream}");
@@ -149,6 +149,7 @@ async fn another_firms_history_is_forbidden() {
         anne.stream(),
         "tenant:alpha".to_owned(),
         format!("conversation:{conversation}"),
+        format!("conversation:alpha:{conversation}"),
     ] {
         let reply = api.history(&token, &stream, None, None).await;
         if reply.status.as_u16() != 403 {
@@ -329,4 +330,53 @@ async fn an_external_id_that_looks_like_another_firms_email_never_takes_its_mail
         "nothing of marie's reached the shadow user: {:?}",
         shadow.positions()
     );
+}
+
+/// The attack: conversation ids were global, so another firm reusing an id got 403
+/// where an unknown id got 404 — the id's existence leaked, and a firm could squat ids
+/// another would need. Each firm now has its own conversations: the same id in two
+/// firms is two conversations, each reaching only its own members.
+#[tokio::test]
+async fn two_firms_may_use_the_same_conversation_id_each_for_its_own() {
+    let (gw, conversation) = two_firms().await;
+    let api = gw.api();
+    let bruno = gw.user("beta", 0).clone();
+    let created = api
+        .set_members(gw.key("beta"), &conversation, &[&bruno.id])
+        .await;
+    assert_eq!(
+        created.status.as_u16(),
+        200,
+        "beta gets its own conversation of that id: {:?}",
+        created.body
+    );
+
+    let token = api.login(&bruno).await.access_token;
+    let (mut bruno_socket, welcome, _) =
+        WsClient::connect_ready(&gw.ws_url(), &token, BTreeMap::new()).await;
+    let own = format!("conversation:beta:{conversation}");
+    assert!(
+        welcome.streams.iter().any(|s| s.stream.to_string() == own),
+        "bruno reads beta's conversation: {:?}",
+        welcome.streams
+    );
+    let to_alpha = api
+        .publish_ok(gw.key("alpha"), &conversation_message(&conversation))
+        .await;
+    assert_eq!(
+        to_alpha.stream.to_string(),
+        format!("conversation:alpha:{conversation}")
+    );
+    let to_beta = api
+        .publish_ok(gw.key("beta"), &conversation_message(&conversation))
+        .await;
+    assert_eq!(to_beta.stream.to_string(), own);
+    // Alpha's message was published first: had it reached bruno, it would come first.
+    let first = bruno_socket
+        .wait_for(STEP, "a conversation message", |frame| match frame {
+            ServerFrame::Notification { notification, .. } => Some(notification.id.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(first, to_beta.id, "only beta's own message reaches bruno");
 }

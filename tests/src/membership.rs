@@ -20,7 +20,7 @@ async fn firm() -> Gateway {
 }
 
 fn stream() -> StreamName {
-    StreamName::Conversation(CONVERSATION.to_owned())
+    StreamName::Conversation(format!("dupont:{CONVERSATION}"))
 }
 
 async fn set_members(gw: &Gateway, members: &[&str]) {

@@ -281,7 +281,7 @@ async fn a_client_finds_the_new_timeline_after_a_whole_data_dir_was_restored() {
     let lost = publish_many(&gw, 5, "lost timeline").await;
     let marie = gw.user("dupont", 0).clone();
     let base = format!("http://{}", gw.addr());
-    let mut client = TestClient::sign_in(&base, &marie, ClientOptions::default()).await;
+    let client = TestClient::sign_in(&base, &marie, ClientOptions::default()).await;
     poll_until(LONG, "offsets 1-10 in the local inbox", || async {
         (client.inbox().len() == 10).then_some(())
     })

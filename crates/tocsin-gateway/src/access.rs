@@ -7,6 +7,25 @@ use crate::auth::Identity;
 use crate::error::AppError;
 use crate::store::{NewUser, Store, StoreError, User};
 
+/// The key of a firm's conversation, and the id inside its stream name:
+/// `<firm>:<id>`. Conversation ids are the firm's own (its software chooses them), so
+/// two firms may both have `dossier-42`; the key keeps them apart, and another firm's
+/// conversation is never found, only unknown. (A slug has no `:`, so the first one
+/// separates them.)
+pub fn conversation_key(tenant: &str, conversation_id: &str) -> String {
+    format!("{tenant}:{conversation_id}")
+}
+
+/// The firm's own id of a conversation key (what its software wrote).
+pub fn conversation_id(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(_, id)| id)
+}
+
+/// A firm's conversation's stream.
+pub fn conversation_stream(tenant: &str, conversation_id: &str) -> StreamName {
+    StreamName::Conversation(conversation_key(tenant, conversation_id))
+}
+
 /// The streams a user reads.
 pub async fn readable_streams(store: &dyn Store, user: &User) -> Result<Vec<StreamName>, AppError> {
     let mut streams = vec![

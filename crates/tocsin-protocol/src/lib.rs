@@ -15,6 +15,8 @@
 pub mod close;
 pub mod error;
 pub mod frames;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod http;
 pub mod notification;
 pub mod stream;

@@ -12,6 +12,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The longest id accepted inside a stream name, in bytes.
 pub const MAX_STREAM_ID_LEN: usize = 128;
+/// The longest id in a stream name. A conversation's stream carries its firm before
+/// its id (`conversation:<firm>:<id>`: two firms may use the same id), so it can be a
+/// slug (64) and a colon longer than any id.
+pub const MAX_STREAM_NAME_ID_LEN: usize = MAX_STREAM_ID_LEN + 65;
 
 /// A stream a notification can be published to and a client can read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +92,12 @@ impl FromStr for StreamName {
                 "'{s}' is not a stream: use user:<id>, tenant:<slug>, conversation:<id> or all"
             )));
         };
-        if !is_valid_id(id) {
+        let well_formed = !id.is_empty()
+            && id.len() <= MAX_STREAM_NAME_ID_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || ID_PUNCTUATION.contains(&b));
+        if !well_formed {
             return Err(InvalidStreamName(format!(
                 "'{s}': the id after '{prefix}:' must be 1-{MAX_STREAM_ID_LEN} characters of letters, digits and -_.@+|:"
             )));

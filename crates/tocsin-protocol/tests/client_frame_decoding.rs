@@ -9,23 +9,23 @@
 //! accepted is a frame that encodes and decodes back to itself. Valid frames round-trip
 //! exactly.
 //!
-//! Each property runs [`DEFAULT_CASES`] cases, about a second in all on a debug build;
+//! Each property runs [`tocsin_protocol::fuzz::DEFAULT_CASES`] cases, about a second in all on a debug build;
 //! `PROPTEST_CASES=100000 cargo test -p tocsin-protocol --test client_frame_decoding`
 //! searches longer.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use proptest::sample::{Index, select};
-use proptest::test_runner::{FileFailurePersistence, RngAlgorithm, TestCaseError};
+use proptest::sample::select;
+use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value};
 use tocsin_protocol::frames::{ClientFrame, ProposalResponse};
+use tocsin_protocol::fuzz::{
+    Vocabulary, apply_byte_edit, apply_field_edit, byte_edit, config, field_edit, json_key,
+    json_value, text,
+};
 use tocsin_protocol::notification::Presence;
 use tocsin_protocol::{Kind, Position, StreamName};
-
-/// Cases per property unless `PROPTEST_CASES` says otherwise: enough to reach every
-/// variant and field many times, few enough for the test suite's time.
-const DEFAULT_CASES: u32 = 1024;
 
 /// Every `type` tag a client frame can carry.
 const TAGS: &[&str] = &[
@@ -83,6 +83,12 @@ const WORDS: &[&str] = &[
     "user:a b",
 ];
 
+/// What the JSON strategies draw keys and words from.
+const VOCABULARY: Vocabulary = Vocabulary {
+    fields: FIELDS,
+    words: WORDS,
+};
+
 /// The gateway's decoder, exactly as `classify` calls it on a text frame.
 fn decode(text: &str) -> Result<ClientFrame, serde_json::Error> {
     serde_json::from_str(text)
@@ -109,31 +115,7 @@ fn check_decoding(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// [`DEFAULT_CASES`] unless `PROPTEST_CASES` is set; a failing case is saved in
-/// `client_frame_decoding.proptest-regressions` beside this file and tried first on the
-/// next runs (commit it with the fix). XorShift, not the default ChaCha: on a debug
-/// build ChaCha's unoptimised SIMD took two thirds of the run (perf), and these tests
-/// need variety, not cryptographic randomness.
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig {
-        rng_algorithm: RngAlgorithm::XorShift,
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = DEFAULT_CASES;
-    }
-    config
-}
-
 // ---- Valid frames -------------------------------------------------------------------
-
-/// Any text, control characters, quotes, backslashes and non-ASCII included.
-fn text() -> impl Strategy<Value = String> {
-    "(?s).{0,24}"
-}
 
 fn stream_name() -> impl Strategy<Value = StreamName> {
     let id = "[A-Za-z0-9_.@+|:-]{1,128}";
@@ -216,45 +198,16 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
 
 // ---- JSON-shaped input --------------------------------------------------------------
 
-/// A JSON value of any shape, its strings and keys often ones the decoder knows.
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from), // NaN and infinities become null
-        select(WORDS).prop_map(Value::from),
-        select(TAGS).prop_map(Value::from),
-        text().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((json_key(), inner), 0..4)
-                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
-        ]
-    })
-}
-
-fn json_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        select(FIELDS).prop_map(str::to_owned),
-        select(WORDS).prop_map(str::to_owned),
-        text(),
-    ]
-}
-
 /// An object shaped like a client frame: a known (or odd) `type` and known fields with
 /// values of any shape.
 fn frame_like_object() -> impl Strategy<Value = Value> {
     let tag = prop_oneof![
         4 => select(TAGS).prop_map(Value::from),
-        1 => json_value(),
+        1 => json_value(VOCABULARY),
     ];
     (
         prop::option::weighted(0.95, tag),
-        prop::collection::btree_map(json_key(), json_value(), 0..6),
+        prop::collection::btree_map(json_key(VOCABULARY), json_value(VOCABULARY), 0..6),
     )
         .prop_map(|(tag, fields)| {
             let mut object: Map<String, Value> = fields.into_iter().collect();
@@ -300,89 +253,6 @@ fn json_soup() -> impl Strategy<Value = String> {
 
 // ---- Mutations of valid frames ------------------------------------------------------
 
-/// One edit of a frame's encoded bytes.
-#[derive(Debug, Clone)]
-enum ByteEdit {
-    /// Flip one bit of one byte.
-    Flip(Index, u8),
-    /// Remove one byte.
-    Delete(Index),
-    /// Insert one byte (often JSON punctuation) before a position.
-    Insert(Index, u8),
-    /// Keep only a prefix, as a message cut short would.
-    Truncate(Index),
-    /// Repeat a stretch right after itself.
-    Repeat(Index, Index),
-}
-
-fn byte_edit() -> impl Strategy<Value = ByteEdit> {
-    let byte = prop_oneof![any::<u8>(), select(b"{}[]\":,\\ 0-en".to_vec())];
-    prop_oneof![
-        (any::<Index>(), 0..8u8).prop_map(|(at, bit)| ByteEdit::Flip(at, bit)),
-        any::<Index>().prop_map(ByteEdit::Delete),
-        (any::<Index>(), byte).prop_map(|(at, byte)| ByteEdit::Insert(at, byte)),
-        any::<Index>().prop_map(ByteEdit::Truncate),
-        (any::<Index>(), any::<Index>()).prop_map(|(a, b)| ByteEdit::Repeat(a, b)),
-    ]
-}
-
-fn apply_byte_edit(bytes: &mut Vec<u8>, edit: &ByteEdit) {
-    let len = bytes.len();
-    if len == 0 {
-        return;
-    }
-    match edit {
-        ByteEdit::Flip(at, bit) => bytes[at.index(len)] ^= 1 << bit,
-        ByteEdit::Delete(at) => {
-            bytes.remove(at.index(len));
-        }
-        ByteEdit::Insert(at, byte) => bytes.insert(at.index(len + 1), *byte),
-        ByteEdit::Truncate(at) => bytes.truncate(at.index(len)),
-        ByteEdit::Repeat(a, b) => {
-            let (a, b) = (a.index(len), b.index(len));
-            let (start, end) = (a.min(b), a.max(b) + 1);
-            let stretch = bytes[start..end].to_vec();
-            bytes.splice(end..end, stretch);
-        }
-    }
-}
-
-/// One edit of a frame as a JSON object: the decoder's view of a confused or hostile
-/// client that gets the syntax right and the content wrong.
-#[derive(Debug, Clone)]
-enum FieldEdit {
-    /// Drop one field (`type` included).
-    Remove(Index),
-    /// Give one field a value of any shape.
-    Replace(Index, Value),
-    /// Add a field, known or not.
-    Add(String, Value),
-}
-
-fn field_edit() -> impl Strategy<Value = FieldEdit> {
-    prop_oneof![
-        any::<Index>().prop_map(FieldEdit::Remove),
-        (any::<Index>(), json_value()).prop_map(|(at, value)| FieldEdit::Replace(at, value)),
-        (json_key(), json_value()).prop_map(|(key, value)| FieldEdit::Add(key, value)),
-    ]
-}
-
-fn apply_field_edit(object: &mut Map<String, Value>, edit: FieldEdit) {
-    let keys: Vec<String> = object.keys().cloned().collect();
-    match edit {
-        FieldEdit::Add(key, value) => {
-            object.insert(key, value);
-        }
-        _ if keys.is_empty() => {}
-        FieldEdit::Remove(at) => {
-            object.remove(&keys[at.index(keys.len())]);
-        }
-        FieldEdit::Replace(at, value) => {
-            object.insert(keys[at.index(keys.len())].clone(), value);
-        }
-    }
-}
-
 // ---- Properties ---------------------------------------------------------------------
 
 proptest! {
@@ -409,7 +279,7 @@ proptest! {
     }
 
     #[test]
-    fn json_values_decode_consistently(value in prop_oneof![json_value(), frame_like_object()]) {
+    fn json_values_decode_consistently(value in prop_oneof![json_value(VOCABULARY), frame_like_object()]) {
         check_decoding(&value.to_string())?;
     }
 
@@ -428,7 +298,7 @@ proptest! {
     #[test]
     fn field_edited_frames_decode_consistently(
         frame in client_frame(),
-        edits in prop::collection::vec(field_edit(), 1..4),
+        edits in prop::collection::vec(field_edit(json_key(VOCABULARY), || json_value(VOCABULARY)), 1..4),
     ) {
         let Value::Object(mut object) = serde_json::to_value(&frame).expect("serialises") else {
             panic!("a client frame is a JSON object");

@@ -78,13 +78,14 @@ pub async fn put_members(
             ));
         }
     };
+    let key = crate::access::conversation_key(&tenant, &id);
     let members = state
         .store
-        .set_members(&id, &tenant, &request.members)
+        .set_members(&key, &tenant, &request.members)
         .await?;
     // Open connections follow at once, not at their next reconnect: removed members
     // stop receiving the conversation and acting on it, added ones start.
-    let stream = StreamName::Conversation(id.clone());
+    let stream = StreamName::Conversation(key);
     let now = state.store.stream_state(&stream).await?;
     let from = tocsin_protocol::Position {
         epoch: now.epoch,

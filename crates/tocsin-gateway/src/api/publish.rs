@@ -1,6 +1,8 @@
 //! `POST /v1/publish` and `/v1/publish/batch`: validate, resolve the target within
 //! the key's firm, store durably (2xx only after commit), answer with the position.
 
+mod validate;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,16 +10,13 @@ use chrono::Utc;
 use tocsin_protocol::http::{
     BatchPublishRequest, BatchPublishResponse, MAX_BATCH, PublishRequest, PublishResponse,
 };
-use tocsin_protocol::notification::{MAX_BODY_LEN, MAX_TITLE_LEN};
 use tocsin_protocol::{Notification, StreamName};
 
 use super::extract::{ApiJson, Publisher};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::{AppendRequest, Appended, IdempotencyKey, User};
-
-/// The longest idempotency key accepted.
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+use validate::{Validated, validate};
 
 /// `POST /v1/publish`.
 pub async fn publish(
@@ -112,43 +111,19 @@ fn check_rate(state: &AppState, publisher: &Publisher, count: u32) -> Result<(),
     }
 }
 
-/// Validates a request and resolves its target into a stream of the key's firm.
+/// Validates a request, then resolves its target into a stream of the key's firm. The
+/// checks come first so that a malformed request costs no lookup.
 async fn prepare(
     state: &AppState,
     publisher: &Publisher,
     request: PublishRequest,
 ) -> Result<AppendRequest, AppError> {
-    let kind = request.data.kind();
-    if kind.is_ephemeral() {
-        return Err(AppError::invalid(format!(
-            "'{}' is ephemeral (live only, never stored); clients send it over the WebSocket",
-            kind.as_str()
-        )));
-    }
-    let title = request.title.trim();
-    if title.is_empty() || title.len() > MAX_TITLE_LEN {
-        return Err(AppError::invalid(format!(
-            "title must be 1-{MAX_TITLE_LEN} bytes"
-        )));
-    }
-    if request.body.len() > MAX_BODY_LEN {
-        return Err(AppError::too_large(format!(
-            "body must be at most {MAX_BODY_LEN} bytes"
-        )));
-    }
+    let Validated { title } = validate(&request)?;
     let (stream, tenant) = resolve_target(state, publisher, &request).await?;
-    let idempotency = match request.idempotency_key {
-        Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
-            return Err(AppError::invalid(format!(
-                "idempotency_key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} characters"
-            )));
-        }
-        Some(key) => Some(IdempotencyKey {
-            scope: publisher.key.key_id.clone(),
-            key,
-        }),
-        None => None,
-    };
+    let idempotency = request.idempotency_key.map(|key| IdempotencyKey {
+        scope: publisher.key.key_id.clone(),
+        key,
+    });
     let notification = Notification {
         id: uuid::Uuid::now_v7().to_string(),
         urgency: request
@@ -156,7 +131,7 @@ async fn prepare(
             .unwrap_or_else(|| request.data.default_urgency()),
         data: request.data,
         created_at: Utc::now(),
-        title: title.to_owned(),
+        title,
         body: request.body,
     };
     Ok(AppendRequest {
@@ -204,18 +179,15 @@ async fn resolve_target(
         }
         StreamName::Conversation(id) => {
             let firm = publishing_firm(publisher, request)?;
-            // Another firm's conversation is reported exactly like an unknown one.
-            let conversation = state
-                .store
-                .conversation(id)
-                .await?
-                .filter(|conversation| conversation.tenant == firm)
-                .ok_or_else(|| {
-                    AppError::not_found(format!(
-                        "no conversation '{id}' in your firm; create it with PUT /v1/conversations/{id}/members"
-                    ))
-                })?;
-            Ok((stream, Some(conversation.tenant)))
+            // Looked up by the firm's key: another firm's conversation of the same id
+            // is another conversation, and an absent one is simply unknown.
+            let key = crate::access::conversation_key(&firm, id);
+            let conversation = state.store.conversation(&key).await?.ok_or_else(|| {
+                AppError::not_found(format!(
+                    "no conversation '{id}' in your firm; create it with PUT /v1/conversations/{id}/members"
+                ))
+            })?;
+            Ok((StreamName::Conversation(key), Some(conversation.tenant)))
         }
         StreamName::User(who) => {
             let firm = publishing_firm(publisher, request)?;

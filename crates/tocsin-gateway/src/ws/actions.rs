@@ -9,7 +9,7 @@ use tocsin_protocol::{CloseCode, ErrorBody, ErrorCode, NotificationData, Positio
 
 use super::session::{End, Session, instant_of};
 use super::socket::encode;
-use crate::access::{can_read, resolve_user};
+use crate::access::{can_read, conversation_stream, resolve_user};
 use crate::store::{ActionKey, ActionOutcome, ReadEffect, StoreError};
 
 /// The most ids one `mark_read` may carry.
@@ -96,7 +96,7 @@ impl Session {
                 id,
                 conversation_id,
             } => {
-                let stream = StreamName::Conversation(conversation_id);
+                let stream = conversation_stream(&self.user.tenant, &conversation_id);
                 self.state.hub.unsubscribe(&self.handle, &stream);
                 let was = self.cursors.remove(&stream).is_some();
                 (id, Ok(json!({ "left": was })))
@@ -237,7 +237,7 @@ impl Session {
         conversation_id: &str,
         position: Option<Position>,
     ) -> Result<Answer, End> {
-        let stream = StreamName::Conversation(conversation_id.to_owned());
+        let stream = conversation_stream(&self.user.tenant, conversation_id);
         let allowed = can_read(self.state.store.as_ref(), &self.user, &stream).await;
         match allowed {
             Ok(true) => {}
@@ -258,7 +258,7 @@ impl Session {
     }
 
     fn typing(&mut self, conversation_id: String, active: bool) -> Answer {
-        let stream = StreamName::Conversation(conversation_id.clone());
+        let stream = conversation_stream(&self.user.tenant, &conversation_id);
         if !self.cursors.contains_key(&stream) {
             return Err(ErrorBody::new(
                 ErrorCode::Forbidden,

@@ -48,6 +48,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V2),
         M::up(V3),
         M::up_with_hook("", normalize_emails),
+        M::up(V5),
     ])
 }
 
@@ -207,8 +208,30 @@ INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
 
 /// The newest schema this build knows (SQLite's `user_version` after the upgrade).
 pub fn latest_version() -> i64 {
-    4
+    5
 }
+
+/// Migration 5: conversations keyed by firm. Their ids are the firms' own, so two
+/// firms may use the same one; the key and the stream name now carry the firm
+/// (`<firm>:<id>`, `conversation:<firm>:<id>`), and another firm's conversation is
+/// never found. Every table that names a conversation's stream follows; foreign keys
+/// are checked at the commit, once parent and children agree again.
+const V5: &str = r#"
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE conversation_keys AS
+    SELECT id AS old, tenant || ':' || id AS new FROM conversations;
+UPDATE streams SET name = 'conversation:' || (SELECT new FROM conversation_keys WHERE old = substr(name, 14))
+    WHERE name LIKE 'conversation:%' AND substr(name, 14) IN (SELECT old FROM conversation_keys);
+UPDATE notifications SET stream = 'conversation:' || (SELECT new FROM conversation_keys WHERE old = substr(stream, 14))
+    WHERE stream LIKE 'conversation:%' AND substr(stream, 14) IN (SELECT old FROM conversation_keys);
+UPDATE proposals SET stream = 'conversation:' || (SELECT new FROM conversation_keys WHERE old = substr(stream, 14))
+    WHERE stream LIKE 'conversation:%' AND substr(stream, 14) IN (SELECT old FROM conversation_keys);
+UPDATE idempotency SET stream = 'conversation:' || (SELECT new FROM conversation_keys WHERE old = substr(stream, 14))
+    WHERE stream LIKE 'conversation:%' AND substr(stream, 14) IN (SELECT old FROM conversation_keys);
+UPDATE conversation_members SET conversation_id = (SELECT new FROM conversation_keys WHERE old = conversation_id);
+UPDATE conversations SET id = tenant || ':' || id;
+DROP TABLE conversation_keys;
+"#;
 
 /// Migration 4: every stored email in the one spelling `crate::email` gives, so that a
 /// lookup of the normalised form finds accounts made before. Accounts whose emails differ
@@ -282,6 +305,36 @@ mod tests {
         assert_eq!(email("b"), "paul@x.fr");
         assert_eq!(email("a"), "MÅRIE@x.fr", "a clash keeps its spelling");
         assert_eq!(email("c"), "mårie@X.fr", "a clash keeps its spelling");
+    }
+
+    #[test]
+    fn conversations_and_their_streams_take_the_firm_in_their_key() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        conn.pragma_update(None, "foreign_keys", "ON").expect("fks");
+        let migrations = super::migrations();
+        migrations.to_version(&mut conn, 4).expect("schema 4");
+        conn.execute_batch(
+            "INSERT INTO tenants VALUES ('dupont', 'D', 0);
+             INSERT INTO users (id, tenant, email, role, created_us) VALUES ('u1', 'dupont', 'a@b', 'lawyer', 0);
+             INSERT INTO conversations VALUES ('c-42', 'dupont', 0);
+             INSERT INTO conversation_members VALUES ('c-42', 'u1');
+             INSERT INTO streams VALUES ('conversation:c-42', 'e1', 1, 1);
+             INSERT INTO notifications (stream, offset, id, kind, created_us, payload)
+                 VALUES ('conversation:c-42', 1, 'n1', 'conversation-message', 0, '{}');",
+        )
+        .expect("a conversation");
+        migrations.to_latest(&mut conn).expect("migrates");
+        let one = |sql: &str| -> String { conn.query_row(sql, [], |row| row.get(0)).expect(sql) };
+        assert_eq!(one("SELECT id FROM conversations"), "dupont:c-42");
+        assert_eq!(
+            one("SELECT conversation_id FROM conversation_members"),
+            "dupont:c-42"
+        );
+        assert_eq!(one("SELECT name FROM streams"), "conversation:dupont:c-42");
+        assert_eq!(
+            one("SELECT stream FROM notifications"),
+            "conversation:dupont:c-42"
+        );
     }
 
     #[test]

@@ -321,7 +321,8 @@ fn respond_proposal(
     conn.prepare_cached("UPDATE proposals SET status = ?3, responded_by = ?4 WHERE tenant = ?1 AND proposal_id = ?2")?
         .execute(params![tenant, proposal_id, new_status.as_str(), key.user_id])?;
     let conversation_id = match stream.parse::<StreamName>() {
-        Ok(StreamName::Conversation(id)) => Some(id),
+        // The firm's own id, as its software and the clients know it.
+        Ok(StreamName::Conversation(key)) => Some(crate::access::conversation_id(&key).to_owned()),
         _ => None,
     };
     let stream_name = stream
