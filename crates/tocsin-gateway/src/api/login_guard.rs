@@ -54,7 +54,9 @@ pub struct Attempt {
 impl Attempt {
     /// The attempt to sign in as `email` from `peer`.
     pub fn new(email: &str, peer: SocketAddr) -> Attempt {
-        let email = email.trim().to_lowercase();
+        // The spelling the store compares (NFC + case folding): `MÅRIE@` and `mårie@`
+        // are one account, so they are one account's attempts too.
+        let email = crate::email::normalize(email);
         let account = AccountKey(Sha256::digest(email.as_bytes()).into());
         Attempt {
             account,
