@@ -66,6 +66,8 @@ pub struct GatewayOptions {
     pub external_auth: Option<ExternalAuth>,
     /// `auth.access_token_ttl_secs`.
     pub access_token_ttl_secs: Option<u64>,
+    /// `auth.refresh_grace_secs`.
+    pub refresh_grace_secs: Option<u64>,
     /// Serve from a small disk of its own (see [`SmallDisk`]).
     pub small_disk: Option<SmallDisk>,
     /// Run `serve` under `taskset -c <cpus>` (the benchmarks pin the gateway to one
@@ -647,6 +649,9 @@ impl Gateway {
             if let Some(v) = value {
                 set(&mut config, Some("login"), key, int(v));
             }
+        }
+        if let Some(grace) = options.refresh_grace_secs {
+            set(&mut config, Some("auth"), "refresh_grace_secs", int(grace));
         }
         if let Some(ttl) = options.access_token_ttl_secs {
             set(&mut config, Some("auth"), "access_token_ttl_secs", int(ttl));

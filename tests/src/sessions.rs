@@ -118,7 +118,12 @@ async fn signing_out_closes_the_devices_sockets_and_refuses_its_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reusing_a_rotated_refresh_token_revokes_the_device_session() {
-    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    // Without the grace window a lost answer may be retried in, as after it ends.
+    let gw = Gateway::start(GatewayOptions {
+        refresh_grace_secs: Some(0),
+        ..GatewayOptions::with_tenants(&[("dupont", &["marie"])])
+    })
+    .await;
     let api = gw.api();
     let marie = gw.user("dupont", 0).clone();
     let first = api.login(&marie).await;
@@ -147,4 +152,63 @@ async fn reusing_a_rotated_refresh_token_revokes_the_device_session() {
     api.refresh(&second.refresh_token)
         .await
         .expect_status(401, "the legitimate token died with the session");
+}
+
+/// The audit: the gateway committed the rotation before answering, so a refresh whose
+/// answer was lost (a timeout, a crash before the token was stored) was retried with the
+/// old token, looked like reuse, and signed the device out. Within the grace window the
+/// old token, presented once more, gets the same successor; a second time it is a
+/// replay, and the session is revoked as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_whose_answer_was_lost_can_be_retried_once_without_signing_out() {
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let api = gw.api();
+    let marie = gw.user("dupont", 0).clone();
+    let first = api.login(&marie).await;
+    let lost: TokenResponse = api
+        .refresh(&first.refresh_token)
+        .await
+        .expect_status(200, "the refresh whose answer is lost")
+        .json();
+    let retried: TokenResponse = api
+        .refresh(&first.refresh_token)
+        .await
+        .expect_status(200, "its retry within the grace window")
+        .json();
+    assert_eq!(
+        retried.refresh_token, lost.refresh_token,
+        "the retry gets the same successor"
+    );
+    let next: TokenResponse = api
+        .refresh(&retried.refresh_token)
+        .await
+        .expect_status(200, "the device carries on with it")
+        .json();
+    let (_client, _, _) =
+        WsClient::connect_ready(&gw.ws_url(), &next.access_token, BTreeMap::new()).await;
+
+    // Another device: its old token presented a third time, while the successor is
+    // still the current token, is a replay, and that device is signed out as before.
+    let other = api.login(&marie).await;
+    let successor: TokenResponse = api
+        .refresh(&other.refresh_token)
+        .await
+        .expect_status(200, "the other device's refresh")
+        .json();
+    api.refresh(&other.refresh_token)
+        .await
+        .expect_status(200, "its one retry");
+    let replay = api.refresh(&other.refresh_token).await;
+    replay.expect_status(401, "a second retry is a replay");
+    assert!(
+        replay.error().message.contains("already used"),
+        "{:?}",
+        replay.body
+    );
+    api.refresh(&successor.refresh_token)
+        .await
+        .expect_status(401, "the replayed device is signed out");
+    api.refresh(&next.refresh_token)
+        .await
+        .expect_status(200, "the first device is not affected");
 }

@@ -60,6 +60,10 @@ pub struct AuthConfig {
     /// Lifetime of a device session's refresh token, in seconds (renewed on each use).
     #[serde(default = "default_refresh_ttl")]
     pub refresh_token_ttl_secs: u64,
+    /// How long after a rotation the token just rotated away may be presented once more
+    /// and get the same successor (its answer was lost); 0 turns the grace off.
+    #[serde(default = "default_refresh_grace")]
+    pub refresh_grace_secs: u64,
     /// Optional verification of an external application's JWTs.
     #[serde(default)]
     pub external: Option<ExternalJwtConfig>,
@@ -207,6 +211,10 @@ fn default_refresh_ttl() -> u64 {
     90 * 24 * 3600
 }
 
+fn default_refresh_grace() -> u64 {
+    60
+}
+
 impl Config {
     /// A configuration with every default and the given secret.
     pub fn with_secret(jwt_secret: String) -> Config {
@@ -336,6 +344,7 @@ sqlite_synchronous = "full"   # "normal" trades power-loss durability for speed
 jwt_secret = "{jwt_secret}"
 access_token_ttl_secs = 900
 refresh_token_ttl_secs = 7776000
+refresh_grace_secs = 60       # a refresh answer lost in transit may be asked for once more
 
 # Verify JWTs issued by the firm's own application (optional):
 # [auth.external]

@@ -12,7 +12,9 @@ use tocsin_protocol::{CloseCode, ErrorCode};
 use super::extract::ApiJson;
 use super::login_guard::Attempt;
 use crate::auth::password::GateError;
-use crate::auth::{dummy_verify, hash_token, new_refresh_token, verify_password};
+use crate::auth::{
+    dummy_verify, hash_token, new_refresh_token, successor_refresh_token, verify_password,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::{NewSession, RotateOutcome, User};
@@ -112,13 +114,20 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
-    let next = new_refresh_token();
+    // Derived from the presented token, so a retry within the grace window (the first
+    // answer was lost) gets the very token the store already holds the hash of.
+    let next = successor_refresh_token(
+        state.config.auth.jwt_secret.as_bytes(),
+        &request.refresh_token,
+    );
+    let grace = std::time::Duration::from_secs(state.config.auth.refresh_grace_secs);
     let outcome = state
         .store
         .rotate_session(
             &hash_token(&request.refresh_token),
             &hash_token(&next),
             refresh_expiry(&state),
+            grace,
         )
         .await?;
     match outcome {

@@ -25,7 +25,8 @@ pub use external::{ExternalJwtConfig, ExternalVerifier};
 pub use identity::{Identity, TokenError};
 pub use password::{PasswordError, dummy_verify, hash_password, verify_password};
 pub use secrets::{
-    NewApiKey, hash_token, new_api_key, new_refresh_token, parse_api_key, verify_secret,
+    NewApiKey, hash_token, new_api_key, new_refresh_token, parse_api_key, successor_refresh_token,
+    verify_secret,
 };
 
 use jwt::Unverified;

@@ -56,6 +56,31 @@ pub fn new_refresh_token() -> String {
     format!("{REFRESH_TOKEN_PREFIX}{}", new_secret())
 }
 
+/// The refresh token that replaces `old` at rotation: `tsr_` then HMAC-SHA256 of `old`
+/// under a key of the gateway's own (`key`, from `auth.jwt_secret`), in base64url.
+///
+/// Derived, not random, so that a client whose refresh answer was lost (a timeout, a
+/// crash before it stored the token) and presents `old` again within the grace window
+/// gets the same successor back, without the gateway ever storing a token: the store
+/// keeps only hashes. Without the key, a successor cannot be told from a random token.
+pub fn successor_refresh_token(key: &[u8], old: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let domain = Sha256::new()
+        .chain_update(b"tocsin refresh successor v1\0")
+        .chain_update(key)
+        .finalize();
+    let mut mac = match Hmac::<Sha256>::new_from_slice(&domain) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; a 32-byte digest always fits.
+        Err(_) => return new_refresh_token(),
+    };
+    mac.update(old.as_bytes());
+    format!(
+        "{REFRESH_TOKEN_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
 /// SHA-256 hex digest of a token or secret, for storage and lookup.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -102,6 +127,21 @@ pub fn verify_secret(secret: &str, stored_hash_hex: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_successor_is_the_same_for_the_same_token_and_key_only() {
+        let old = new_refresh_token();
+        let next = successor_refresh_token(b"key", &old);
+        assert!(next.starts_with(REFRESH_TOKEN_PREFIX) && next != old);
+        assert_eq!(next.len(), old.len(), "looks like any refresh token");
+        assert_eq!(
+            successor_refresh_token(b"key", &old),
+            next,
+            "a retry gets it again"
+        );
+        assert_ne!(successor_refresh_token(b"other key", &old), next);
+        assert_ne!(successor_refresh_token(b"key", &next), next);
+    }
 
     #[test]
     fn refresh_tokens_are_prefixed_random_and_hashable() {

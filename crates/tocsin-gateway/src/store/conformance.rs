@@ -302,6 +302,53 @@ pub async fn pruning_moves_first(store: Arc<dyn Store>) {
     );
 }
 
+/// No grace window: a rotated-away token is a replay at once.
+const NO_GRACE: std::time::Duration = std::time::Duration::ZERO;
+
+/// The token just rotated away, within the grace window, is answered once as the same
+/// rotation; a second time it is a replay, and the session is revoked.
+pub async fn a_lost_refresh_answer_gets_one_retry_within_the_grace(
+    store: Arc<dyn Store>,
+    marie: &str,
+) {
+    let expires = Utc::now() + chrono::Duration::days(1);
+    let grace = std::time::Duration::from_secs(60);
+    store
+        .create_session(NewSession {
+            id: "g1".into(),
+            user_id: marie.to_owned(),
+            device_name: "laptop".into(),
+            refresh_hash: "g-h1".into(),
+            expires_at: expires,
+        })
+        .await
+        .expect("session");
+    let rotated = RotateOutcome::Rotated {
+        session_id: "g1".into(),
+        user_id: marie.to_owned(),
+    };
+    let rotate = |old: &'static str, new: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .rotate_session(old, new, expires, grace)
+                .await
+                .expect("answers")
+        }
+    };
+    assert_eq!(rotate("g-h1", "g-h2").await, rotated, "the first refresh");
+    assert_eq!(rotate("g-h1", "g-h2").await, rotated, "its retry, once");
+    assert!(store.session_active("g1").await.expect("active"));
+    assert_eq!(
+        rotate("g-h1", "g-h2").await,
+        RotateOutcome::Reused {
+            session_id: "g1".into()
+        },
+        "a second retry is a replay"
+    );
+    assert!(!store.session_active("g1").await.expect("inactive"));
+}
+
 /// Refresh tokens rotate; a rotated-away token revokes its session.
 pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie: &str) {
     let expires = Utc::now() + chrono::Duration::days(1);
@@ -317,7 +364,7 @@ pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie
         .expect("session");
     assert!(store.session_active("s1").await.expect("active"));
     let rotated = store
-        .rotate_session("h1", "h2", expires)
+        .rotate_session("h1", "h2", expires, NO_GRACE)
         .await
         .expect("rotates");
     assert_eq!(
@@ -329,7 +376,7 @@ pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie
     );
     assert_eq!(
         store
-            .rotate_session("h1", "h3", expires)
+            .rotate_session("h1", "h3", expires, NO_GRACE)
             .await
             .expect("reuse"),
         RotateOutcome::Reused {
@@ -338,7 +385,7 @@ pub async fn refresh_tokens_rotate_and_detect_reuse(store: Arc<dyn Store>, marie
     );
     assert_eq!(
         store
-            .rotate_session("h2", "h4", expires)
+            .rotate_session("h2", "h4", expires, NO_GRACE)
             .await
             .expect("revoked"),
         RotateOutcome::Invalid

@@ -54,13 +54,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Opens a device session holding a refresh token's hash.
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
-    /// Swaps a session's refresh token for a new one (rotation). Presenting a token
-    /// that was already rotated away revokes the session (it was stolen or replayed).
+    /// Swaps a session's refresh token for a new one (rotation). The token just
+    /// rotated away, presented again within `grace` the first time, is answered as the
+    /// same rotation (its answer was lost); any other use of it revokes the session (it
+    /// was stolen or replayed).
     async fn rotate_session(
         &self,
         old_hash: &str,
         new_hash: &str,
         expires_at: DateTime<Utc>,
+        grace: std::time::Duration,
     ) -> Result<RotateOutcome, StoreError>;
     /// Whether a device session is still signed in (not revoked, not expired).
     async fn session_active(&self, session_id: &str) -> Result<bool, StoreError>;

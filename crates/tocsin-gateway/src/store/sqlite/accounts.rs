@@ -215,12 +215,18 @@ pub fn create_session(conn: &Connection, session: NewSession) -> Result<(), Stor
     Ok(())
 }
 
-/// Rotates a refresh token, detecting reuse of a rotated-away one.
+/// Rotates a session's refresh token: `old_hash` becomes the previous one, `new_hash`
+/// the current one. The previous token presented again within `grace_us` of that
+/// rotation, the first time, is answered as a rotation to the same successor (the
+/// caller derives it from the token, so it is the same): a refresh whose answer was lost
+/// costs nothing, and two concurrent refreshes of one device both get it. Any other use
+/// of a rotated token — later, or a second time — is a replay: the session is revoked.
 pub fn rotate_session(
     conn: &Connection,
     old_hash: &str,
     new_hash: &str,
     expires_at: DateTime<Utc>,
+    grace_us: i64,
 ) -> Result<RotateOutcome, StoreError> {
     let now = to_us(Utc::now());
     let current: Option<(String, String, i64, bool)> = conn
@@ -230,33 +236,59 @@ pub fn rotate_session(
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()?;
-    let outcome = match current {
+    match current {
         Some((id, user_id, expires_us, false)) if expires_us > now => {
             conn.execute(
-                "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = ?2, expires_us = ?3 WHERE id = ?1",
-                params![id, new_hash, to_us(expires_at)],
+                "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = ?2, expires_us = ?3,
+                     rotated_us = ?4, grace_used = 0
+                 WHERE id = ?1",
+                params![id, new_hash, to_us(expires_at), now],
             )?;
-            RotateOutcome::Rotated {
+            Ok(RotateOutcome::Rotated {
                 session_id: id,
                 user_id,
-            }
+            })
         }
-        Some(_) => RotateOutcome::Invalid,
-        None => {
-            let reused: Option<String> = conn
-                .query_row(
-                    "UPDATE sessions SET revoked = 1 WHERE previous_hash = ?1 RETURNING id",
-                    params![old_hash],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            match reused {
-                Some(session_id) => RotateOutcome::Reused { session_id },
-                None => RotateOutcome::Invalid,
-            }
-        }
-    };
-    Ok(outcome)
+        Some(_) => Ok(RotateOutcome::Invalid),
+        None => rotated_away(conn, old_hash, now, grace_us),
+    }
+}
+
+/// `old_hash` is no session's current token: the grace window's one retry, a replay
+/// (revoke), or unknown.
+fn rotated_away(
+    conn: &Connection,
+    old_hash: &str,
+    now: i64,
+    grace_us: i64,
+) -> Result<RotateOutcome, StoreError> {
+    let retried: Option<(String, String)> = conn
+        .query_row(
+            "UPDATE sessions SET grace_used = 1
+             WHERE previous_hash = ?1 AND revoked = 0 AND grace_used = 0
+                 AND rotated_us >= ?2 AND expires_us > ?3
+             RETURNING id, user_id",
+            params![old_hash, now.saturating_sub(grace_us), now],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    if let Some((session_id, user_id)) = retried {
+        return Ok(RotateOutcome::Rotated {
+            session_id,
+            user_id,
+        });
+    }
+    let reused: Option<String> = conn
+        .query_row(
+            "UPDATE sessions SET revoked = 1 WHERE previous_hash = ?1 RETURNING id",
+            params![old_hash],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(match reused {
+        Some(session_id) => RotateOutcome::Reused { session_id },
+        None => RotateOutcome::Invalid,
+    })
 }
 
 /// Whether a session is signed in.

@@ -49,6 +49,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V3),
         M::up_with_hook("", normalize_emails),
         M::up(V5),
+        M::up(V6),
     ])
 }
 
@@ -208,8 +209,16 @@ INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
 
 /// The newest schema this build knows (SQLite's `user_version` after the upgrade).
 pub fn latest_version() -> i64 {
-    5
+    6
 }
+
+/// Migration 6: when a session's refresh token was last rotated, and whether its
+/// previous token was already given its successor again (the grace window of
+/// `accounts::rotate_session`: a lost refresh answer must not sign the device out).
+const V6: &str = r#"
+ALTER TABLE sessions ADD COLUMN rotated_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN grace_used INTEGER NOT NULL DEFAULT 0;
+"#;
 
 /// Migration 5: conversations keyed by firm. Their ids are the firms' own, so two
 /// firms may use the same one; the key and the stream name now carry the firm

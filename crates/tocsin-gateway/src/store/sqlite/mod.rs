@@ -246,9 +246,11 @@ impl Store for SqliteStore {
         old_hash: &str,
         new_hash: &str,
         expires_at: DateTime<Utc>,
+        grace: std::time::Duration,
     ) -> Result<RotateOutcome, StoreError> {
         let (old, new) = (old_hash.to_owned(), new_hash.to_owned());
-        self.change(move |conn| accounts::rotate_session(conn, &old, &new, expires_at))
+        let grace_us = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
+        self.change(move |conn| accounts::rotate_session(conn, &old, &new, expires_at, grace_us))
             .await
     }
 
@@ -422,6 +424,7 @@ mod tests {
         suite::actions_apply_once_and_respect_visibility(store.clone(), &marie).await;
         suite::proposals_are_answered_once(store.clone(), &marie, &claire).await;
         suite::refresh_tokens_rotate_and_detect_reuse(store.clone(), &marie).await;
+        suite::a_lost_refresh_answer_gets_one_retry_within_the_grace(store.clone(), &marie).await;
         suite::conversations_stay_in_their_firm(store.clone(), &marie).await;
         suite::pruning_moves_first(store.clone()).await;
     }
