@@ -15,6 +15,35 @@ use super::*;
 pub struct Recorder {
     /// (stream, offset) in fan-out order.
     pub seen: Mutex<Vec<(String, u64)>>,
+    /// Woken at each fan-out: publishers are answered before their batch is fanned
+    /// out, so a test that saw every answer waits here for the last fan-out.
+    delivered: tokio::sync::Notify,
+}
+
+impl Recorder {
+    /// Waits (at most 10 s) until `count` notifications of `stream` were fanned out.
+    async fn wait_for(&self, stream: &str, count: usize) {
+        let seen = || {
+            self.seen
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .filter(|(s, _)| s == stream)
+                .count()
+        };
+        let wait = async {
+            loop {
+                let woken = self.delivered.notified();
+                if seen() >= count {
+                    return;
+                }
+                woken.await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("every answered append is fanned out");
+    }
 }
 
 impl Fanout for Recorder {
@@ -25,6 +54,8 @@ impl Fanout for Recorder {
                 .iter()
                 .map(|n| (n.stream.to_string(), n.offset)),
         );
+        drop(seen);
+        self.delivered.notify_waiters();
     }
 }
 
@@ -102,6 +133,7 @@ pub async fn offsets_are_consecutive_under_concurrency(store: Arc<dyn Store>, re
     }
     offsets.sort_unstable();
     assert_eq!(offsets, (1..=200).collect::<Vec<u64>>());
+    recorder.wait_for("tenant:dupont", 200).await;
     let seen: Vec<u64> = recorder
         .seen
         .lock()
