@@ -131,7 +131,12 @@ async fn deleting_the_wal_while_serving_refuses_writes_and_loses_nothing() {
     let wal = format!("{}-wal", gw.database_path().display());
     std::fs::remove_file(&wal).expect("the WAL exists while serving");
 
+    // The writer looks at its files once a second: readiness fails within that.
     let api = gw.api();
+    poll_until(STEP, "readiness to fail after the deletion", || async {
+        (api.get("/readyz").await.status.as_u16() == 503).then_some(())
+    })
+    .await;
     let refused = api
         .publish(
             gw.key("dupont"),

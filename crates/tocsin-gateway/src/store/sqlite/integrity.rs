@@ -6,8 +6,9 @@
 //! a file that answers 500 later. While serving: an operator or a backup tool that
 //! deletes or replaces `tocsin.db` or `tocsin.db-wal` under the running process would
 //! make every later write vanish at the next restart (SQLite keeps writing to the
-//! deleted inode). [`FileWatch`] notices it on the writer's commit path, the writer
-//! saves what it holds into a file that still exists, and refuses writes from then on.
+//! deleted inode). [`FileWatch`] notices it within a second (the writer looks between
+//! batches), the writer saves what it holds — every commit, through the descriptors
+//! SQLite still has — into a file that still exists, and refuses writes from then on.
 
 use std::path::{Path, PathBuf};
 
@@ -154,8 +155,7 @@ impl FileWatch {
         &self.wal.0
     }
 
-    /// The first file found deleted or replaced, if any. Two `stat` calls: cheap
-    /// enough for every commit.
+    /// The first file found deleted or replaced, if any (two `stat` calls).
     pub fn check(&self) -> Option<Vanished> {
         let moved =
             |(path, id): &(PathBuf, Option<FileId>)| id.is_some_and(|id| file_id(path) != Some(id));
