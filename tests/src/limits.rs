@@ -106,6 +106,29 @@ async fn raw_healthz(gw: &Gateway, source: std::net::IpAddr) -> String {
     answer
 }
 
+/// A connection that got one `/healthz` answer and stays open (HTTP/1.1 keep-alive).
+async fn kept_alive(gw: &Gateway) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("connects");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .expect("writes");
+    let mut answer = Vec::new();
+    let mut buf = [0_u8; 512];
+    while !answer.ends_with(b"ok") {
+        let read = tokio::time::timeout(STEP, stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("reads");
+        assert!(read > 0, "the connection stays open");
+        answer.extend_from_slice(&buf[..read]);
+    }
+    stream
+}
+
 /// The attack: TCP connections that never send a byte were never closed (hyper's
 /// header timeout starts at the first byte); 1,100 of them from one address made
 /// `/healthz` and new WebSockets time out for everyone. A silent connection is now
@@ -144,13 +167,11 @@ async fn an_address_past_its_connection_cap_is_refused_clearly_and_others_are_se
         ..dupont()
     })
     .await;
+    // Each held connection has been answered once (and stays open, keep-alive), so
+    // the gateway has surely accepted and counted it before the next one comes.
     let mut held = Vec::new();
     for _ in 0..20 {
-        held.push(
-            tokio::net::TcpStream::connect(gw.addr())
-                .await
-                .expect("connects"),
-        );
+        held.push(kept_alive(&gw).await);
     }
     let refused = raw_healthz(&gw, "127.0.0.1".parse().expect("ip")).await;
     assert!(
