@@ -536,20 +536,11 @@ mod tests {
 
     #[test]
     fn an_ephemeral_kind_at_a_held_offset_is_a_divergence_too() {
-        use tocsin_protocol::notification::TypingIndicator;
         let mut store = LocalStore::open_in_memory().expect("opens");
         store
             .persist(&[incoming(&user(), "e1", 1, email("a1", 1))])
             .expect("persists");
-        let typing = note(
-            "ty",
-            NotificationData::TypingIndicator(TypingIndicator {
-                conversation_id: "c1".into(),
-                user_id: "u2".into(),
-                active: true,
-            }),
-            2,
-        );
+        let typing = typing(2);
         let err = store
             .persist(&[incoming(&user(), "e1", 1, typing)])
             .expect_err("a divergence");
@@ -701,19 +692,24 @@ mod tests {
         assert_eq!(store.position(&user()).expect("pos"), Some(pos("e1", 3)));
     }
 
-    #[test]
-    fn ephemeral_kinds_are_not_stored_but_do_not_stall_the_stream() {
+    /// An ephemeral typing indicator received at `at` (never stored).
+    fn typing(at: i64) -> Notification {
         use tocsin_protocol::notification::TypingIndicator;
-        let mut store = LocalStore::open_in_memory().expect("opens");
-        let typing = note(
+        note(
             "ty",
             NotificationData::TypingIndicator(TypingIndicator {
                 conversation_id: "c1".into(),
                 user_id: "u2".into(),
                 active: true,
             }),
-            1,
-        );
+            at,
+        )
+    }
+
+    #[test]
+    fn ephemeral_kinds_are_not_stored_but_do_not_stall_the_stream() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let typing = typing(1);
         let new = store
             .persist(&[incoming(&user(), "e1", 1, typing)])
             .expect("persists");
