@@ -12,6 +12,7 @@
 //! - [`clock`]: resume-from-sleep detection (wall clock vs monotonic clock).
 //! - [`policy`]: which notifications deserve an OS toast.
 //! - [`profile`]: where the client keeps its files, and who is signed in where.
+//! - [`system_signals`]: network-change and sleep/resume nudges from the system bus.
 
 pub mod api;
 pub mod backoff;
@@ -23,3 +24,4 @@ pub mod policy;
 pub mod profile;
 pub mod secrets;
 pub mod store;
+pub mod system_signals;
