@@ -32,9 +32,11 @@ fn base_url(gw: &Gateway) -> String {
 fn critical_deadline(to: &str, id: &str) -> PublishRequest {
     let due = (Utc::now() + chrono::Duration::hours(20)).fixed_offset();
     PublishRequest {
+        url: None,
         to: to.to_owned(),
         tenant: None,
         data: NotificationData::DeadlineAlert(DeadlineAlert {
+            extra: Default::default(),
             deadline_id: id.to_owned(),
             deadline_type: "appel".to_owned(),
             due_at: due,

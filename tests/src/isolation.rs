@@ -28,6 +28,7 @@ async fn two_firms() -> (Gateway, String) {
 fn conversation_message(conversation: &str) -> tocsin_protocol::http::PublishRequest {
     let mut request = email(&format!("conversation:{conversation}"), "Message");
     request.data = NotificationData::ConversationMessage(ConversationMessage {
+        extra: Default::default(),
         conversation_id: conversation.to_owned(),
         message_id: "m-1".to_owned(),
         from: "Anne".to_owned(),

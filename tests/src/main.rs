@@ -10,6 +10,7 @@ mod desktop_tray; // The tray over D-Bus: count label and icon, offline look, me
 mod disk_full; // A full disk refuses publishes with a clear 503, loses nothing, and recovers.
 mod durability; // Acknowledged publishes survive SIGKILL and replay exactly once, in order.
 mod external_jwt; // External-app JWTs: every malformed or forged token is refused; a good one works.
+mod forward_compat; // Kinds and fields this build does not know: kept, served, shown; deep links checked.
 mod hardening; // Small holes closed: history offsets past i64, emails differing by non-ASCII case.
 mod heartbeat; // Peers that stop answering pings are dropped; peers that read stay connected.
 mod hostile_input; // Oversized and malformed frames close the offender only.

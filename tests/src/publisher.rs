@@ -15,9 +15,11 @@ use crate::http::Api;
 /// An `email-received` notification to `to`.
 pub fn email(to: &str, title: &str) -> PublishRequest {
     PublishRequest {
+        url: None,
         to: to.to_owned(),
         tenant: None,
         data: NotificationData::EmailReceived(EmailReceived {
+            extra: Default::default(),
             subject: title.to_owned(),
             from: "Maître Martin <martin@exemple.fr>".to_owned(),
             dossier_number: Some("2026-0142".to_owned()),
@@ -41,9 +43,11 @@ pub fn email_with_body(to: &str, title: &str, body_bytes: usize) -> PublishReque
 /// A `dossier-updated` notification to `to`.
 pub fn dossier(to: &str, number: &str) -> PublishRequest {
     PublishRequest {
+        url: None,
         to: to.to_owned(),
         tenant: None,
         data: NotificationData::DossierUpdated(DossierUpdated {
+            extra: Default::default(),
             dossier_number: number.to_owned(),
             action: DossierAction::DocumentAdded,
             dossier_title: Some("Dupont c/ Durand".to_owned()),
@@ -62,9 +66,11 @@ pub fn dossier(to: &str, number: &str) -> PublishRequest {
 pub fn proposal(to: &str, proposal_id: &str) -> PublishRequest {
     let starts_at = (Utc::now() + ChronoDuration::days(2)).fixed_offset();
     PublishRequest {
+        url: None,
         to: to.to_owned(),
         tenant: None,
         data: NotificationData::ProposalCreated(ProposalCreated {
+            extra: Default::default(),
             proposal_id: proposal_id.to_owned(),
             starts_at,
             ends_at: Some(starts_at + ChronoDuration::hours(1)),

@@ -5,7 +5,7 @@
 //!
 //! A stream whose history diverged (the gateway sends another notification at a
 //! position we hold, e.g. after its data was restored from an older copy) is rewound
-//! in the store and the session reconnects at once: the next `hello` resumes it from
+//! in the store and the session reconnects after the backoff delay: the next `hello` resumes it from
 //! just before the divergence, the history up to there is re-checked (the pending
 //! rebuild) and the gateway replays its current timeline after it
 //! (`Engine::diverged`).
@@ -50,7 +50,9 @@ pub enum SessionEnd {
         /// Why, for the user.
         reason: String,
     },
-    /// Reconnect at once (resume detected, network changed).
+    /// Reconnect at once: the machine woke up or changed network, so the old link is
+    /// dead and waiting would only delay what the user must see. Never used for
+    /// anything the gateway did (a hole, a divergence): those wait the backoff delay.
     ReconnectNow,
     /// Get a new access token, then reconnect.
     RefreshThenReconnect,
@@ -245,7 +247,10 @@ impl Engine {
             };
             if page.epoch != epoch {
                 // The stream changed epoch meanwhile: the next hello sorts it out.
-                return Err(SessionEnd::ReconnectNow);
+                return Err(SessionEnd::Reconnect {
+                    hint: None,
+                    reason: format!("{stream} changed epoch while it was rebuilt"),
+                });
             }
             let items: Vec<Incoming> = page
                 .notifications
@@ -326,8 +331,9 @@ impl Engine {
                             let Some(cursor) = cursors.get_mut(&stream) else { continue };
                             if epoch != cursor.epoch || offset > cursor.next {
                                 // The gateway never skips; a hole means something is off:
-                                // resume from what is stored.
-                                return SessionEnd::ReconnectNow;
+                                // resume from what is stored, after the backoff delay
+                                // (a gateway that keeps doing it must not be hammered).
+                                return SessionEnd::Reconnect { hint: None, reason: format!("{stream}: expected offset {} of epoch {}, got {offset} of {epoch}", cursor.next, cursor.epoch) };
                             }
                             if offset < cursor.next {
                                 continue;
@@ -407,7 +413,8 @@ impl Engine {
                         | ServerFrame::Ephemeral { .. }
                         | ServerFrame::Pong {}
                         | ServerFrame::Subscribed { .. }
-                        | ServerFrame::Unsubscribed { .. } => {}
+                        | ServerFrame::Unsubscribed { .. }
+                        | ServerFrame::Unknown => {}
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -511,7 +518,10 @@ impl Engine {
                 reason: format!("{divergence}; the gateway sent two notifications at one offset"),
             };
         }
-        SessionEnd::ReconnectNow
+        SessionEnd::Reconnect {
+            hint: None,
+            reason: format!("{stream} diverged; re-syncing it"),
+        }
     }
 
     /// Sends every queued action, in order.

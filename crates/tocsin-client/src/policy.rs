@@ -314,6 +314,7 @@ mod tests {
 
     fn notification(id: &str, data: NotificationData, urgency: Urgency) -> Notification {
         Notification {
+            url: None,
             id: id.to_owned(),
             data,
             created_at: noon().with_timezone(&Utc),
@@ -325,6 +326,7 @@ mod tests {
 
     fn email(id: &str) -> Notification {
         let data = NotificationData::EmailReceived(EmailReceived {
+            extra: Default::default(),
             subject: "Conclusions".into(),
             from: "Maître Martin".into(),
             dossier_number: None,
@@ -335,12 +337,17 @@ mod tests {
     }
 
     fn system(id: &str, level: SystemLevel, urgency: Urgency) -> Notification {
-        let data = NotificationData::SystemNotification(SystemNotification { level, code: None });
+        let data = NotificationData::SystemNotification(SystemNotification {
+            extra: Default::default(),
+            level,
+            code: None,
+        });
         notification(id, data, urgency)
     }
 
     fn deadline(id: &str, urgency: DeadlineUrgency) -> Notification {
         let data = NotificationData::DeadlineAlert(DeadlineAlert {
+            extra: Default::default(),
             deadline_id: id.into(),
             deadline_type: "appel".into(),
             due_at: noon() + TimeDelta::days(1),

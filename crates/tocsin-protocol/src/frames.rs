@@ -217,6 +217,10 @@ pub enum ServerFrame {
         /// The conversation's stream.
         stream: StreamName,
     },
+    /// A frame type from a newer gateway: clients ignore it (forward compatible).
+    /// Never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The `welcome` frame's content.
@@ -287,6 +291,14 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"explode"}"#).is_err());
         let bad = r#"{"type":"hello","positions":{"room:1":{"epoch":"e","offset":3}}}"#;
         assert!(serde_json::from_str::<ClientFrame>(bad).is_err());
+    }
+
+    #[test]
+    fn a_newer_gateways_frame_type_is_read_as_unknown() {
+        let frame: ServerFrame =
+            serde_json::from_str(r#"{"type":"deadline_state","id":"d1","state":{"a":1}}"#)
+                .expect("lenient");
+        assert_eq!(frame, ServerFrame::Unknown);
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub struct PublishRequest {
     /// Defaults from the kind (critical deadlines and system errors are critical).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgency: Option<Urgency>,
+    /// Where the notification leads in the firm's software (see
+    /// [`crate::Notification::url`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// A retry with the same key (per API key) returns the first result and stores
     /// nothing new. Keys are kept as long as the notification is retained.
     #[serde(default, skip_serializing_if = "Option::is_none")]

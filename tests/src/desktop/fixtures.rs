@@ -18,9 +18,11 @@ pub fn deadline(to: &str, title: &str, body: &str, urgency: DeadlineUrgency) -> 
     };
     let due_at = (Utc::now() + ChronoDuration::days(remaining_days)).fixed_offset();
     PublishRequest {
+        url: None,
         to: to.to_owned(),
         tenant: None,
         data: NotificationData::DeadlineAlert(DeadlineAlert {
+            extra: Default::default(),
             deadline_id: format!("dl-{}", uuid::Uuid::new_v4().simple()),
             deadline_type: "conclusions".to_owned(),
             due_at,
@@ -49,9 +51,14 @@ pub fn critical_deadline(to: &str, title: &str) -> PublishRequest {
 /// A `system-notification` of `level` to `to`.
 pub fn system(to: &str, title: &str, level: SystemLevel) -> PublishRequest {
     PublishRequest {
+        url: None,
         to: to.to_owned(),
         tenant: None,
-        data: NotificationData::SystemNotification(SystemNotification { level, code: None }),
+        data: NotificationData::SystemNotification(SystemNotification {
+            extra: Default::default(),
+            level,
+            code: None,
+        }),
         title: title.to_owned(),
         body: String::new(),
         urgency: None,

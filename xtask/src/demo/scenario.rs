@@ -98,6 +98,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
             format!("Nouveau mail — dossier {DOSSIER}"),
             "Maître Martin vous transmet ses conclusions.",
             NotificationData::EmailReceived(EmailReceived {
+                extra: Default::default(),
                 subject: "Conclusions adverses".into(),
                 from: "Maître Martin <martin@martin-avocats.example>".into(),
                 dossier_number: Some(DOSSIER.into()),
@@ -110,6 +111,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
             format!("Dossier {DOSSIER} : pièce ajoutée"),
             "Conclusions_adverses.pdf a été ajoutée au dossier.",
             NotificationData::DossierUpdated(DossierUpdated {
+                extra: Default::default(),
                 dossier_number: DOSSIER.into(),
                 action: DossierAction::DocumentAdded,
                 dossier_title: Some("Dupont c/ Société Exemple".into()),
@@ -130,6 +132,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
             format!("Délai d'appel — dossier {DOSSIER} : J-{remaining_days}"),
             "Déclaration d'appel à former avant l'échéance.",
             NotificationData::DeadlineAlert(DeadlineAlert {
+                extra: Default::default(),
                 deadline_id: format!("appel-{DOSSIER}"),
                 deadline_type: "appel".into(),
                 due_at: appeal_due_at,
@@ -151,6 +154,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
         "Proposition de rendez-vous : M. Durand".into(),
         "M. Durand propose un rendez-vous pour préparer l'audience.",
         NotificationData::ProposalCreated(ProposalCreated {
+            extra: Default::default(),
             proposal_id: "proposition-demo-1".into(),
             starts_at: on_the_hour(48)?,
             ends_at: Some(on_the_hour(49)?),
@@ -165,6 +169,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
         "Maintenance de la messagerie ce soir à 22 h".into(),
         "Le service informatique coupe la messagerie pendant 30 minutes.",
         NotificationData::SystemNotification(SystemNotification {
+            extra: Default::default(),
             level: SystemLevel::Info,
             code: Some("maintenance".into()),
         }),
@@ -179,6 +184,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
 /// A publish request with the kind's default urgency.
 fn publish(to: String, title: String, body: &str, data: NotificationData) -> PublishRequest {
     PublishRequest {
+        url: None,
         to,
         tenant: None,
         data,
@@ -196,6 +202,7 @@ pub fn curl_example_body() -> Result<String> {
         "Bonjour depuis curl".into(),
         "Publié à la main.",
         NotificationData::SystemNotification(SystemNotification {
+            extra: Default::default(),
             level: SystemLevel::Success,
             code: None,
         }),

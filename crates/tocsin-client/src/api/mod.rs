@@ -147,10 +147,11 @@ impl ApiClient {
         self.call_json(request, "v1/history").await
     }
 
-    /// `GET /v1/unread`: unread counts over every readable stream. Counts for kinds
-    /// this client does not know are left out of `by_kind` (they stay in `total`).
+    /// `GET /v1/unread`: unread counts over every readable stream. Kinds this client
+    /// does not know are counted together under [`Kind::Unknown`].
     pub async fn unread(&self, access_token: &str) -> Result<UnreadResponse, ApiError> {
-        /// `UnreadResponse` with kinds as text, so a new kind does not fail the call.
+        /// `UnreadResponse` with kinds as text, so that two kinds this build does not
+        /// know add up instead of one replacing the other.
         #[derive(Deserialize)]
         struct LenientUnread {
             total: u64,
@@ -161,15 +162,10 @@ impl ApiClient {
             .request(Method::GET, "v1/unread")
             .bearer_auth(access_token);
         let lenient: LenientUnread = self.call_json(request, "v1/unread").await?;
-        let by_kind = lenient
-            .by_kind
-            .into_iter()
-            .filter_map(|(kind, count)| {
-                serde_json::from_value::<Kind>(serde_json::Value::String(kind))
-                    .ok()
-                    .map(|kind| (kind, count))
-            })
-            .collect();
+        let mut by_kind = BTreeMap::new();
+        for (kind, count) in lenient.by_kind {
+            *by_kind.entry(Kind::parse_lenient(&kind)).or_default() += count;
+        }
         Ok(UnreadResponse {
             total: lenient.total,
             by_kind,

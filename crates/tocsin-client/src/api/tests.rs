@@ -335,12 +335,13 @@ async fn history_sends_the_token_and_encodes_the_stream() {
 }
 
 #[tokio::test]
-async fn unread_keeps_known_kinds() {
+async fn unread_counts_kinds_it_does_not_know_together() {
     let (addr, _) = serve().await;
     let api = client(addr, "tocsin");
     let counts = api.unread("at_1").await.expect("unread");
     assert_eq!(counts.total, 6);
-    assert_eq!(counts.by_kind.len(), 2);
+    assert_eq!(counts.by_kind.len(), 3);
+    assert_eq!(counts.by_kind.get(&Kind::Unknown), Some(&1));
     assert_eq!(counts.by_kind.get(&Kind::EmailReceived), Some(&3));
     assert_eq!(counts.by_kind.get(&Kind::DeadlineAlert), Some(&2));
 }

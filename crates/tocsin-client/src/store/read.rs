@@ -53,7 +53,9 @@ impl Tab {
             Kind::DossierUpdated => Some(Tab::Dossiers),
             Kind::DeadlineAlert => Some(Tab::Deadlines),
             Kind::ProposalCreated | Kind::ProposalStatusChanged => Some(Tab::Proposals),
-            Kind::SystemNotification => Some(Tab::System),
+            // A kind from a newer gateway is a generic notice until this build knows it
+            // (the store keeps it as `unknown`; its payload keeps the real name).
+            Kind::SystemNotification | Kind::Unknown => Some(Tab::System),
             Kind::TypingIndicator | Kind::UserStatus | Kind::MessageRead => None,
         }
     }
@@ -65,7 +67,7 @@ impl Tab {
             Tab::Dossiers => &[Kind::DossierUpdated],
             Tab::Deadlines => &[Kind::DeadlineAlert],
             Tab::Proposals => &[Kind::ProposalCreated, Kind::ProposalStatusChanged],
-            Tab::System => &[Kind::SystemNotification],
+            Tab::System => &[Kind::SystemNotification, Kind::Unknown],
         }
     }
 
@@ -157,12 +159,7 @@ impl LocalStore {
         let mut counts = BTreeMap::new();
         for row in rows {
             let (kind, n) = row?;
-            match Kind::parse(&kind) {
-                Some(kind) => {
-                    counts.insert(kind, offset_from_sql(n));
-                }
-                None => tracing::warn!(kind, "unread notifications of an unknown kind"),
-            }
+            *counts.entry(Kind::parse_lenient(&kind)).or_default() += offset_from_sql(n);
         }
         Ok(counts)
     }

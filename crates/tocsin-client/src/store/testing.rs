@@ -22,6 +22,7 @@ pub fn user() -> StreamName {
 /// A notification with the given id, data and creation time (seconds after [`t`]).
 pub fn note(id: &str, data: NotificationData, at: i64) -> Notification {
     Notification {
+        url: None,
         id: id.into(),
         urgency: data.default_urgency(),
         data,
@@ -36,6 +37,7 @@ pub fn email(id: &str, at: i64) -> Notification {
     note(
         id,
         NotificationData::EmailReceived(EmailReceived {
+            extra: Default::default(),
             subject: "s".into(),
             from: "f".into(),
             dossier_number: None,
@@ -51,6 +53,7 @@ pub fn system(id: &str, at: i64) -> Notification {
     note(
         id,
         NotificationData::SystemNotification(SystemNotification {
+            extra: Default::default(),
             level: SystemLevel::Info,
             code: None,
         }),
@@ -63,6 +66,7 @@ pub fn message(id: &str, at: i64) -> Notification {
     note(
         id,
         NotificationData::ConversationMessage(ConversationMessage {
+            extra: Default::default(),
             conversation_id: "c1".into(),
             message_id: format!("m-{id}"),
             from: "f".into(),
@@ -78,6 +82,7 @@ pub fn deadline(id: &str, at: i64, due_in_hours: i64) -> Notification {
     note(
         id,
         NotificationData::DeadlineAlert(DeadlineAlert {
+            extra: Default::default(),
             deadline_id: format!("d-{id}"),
             deadline_type: "appel".into(),
             due_at: (t(0) + Duration::hours(due_in_hours)).with_timezone(&paris),
@@ -95,6 +100,7 @@ pub fn proposal(id: &str, proposal_id: &str, at: i64) -> Notification {
     note(
         id,
         NotificationData::ProposalCreated(ProposalCreated {
+            extra: Default::default(),
             proposal_id: proposal_id.into(),
             starts_at: t(86_400).fixed_offset(),
             ends_at: None,
@@ -117,6 +123,7 @@ pub fn proposal_status(
     note(
         id,
         NotificationData::ProposalStatusChanged(ProposalStatusChanged {
+            extra: Default::default(),
             proposal_id: proposal_id.into(),
             status,
             responded_by: None,

@@ -125,6 +125,7 @@ async fn prepare(
         key,
     });
     let notification = Notification {
+        url: request.url,
         id: uuid::Uuid::now_v7().to_string(),
         urgency: request
             .urgency

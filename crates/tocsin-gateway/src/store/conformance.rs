@@ -61,8 +61,10 @@ impl Fanout for Recorder {
 
 fn email(title: &str) -> Notification {
     Notification {
+        url: None,
         id: uuid::Uuid::now_v7().to_string(),
         data: NotificationData::EmailReceived(EmailReceived {
+            extra: Default::default(),
             subject: title.into(),
             from: "Me Martin".into(),
             dossier_number: Some("2026-0142".into()),
@@ -159,6 +161,7 @@ pub async fn batches_are_atomic(store: Arc<dyn Store>, recorder: &Recorder) {
     bad.stream = StreamName::All;
     bad.tenant = None;
     bad.notification.data = NotificationData::ProposalCreated(ProposalCreated {
+        extra: Default::default(),
         proposal_id: "p-1".into(),
         starts_at: Utc::now().fixed_offset(),
         ends_at: None,
@@ -249,6 +252,7 @@ pub async fn proposals_are_answered_once(store: Arc<dyn Store>, marie: &str, cla
     let stream = StreamName::Tenant("dupont".into());
     let mut created = request(&stream, "RDV", None);
     created.notification.data = NotificationData::ProposalCreated(ProposalCreated {
+        extra: Default::default(),
         proposal_id: "p-42".into(),
         starts_at: Utc::now().fixed_offset(),
         ends_at: None,

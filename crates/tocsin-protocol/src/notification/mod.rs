@@ -11,6 +11,13 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod link;
+pub mod wire;
+
+/// Fields of a notification's `data` this build does not type: the firm's own
+/// references, a newer publisher's fields. Kept and passed on exactly as sent.
+pub type Extra = serde_json::Map<String, serde_json::Value>;
+
 /// The longest title accepted, in bytes.
 pub const MAX_TITLE_LEN: usize = 512;
 /// The longest body accepted, in bytes.
@@ -33,6 +40,11 @@ pub struct Notification {
     /// Details; may be empty.
     #[serde(default)]
     pub body: String,
+    /// Where the notification leads in the firm's software (a dossier's page, the
+    /// mail): the panel and the toast's "Open" offer it. An absolute `https:`/`http:`
+    /// URL or one of the firm's own application schemes (see PROTOCOL.md §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl Notification {
@@ -81,6 +93,10 @@ pub enum Kind {
     UserStatus,
     /// A read receipt in a conversation (ephemeral).
     MessageRead,
+    /// A kind this build does not know (a newer gateway's): shown as a generic item
+    /// from its title, body and urgency. Never accepted from a publisher.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Kind {
@@ -119,18 +135,27 @@ impl Kind {
             Kind::TypingIndicator => "typing-indicator",
             Kind::UserStatus => "user-status",
             Kind::MessageRead => "message-read",
+            Kind::Unknown => "unknown",
         }
     }
 
-    /// Parses the wire form.
+    /// Parses the wire form; `None` for a kind this build does not know.
     pub fn parse(text: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == text)
     }
+
+    /// Parses the wire form, mapping a kind this build does not know to
+    /// [`Kind::Unknown`].
+    pub fn parse_lenient(text: &str) -> Kind {
+        Kind::parse(text).unwrap_or(Kind::Unknown)
+    }
 }
 
-/// The kind of a notification together with its typed data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
+/// The kind of a notification together with its typed data: `kind` and `data` on the
+/// wire. Reading is forward compatible (see [`wire`]): a kind this build does not
+/// know, or data of a known kind it cannot type, becomes [`NotificationData::Unknown`]
+/// and is written back exactly as read.
+#[derive(Debug, Clone, PartialEq)]
 pub enum NotificationData {
     /// See [`EmailReceived`].
     EmailReceived(EmailReceived),
@@ -152,6 +177,17 @@ pub enum NotificationData {
     UserStatus(UserStatus),
     /// See [`MessageRead`].
     MessageRead(MessageRead),
+    /// A kind (or a shape of data) this build does not know, kept as received.
+    Unknown(UnknownData),
+}
+
+/// A notification's kind and data as received, when this build cannot type them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownData {
+    /// The kind as written on the wire.
+    pub kind: String,
+    /// The data as received (`null` when absent).
+    pub data: serde_json::Value,
 }
 
 impl NotificationData {
@@ -168,6 +204,15 @@ impl NotificationData {
             NotificationData::TypingIndicator(_) => Kind::TypingIndicator,
             NotificationData::UserStatus(_) => Kind::UserStatus,
             NotificationData::MessageRead(_) => Kind::MessageRead,
+            NotificationData::Unknown(_) => Kind::Unknown,
+        }
+    }
+
+    /// The kind as written on the wire: the received name for an unknown kind.
+    pub fn kind_name(&self) -> &str {
+        match self {
+            NotificationData::Unknown(unknown) => &unknown.kind,
+            known => known.kind().as_str(),
         }
     }
 
@@ -190,7 +235,11 @@ impl NotificationData {
             NotificationData::TypingIndicator(_)
             | NotificationData::UserStatus(_)
             | NotificationData::MessageRead(_) => Urgency::Low,
-            _ => Urgency::Normal,
+            NotificationData::EmailReceived(_)
+            | NotificationData::DossierUpdated(_)
+            | NotificationData::ProposalStatusChanged(_)
+            | NotificationData::ConversationMessage(_)
+            | NotificationData::Unknown(_) => Urgency::Normal,
         }
     }
 }
@@ -211,6 +260,9 @@ pub struct EmailReceived {
     /// Whether the mail has attachments.
     #[serde(default)]
     pub has_attachments: bool,
+    /// Fields not listed here, kept as sent (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// What happened to a dossier.
@@ -246,6 +298,9 @@ pub struct DossierUpdated {
     /// The document's name, with `document_added`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_name: Option<String>,
+    /// Fields not listed here, kept as sent (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// How close a procedural deadline is (≤ 1 day critical, ≤ 2 urgent, ≤ 3 warning).
@@ -280,6 +335,9 @@ pub struct DeadlineAlert {
     /// The dossier it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dossier_number: Option<String>,
+    /// Fields not listed here, kept as sent (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// The level of a system notification.
@@ -304,6 +362,9 @@ pub struct SystemNotification {
     /// An optional machine-readable code from the emitter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// Fields not listed here, kept as sent (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// `proposal-created`: an appointment proposal a lawyer can accept or reject.
@@ -327,6 +388,9 @@ pub struct ProposalCreated {
     /// The dossier it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dossier_number: Option<String>,
+    /// Fields not listed here, kept as sent (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// The state of a proposal.
@@ -381,6 +445,9 @@ pub struct ProposalStatusChanged {
     /// The conversation it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// Fields not listed here, kept as sent (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// `conversation-message`: a message in a conversation.
@@ -395,6 +462,9 @@ pub struct ConversationMessage {
     /// The beginning of the message.
     #[serde(default)]
     pub excerpt: String,
+    /// Fields not listed here, kept as sent (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// `typing-indicator` (ephemeral): someone is typing in a conversation.
@@ -465,10 +535,11 @@ mod tests {
     }
 
     #[test]
-    fn data_of_the_wrong_shape_is_refused() {
+    fn data_of_the_wrong_shape_is_not_publishable() {
         let text = r#"{"kind":"email-received","data":{"subject":"x"}}"#;
-        let err = serde_json::from_str::<NotificationData>(text).expect_err("missing from");
-        assert!(err.to_string().contains("from"), "{err}");
+        let data = serde_json::from_str::<NotificationData>(text).expect("kept as received");
+        let err = data.check_typed().expect_err("missing from");
+        assert!(err.contains("from"), "{err}");
     }
 
     #[test]
@@ -479,5 +550,8 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
         }
         assert_eq!(Kind::ALL.iter().filter(|k| k.is_ephemeral()).count(), 3);
+        let newer: Kind = serde_json::from_str("\"deadline-escalated\"").expect("lenient");
+        assert_eq!(newer, Kind::Unknown);
+        assert_eq!(Kind::parse("unknown"), None, "never a kind to publish");
     }
 }

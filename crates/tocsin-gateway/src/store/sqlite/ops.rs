@@ -78,7 +78,7 @@ fn append_one(
     conn.prepare_cached(
         "INSERT INTO notifications (stream, offset, id, kind, created_us, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![stream_name, offset, notification.id, notification.kind().as_str(), created_us, payload])?;
+    .execute(params![stream_name, offset, notification.id, notification.data.kind_name(), created_us, payload])?;
     if let Some(idem) = &request.idempotency {
         conn.prepare_cached(
             "INSERT INTO idempotency (scope, key, notification_id, stream, offset, created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -329,8 +329,10 @@ fn respond_proposal(
         .parse::<StreamName>()
         .map_err(|err| StoreError::Internal(err.to_string()))?;
     let notification = Notification {
+        url: None,
         id: uuid::Uuid::now_v7().to_string(),
         data: NotificationData::ProposalStatusChanged(ProposalStatusChanged {
+            extra: Default::default(),
             proposal_id: proposal_id.to_owned(),
             status: new_status,
             responded_by: Some(key.user_id.clone()),

@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 use tocsin_protocol::{Kind, StreamName};
 
 use super::ops::ensure_stream;
-use crate::store::{StoreError, StoreError::Internal, StoredNotification, StreamState};
+use crate::store::{StoreError, StoredNotification, StreamState};
 
 /// Where a stream stands; a stream never written to gets its row (and epoch) now,
 /// so the epoch a client is told is the one its later notifications carry.
@@ -67,8 +67,8 @@ pub fn read_range(
     let mut out = Vec::new();
     for row in rows {
         let (offset, id, kind, payload) = row?;
-        let kind =
-            Kind::parse(&kind).ok_or_else(|| Internal(format!("unknown stored kind {kind}")))?;
+        // A kind a newer gateway stored (then rolled back) is served as it is.
+        let kind = Kind::parse_lenient(&kind);
         out.push(StoredNotification {
             stream: stream.clone(),
             epoch: epoch.clone(),
@@ -113,9 +113,7 @@ pub fn unread_counts(
         })?;
         for row in rows {
             let (kind, count) = row?;
-            if let Some(kind) = Kind::parse(&kind) {
-                *totals.entry(kind).or_default() += count as u64;
-            }
+            *totals.entry(Kind::parse_lenient(&kind)).or_default() += count as u64;
         }
     }
     Ok(totals.into_iter().collect())

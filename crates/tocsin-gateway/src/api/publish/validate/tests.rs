@@ -19,7 +19,7 @@ use chrono::{DateTime, FixedOffset};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::TestCaseError;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tocsin_protocol::fuzz::{
     FieldEdit, Vocabulary, apply_byte_edit, apply_field_edit, byte_edit, config, field_edit,
     json_key, json_value, text,
@@ -128,7 +128,9 @@ fn broken_limit(request: &PublishRequest) -> Option<&'static str> {
     let title = request.title.trim();
     // Bytes, as the gateway counts and docs/PROTOCOL.md says.
     let key_len = request.idempotency_key.as_ref().map(String::len);
-    if request.data.kind().is_ephemeral() {
+    if request.data.kind() == Kind::Unknown {
+        Some("a kind (or a shape of data) the gateway does not store")
+    } else if request.data.kind().is_ephemeral() {
         Some("an ephemeral kind")
     } else if title.is_empty() {
         Some("a blank title")
@@ -138,6 +140,8 @@ fn broken_limit(request: &PublishRequest) -> Option<&'static str> {
         Some("a body too long")
     } else if key_len.is_some_and(|len| !(1..=DOCUMENTED_KEY_LEN).contains(&len)) {
         Some("an idempotency key of the wrong length")
+    } else if request.url.as_deref().is_some_and(url_refused) {
+        Some("a url that is not a page or an application link")
     } else {
         None
     }
@@ -188,6 +192,7 @@ fn example_data(kind: Kind) -> NotificationData {
     let text = |s: &str| s.to_owned();
     match kind {
         Kind::EmailReceived => NotificationData::EmailReceived(EmailReceived {
+            extra: Default::default(),
             subject: text("Conclusions"),
             from: text("Me Martin"),
             dossier_number: Some(text("2026-0142")),
@@ -195,6 +200,7 @@ fn example_data(kind: Kind) -> NotificationData {
             has_attachments: true,
         }),
         Kind::DossierUpdated => NotificationData::DossierUpdated(DossierUpdated {
+            extra: Default::default(),
             dossier_number: text("2026-0142"),
             action: DossierAction::StatusChanged,
             dossier_title: None,
@@ -203,6 +209,7 @@ fn example_data(kind: Kind) -> NotificationData {
             document_name: None,
         }),
         Kind::DeadlineAlert => NotificationData::DeadlineAlert(DeadlineAlert {
+            extra: Default::default(),
             deadline_id: text("d-9"),
             deadline_type: text("appel"),
             due_at: at("2026-11-22T18:00:00+01:00"),
@@ -212,10 +219,12 @@ fn example_data(kind: Kind) -> NotificationData {
             dossier_number: None,
         }),
         Kind::SystemNotification => NotificationData::SystemNotification(SystemNotification {
+            extra: Default::default(),
             level: SystemLevel::Error,
             code: Some(text("backup-failed")),
         }),
         Kind::ProposalCreated => NotificationData::ProposalCreated(ProposalCreated {
+            extra: Default::default(),
             proposal_id: text("p-1"),
             starts_at: at("2026-11-23T10:00:00+01:00"),
             ends_at: Some(at("2026-11-23T11:00:00+01:00")),
@@ -226,6 +235,7 @@ fn example_data(kind: Kind) -> NotificationData {
         }),
         Kind::ProposalStatusChanged => {
             NotificationData::ProposalStatusChanged(ProposalStatusChanged {
+                extra: Default::default(),
                 proposal_id: text("p-1"),
                 status: ProposalStatus::Accepted,
                 responded_by: Some(text("u1")),
@@ -233,6 +243,7 @@ fn example_data(kind: Kind) -> NotificationData {
             })
         }
         Kind::ConversationMessage => NotificationData::ConversationMessage(ConversationMessage {
+            extra: Default::default(),
             conversation_id: text("c-1"),
             message_id: text("m-1"),
             from: text("Marie"),
@@ -252,12 +263,14 @@ fn example_data(kind: Kind) -> NotificationData {
             user_id: text("u1"),
             notification_ids: vec![text("n1"), text("n2")],
         }),
+        Kind::Unknown => NotificationData::from_parts(text("deadline-escalated"), json!({})),
     }
 }
 
 /// A request of a kind that every check accepts.
 fn valid_request(kind: Kind) -> PublishRequest {
     PublishRequest {
+        url: None,
         to: "user:marie@dupont.fr".to_owned(),
         tenant: Some("dupont".to_owned()),
         data: example_data(kind),
@@ -322,7 +335,38 @@ fn urgency() -> impl Strategy<Value = Urgency> {
 fn kind() -> impl Strategy<Value = Kind> {
     let (ephemeral, stored): (Vec<Kind>, Vec<Kind>) =
         Kind::ALL.into_iter().partition(|kind| kind.is_ephemeral());
-    prop_oneof![4 => select(stored), 1 => select(ephemeral)]
+    prop_oneof![8 => select(stored), 2 => select(ephemeral), 1 => Just(Kind::Unknown)]
+}
+
+/// Links a publisher may send, and whether PROTOCOL.md §4 lets them through.
+const URLS: &[(&str, bool)] = &[
+    ("https://ged.cabinet.fr/dossiers/2026-0142", true),
+    ("secib://dossier/2026-0142", true),
+    ("javascript:alert(1)", false),
+    ("data:text/html,x", false),
+    ("file:///etc/passwd", false),
+    ("/dossiers/2026-0142", false),
+    ("https://", false),
+];
+
+/// Whether a `url` must be refused: the verdict of [`URLS`] for the links listed
+/// there; for others (byte edits of them), at least every one that would run code or
+/// read a file once the URL parser has dropped the leading spaces and controls.
+fn url_refused(url: &str) -> bool {
+    if let Some((_, ok)) = URLS.iter().find(|(known, _)| *known == url) {
+        return !ok;
+    }
+    let opened = url
+        .trim_start_matches(|c: char| c <= ' ')
+        .to_ascii_lowercase()
+        .replace(['\t', '\n', '\r'], "");
+    ["javascript:", "vbscript:", "data:", "file:"]
+        .iter()
+        .any(|scheme| opened.starts_with(scheme))
+}
+
+fn url() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(select(URLS).prop_map(|(url, _)| url.to_owned()))
 }
 
 /// A request of any kind (ephemeral ones too), every field within, at or just past
@@ -333,10 +377,11 @@ fn publish_request() -> impl Strategy<Value = PublishRequest> {
         (target(), prop::option::of(text())),
         (title(), body()),
         prop::option::of(urgency()),
-        prop::option::of(idempotency_key()),
+        (prop::option::of(idempotency_key()), url()),
     )
         .prop_map(
-            |(kind, (to, tenant), (title, body), urgency, idempotency_key)| PublishRequest {
+            |(kind, (to, tenant), (title, body), urgency, (idempotency_key, url))| PublishRequest {
+                url,
                 to,
                 tenant,
                 data: example_data(kind),
