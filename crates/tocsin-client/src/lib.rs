@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`engine`]: the background task and the app's handle to it.
-//! - [`connection`]: one WebSocket session (hello, replay, live, heartbeat, close).
+//! - [`session`]: one WebSocket session (hello, replay, live, heartbeat, close).
+//! - [`gateway`]: the gateway as the engine sees it (real, or channels in tests).
 //! - [`events`]: what the engine tells the app (one typed stream).
 //! - [`store`]: the local SQLite inbox, positions and outbox.
 //! - [`api`]: the gateway's HTTP API (sign-in, refresh, history, publish).
@@ -17,11 +18,12 @@
 pub mod api;
 pub mod backoff;
 pub mod clock;
-pub mod connection;
 pub mod engine;
 pub mod events;
+pub mod gateway;
 pub mod policy;
 pub mod profile;
 pub mod secrets;
+pub mod session;
 pub mod store;
 pub mod system_signals;

@@ -13,7 +13,8 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use tocsin_protocol::frames::{Limits, StreamStatus};
+use tocsin_protocol::SUBPROTOCOL;
+use tocsin_protocol::frames::{Limits, StreamStatus, Welcome};
 use tocsin_protocol::http::{HistoryItem, HistoryResponse, UserInfo};
 use tocsin_protocol::{Notification, Position};
 
@@ -22,6 +23,7 @@ use crate::api::ServerUrl;
 use crate::engine::{EngineConfig, start};
 use crate::policy::{Policy, Preferences};
 use crate::secrets::{MemoryStore, SecretStore};
+use crate::store::LocalStore;
 use crate::store::testing::{email, incoming};
 
 /// The epoch the restored gateway still claims.
