@@ -6,6 +6,8 @@
 //! - [`gateway`]: one gateway process: CLI fixtures, config, serve, kill, restart.
 //! - [`http`]: the HTTP API (login, publish, history, unread, members).
 //! - [`ws`]: a `tocsin.v1` WebSocket client whose every wait has a deadline.
+//! - [`proxy`]: a TCP proxy that black-holes its link on demand.
+//! - [`http_fault`]: an HTTP proxy that loses exactly the answer to one path.
 //! - [`publisher`]: notifications to publish and a continuous publisher task.
 //! - [`tokens`]: external-app JWTs, good and bad.
 //! - [`desktop`]: the desktop tray app in a private X session, over D-Bus and WebDriver.
@@ -18,6 +20,7 @@ pub mod client;
 pub mod desktop;
 pub mod gateway;
 pub mod http;
+pub mod http_fault;
 pub mod proxy;
 pub mod publisher;
 pub mod tokens;

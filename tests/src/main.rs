@@ -3,6 +3,7 @@
 //! publishers would. The harness lives in the `tocsin_e2e` library.
 
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
+mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
 mod desktop_keyring; // The token in gnome-keyring (secret-tool finds it), resumed after a restart, cleared by sign-out.
 mod desktop_notifications; // OS notifications: urgency, timeout, actions (mark read reaches the gateway), no server, dunst.
 mod desktop_panel; // The panel over WebDriver: sign-in, tabs, mark read, proposals, offline and recovery, screenshots.

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 pub use actions::apply_locally;
 pub use handle::{Command, EngineHandle};
-pub(crate) use tokens::{TokenFailure, Tokens};
+pub(crate) use tokens::{RENEW_RETRY, TokenFailure, Tokens};
 
 use crate::api::ServerUrl;
 use crate::backoff::{Backoff, BackoffConfig};

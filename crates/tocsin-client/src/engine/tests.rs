@@ -3,6 +3,7 @@
 //! resume detection, each checked to the instant instead of raced against a real
 //! clock on a loaded machine.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +20,7 @@ use crate::api::ServerUrl;
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::gateway::fake::{FakeConnection, FakeGateway, empty_stream};
-use crate::secrets::MemoryStore;
+use crate::secrets::{MemoryStore, SecretError};
 use crate::store::testing::email;
 
 /// A clock whose wall time the test moves forward, as a laptop waking up sees.
@@ -44,12 +45,43 @@ impl Clock for JumpingClock {
     }
 }
 
+/// A secret store whose writes fail while `failing` (a locked keyring, a full disk).
+#[derive(Default)]
+struct FlakySecrets {
+    inner: MemoryStore,
+    failing: AtomicBool,
+}
+
+impl SecretStore for FlakySecrets {
+    fn get(&self, account: &str) -> Result<Option<String>, SecretError> {
+        self.inner.get(account)
+    }
+
+    fn set(&self, account: &str, secret: &str) -> Result<(), SecretError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(SecretError::Unavailable {
+                store: "test keyring",
+                reason: "locked".into(),
+            });
+        }
+        self.inner.set(account, secret)
+    }
+
+    fn delete(&self, account: &str) -> Result<(), SecretError> {
+        self.inner.delete(account)
+    }
+
+    fn describe(&self) -> &'static str {
+        "test keyring"
+    }
+}
+
 /// An engine against a [`FakeGateway`], its events recorded with their instant.
 struct Harness {
     handle: EngineHandle,
     accepted: mpsc::UnboundedReceiver<FakeConnection>,
     gateway: FakeGateway,
-    secrets: Arc<MemoryStore>,
+    secrets: Arc<FlakySecrets>,
     events: Arc<Mutex<Vec<(Instant, EngineEvent)>>>,
     clock: Arc<JumpingClock>,
     config: EngineConfig,
@@ -65,7 +97,7 @@ impl Harness {
         config.clock_tick = Duration::from_secs(1);
         let (mut gateway, accepted) = FakeGateway::new();
         tweak(&mut config, &mut gateway);
-        let secrets = Arc::new(MemoryStore::new());
+        let secrets = Arc::new(FlakySecrets::default());
         secrets.set("account", "tsr_0").expect("memory store");
         let clock = Arc::new(JumpingClock::default());
         let (handle, mut events, _task) = start_with(
@@ -270,4 +302,63 @@ async fn a_network_change_reconnects_at_once() {
     let again = h.next_connection().await;
     assert_eq!(again.at, changed);
     assert_eq!(h.backoff_waits(), 0);
+}
+
+/// Waits for the next `refresh` frame on the socket, answering pings meanwhile.
+async fn next_refresh_frame(connection: &mut FakeConnection) -> String {
+    loop {
+        match connection
+            .next_frame()
+            .await
+            .expect("the socket stays open")
+        {
+            ClientFrame::Refresh { access_token, .. } => return access_token,
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_token_the_secret_store_could_not_save_is_presented_from_memory() {
+    let mut h = Harness::start(|_, _| {});
+    h.secrets.failing.store(true, Ordering::SeqCst);
+    let mut connection = h.next_connection().await;
+    connection.accept(vec![empty_stream(user_stream())]).await;
+    next_refresh_frame(&mut connection).await;
+    // tsr_1 never reached the keyring; presenting tsr_0 again would revoke the device.
+    assert_eq!(h.gateway.refreshes(), ["tsr_0", "tsr_1"]);
+    let warned = h
+        .events
+        .lock()
+        .expect("events")
+        .iter()
+        .filter(|(_, event)| matches!(event, EngineEvent::Warning(text) if text.contains("kept in memory")))
+        .count();
+    assert_eq!(warned, 1, "told once, not at every renewal");
+
+    h.secrets.failing.store(false, Ordering::SeqCst);
+    next_refresh_frame(&mut connection).await;
+    assert_eq!(h.gateway.refreshes(), ["tsr_0", "tsr_1", "tsr_2"]);
+    assert_eq!(
+        h.secrets.get("account").expect("memory"),
+        Some("tsr_3".into())
+    );
+    assert!(h.accepted.try_recv().is_err(), "one socket throughout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_whose_answer_was_lost_is_retried_on_the_open_socket() {
+    let mut h = Harness::start(|_, _| {});
+    let mut connection = h.next_connection().await;
+    connection.accept(vec![empty_stream(user_stream())]).await;
+    h.gateway.lose_refresh_answers(2);
+    let token = next_refresh_frame(&mut connection).await;
+    assert_eq!(
+        Instant::now() - connection.at,
+        Duration::from_secs(840) + 2 * RENEW_RETRY
+    );
+    // The same token each time: the gateway's grace window answers its successor.
+    assert_eq!(h.gateway.refreshes(), ["tsr_0", "tsr_1", "tsr_1", "tsr_1"]);
+    assert_eq!(token, "at_4");
+    assert!(h.accepted.try_recv().is_err(), "the socket was kept");
 }

@@ -148,6 +148,9 @@ fn user() -> UserInfo {
 pub(crate) struct FakeGateway {
     connections: mpsc::UnboundedSender<FakeConnection>,
     refreshes: Arc<Mutex<Vec<String>>>,
+    /// How many of the next refreshes are lost on the way back (the gateway rotated
+    /// the token, the client saw a timeout).
+    lose_answers: Arc<Mutex<u32>>,
     /// Lifetime of the access tokens handed out.
     pub expires_in: Duration,
 }
@@ -159,9 +162,15 @@ impl FakeGateway {
         let gateway = FakeGateway {
             connections,
             refreshes: Arc::default(),
+            lose_answers: Arc::default(),
             expires_in: Duration::from_secs(900),
         };
         (gateway, accepted)
+    }
+
+    /// Loses the answers of the next `count` refreshes.
+    pub fn lose_refresh_answers(&self, count: u32) {
+        *self.lose_answers.lock().expect("lock") = count;
     }
 
     /// The refresh tokens presented so far, in order.
@@ -193,6 +202,15 @@ impl Gateway for FakeGateway {
             seen.push(refresh_token.to_owned());
             seen.len()
         };
+        let mut lose = self.lose_answers.lock().expect("lock");
+        if *lose > 0 {
+            *lose -= 1;
+            return Err(ApiError::Unreachable {
+                url: "v1/auth/refresh".into(),
+                reason: "timed out".into(),
+                maybe_delivered: true,
+            });
+        }
         Ok(TokenResponse {
             access_token: format!("at_{n}"),
             refresh_token: format!("tsr_{n}"),

@@ -34,7 +34,7 @@ pub use end::{SessionEnd, Stop};
 use heartbeat::Heartbeat;
 use open::send;
 
-use crate::engine::{Command, Engine, TokenFailure, far_future};
+use crate::engine::{Command, Engine, RENEW_RETRY, TokenFailure, far_future};
 use crate::events::EngineEvent;
 use crate::gateway::Gateway;
 use crate::store::Incoming;
@@ -210,13 +210,25 @@ impl<'e, G: Gateway> Session<'e, G> {
     }
 
     /// The access token is about to expire: renew it over HTTP and hand the new one
-    /// to the open connection.
+    /// to the open connection. A transient failure (a lost answer, a gateway
+    /// restarting) is retried a little later while the token is still good.
     async fn on_renew_due(&mut self) -> Result<(), SessionEnd> {
-        if let Err(failure) = self.engine.refresh_access().await {
-            return Err(match failure {
-                TokenFailure::SignedOut(reason) => SessionEnd::Stop(Stop::SignedOut(reason)),
-                TokenFailure::Transient(reason) => SessionEnd::lost(reason),
-            });
+        match self.engine.refresh_access().await {
+            Ok(()) => {}
+            Err(TokenFailure::SignedOut(reason)) => {
+                return Err(SessionEnd::Stop(Stop::SignedOut(reason)));
+            }
+            Err(TokenFailure::Transient(reason)) => {
+                let retry = Instant::now() + RENEW_RETRY;
+                return match self.engine.tokens.expires_at() {
+                    Some(expires) if retry < expires => {
+                        tracing::info!(reason, "renewing the access token failed; retrying");
+                        self.renew_at = retry;
+                        Ok(())
+                    }
+                    _ => Err(SessionEnd::lost(reason)),
+                };
+            }
         }
         let (Some(token), Some(renew_at)) =
             (self.engine.tokens.access(), self.engine.tokens.renew_at())
