@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::Utc;
 use tocsin_client::api::ServerUrl;
 use tocsin_client::backoff::BackoffConfig;
 use tocsin_client::clock::Clock;
@@ -16,40 +15,17 @@ use tocsin_client::policy::Toast;
 use tocsin_client::secrets::{MemoryStore, SecretStore};
 use tocsin_e2e::client::{ClientOptions, TestClient};
 use tocsin_e2e::proxy::Proxy;
-use tocsin_e2e::publisher::{email, proposal};
+use tocsin_e2e::publisher::{critical_deadline, email, proposal};
 use tocsin_e2e::{Gateway, GatewayOptions};
 use tocsin_protocol::frames::ProposalResponse;
 use tocsin_protocol::http::PublishRequest;
-use tocsin_protocol::notification::{DeadlineAlert, DeadlineUrgency, ProposalStatus};
-use tocsin_protocol::{Kind, NotificationData};
+use tocsin_protocol::notification::ProposalStatus;
+use tocsin_protocol::Kind;
 
 const LONG: Duration = Duration::from_secs(60);
 
 fn base_url(gw: &Gateway) -> String {
     format!("http://{}", gw.addr())
-}
-
-fn critical_deadline(to: &str, id: &str) -> PublishRequest {
-    let due = (Utc::now() + chrono::Duration::hours(20)).fixed_offset();
-    PublishRequest {
-        url: None,
-        to: to.to_owned(),
-        tenant: None,
-        data: NotificationData::DeadlineAlert(DeadlineAlert {
-            extra: Default::default(),
-            deadline_id: id.to_owned(),
-            deadline_type: "appel".to_owned(),
-            due_at: due,
-            time_zone: "Europe/Paris".to_owned(),
-            urgency: DeadlineUrgency::Critical,
-            remaining_days: 0,
-            dossier_number: Some("2026-0142".to_owned()),
-        }),
-        title: format!("Délai d'appel {id}"),
-        body: String::new(),
-        urgency: None,
-        idempotency_key: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

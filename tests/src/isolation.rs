@@ -233,6 +233,7 @@ async fn marking_another_firms_notification_read_changes_nothing() {
     client.wait_result("steal-1").await;
     client
         .send(&ClientFrame::MarkAllRead {
+            up_to: Default::default(),
             id: "steal-2".to_owned(),
             kind: None,
         })

@@ -19,6 +19,7 @@ mod isolation; // One firm never sees, reads, publishes into or marks another fi
 mod limits; // Per-user connection cap, Origin allow-list, first-frame auth deadline.
 mod login_throttling; // Login floods keep memory flat (503); guesses get 429 per address and account, never locking the owner out.
 mod membership; // Members added to or removed from a conversation while connected: effective at once.
+mod offline_actions; // Offline actions keep their promise: mark-all-read covers what was seen; long queues are paced, never dropped.
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
 mod replay; // Reconnecting replays exactly what was missed, then goes live without a gap.

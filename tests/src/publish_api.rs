@@ -224,6 +224,7 @@ async fn unread_counts_per_kind_follow_mark_read_over_the_websocket() {
 
     client
         .send(&ClientFrame::MarkAllRead {
+            up_to: Default::default(),
             id: "read-2".to_owned(),
             kind: Some(Kind::DossierUpdated),
         })

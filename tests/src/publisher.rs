@@ -5,7 +5,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use tocsin_protocol::NotificationData;
 use tocsin_protocol::http::{PublishRequest, PublishResponse};
 use tocsin_protocol::notification::{
-    DossierAction, DossierUpdated, EmailReceived, ProposalCreated,
+    DeadlineAlert, DeadlineUrgency, DossierAction, DossierUpdated, EmailReceived, ProposalCreated,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -38,6 +38,30 @@ pub fn email_with_body(to: &str, title: &str, body_bytes: usize) -> PublishReque
     let mut request = email(to, title);
     request.body = "x".repeat(body_bytes);
     request
+}
+
+/// A critical deadline alert (due in 20 hours) for `to`.
+pub fn critical_deadline(to: &str, id: &str) -> PublishRequest {
+    let due = (Utc::now() + chrono::Duration::hours(20)).fixed_offset();
+    PublishRequest {
+        url: None,
+        to: to.to_owned(),
+        tenant: None,
+        data: NotificationData::DeadlineAlert(DeadlineAlert {
+            extra: Default::default(),
+            deadline_id: id.to_owned(),
+            deadline_type: "appel".to_owned(),
+            due_at: due,
+            time_zone: "Europe/Paris".to_owned(),
+            urgency: DeadlineUrgency::Critical,
+            remaining_days: 0,
+            dossier_number: Some("2026-0142".to_owned()),
+        }),
+        title: format!("Délai d'appel {id}"),
+        body: String::new(),
+        urgency: None,
+        idempotency_key: None,
+    }
 }
 
 /// A `dossier-updated` notification to `to`.

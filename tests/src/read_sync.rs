@@ -56,6 +56,7 @@ async fn marking_read_on_one_connection_is_pushed_to_the_other() {
     assert_eq!(api.unread(&token).await.total, 1);
 
     desk.send(&ClientFrame::MarkAllRead {
+        up_to: Default::default(),
         id: "mr-2".to_owned(),
         kind: None,
     })

@@ -46,13 +46,20 @@ pub enum ClientFrame {
         /// Notification ids (at most 500).
         notification_ids: Vec<String>,
     },
-    /// Mark everything visible read, optionally only one kind.
+    /// Mark everything the user saw read, optionally only one kind.
     MarkAllRead {
         /// Action id.
         id: String,
         /// Only this kind, when given.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kind: Option<Kind>,
+        /// What the user saw: per stream, everything at or before this position is
+        /// marked; streams left out, and streams whose epoch changed since, are not
+        /// touched. A notification that arrived after the click (an offline click
+        /// sent later) stays unread. Without it (older clients), everything created
+        /// up to when the gateway applies the action.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        up_to: Option<BTreeMap<StreamName, Position>>,
     },
     /// Accept or reject an appointment proposal.
     ProposalRespond {
@@ -165,13 +172,20 @@ pub enum ServerFrame {
         /// The ids now read.
         notification_ids: Vec<String>,
     },
-    /// Everything visible created at or before `before` (of `kind`, when given) is read.
+    /// A `mark_all_read` was applied: with `up_to`, everything at or before those
+    /// positions (of `kind`, when given) is read; without, everything created at or
+    /// before `before`.
     ReadAll {
         /// Only this kind, when given.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kind: Option<Kind>,
-        /// The cut-off, in the gateway's clock.
+        /// The cut-off, in the gateway's clock. With `up_to`, the creation time of the
+        /// newest notification marked (for clients that do not read `up_to`).
         before: DateTime<Utc>,
+        /// The positions marked up to, per stream (the action's own, less the streams
+        /// the user cannot read or whose epoch changed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        up_to: Option<BTreeMap<StreamName, Position>>,
     },
     /// An ephemeral event (typing, presence, read receipt): live only, never replayed.
     Ephemeral {

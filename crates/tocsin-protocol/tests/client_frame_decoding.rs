@@ -163,8 +163,12 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
                 notification_ids,
             }
         }),
-        (text(), prop::option::of(kind()))
-            .prop_map(|(id, kind)| ClientFrame::MarkAllRead { id, kind }),
+        (
+            text(),
+            prop::option::of(kind()),
+            prop::option::of(prop::collection::btree_map(stream_name(), position(), 0..4)),
+        )
+            .prop_map(|(id, kind, up_to)| ClientFrame::MarkAllRead { id, kind, up_to }),
         (text(), text(), proposal_response()).prop_map(|(id, proposal_id, response)| {
             ClientFrame::ProposalRespond {
                 id,

@@ -15,20 +15,17 @@ impl<G: Gateway> Engine<G> {
     /// the frame to send when connected. `None` for commands that are not actions,
     /// and when the action could not be saved (the user is told).
     pub(crate) async fn queue_action(&mut self, command: Command) -> Option<ClientFrame> {
-        let frame = match self.frame_for(command) {
-            Some(frame) => frame,
-            None => return None,
-        };
-        let queued = frame.clone();
+        let frame = self.frame_for(command)?;
         let saved = self
             .with_store(move |store| {
-                apply_locally(store, &queued)?;
-                store.enqueue(&queued)?;
-                anyhow::Ok(store.unread_by_tab()?)
+                let frame = with_what_was_seen(store, frame)?;
+                apply_locally(store, &frame)?;
+                store.enqueue(&frame)?;
+                anyhow::Ok((frame, store.unread_by_tab()?))
             })
             .await;
         match saved {
-            Ok(unread) => {
+            Ok((frame, unread)) => {
                 self.emit(EngineEvent::Unread(unread)).await;
                 Some(frame)
             }
@@ -50,7 +47,11 @@ impl<G: Gateway> Engine<G> {
                 id,
                 notification_ids,
             },
-            Command::MarkAllRead(kind) => ClientFrame::MarkAllRead { id, kind },
+            Command::MarkAllRead(kind) => ClientFrame::MarkAllRead {
+                id,
+                kind,
+                up_to: None,
+            },
             Command::Respond {
                 proposal_id,
                 response,
@@ -69,6 +70,30 @@ impl<G: Gateway> Engine<G> {
     }
 }
 
+/// A "mark all read" carries what the user saw when they clicked: the position of
+/// every stream held, less those still being rebuilt (their older items are not
+/// all shown yet). Whatever arrives later, however late the action is sent, stays
+/// unread.
+fn with_what_was_seen(store: &LocalStore, frame: ClientFrame) -> anyhow::Result<ClientFrame> {
+    let ClientFrame::MarkAllRead {
+        id,
+        kind,
+        up_to: None,
+    } = frame
+    else {
+        return Ok(frame);
+    };
+    let mut seen = store.positions()?;
+    for stream in store.pending_backfills()?.keys() {
+        seen.remove(stream);
+    }
+    Ok(ClientFrame::MarkAllRead {
+        id,
+        kind,
+        up_to: Some(seen),
+    })
+}
+
 /// Applies an action to the local store before the gateway confirms it (optimistic).
 pub fn apply_locally(store: &mut LocalStore, frame: &ClientFrame) -> anyhow::Result<()> {
     match frame {
@@ -77,7 +102,17 @@ pub fn apply_locally(store: &mut LocalStore, frame: &ClientFrame) -> anyhow::Res
         } => {
             store.apply_read(notification_ids)?;
         }
-        ClientFrame::MarkAllRead { kind, .. } => {
+        ClientFrame::MarkAllRead {
+            kind,
+            up_to: Some(up_to),
+            ..
+        } => {
+            store.apply_read_up_to(*kind, up_to)?;
+        }
+        // Queued by an older version of the client, without positions.
+        ClientFrame::MarkAllRead {
+            kind, up_to: None, ..
+        } => {
             store.apply_read_all(*kind, chrono::Utc::now())?;
         }
         ClientFrame::ProposalRespond {

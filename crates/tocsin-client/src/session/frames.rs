@@ -1,8 +1,10 @@
 //! One handler per frame the gateway sends during the live phase.
 
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use tocsin_protocol::frames::{ClientFrame, ServerFrame};
-use tocsin_protocol::{ErrorBody, Kind, Notification, StreamName};
+
+use tocsin_protocol::{ErrorBody, Kind, Notification, Position, StreamName};
 
 use super::end::SessionEnd;
 use super::{REPLAY_BATCH, Session};
@@ -44,8 +46,12 @@ impl<G: Gateway> Session<'_, G> {
                 self.on_read(notification_ids).await;
                 Ok(())
             }
-            ServerFrame::ReadAll { kind, before } => {
-                self.on_read_all(kind, before).await;
+            ServerFrame::ReadAll {
+                kind,
+                before,
+                up_to,
+            } => {
+                self.on_read_all(kind, before, up_to).await;
                 Ok(())
             }
             ServerFrame::Result { id, ok, error, .. } => {
@@ -182,11 +188,20 @@ impl<G: Gateway> Session<'_, G> {
         self.emit_unread().await;
     }
 
-    /// "Mark all read" applied on the gateway.
-    async fn on_read_all(&mut self, kind: Option<Kind>, before: DateTime<Utc>) {
+    /// "Mark all read" applied on the gateway: by the positions that device saw, or
+    /// by time from an older gateway.
+    async fn on_read_all(
+        &mut self,
+        kind: Option<Kind>,
+        before: DateTime<Utc>,
+        up_to: Option<BTreeMap<StreamName, Position>>,
+    ) {
         let _ = self
             .engine
-            .with_store(move |store| Ok(store.apply_read_all(kind, before)?))
+            .with_store(move |store| match up_to {
+                Some(up_to) => Ok(store.apply_read_up_to(kind, &up_to)?),
+                None => Ok(store.apply_read_all(kind, before)?),
+            })
             .await;
         self.emit_unread().await;
     }

@@ -73,14 +73,17 @@ pub struct ListCursor {
 /// Inserts a notification unless its id (or its stream position) is held already;
 /// [`HELD_AT`] then tells a duplicate from a divergence.
 /// It is born read if the server said so, if a `read` push named it before it
-/// arrived, or if a `read_all` cut-off covers it.
+/// arrived, or if a "mark all read" covers it (by position, or by time for the
+/// older form).
 const INSERT: &str = "
 INSERT OR IGNORE INTO inbox
     (id, stream, epoch, stream_offset, kind, created_us, received_us, is_read, due_us, proposal_id, body)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
     ?8
     OR EXISTS (SELECT 1 FROM early_reads WHERE id = ?1)
-    OR EXISTS (SELECT 1 FROM read_cutoffs WHERE kind IN ('', ?5) AND before_us >= ?6),
+    OR EXISTS (SELECT 1 FROM read_cutoffs WHERE kind IN ('', ?5) AND before_us >= ?6)
+    OR EXISTS (SELECT 1 FROM read_marks
+               WHERE stream = ?2 AND epoch = ?3 AND kind IN ('', ?5) AND up_to >= ?4),
     ?9, ?10, ?11)";
 
 /// The id held at a stream position, if any.

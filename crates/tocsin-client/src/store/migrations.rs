@@ -9,7 +9,7 @@ pub const APPLICATION_ID: i32 = 0x546F_6373;
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The first schema. Times are integer microseconds since the Unix epoch (UTC).
@@ -76,6 +76,20 @@ CREATE TABLE outbox (
     action_id TEXT NOT NULL UNIQUE,
     frame TEXT NOT NULL,
     queued_us INTEGER NOT NULL
+) STRICT;
+"#;
+
+/// `read_marks`: per stream, epoch and kind (`''` = every kind), the offset a "mark
+/// all read" covers: what the user saw when they clicked. Notifications at or before
+/// it that arrive later (replay, history) are stored as read; newer ones are not,
+/// which a time cut-off could not promise for an offline click sent later.
+const V2: &str = r#"
+CREATE TABLE read_marks (
+    stream TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    up_to INTEGER NOT NULL,
+    PRIMARY KEY (stream, epoch, kind)
 ) STRICT;
 "#;
 

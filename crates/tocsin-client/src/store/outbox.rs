@@ -133,6 +133,7 @@ mod tests {
             ClientFrame::MarkAllRead {
                 id: "a2".into(),
                 kind: Some(Kind::DeadlineAlert),
+                up_to: None,
             },
             ClientFrame::ProposalRespond {
                 id: "a3".into(),

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use tocsin_protocol::Kind;
+use tocsin_protocol::{Kind, Position, StreamName};
 
 use super::error::StoreError;
-use super::{LocalStore, now_us, offset_from_sql};
+use super::{LocalStore, now_us, offset_from_sql, offset_to_sql};
 
 /// A tab of the panel. Every stored kind belongs to exactly one tab, so the tabs'
 /// unread counts add up to the badge's total; ephemeral kinds belong to none.
@@ -137,6 +137,38 @@ impl LocalStore {
         Ok(changed)
     }
 
+    /// Marks read, per stream, every notification at or before its position (in that
+    /// position's epoch; of `kind` when given): the user's own "mark all read" with
+    /// what they saw, or its `read_all` push. The positions are remembered, so what
+    /// arrives later at or before them is stored as read. Returns how many held
+    /// notifications went from unread to read.
+    pub fn apply_read_up_to(
+        &mut self,
+        kind: Option<Kind>,
+        up_to: &BTreeMap<StreamName, Position>,
+    ) -> Result<usize, StoreError> {
+        let kind = kind.map(Kind::as_str).unwrap_or("");
+        let tx = self.conn.transaction()?;
+        let mut changed = 0;
+        {
+            let mut mark = tx.prepare_cached(
+                "UPDATE inbox SET is_read = 1 WHERE is_read = 0 AND stream = ?1 AND epoch = ?2
+                 AND stream_offset <= ?3 AND (?4 = '' OR kind = ?4)",
+            )?;
+            let mut remember = tx.prepare_cached(
+                "INSERT INTO read_marks (stream, epoch, kind, up_to) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (stream, epoch, kind) DO UPDATE SET up_to = max(up_to, excluded.up_to)",
+            )?;
+            for (stream, position) in up_to {
+                let (stream, offset) = (stream.to_string(), offset_to_sql(position.offset)?);
+                changed += mark.execute(params![stream, position.epoch, offset, kind])?;
+                remember.execute(params![stream, position.epoch, kind, offset])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// Whether a held notification is read; `None` if it is not held.
     pub fn is_read(&self, id: &str) -> Result<Option<bool>, StoreError> {
         let read = self
@@ -199,6 +231,35 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use tocsin_protocol::notification::ProposalStatus;
+
+    #[test]
+    fn mark_all_read_by_position_covers_what_was_seen_even_when_it_arrives_later() {
+        let mut store = LocalStore::open_in_memory().expect("opens");
+        let stream = user();
+        store
+            .persist(&[incoming(&stream, "e1", 2, email("seen", 10))])
+            .expect("stored");
+        let up_to = BTreeMap::from([(
+            stream.clone(),
+            Position {
+                epoch: "e1".into(),
+                offset: 2,
+            },
+        )]);
+        assert_eq!(store.apply_read_up_to(None, &up_to).expect("marks"), 1);
+        // Offset 1 was seen on another device and comes in a rebuild; offset 3 was
+        // published after the click, though created earlier than the click's time.
+        store
+            .persist(&[
+                incoming(&stream, "e1", 1, email("older", 5)),
+                incoming(&stream, "e1", 3, email("unseen", 1)),
+                incoming(&stream, "e2", 1, email("new-epoch", 1)),
+            ])
+            .expect("stored");
+        assert_eq!(store.is_read("older").expect("query"), Some(true));
+        assert_eq!(store.is_read("unseen").expect("query"), Some(false));
+        assert_eq!(store.is_read("new-epoch").expect("query"), Some(false));
+    }
 
     fn sample(store: &mut LocalStore) {
         store

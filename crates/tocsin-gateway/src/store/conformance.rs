@@ -1,12 +1,13 @@
 //! The behaviour every [`Store`] must have, written once against the trait so each
 //! backend (SQLite now, PostgreSQL later) runs the same checks on a real database.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tocsin_protocol::frames::ProposalResponse;
 use tocsin_protocol::notification::{EmailReceived, ProposalCreated};
-use tocsin_protocol::{Kind, Notification, NotificationData, StreamName, Urgency};
+use tocsin_protocol::{Kind, Notification, NotificationData, Position, StreamName, Urgency};
 
 use super::*;
 
@@ -245,6 +246,92 @@ pub async fn actions_apply_once_and_respect_visibility(store: Arc<dyn Store>, ma
         vec![(Kind::EmailReceived, 1)],
         "marie's action did not touch their state"
     );
+}
+
+/// "Mark all read" with the positions the user saw marks exactly those, in the
+/// epochs they were seen in: what was published after the click stays unread, and a
+/// stream the user cannot read or whose epoch changed is left alone.
+pub async fn mark_all_read_marks_only_what_was_seen(store: Arc<dyn Store>, marie: &str) {
+    let mine = StreamName::User(format!("{marie}-seen"));
+    let firm = StreamName::Tenant("seen-firm".into());
+    let hidden = StreamName::User("someone-else-seen".into());
+    for title in ["vu 1", "vu 2", "pas vu"] {
+        store
+            .append(vec![
+                request(&mine, title, None),
+                request(&firm, title, None),
+            ])
+            .await
+            .expect("stored");
+    }
+    store
+        .append(vec![request(&hidden, "theirs", None)])
+        .await
+        .expect("stored");
+    let epoch = |stream: &StreamName| {
+        let store = store.clone();
+        let stream = stream.clone();
+        async move { store.stream_state(&stream).await.expect("state").epoch }
+    };
+    let up_to = BTreeMap::from([
+        (
+            mine.clone(),
+            Position {
+                epoch: epoch(&mine).await,
+                offset: 2,
+            },
+        ),
+        (
+            firm.clone(),
+            Position {
+                epoch: "an-older-epoch".into(),
+                offset: 3,
+            },
+        ),
+        (
+            hidden.clone(),
+            Position {
+                epoch: epoch(&hidden).await,
+                offset: 1,
+            },
+        ),
+    ]);
+    let key = ActionKey {
+        user_id: marie.to_owned(),
+        action_id: "all-seen".into(),
+    };
+    let streams = vec![mine.clone(), firm.clone()];
+    let outcome = store
+        .mark_all_read(key, &streams, None, Some(up_to))
+        .await
+        .expect("applied");
+    let data = outcome.result.expect("ok");
+    assert_eq!(data["marked"], 2, "{data}");
+    let mut skipped: Vec<String> =
+        serde_json::from_value(data["skipped"].clone()).expect("a list of streams");
+    skipped.sort();
+    let mut expected = vec![firm.to_string(), hidden.to_string()];
+    expected.sort();
+    assert_eq!(skipped, expected);
+    let Some(ReadEffect::ReadAll {
+        up_to: Some(applied),
+        ..
+    }) = outcome.effect
+    else {
+        panic!("pushed by positions: {:?}", outcome.effect)
+    };
+    assert_eq!(applied.keys().collect::<Vec<_>>(), [&mine]);
+    let counts = store.unread_counts(marie, &streams).await.expect("counts");
+    assert_eq!(
+        counts,
+        vec![(Kind::EmailReceived, 4)],
+        "'pas vu' and the firm's 3 stay unread"
+    );
+    let theirs = store
+        .unread_counts("someone-else-seen", std::slice::from_ref(&hidden))
+        .await
+        .expect("counts");
+    assert_eq!(theirs, vec![(Kind::EmailReceived, 1)]);
 }
 
 /// A proposal can be answered once; the second answer is a conflict.

@@ -14,8 +14,10 @@ mod types;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use tocsin_protocol::frames::ProposalResponse;
-use tocsin_protocol::{Kind, StreamName};
+
+use tocsin_protocol::{Kind, Position, StreamName};
 
 pub use types::*;
 
@@ -126,12 +128,16 @@ pub trait Store: Send + Sync + 'static {
         streams: &[StreamName],
         ids: &[String],
     ) -> Result<ActionOutcome, StoreError>;
-    /// Marks everything in `streams` created up to now read, optionally one kind.
+    /// Marks read, among `streams` and optionally of one kind, what the user saw:
+    /// with `up_to`, every notification at or before its position of each stream
+    /// (streams not listed, or whose epoch changed, are left alone); without,
+    /// everything created up to now (older clients).
     async fn mark_all_read(
         &self,
         action: ActionKey,
         streams: &[StreamName],
         kind: Option<Kind>,
+        up_to: Option<BTreeMap<StreamName, Position>>,
     ) -> Result<ActionOutcome, StoreError>;
     /// Answers a pending proposal visible in `streams`, storing and fanning out the
     /// resulting `proposal-status-changed` notification in the same transaction.

@@ -1,9 +1,10 @@
 //! The values the store takes and returns.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tocsin_protocol::{ErrorBody, Kind, Notification, StreamName};
+use tocsin_protocol::{ErrorBody, Kind, Notification, Position, StreamName};
 
 /// A firm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,12 +228,15 @@ pub struct ActionOutcome {
 pub enum ReadEffect {
     /// These notifications are now read.
     Read(Vec<String>),
-    /// Everything up to `before` (of `kind`) is read.
+    /// Everything up to `up_to` (when given) or created up to `before` (of `kind`)
+    /// is read.
     ReadAll {
         /// Only this kind.
         kind: Option<Kind>,
-        /// The cut-off.
+        /// The time cut-off (with `up_to`: the newest notification marked).
         before: DateTime<Utc>,
+        /// The positions marked up to, per stream.
+        up_to: Option<BTreeMap<StreamName, Position>>,
     },
 }
 

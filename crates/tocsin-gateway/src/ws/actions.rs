@@ -56,11 +56,11 @@ impl Session {
                 let answer = self.mark_read(&id, notification_ids).await?;
                 (id, answer)
             }
-            ClientFrame::MarkAllRead { id, kind } => {
+            ClientFrame::MarkAllRead { id, kind, up_to } => {
                 let outcome = self
                     .state
                     .store
-                    .mark_all_read(self.key(&id), &self.streams(), kind)
+                    .mark_all_read(self.key(&id), &self.streams(), kind, up_to)
                     .await;
                 let answer = self.apply(outcome)?;
                 (id, answer)
@@ -225,7 +225,15 @@ impl Session {
         if let Some(effect) = outcome.effect {
             let frame = match effect {
                 ReadEffect::Read(notification_ids) => ServerFrame::Read { notification_ids },
-                ReadEffect::ReadAll { kind, before } => ServerFrame::ReadAll { kind, before },
+                ReadEffect::ReadAll {
+                    kind,
+                    before,
+                    up_to,
+                } => ServerFrame::ReadAll {
+                    kind,
+                    before,
+                    up_to,
+                },
             };
             self.state.hub.send_to_user(&self.user.id, encode(&frame));
         }

@@ -12,13 +12,14 @@ mod reads;
 mod time;
 mod writer;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_protocol::frames::ProposalResponse;
-use tocsin_protocol::{Kind, StreamName};
+use tocsin_protocol::{Kind, Position, StreamName};
 use tokio::sync::oneshot;
 
 use self::connection::Pool;
@@ -379,8 +380,9 @@ impl Store for SqliteStore {
         action: ActionKey,
         streams: &[StreamName],
         kind: Option<Kind>,
+        up_to: Option<BTreeMap<StreamName, Position>>,
     ) -> Result<ActionOutcome, StoreError> {
-        self.action(action, streams, ActionCommand::MarkAllRead(kind))
+        self.action(action, streams, ActionCommand::MarkAllRead { kind, up_to })
             .await
     }
 
@@ -423,6 +425,7 @@ mod tests {
         suite::idempotency_keys_store_once(store.clone()).await;
         suite::actions_apply_once_and_respect_visibility(store.clone(), &marie).await;
         suite::proposals_are_answered_once(store.clone(), &marie, &claire).await;
+        suite::mark_all_read_marks_only_what_was_seen(store.clone(), &marie).await;
         suite::refresh_tokens_rotate_and_detect_reuse(store.clone(), &marie).await;
         suite::a_lost_refresh_answer_gets_one_retry_within_the_grace(store.clone(), &marie).await;
         suite::conversations_stay_in_their_firm(store.clone(), &marie).await;

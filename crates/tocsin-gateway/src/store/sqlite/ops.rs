@@ -1,7 +1,7 @@
 //! The writer's transactional operations: appending notifications, applying client
 //! actions at most once, pruning. Each runs inside the writer's open transaction.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -10,10 +10,11 @@ use serde_json::json;
 use tocsin_protocol::frames::ProposalResponse;
 use tocsin_protocol::notification::{ProposalStatus, ProposalStatusChanged};
 use tocsin_protocol::{
-    ErrorBody, ErrorCode, Kind, Notification, NotificationData, StreamName, Urgency,
+    ErrorBody, ErrorCode, Kind, Notification, NotificationData, Position, StreamName, Urgency,
 };
 
-use super::time::{new_epoch, to_us};
+use super::reads::clamp_i64;
+use super::time::{from_us, new_epoch, to_us};
 use super::writer::ActionCommand;
 use crate::store::{
     ActionKey, ActionOutcome, AppendRequest, Appended, ReadEffect, StoreError, StoredNotification,
@@ -185,7 +186,13 @@ pub fn apply_action(
     let visible: HashSet<String> = streams.iter().map(ToString::to_string).collect();
     let (result, effect) = match action {
         ActionCommand::MarkRead(ids) => mark_read(conn, &key.user_id, &visible, &ids)?,
-        ActionCommand::MarkAllRead(kind) => mark_all_read(conn, &key.user_id, streams, kind)?,
+        ActionCommand::MarkAllRead { kind, up_to: None } => {
+            mark_all_read(conn, &key.user_id, streams, kind)?
+        }
+        ActionCommand::MarkAllRead {
+            kind,
+            up_to: Some(up_to),
+        } => mark_all_read_up_to(conn, &key.user_id, &visible, kind, up_to)?,
         ActionCommand::RespondProposal {
             tenant,
             proposal_id,
@@ -278,7 +285,63 @@ fn mark_all_read(
         ])?;
     }
     let data = json!({ "marked": count, "before": before });
-    Ok((Ok(data), Some(ReadEffect::ReadAll { kind, before })))
+    let effect = ReadEffect::ReadAll {
+        kind,
+        before,
+        up_to: None,
+    };
+    Ok((Ok(data), Some(effect)))
+}
+
+/// Marks read what the user saw: per visible stream of `up_to` still in the epoch
+/// the client saw, every notification at or before its offset (of one kind, when
+/// given). Streams the user cannot read are skipped like streams whose epoch
+/// changed, so the answer reveals nothing about them.
+fn mark_all_read_up_to(
+    conn: &Connection,
+    user_id: &str,
+    visible: &HashSet<String>,
+    kind: Option<Kind>,
+    up_to: BTreeMap<StreamName, Position>,
+) -> Result<(ActionResult, Option<ReadEffect>), StoreError> {
+    let now = to_us(Utc::now());
+    let mut epoch_of = conn.prepare_cached("SELECT epoch FROM streams WHERE name = ?1")?;
+    let mut mark = conn.prepare_cached(
+        "INSERT OR IGNORE INTO reads (user_id, notification_id, read_us)
+         SELECT ?1, id, ?2 FROM notifications
+         WHERE stream = ?3 AND offset <= ?4 AND (?5 IS NULL OR kind = ?5)",
+    )?;
+    let mut newest = conn.prepare_cached(
+        "SELECT max(created_us) FROM notifications
+         WHERE stream = ?1 AND offset <= ?2 AND (?3 IS NULL OR kind = ?3)",
+    )?;
+    let (mut count, mut newest_us, mut applied, mut skipped) =
+        (0, 0i64, BTreeMap::new(), Vec::new());
+    for (stream, position) in up_to {
+        let name = stream.to_string();
+        let epoch: Option<String> = epoch_of
+            .query_row(params![name], |row| row.get(0))
+            .optional()?;
+        if !visible.contains(&name) || epoch.as_deref() != Some(position.epoch.as_str()) {
+            skipped.push(name);
+            continue;
+        }
+        let offset = clamp_i64(position.offset);
+        let kind_name = kind.map(Kind::as_str);
+        count += mark.execute(params![user_id, now, name, offset, kind_name])?;
+        let created: Option<i64> =
+            newest.query_row(params![name, offset, kind_name], |row| row.get(0))?;
+        newest_us = newest_us.max(created.unwrap_or(0));
+        applied.insert(stream, position);
+    }
+    let before = from_us(newest_us);
+    let data = json!({ "marked": count, "before": before, "skipped": skipped });
+    let effect = ReadEffect::ReadAll {
+        kind,
+        before,
+        up_to: Some(applied),
+    };
+    Ok((Ok(data), Some(effect)))
 }
 
 /// Answers a pending proposal and stores the `proposal-status-changed` notification

@@ -33,7 +33,7 @@ pub fn stream_state(conn: &Connection, stream: &str) -> Result<StreamState, Stor
 }
 
 /// An offset as SQLite stores it; no stored offset is above i64::MAX.
-fn clamp_i64(offset: u64) -> i64 {
+pub(super) fn clamp_i64(offset: u64) -> i64 {
     i64::try_from(offset).unwrap_or(i64::MAX)
 }
 

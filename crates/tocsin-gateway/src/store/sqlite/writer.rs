@@ -27,8 +27,10 @@ use super::ops;
 use crate::store::{
     ActionKey, ActionOutcome, AppendRequest, Appended, Fanout, StoreError, StoredNotification,
 };
+use std::collections::BTreeMap;
 use tocsin_protocol::frames::ProposalResponse;
-use tocsin_protocol::{Kind, StreamName};
+
+use tocsin_protocol::{Kind, Position, StreamName};
 
 /// The most commands applied in one transaction.
 const MAX_COMMANDS_PER_COMMIT: usize = 512;
@@ -85,8 +87,13 @@ pub type Answer = Box<dyn FnOnce(&Result<(), StoreError>) + Send>;
 pub enum ActionCommand {
     /// Mark these ids read.
     MarkRead(Vec<String>),
-    /// Mark all (of a kind) read.
-    MarkAllRead(Option<Kind>),
+    /// Mark all (of a kind) read, up to what the user saw when given.
+    MarkAllRead {
+        /// Only this kind.
+        kind: Option<Kind>,
+        /// Per stream, the position the user saw.
+        up_to: Option<BTreeMap<StreamName, Position>>,
+    },
     /// Answer a proposal of `tenant`.
     RespondProposal {
         /// The user's firm.
