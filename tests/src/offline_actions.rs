@@ -103,3 +103,68 @@ async fn an_offline_mark_all_read_leaves_a_deadline_nobody_saw_unread() {
     assert_eq!(api.unread(&token).await.total, 1);
     client.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_offline_mark_reads_all_reach_the_gateway_past_its_burst() {
+    // A small burst and rate, so that 60 actions need the pacing (and a retry of
+    // anything refused) to all get through.
+    let gw = Gateway::start(GatewayOptions {
+        actions_per_second: Some(20),
+        actions_burst: Some(8),
+        ..GatewayOptions::with_tenants(&[("dupont", &["marie"])])
+    })
+    .await;
+    let marie = gw.user("dupont", 0).clone();
+    let api = gw.api();
+    let (mut client, proxy) = offline_capable_client(&gw).await;
+    let mut ids = Vec::new();
+    for n in 0..60 {
+        let request = email(&marie.stream(), &format!("à lire #{n}"));
+        ids.push(api.publish_ok(gw.key("dupont"), &request).await.id);
+    }
+    client.collect(60, LONG).await;
+
+    proxy.freeze();
+    until_offline(&mut client).await;
+    for id in &ids {
+        assert!(
+            client
+                .handle
+                .send(Command::MarkRead(vec![id.clone()]))
+                .await
+        );
+    }
+    let store = client.handle.store.clone();
+    client
+        .wait_for(LONG, "60 actions queued", move |_| {
+            let store = store.lock().expect("store");
+            (store.outbox_len().expect("outbox") == 60).then_some(())
+        })
+        .await;
+
+    proxy.thaw();
+    let mut answered = 0;
+    while answered < 60 {
+        let error = client
+            .wait_for(
+                LONG,
+                "the results of the queued actions",
+                |event| match event {
+                    EngineEvent::ActionResult { error, .. } => Some(error.clone()),
+                    _ => None,
+                },
+            )
+            .await;
+        assert!(error.is_none(), "an action was refused for good: {error:?}");
+        answered += 1;
+    }
+    let token = api.login(&marie).await.access_token;
+    assert_eq!(
+        api.unread(&token).await.total,
+        0,
+        "the server agrees: all read"
+    );
+    let left = client.handle.store.lock().expect("store").outbox_len();
+    assert_eq!(left.expect("outbox"), 0);
+    client.stop().await;
+}

@@ -5,35 +5,94 @@
 use tocsin_protocol::frames::{ClientFrame, ProposalResponse};
 use tocsin_protocol::notification::ProposalStatus;
 
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
 use super::{Command, Engine};
 use crate::events::EngineEvent;
 use crate::gateway::Gateway;
+use crate::policy::Policy;
+use crate::session::SessionEnd;
 use crate::store::LocalStore;
 
+/// The parts of the engine that serve the user's commands — apart from the gateway,
+/// so that a click is applied locally at once even while a connection attempt hangs
+/// on a black-holed network for its whole timeout.
+pub(crate) struct Desk<'e> {
+    commands: &'e mut mpsc::Receiver<Command>,
+    store: &'e Arc<Mutex<LocalStore>>,
+    events: &'e mpsc::Sender<EngineEvent>,
+    policy: &'e mut Policy,
+}
+
 impl<G: Gateway> Engine<G> {
+    /// The gateway, and the desk serving commands meanwhile.
+    pub(crate) fn split(&mut self) -> (&G, Desk<'_>) {
+        let desk = Desk {
+            commands: &mut self.commands,
+            store: &self.store,
+            events: &self.events,
+            policy: &mut self.policy,
+        };
+        (&self.gateway, desk)
+    }
+
     /// Applies an action locally (optimistic UI) and stores it in the outbox; returns
     /// the frame to send when connected. `None` for commands that are not actions,
     /// and when the action could not be saved (the user is told).
     pub(crate) async fn queue_action(&mut self, command: Command) -> Option<ClientFrame> {
+        self.split().1.queue(command).await
+    }
+}
+
+impl Desk<'_> {
+    /// Runs `work` while serving commands: actions are applied and queued as they
+    /// come. A shutdown or a network change abandons `work` (the session ends).
+    pub(crate) async fn serve_until<F: Future>(
+        &mut self,
+        work: F,
+    ) -> Result<F::Output, SessionEnd> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return Ok(done),
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Shutdown) => return Err(SessionEnd::Shutdown),
+                    Some(Command::NetworkChanged) => return Err(SessionEnd::ReconnectNow),
+                    Some(command) => {
+                        self.queue(command).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// See [`Engine::queue_action`].
+    pub(crate) async fn queue(&mut self, command: Command) -> Option<ClientFrame> {
         let frame = self.frame_for(command)?;
-        let saved = self
-            .with_store(move |store| {
-                let frame = with_what_was_seen(store, frame)?;
-                apply_locally(store, &frame)?;
-                store.enqueue(&frame)?;
-                anyhow::Ok((frame, store.unread_by_tab()?))
-            })
-            .await;
+        let store = self.store.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let mut store = store
+                .lock()
+                .map_err(|_| anyhow::anyhow!("local store lock poisoned"))?;
+            let frame = with_what_was_seen(&store, frame)?;
+            apply_locally(&mut store, &frame)?;
+            store.enqueue(&frame)?;
+            anyhow::Ok((frame, store.unread_by_tab()?))
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|saved| saved);
         match saved {
             Ok((frame, unread)) => {
-                self.emit(EngineEvent::Unread(unread)).await;
+                let _ = self.events.send(EngineEvent::Unread(unread)).await;
                 Some(frame)
             }
             Err(err) => {
-                self.emit(EngineEvent::Warning(format!(
-                    "the action could not be saved: {err}"
-                )))
-                .await;
+                let warning = format!("the action could not be saved: {err}");
+                let _ = self.events.send(EngineEvent::Warning(warning)).await;
                 None
             }
         }

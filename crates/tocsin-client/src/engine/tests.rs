@@ -362,3 +362,27 @@ async fn a_renewal_whose_answer_was_lost_is_retried_on_the_open_socket() {
     assert_eq!(token, "at_4");
     assert!(h.accepted.try_recv().is_err(), "the socket was kept");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_click_while_a_connection_attempt_hangs_is_applied_at_once() {
+    let h = Harness::start(|_, gateway| gateway.hang_connects = true);
+    assert!(h.handle.send(Command::MarkRead(vec!["n1".into()])).await);
+    let clicked = Instant::now();
+    loop {
+        let queued = h
+            .handle
+            .store
+            .lock()
+            .expect("store")
+            .outbox_len()
+            .expect("outbox");
+        if queued == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() - clicked < Duration::from_secs(1),
+            "the click waited for the connection attempt"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -151,6 +151,8 @@ pub(crate) struct FakeGateway {
     /// How many of the next refreshes are lost on the way back (the gateway rotated
     /// the token, the client saw a timeout).
     lose_answers: Arc<Mutex<u32>>,
+    /// Connection attempts never complete (a black-holed network).
+    pub hang_connects: bool,
     /// Lifetime of the access tokens handed out.
     pub expires_in: Duration,
 }
@@ -163,6 +165,7 @@ impl FakeGateway {
             connections,
             refreshes: Arc::default(),
             lose_answers: Arc::default(),
+            hang_connects: false,
             expires_in: Duration::from_secs(900),
         };
         (gateway, accepted)
@@ -183,6 +186,9 @@ impl Gateway for FakeGateway {
     type Socket = ChannelSocket;
 
     async fn connect(&self, _access_token: &str) -> Result<ChannelSocket, ConnectError> {
+        if self.hang_connects {
+            std::future::pending::<()>().await;
+        }
         let (to_client, incoming) = mpsc::unbounded_channel();
         let (outgoing, from_client) = mpsc::unbounded_channel();
         let connection = FakeConnection {

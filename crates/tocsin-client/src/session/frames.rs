@@ -7,6 +7,7 @@ use tocsin_protocol::frames::{ClientFrame, ServerFrame};
 use tocsin_protocol::{ErrorBody, Kind, Notification, Position, StreamName};
 
 use super::end::SessionEnd;
+use super::outbox::Verdict;
 use super::{REPLAY_BATCH, Session};
 use crate::events::{ConnectionState, EngineEvent};
 use crate::gateway::Gateway;
@@ -206,9 +207,20 @@ impl<G: Gateway> Session<'_, G> {
         self.emit_unread().await;
     }
 
-    /// The gateway's answer to a queued action: it leaves the outbox. A refused
-    /// answer to a proposal (answered elsewhere) undoes the optimistic local status.
+    /// The gateway's answer to a queued action. A transient refusal sends it again
+    /// later; a final answer takes it out of the store, and a refused answer to a
+    /// proposal (answered elsewhere) undoes the optimistic local status.
     async fn on_result(&mut self, id: String, ok: bool, error: Option<ErrorBody>) {
+        let error = if ok { None } else { error };
+        if let Verdict::Retry(at) = self.verdict(&id, error.as_ref()) {
+            tracing::info!(
+                action = %id,
+                error = ?error,
+                retry_in_ms = at.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64,
+                "action refused for now; sending it again later"
+            );
+            return;
+        }
         let done = id.clone();
         let action = self
             .engine
@@ -233,7 +245,7 @@ impl<G: Gateway> Session<'_, G> {
             .emit(EngineEvent::ActionResult {
                 id,
                 action: action.map(Box::new),
-                error: if ok { None } else { error },
+                error,
             })
             .await;
     }

@@ -18,6 +18,7 @@ mod end;
 mod frames;
 mod heartbeat;
 mod open;
+mod outbox;
 mod persist;
 mod rebuild;
 
@@ -33,6 +34,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 pub use end::{SessionEnd, Stop};
 use heartbeat::Heartbeat;
 use open::send;
+use outbox::{Outbox, Verdict};
 
 use crate::engine::{Command, Engine, RENEW_RETRY, TokenFailure, far_future};
 use crate::events::EngineEvent;
@@ -72,6 +74,8 @@ pub struct Session<'e, G: Gateway> {
     last_error: Option<String>,
     /// The firm's name, for the status line.
     tenant: String,
+    /// Actions to send, paced, until the gateway answers them for good.
+    outbox: Outbox,
 }
 
 /// What woke the live loop.
@@ -81,8 +85,13 @@ enum Wake {
     Silent,
     Resumed,
     RenewDue,
+    OutboxDue,
     Command(Option<Command>),
 }
+
+/// The gateway's heartbeat interval is followed unless ours is shorter (tests); a
+/// broken announcement of 0 cannot make the client ping in a loop.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 
 impl<'e, G: Gateway> Session<'e, G> {
     /// Runs one session to its end.
@@ -91,13 +100,17 @@ impl<'e, G: Gateway> Session<'e, G> {
             Ok(opened) => opened,
             Err(end) => return end,
         };
-        let interval = engine.config.heartbeat_interval;
+        let welcome = opened.welcome;
+        let announced = Duration::from_millis(welcome.limits.heartbeat_interval_ms);
+        let interval = engine
+            .config
+            .heartbeat_interval
+            .min(announced.max(MIN_HEARTBEAT));
         let timeout = engine.config.heartbeat_timeout;
         let renew_at = engine
             .tokens
             .renew_at()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        let welcome = opened.welcome;
         let mut session = Session {
             engine,
             socket: opened.socket,
@@ -114,6 +127,7 @@ impl<'e, G: Gateway> Session<'e, G> {
                 .tenant_name
                 .clone()
                 .unwrap_or_else(|| welcome.user.tenant.clone()),
+            outbox: Outbox::new(&welcome.limits),
         };
         match session
             .sync_streams(&welcome.streams, &opened.positions)
@@ -138,12 +152,14 @@ impl<'e, G: Gateway> Session<'e, G> {
     /// Waits for whatever comes first.
     async fn next_wake(&mut self) -> Wake {
         let dead_at = self.heartbeat.dead_at();
+        let outbox_due = self.outbox.next_due();
         tokio::select! {
             message = self.socket.next() => Wake::Message(message),
             () = self.heartbeat.ping_due() => Wake::PingDue,
             () = sleep_until(dead_at.unwrap_or_else(far_future)), if dead_at.is_some() => Wake::Silent,
             Some(_) = self.engine.jumps.recv() => Wake::Resumed,
             () = sleep_until(self.renew_at) => Wake::RenewDue,
+            () = sleep_until(outbox_due.unwrap_or_else(far_future)), if outbox_due.is_some() => Wake::OutboxDue,
             command = self.engine.commands.recv() => Wake::Command(command),
         }
     }
@@ -161,6 +177,7 @@ impl<'e, G: Gateway> Session<'e, G> {
                 Err(SessionEnd::ReconnectNow)
             }
             Wake::RenewDue => self.on_renew_due().await,
+            Wake::OutboxDue => self.send_due().await,
             Wake::Command(command) => self.on_command(command).await,
         }
     }
@@ -252,13 +269,17 @@ impl<'e, G: Gateway> Session<'e, G> {
             }
             Some(Command::NetworkChanged) => Err(SessionEnd::ReconnectNow),
             Some(command) => match self.engine.queue_action(command).await {
-                Some(frame) if !self.replay.active => send(&mut self.socket, &frame).await,
+                // While replaying, the action waits in the store for `caught_up`.
+                Some(frame) if !self.replay.active => {
+                    self.outbox.push(frame);
+                    self.send_due().await
+                }
                 _ => Ok(()),
             },
         }
     }
 
-    /// Sends every queued action, in order.
+    /// Caught up: every action queued in the store goes out, in order, paced.
     async fn flush_outbox(&mut self) -> Result<(), SessionEnd> {
         let pending = self
             .engine
@@ -266,9 +287,22 @@ impl<'e, G: Gateway> Session<'e, G> {
             .await
             .map_err(SessionEnd::local_failure)?;
         for frame in pending {
+            self.outbox.push(frame);
+        }
+        self.send_due().await
+    }
+
+    /// Sends what the pace allows now; the rest waits for [`Wake::OutboxDue`].
+    async fn send_due(&mut self) -> Result<(), SessionEnd> {
+        while let Some(frame) = self.outbox.next_to_send() {
             send(&mut self.socket, &frame).await?;
         }
         Ok(())
+    }
+
+    /// Sorts the gateway's answer to an action: a transient refusal keeps it queued.
+    fn verdict(&mut self, id: &str, error: Option<&tocsin_protocol::ErrorBody>) -> Verdict {
+        self.outbox.answered(id, error)
     }
 
     /// Maps a close to what the engine does next.

@@ -32,10 +32,10 @@ pub(super) async fn open<G: Gateway>(
     let Some(token) = engine.tokens.access().map(str::to_owned) else {
         return Err(SessionEnd::RefreshThenReconnect);
     };
-    let mut socket = engine
-        .gateway
-        .connect(&token)
-        .await
+    let (gateway, mut desk) = engine.split();
+    let mut socket = desk
+        .serve_until(gateway.connect(&token))
+        .await?
         .map_err(|err| match err {
             ConnectError::Unauthorized => SessionEnd::RefreshThenReconnect,
             ConnectError::Refused(reason) => SessionEnd::Stop(Stop::Other(reason)),
@@ -50,7 +50,12 @@ pub(super) async fn open<G: Gateway>(
         client: Some(engine.config.client_name.clone()),
     };
     send(&mut socket, &hello).await?;
-    match read_welcome(&mut socket).await {
+    let welcome = engine
+        .split()
+        .1
+        .serve_until(read_welcome(&mut socket))
+        .await?;
+    match welcome {
         Ok(welcome) => Ok(Opened {
             socket,
             welcome,

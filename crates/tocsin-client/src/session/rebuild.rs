@@ -86,11 +86,10 @@ impl<G: Gateway> Session<'_, G> {
             .saturating_sub(1)
             .max(up_to.saturating_sub(MAX_BACKFILL));
         while after < up_to {
-            let page = self
-                .engine
-                .gateway
-                .history(&token, stream, after, HISTORY_PAGE)
-                .await
+            let (gateway, mut desk) = self.engine.split();
+            let page = desk
+                .serve_until(gateway.history(&token, stream, after, HISTORY_PAGE))
+                .await?
                 .map_err(|err| SessionEnd::lost(format!("history failed: {err}")))?;
             if page.epoch != epoch {
                 // The stream changed epoch meanwhile: the next hello sorts it out.
