@@ -17,10 +17,10 @@ use tocsin_e2e::client::{ClientOptions, TestClient};
 use tocsin_e2e::proxy::Proxy;
 use tocsin_e2e::publisher::{critical_deadline, email, proposal};
 use tocsin_e2e::{Gateway, GatewayOptions};
+use tocsin_protocol::Kind;
 use tocsin_protocol::frames::ProposalResponse;
 use tocsin_protocol::http::PublishRequest;
 use tocsin_protocol::notification::ProposalStatus;
-use tocsin_protocol::Kind;
 
 const LONG: Duration = Duration::from_secs(60);
 

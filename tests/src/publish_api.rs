@@ -241,6 +241,21 @@ async fn unread_counts_per_kind_follow_mark_read_over_the_websocket() {
         [true, false, true],
         "history shows per-item read state"
     );
+
+    // A client rebuilding the stream asks for what is unread first.
+    let reply = api
+        .send(
+            reqwest::Client::new()
+                .get(format!("http://{}/v1/history", gw.addr()))
+                .bearer_auth(&token)
+                .query(&[("stream", marie.stream().as_str()), ("unread", "true")]),
+        )
+        .await
+        .expect("answered");
+    let unread: tocsin_protocol::http::HistoryResponse =
+        serde_json::from_value(reply.body.clone()).expect("a history page");
+    let offsets: Vec<u64> = unread.notifications.iter().map(|i| i.offset).collect();
+    assert_eq!(offsets, [2], "only m2 is unread: {}", reply.body);
 }
 
 fn assert_ok(frame: ServerFrame) {

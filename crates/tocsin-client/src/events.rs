@@ -80,6 +80,18 @@ pub enum EngineEvent {
         /// The error, when refused (e.g. a proposal already answered elsewhere).
         error: Option<ErrorBody>,
     },
+    /// A stream is being rebuilt from the server's history (after a restore, or a
+    /// device offline longer than retention): how far it got.
+    Rebuilding {
+        /// The stream.
+        stream: StreamName,
+        /// True while the unread notifications are fetched (they come first).
+        unread_only: bool,
+        /// Notifications fetched so far in this pass.
+        fetched: u64,
+        /// Notifications the gateway retains for the stream.
+        retained: u64,
+    },
     /// Something the user should know that is not an error of an action (a moved-aside
     /// corrupt database, a secret store fallback, a stream rebuilt from history).
     Warning(String),

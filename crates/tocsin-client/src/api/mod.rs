@@ -128,22 +128,28 @@ impl ApiClient {
     }
 
     /// `GET /v1/history`: up to `limit` (1–500) notifications of `stream` after offset
-    /// `after`, oldest first, with the caller's read flags.
+    /// `after`, oldest first, with the caller's read flags; only unread ones when
+    /// `unread_only` (a gateway older than that filter sends all, which is safe).
     pub async fn history(
         &self,
         access_token: &str,
         stream: &StreamName,
         after: u64,
         limit: u32,
+        unread_only: bool,
     ) -> Result<HistoryResponse, ApiError> {
+        let mut query = vec![
+            ("stream", stream.to_string()),
+            ("after", after.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        if unread_only {
+            query.push(("unread", "true".into()));
+        }
         let request = self
             .request(Method::GET, "v1/history")
             .bearer_auth(access_token)
-            .query(&[
-                ("stream", stream.to_string()),
-                ("after", after.to_string()),
-                ("limit", limit.to_string()),
-            ]);
+            .query(&query);
         self.call_json(request, "v1/history").await
     }
 

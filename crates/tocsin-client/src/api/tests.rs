@@ -309,7 +309,10 @@ async fn history_sends_the_token_and_encodes_the_stream() {
     let api = client(addr, "tocsin");
     let stream: StreamName = "user:a+b@x.fr".parse().expect("stream");
 
-    let page = api.history("at_1", &stream, 5, 2).await.expect("history");
+    let page = api
+        .history("at_1", &stream, 5, 2, false)
+        .await
+        .expect("history");
     assert_eq!(page.stream, stream, "'+' survived the query string");
     assert_eq!((page.first, page.head), (1, 9));
     assert_eq!(page.notifications.len(), 1);
@@ -323,12 +326,12 @@ async fn history_sends_the_token_and_encodes_the_stream() {
     let query = seen(&shared).history_query.clone().expect("query");
     assert_eq!(query, "stream=user%3Aa%2Bb%40x.fr&after=5&limit=2");
 
-    match api.history("at_old", &stream, 0, 100).await {
+    match api.history("at_old", &stream, 0, 100, false).await {
         Err(ApiError::Unauthorized(message)) => assert_eq!(message, "expired token"),
         other => panic!("expected Unauthorized, got {other:?}"),
     }
     let other: StreamName = "tenant:other".parse().expect("stream");
-    match api.history("at_1", &other, 0, 100).await {
+    match api.history("at_1", &other, 0, 100, false).await {
         Err(ApiError::Server { status: 403, body }) => assert_eq!(body.code, ErrorCode::Forbidden),
         other => panic!("expected a 403, got {other:?}"),
     }
@@ -395,7 +398,7 @@ async fn odd_answers_are_sorted() {
         api.unread("at_1").await,
         Err(ApiError::Protocol(_))
     ));
-    match api.history("at_1", &stream, 0, 10).await {
+    match api.history("at_1", &stream, 0, 10, false).await {
         Err(err @ ApiError::Server { status: 503, .. }) => {
             assert!(err.is_transient());
             assert!(err.to_string().contains("disk full"), "{err}");

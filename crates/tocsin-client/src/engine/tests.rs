@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tocsin_protocol::StreamName;
-use tocsin_protocol::frames::{ClientFrame, ServerFrame};
+use tocsin_protocol::frames::{ClientFrame, ServerFrame, StreamStatus};
+use tocsin_protocol::http::HistoryItem;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -385,4 +386,123 @@ async fn a_click_while_a_connection_attempt_hangs_is_applied_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A stream of 3,000 retained notifications, 10 of them unread.
+fn long_history(h: &Harness) -> Vec<String> {
+    let mut history = h.gateway.history.lock().expect("history");
+    let mut unread = Vec::new();
+    for offset in 1..=3000u64 {
+        let read = offset % 300 != 5;
+        let id = format!("h{offset}");
+        if !read {
+            unread.push(id.clone());
+        }
+        history.items.push(HistoryItem {
+            offset,
+            read,
+            notification: email(&id, offset as i64),
+        });
+    }
+    unread
+}
+
+/// The stream the gateway could not resume: rebuild it from history.
+fn unrecovered(head: u64) -> StreamStatus {
+    StreamStatus {
+        recovered: false,
+        head,
+        ..empty_stream(user_stream())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rebuild_fetches_everything_retained_unread_first() {
+    let mut h = Harness::start(|_, _| {});
+    let unread = long_history(&h);
+    let mut connection = h.next_connection().await;
+    connection.accept(vec![unrecovered(3000)]).await;
+    let until_live = tokio::time::timeout(Duration::from_secs(60), async {
+        while h
+            .when(|event| matches!(event, EngineEvent::State(ConnectionState::Connected { .. })))
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    until_live.await.expect("live after the rebuild");
+    let store = h.handle.store.lock().expect("store");
+    assert_eq!(
+        store.list(None, 10_000, None).expect("inbox").len(),
+        3000,
+        "not capped"
+    );
+    let unread_held: u64 = store.unread_counts().expect("counts").values().sum();
+    assert_eq!(unread_held, unread.len() as u64);
+    drop(store);
+    let requests = h.gateway.history.lock().expect("history").requests.clone();
+    assert_eq!(requests[0], (0, true), "unread first");
+    assert_eq!(
+        requests.iter().filter(|(_, unread)| *unread).count(),
+        1,
+        "10 unread: one page"
+    );
+    assert_eq!(requests.len(), 1 + 6, "then 3,000 in pages of 500");
+    let progress = h
+        .events
+        .lock()
+        .expect("events")
+        .iter()
+        .filter(|(_, event)| matches!(event, EngineEvent::Rebuilding { retained: 3000, .. }))
+        .count();
+    assert_eq!(progress, 7, "one progress event per page");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rebuild_cut_short_resumes_from_the_page_it_reached() {
+    let mut h = Harness::start(|_, _| {});
+    long_history(&h);
+    h.gateway.history.lock().expect("history").fail_after = Some(3);
+    let mut connection = h.next_connection().await;
+    connection.accept(vec![unrecovered(3000)]).await;
+    let mut again = h.next_connection().await;
+    {
+        let mut history = h.gateway.history.lock().expect("history");
+        history.fail_after = None;
+        history.requests.clear();
+    }
+    // The position was reset to the head with the rebuild pending: resumed.
+    again.accept(vec![empty_stream(user_stream())]).await;
+    let until_done = tokio::time::timeout(Duration::from_secs(60), async {
+        while !h
+            .handle
+            .store
+            .lock()
+            .expect("store")
+            .pending_backfills()
+            .expect("query")
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    until_done.await.expect("the rebuild finished");
+    let requests = h.gateway.history.lock().expect("history").requests.clone();
+    // Before the cut: the unread page, then the pages after 0 and 500 of all.
+    assert_eq!(
+        requests[0],
+        (1000, false),
+        "resumed after the last page stored"
+    );
+    assert_eq!(requests.len(), 4);
+    assert_eq!(
+        h.handle
+            .store
+            .lock()
+            .expect("store")
+            .list(None, 10_000, None)
+            .expect("inbox")
+            .len(),
+        3000
+    );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::{Sink, Stream};
 use tocsin_protocol::StreamName;
 use tocsin_protocol::frames::{ClientFrame, Limits, ServerFrame, StreamStatus, Welcome};
-use tocsin_protocol::http::{HistoryResponse, TokenResponse, UserInfo};
+use tocsin_protocol::http::{HistoryItem, HistoryResponse, TokenResponse, UserInfo};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -143,6 +143,17 @@ fn user() -> UserInfo {
     }
 }
 
+/// The history of the one stream the fake gateway serves, and the requests seen.
+#[derive(Default)]
+pub(crate) struct FakeHistory {
+    /// Offsets 1.. in order.
+    pub items: Vec<HistoryItem>,
+    /// `(after, unread_only)` of each request.
+    pub requests: Vec<(u64, bool)>,
+    /// Requests beyond this many fail (the link drops mid-rebuild).
+    pub fail_after: Option<usize>,
+}
+
 /// A gateway the test drives through channels.
 #[derive(Clone)]
 pub(crate) struct FakeGateway {
@@ -153,6 +164,8 @@ pub(crate) struct FakeGateway {
     lose_answers: Arc<Mutex<u32>>,
     /// Connection attempts never complete (a black-holed network).
     pub hang_connects: bool,
+    /// What `GET /v1/history` serves (one stream, epoch `e1`).
+    pub history: Arc<Mutex<FakeHistory>>,
     /// Lifetime of the access tokens handed out.
     pub expires_in: Duration,
 }
@@ -166,6 +179,7 @@ impl FakeGateway {
             refreshes: Arc::default(),
             lose_answers: Arc::default(),
             hang_connects: false,
+            history: Arc::default(),
             expires_in: Duration::from_secs(900),
         };
         (gateway, accepted)
@@ -229,16 +243,42 @@ impl Gateway for FakeGateway {
         &self,
         _access_token: &str,
         stream: &StreamName,
-        _after: u64,
-        _limit: u32,
+        after: u64,
+        limit: u32,
+        unread_only: bool,
     ) -> Result<HistoryResponse, ApiError> {
+        let mut history = self.history.lock().expect("lock");
+        history.requests.push((after, unread_only));
+        if history
+            .fail_after
+            .is_some_and(|n| history.requests.len() > n)
+        {
+            return Err(ApiError::Unreachable {
+                url: "v1/history".into(),
+                reason: "connection reset".into(),
+                maybe_delivered: false,
+            });
+        }
+        let notifications: Vec<HistoryItem> = history
+            .items
+            .iter()
+            .filter(|item| item.offset > after && !(unread_only && item.read))
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        let head = history.items.last().map_or(0, |item| item.offset);
+        let next_after = notifications
+            .last()
+            .filter(|_| notifications.len() == limit as usize)
+            .map(|item| item.offset)
+            .filter(|last| *last < head);
         Ok(HistoryResponse {
             stream: stream.clone(),
             epoch: "e1".into(),
             first: 1,
-            head: 0,
-            notifications: Vec::new(),
-            next_after: None,
+            head,
+            notifications,
+            next_after,
         })
     }
 }

@@ -63,13 +63,15 @@ pub trait Gateway: Send + Sync + 'static {
         refresh_token: &str,
     ) -> impl Future<Output = Result<TokenResponse, ApiError>> + Send;
 
-    /// One page of a stream's history after `after`.
+    /// One page of a stream's history after `after` (only unread items when
+    /// `unread_only`).
     fn history(
         &self,
         access_token: &str,
         stream: &StreamName,
         after: u64,
         limit: u32,
+        unread_only: bool,
     ) -> impl Future<Output = Result<HistoryResponse, ApiError>> + Send;
 }
 
@@ -148,8 +150,11 @@ impl Gateway for HttpGateway {
         stream: &StreamName,
         after: u64,
         limit: u32,
+        unread_only: bool,
     ) -> Result<HistoryResponse, ApiError> {
-        self.api.history(access_token, stream, after, limit).await
+        self.api
+            .history(access_token, stream, after, limit, unread_only)
+            .await
     }
 }
 

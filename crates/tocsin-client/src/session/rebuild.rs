@@ -1,7 +1,8 @@
 //! After `welcome`: each stream resumes where it was, or — when the gateway could not
 //! resume it (another epoch, a position older than retention) — is rebuilt from
-//! `GET /v1/history`. A rebuild cut short (a crash, a lost link) is finished first at
-//! the next session: the store marks it pending until it is done.
+//! `GET /v1/history`: every retained notification, the unread ones first, a page at
+//! a time, with progress events. A rebuild cut short (a crash, a lost link) resumes
+//! at the next session from the page it had reached: the store keeps its progress.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,13 +13,10 @@ use super::end::SessionEnd;
 use super::{Cursor, Session};
 use crate::events::EngineEvent;
 use crate::gateway::Gateway;
-use crate::store::Incoming;
+use crate::store::{BackfillPass, Incoming};
 
 /// History page size when rebuilding a stream.
 const HISTORY_PAGE: u32 = 500;
-/// The most history items fetched per stream when rebuilding it: older ones stay on
-/// the server (history API), the inbox shows the recent past.
-const MAX_BACKFILL: u64 = 2000;
 
 impl<G: Gateway> Session<'_, G> {
     /// Decides for every stream of `welcome` where live delivery continues, rebuilding
@@ -69,9 +67,11 @@ impl<G: Gateway> Session<'_, G> {
             .await
     }
 
-    /// Fetches history up to `up_to` (at most [`MAX_BACKFILL`] items back) into the
-    /// inbox, then clears the stream's "needs a rebuild" mark. Persisting older
-    /// offsets never moves the stream's position backwards.
+    /// Fetches the whole retained history up to `up_to` into the inbox, unread
+    /// notifications first, one page at a time (memory stays bounded whatever the
+    /// history's length), recording after each page where it stands so that a
+    /// rebuild cut short resumes there; then clears the stream's "needs a rebuild"
+    /// mark. Persisting older offsets never moves the stream's position backwards.
     async fn backfill(
         &mut self,
         stream: &StreamName,
@@ -79,42 +79,37 @@ impl<G: Gateway> Session<'_, G> {
         first: u64,
         up_to: u64,
     ) -> Result<(), SessionEnd> {
-        let Some(token) = self.engine.tokens.access().map(str::to_owned) else {
-            return Err(SessionEnd::RefreshThenReconnect);
-        };
-        let mut after = first
-            .saturating_sub(1)
-            .max(up_to.saturating_sub(MAX_BACKFILL));
-        while after < up_to {
-            let (gateway, mut desk) = self.engine.split();
-            let page = desk
-                .serve_until(gateway.history(&token, stream, after, HISTORY_PAGE))
-                .await?
-                .map_err(|err| SessionEnd::lost(format!("history failed: {err}")))?;
-            if page.epoch != epoch {
-                // The stream changed epoch meanwhile: the next hello sorts it out.
-                return Err(SessionEnd::lost(format!(
-                    "{stream} changed epoch while it was rebuilt"
-                )));
+        let held = stream.clone();
+        let (mut pass, mut after) = self
+            .engine
+            .with_store(move |store| Ok(store.backfill_progress(&held)?))
+            .await
+            .map_err(SessionEnd::local_failure)?;
+        let retained = (up_to + 1).saturating_sub(first);
+        loop {
+            let mut fetched = 0;
+            let mut cursor = after.max(first.saturating_sub(1));
+            while cursor < up_to {
+                let page = self
+                    .history_page(stream, epoch, pass, cursor, up_to)
+                    .await?;
+                fetched += page.stored;
+                cursor = page.next_after.unwrap_or(up_to);
+                self.note_progress(stream, pass, cursor).await?;
+                self.engine
+                    .emit(EngineEvent::Rebuilding {
+                        stream: stream.clone(),
+                        unread_only: pass == BackfillPass::Unread,
+                        fetched,
+                        retained,
+                    })
+                    .await;
             }
-            let items: Vec<Incoming> = page
-                .notifications
-                .iter()
-                .filter(|item| item.offset <= up_to)
-                .map(|item| Incoming {
-                    stream: stream.clone(),
-                    epoch: epoch.to_owned(),
-                    offset: item.offset,
-                    notification: item.notification.clone(),
-                    replay: true,
-                    read: item.read,
-                })
-                .collect();
-            self.persist(items).await?;
-            match page.next_after {
-                Some(next) if next < up_to => after = next,
-                _ => break,
+            match pass {
+                BackfillPass::Unread => (pass, after) = (BackfillPass::All, 0),
+                BackfillPass::All => break,
             }
+            self.note_progress(stream, pass, after).await?;
         }
         let done = stream.clone();
         self.engine
@@ -128,4 +123,70 @@ impl<G: Gateway> Session<'_, G> {
             .await;
         Ok(())
     }
+
+    /// Fetches and stores one page of history after `after`.
+    async fn history_page(
+        &mut self,
+        stream: &StreamName,
+        epoch: &str,
+        pass: BackfillPass,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Page, SessionEnd> {
+        let Some(token) = self.engine.tokens.access().map(str::to_owned) else {
+            return Err(SessionEnd::RefreshThenReconnect);
+        };
+        let unread_only = pass == BackfillPass::Unread;
+        let (gateway, mut desk) = self.engine.split();
+        let page = desk
+            .serve_until(gateway.history(&token, stream, after, HISTORY_PAGE, unread_only))
+            .await?
+            .map_err(|err| SessionEnd::lost(format!("history failed: {err}")))?;
+        if page.epoch != epoch {
+            // The stream changed epoch meanwhile: the next hello sorts it out.
+            return Err(SessionEnd::lost(format!(
+                "{stream} changed epoch while it was rebuilt"
+            )));
+        }
+        let items: Vec<Incoming> = page
+            .notifications
+            .iter()
+            .filter(|item| item.offset <= up_to)
+            .map(|item| Incoming {
+                stream: stream.clone(),
+                epoch: epoch.to_owned(),
+                offset: item.offset,
+                notification: item.notification.clone(),
+                replay: true,
+                read: item.read,
+            })
+            .collect();
+        let stored = items.len() as u64;
+        self.persist(items).await?;
+        Ok(Page {
+            stored,
+            next_after: page.next_after.filter(|next| *next < up_to),
+        })
+    }
+
+    async fn note_progress(
+        &mut self,
+        stream: &StreamName,
+        pass: BackfillPass,
+        after: u64,
+    ) -> Result<(), SessionEnd> {
+        let stream = stream.clone();
+        self.engine
+            .with_store(move |store| Ok(store.note_backfill_progress(&stream, pass, after)?))
+            .await
+            .map_err(SessionEnd::local_failure)
+    }
+}
+
+/// What one page of history gave.
+struct Page {
+    /// Notifications stored from it.
+    stored: u64,
+    /// Where the next page starts; `None` when the pass is done.
+    next_after: Option<u64>,
 }

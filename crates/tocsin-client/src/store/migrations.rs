@@ -9,7 +9,7 @@ pub const APPLICATION_ID: i32 = 0x546F_6373;
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The first schema. Times are integer microseconds since the Unix epoch (UTC).
@@ -91,6 +91,14 @@ CREATE TABLE read_marks (
     up_to INTEGER NOT NULL,
     PRIMARY KEY (stream, epoch, kind)
 ) STRICT;
+"#;
+
+/// Where a stream's history rebuild stands, so that one cut short (a restart, a lost
+/// link) resumes where it was instead of starting over: `backfill_pass` 0 fetches
+/// the unread notifications, 1 all of them; `backfill_after` is the offset reached.
+const V3: &str = r#"
+ALTER TABLE positions ADD COLUMN backfill_pass INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE positions ADD COLUMN backfill_after INTEGER NOT NULL DEFAULT 0;
 "#;
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub mod testing;
 pub use error::{Divergence, StoreError};
 pub use inbox::{InboxItem, Incoming, ListCursor};
 pub use outbox::MAX_OUTBOX;
+pub use positions::BackfillPass;
 pub use read::Tab;
 
 /// The local store over one SQLite connection. `Send` (not `Sync`): share it behind

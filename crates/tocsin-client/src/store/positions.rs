@@ -20,11 +20,23 @@ use tocsin_protocol::{Position, StreamName};
 use super::error::{Divergence, StoreError};
 use super::{LocalStore, offset_from_sql, offset_to_sql};
 
+/// The two passes of a stream's history rebuild: what the user has not read comes
+/// first, so that a long history cannot push an unread deadline behind thousands of
+/// read mails; then everything else retained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackfillPass {
+    /// Only the unread notifications.
+    Unread,
+    /// All of them.
+    All,
+}
+
 /// Sets a stream's position, whatever it was, and flags it for a history rebuild.
 const RESET: &str = "
 INSERT INTO positions (stream, epoch, last_offset, backfill) VALUES (?1, ?2, ?3, 1)
 ON CONFLICT (stream) DO UPDATE SET
-    epoch = excluded.epoch, last_offset = excluded.last_offset, backfill = 1";
+    epoch = excluded.epoch, last_offset = excluded.last_offset, backfill = 1,
+    backfill_pass = 0, backfill_after = 0";
 
 /// Moves a stream's rows from an offset on to another epoch label: they stay in the
 /// inbox (same ids, read state, panel order) but no longer hold the positions.
@@ -96,6 +108,46 @@ impl LocalStore {
             .execute(params![stream, divergence.epoch, back_to])?;
         tx.commit()?;
         Ok(moved)
+    }
+
+    /// Where the rebuild of `stream` stands: the pass and the offset reached.
+    pub fn backfill_progress(
+        &self,
+        stream: &StreamName,
+    ) -> Result<(BackfillPass, u64), StoreError> {
+        let found: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT backfill_pass, backfill_after FROM positions WHERE stream = ?1",
+            )?
+            .query_row([stream.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        let (pass, after) = found.unwrap_or((0, 0));
+        let pass = if pass == 0 {
+            BackfillPass::Unread
+        } else {
+            BackfillPass::All
+        };
+        Ok((pass, offset_from_sql(after)))
+    }
+
+    /// Records how far the rebuild of `stream` got (after each page it stored).
+    pub fn note_backfill_progress(
+        &mut self,
+        stream: &StreamName,
+        pass: BackfillPass,
+        after: u64,
+    ) -> Result<(), StoreError> {
+        let pass = match pass {
+            BackfillPass::Unread => 0,
+            BackfillPass::All => 1,
+        };
+        self.conn
+            .prepare_cached(
+                "UPDATE positions SET backfill_pass = ?2, backfill_after = ?3 WHERE stream = ?1",
+            )?
+            .execute(params![stream.to_string(), pass, offset_to_sql(after)?])?;
+        Ok(())
     }
 
     /// The history rebuild of `stream` is complete: clears its flag.

@@ -21,9 +21,13 @@ pub struct HistoryQuery {
     after: u64,
     /// At most this many (default 100, at most 500).
     limit: Option<u32>,
+    /// Only what the user has not read (a client rebuilding a stream fetches these
+    /// first); `next_after` pages through them the same way.
+    #[serde(default)]
+    unread: bool,
 }
 
-/// `GET /v1/history?stream=…&after=…&limit=…`.
+/// `GET /v1/history?stream=…&after=…&limit=…[&unread=true]`.
 pub async fn history(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -41,12 +45,17 @@ pub async fn history(
     }
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_HISTORY_LIMIT);
     let position = state.store.stream_state(&stream).await?;
-    let stored = state
-        .store
-        .read_range(&stream, query.after, position.head, limit)
-        .await?;
+    let (after, head, user) = (query.after, position.head, &signed_in.user.id);
+    let stored = if query.unread {
+        state
+            .store
+            .read_unread_range(user, &stream, after, head, limit)
+            .await?
+    } else {
+        state.store.read_range(&stream, after, head, limit).await?
+    };
     let ids: Vec<String> = stored.iter().map(|n| n.id.clone()).collect();
-    let flags = state.store.read_flags(&signed_in.user.id, &ids).await?;
+    let flags = state.store.read_flags(user, &ids).await?;
     let mut notifications = Vec::with_capacity(stored.len());
     for (item, read) in stored.iter().zip(flags) {
         notifications.push(HistoryItem {

@@ -327,6 +327,16 @@ pub async fn mark_all_read_marks_only_what_was_seen(store: Arc<dyn Store>, marie
         vec![(Kind::EmailReceived, 4)],
         "'pas vu' and the firm's 3 stay unread"
     );
+    let unread = store
+        .read_unread_range(marie, &mine, 0, 3, 10)
+        .await
+        .expect("unread range");
+    let offsets: Vec<u64> = unread.iter().map(|item| item.offset).collect();
+    assert_eq!(
+        offsets,
+        [3],
+        "a rebuild fetching unread items first gets 'pas vu' only"
+    );
     let theirs = store
         .unread_counts("someone-else-seen", std::slice::from_ref(&hidden))
         .await

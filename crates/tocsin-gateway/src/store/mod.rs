@@ -102,6 +102,16 @@ pub trait Store: Send + Sync + 'static {
         up_to: u64,
         limit: u32,
     ) -> Result<Vec<StoredNotification>, StoreError>;
+    /// Like [`Store::read_range`], but only what `user_id` has not read: a client
+    /// rebuilding a stream fetches these first.
+    async fn read_unread_range(
+        &self,
+        user_id: &str,
+        stream: &StreamName,
+        after: u64,
+        up_to: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredNotification>, StoreError>;
     /// Which of these notification ids the user has read.
     async fn read_flags(&self, user_id: &str, ids: &[String]) -> Result<Vec<bool>, StoreError>;
     /// Unread counts per kind over the given streams.

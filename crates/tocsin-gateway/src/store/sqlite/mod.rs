@@ -320,7 +320,23 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredNotification>, StoreError> {
         let stream = stream.clone();
         self.pool
-            .run(move |conn| reads::read_range(conn, &stream, after, up_to, limit))
+            .run(move |conn| reads::read_range(conn, &stream, (after, up_to, limit), None))
+            .await
+    }
+
+    async fn read_unread_range(
+        &self,
+        user_id: &str,
+        stream: &StreamName,
+        after: u64,
+        up_to: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredNotification>, StoreError> {
+        let (stream, user) = (stream.clone(), user_id.to_owned());
+        self.pool
+            .run(move |conn| {
+                reads::read_range(conn, &stream, (after, up_to, limit), Some(user.as_str()))
+            })
             .await
     }
 

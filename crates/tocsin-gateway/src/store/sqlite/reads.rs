@@ -37,24 +37,27 @@ pub(super) fn clamp_i64(offset: u64) -> i64 {
     i64::try_from(offset).unwrap_or(i64::MAX)
 }
 
-/// Notifications with `after < offset <= up_to`, oldest first.
+/// Notifications with `after < offset <= up_to`, oldest first; only those
+/// `unread_by` has not read, when given.
 pub fn read_range(
     conn: &Connection,
     stream: &StreamName,
-    after: u64,
-    up_to: u64,
-    limit: u32,
+    (after, up_to, limit): (u64, u64, u32),
+    unread_by: Option<&str>,
 ) -> Result<Vec<StoredNotification>, StoreError> {
     let name = stream.to_string();
     let epoch: Arc<str> = Arc::from(stream_state(conn, &name)?.epoch);
     let mut statement = conn.prepare_cached(
         "SELECT offset, id, kind, payload FROM notifications
-         WHERE stream = ?1 AND offset > ?2 AND offset <= ?3 ORDER BY offset LIMIT ?4",
+         WHERE stream = ?1 AND offset > ?2 AND offset <= ?3
+         AND (?5 IS NULL OR NOT EXISTS
+              (SELECT 1 FROM reads r WHERE r.user_id = ?5 AND r.notification_id = notifications.id))
+         ORDER BY offset LIMIT ?4",
     )?;
     let rows = statement.query_map(
         // SQLite integers are i64: an offset past i64::MAX (a client's `after=2^63`)
         // must not wrap to a negative number and read from the start.
-        params![name, clamp_i64(after), clamp_i64(up_to), limit],
+        params![name, clamp_i64(after), clamp_i64(up_to), limit, unread_by],
         |row| {
             Ok((
                 row.get::<_, i64>(0)?,
