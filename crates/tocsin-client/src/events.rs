@@ -70,6 +70,10 @@ pub enum EngineEvent {
     },
     /// Unread counts changed.
     Unread(BTreeMap<Tab, u64>),
+    /// These notifications became read here — on another device of the user, or by
+    /// this device's own action: an OS notification still showing one of them is
+    /// closed (the lawyer took it in elsewhere).
+    Read(Vec<String>),
     /// The gateway answered a queued action.
     ActionResult {
         /// The action id.

@@ -78,15 +78,18 @@ impl Desk<'_> {
                 .lock()
                 .map_err(|_| anyhow::anyhow!("local store lock poisoned"))?;
             let frame = with_what_was_seen(&store, frame)?;
-            apply_locally(&mut store, &frame)?;
+            let read = apply_locally(&mut store, &frame)?;
             store.enqueue(&frame)?;
-            anyhow::Ok((frame, store.unread_by_tab()?))
+            anyhow::Ok((frame, read, store.unread_by_tab()?))
         })
         .await
         .map_err(anyhow::Error::from)
         .and_then(|saved| saved);
         match saved {
-            Ok((frame, unread)) => {
+            Ok((frame, read, unread)) => {
+                if !read.is_empty() {
+                    let _ = self.events.send(EngineEvent::Read(read)).await;
+                }
                 let _ = self.events.send(EngineEvent::Unread(unread)).await;
                 Some(frame)
             }
@@ -153,27 +156,22 @@ fn with_what_was_seen(store: &LocalStore, frame: ClientFrame) -> anyhow::Result<
     })
 }
 
-/// Applies an action to the local store before the gateway confirms it (optimistic).
-pub fn apply_locally(store: &mut LocalStore, frame: &ClientFrame) -> anyhow::Result<()> {
-    match frame {
+/// Applies an action to the local store before the gateway confirms it (optimistic);
+/// returns the ids it made read.
+pub fn apply_locally(store: &mut LocalStore, frame: &ClientFrame) -> anyhow::Result<Vec<String>> {
+    let read = match frame {
         ClientFrame::MarkRead {
             notification_ids, ..
-        } => {
-            store.apply_read(notification_ids)?;
-        }
+        } => store.apply_read(notification_ids)?,
         ClientFrame::MarkAllRead {
             kind,
             up_to: Some(up_to),
             ..
-        } => {
-            store.apply_read_up_to(*kind, up_to)?;
-        }
+        } => store.apply_read_up_to(*kind, up_to)?,
         // Queued by an older version of the client, without positions.
         ClientFrame::MarkAllRead {
             kind, up_to: None, ..
-        } => {
-            store.apply_read_all(*kind, chrono::Utc::now())?;
-        }
+        } => store.apply_read_all(*kind, chrono::Utc::now())?,
         ClientFrame::ProposalRespond {
             proposal_id,
             response,
@@ -184,8 +182,9 @@ pub fn apply_locally(store: &mut LocalStore, frame: &ClientFrame) -> anyhow::Res
                 ProposalResponse::Reject => ProposalStatus::Rejected,
             };
             store.set_proposal_status(proposal_id, status)?;
+            Vec::new()
         }
-        _ => {}
-    }
-    Ok(())
+        _ => Vec::new(),
+    };
+    Ok(read)
 }

@@ -506,3 +506,34 @@ async fn a_rebuild_cut_short_resumes_from_the_page_it_reached() {
         3000
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_notification_read_on_another_device_is_reported_to_close_its_toast() {
+    let mut h = Harness::start(|_, _| {});
+    let mut connection = h.next_connection().await;
+    connection.accept(vec![empty_stream(user_stream())]).await;
+    connection.send(&notification(&user_stream(), 1));
+    connection.send(&ServerFrame::Read {
+        notification_ids: vec!["n1".into(), "never-held".into()],
+    });
+    let reported = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let found =
+                h.events
+                    .lock()
+                    .expect("events")
+                    .iter()
+                    .find_map(|(_, event)| match event {
+                        EngineEvent::Read(ids) => Some(ids.clone()),
+                        _ => None,
+                    });
+            if let Some(ids) = found {
+                return ids;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a read event");
+    assert_eq!(reported, ["n1"], "only what this device held and showed");
+}

@@ -182,10 +182,20 @@ impl<G: Gateway> Session<'_, G> {
 
     /// Read on another device (or confirmed for this one).
     async fn on_read(&mut self, ids: Vec<String>) {
-        let _ = self
+        let read = self
             .engine
             .with_store(move |store| Ok(store.apply_read(&ids)?))
             .await;
+        self.emit_read(read).await;
+    }
+
+    /// Tells the app what became read (to close its toasts) and the new counts.
+    async fn emit_read(&mut self, read: anyhow::Result<Vec<String>>) {
+        match read {
+            Ok(ids) if !ids.is_empty() => self.engine.emit(EngineEvent::Read(ids)).await,
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "cannot apply a read push"),
+        }
         self.emit_unread().await;
     }
 
@@ -197,14 +207,14 @@ impl<G: Gateway> Session<'_, G> {
         before: DateTime<Utc>,
         up_to: Option<BTreeMap<StreamName, Position>>,
     ) {
-        let _ = self
+        let read = self
             .engine
             .with_store(move |store| match up_to {
                 Some(up_to) => Ok(store.apply_read_up_to(kind, &up_to)?),
                 None => Ok(store.apply_read_all(kind, before)?),
             })
             .await;
-        self.emit_unread().await;
+        self.emit_read(read).await;
     }
 
     /// The gateway's answer to a queued action. A transient refusal sends it again

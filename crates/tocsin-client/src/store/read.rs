@@ -86,11 +86,11 @@ impl Tab {
 impl LocalStore {
     /// Marks these notifications read (a `read` push, or the user's own `mark_read`
     /// applied at once). Ids not held yet are remembered and applied when they
-    /// arrive. Returns how many held notifications went from unread to read.
-    pub fn apply_read(&mut self, ids: &[String]) -> Result<usize, StoreError> {
+    /// arrive. Returns the ids of held notifications that went from unread to read.
+    pub fn apply_read(&mut self, ids: &[String]) -> Result<Vec<String>, StoreError> {
         let noted = now_us();
         let tx = self.conn.transaction()?;
-        let mut changed = 0;
+        let mut changed = Vec::new();
         {
             let mut mark =
                 tx.prepare_cached("UPDATE inbox SET is_read = 1 WHERE id = ?1 AND is_read = 0")?;
@@ -99,11 +99,12 @@ impl LocalStore {
                  SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE id = ?1)",
             )?;
             for id in ids {
-                let n = mark.execute([id])?;
-                if n == 0 {
-                    remember.execute(params![id, noted])?;
+                match mark.execute([id])? {
+                    0 => {
+                        remember.execute(params![id, noted])?;
+                    }
+                    _ => changed.push(id.clone()),
                 }
-                changed += n;
             }
         }
         tx.commit()?;
@@ -113,21 +114,23 @@ impl LocalStore {
     /// Marks read every notification created at or before `before` (of `kind` when
     /// given): a `read_all` push, or the user's own `mark_all_read` applied at once
     /// with the local time. The cut-off is remembered, so notifications created before
-    /// it that arrive later (replay, history) are stored as read. Returns how many
-    /// held notifications went from unread to read.
+    /// it that arrive later (replay, history) are stored as read. Returns the ids
+    /// of held notifications that went from unread to read.
     pub fn apply_read_all(
         &mut self,
         kind: Option<Kind>,
         before: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let kind = kind.map(Kind::as_str).unwrap_or("");
         let before = before.timestamp_micros();
         let tx = self.conn.transaction()?;
-        let changed = tx.execute(
-            "UPDATE inbox SET is_read = 1
-             WHERE is_read = 0 AND created_us <= ?1 AND (?2 = '' OR kind = ?2)",
-            params![before, kind],
-        )?;
+        let changed = tx
+            .prepare(
+                "UPDATE inbox SET is_read = 1
+                 WHERE is_read = 0 AND created_us <= ?1 AND (?2 = '' OR kind = ?2) RETURNING id",
+            )?
+            .query_map(params![before, kind], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         tx.execute(
             "INSERT INTO read_cutoffs (kind, before_us) VALUES (?1, ?2)
              ON CONFLICT (kind) DO UPDATE SET before_us = max(before_us, excluded.before_us)",
@@ -140,20 +143,20 @@ impl LocalStore {
     /// Marks read, per stream, every notification at or before its position (in that
     /// position's epoch; of `kind` when given): the user's own "mark all read" with
     /// what they saw, or its `read_all` push. The positions are remembered, so what
-    /// arrives later at or before them is stored as read. Returns how many held
-    /// notifications went from unread to read.
+    /// arrives later at or before them is stored as read. Returns the ids of held
+    /// notifications that went from unread to read.
     pub fn apply_read_up_to(
         &mut self,
         kind: Option<Kind>,
         up_to: &BTreeMap<StreamName, Position>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let kind = kind.map(Kind::as_str).unwrap_or("");
         let tx = self.conn.transaction()?;
-        let mut changed = 0;
+        let mut changed = Vec::new();
         {
             let mut mark = tx.prepare_cached(
                 "UPDATE inbox SET is_read = 1 WHERE is_read = 0 AND stream = ?1 AND epoch = ?2
-                 AND stream_offset <= ?3 AND (?4 = '' OR kind = ?4)",
+                 AND stream_offset <= ?3 AND (?4 = '' OR kind = ?4) RETURNING id",
             )?;
             let mut remember = tx.prepare_cached(
                 "INSERT INTO read_marks (stream, epoch, kind, up_to) VALUES (?1, ?2, ?3, ?4)
@@ -161,7 +164,12 @@ impl LocalStore {
             )?;
             for (stream, position) in up_to {
                 let (stream, offset) = (stream.to_string(), offset_to_sql(position.offset)?);
-                changed += mark.execute(params![stream, position.epoch, offset, kind])?;
+                let ids = mark.query_map(params![stream, position.epoch, offset, kind], |row| {
+                    row.get::<_, String>(0)
+                })?;
+                for id in ids {
+                    changed.push(id?);
+                }
                 remember.execute(params![stream, position.epoch, kind, offset])?;
             }
         }
@@ -246,7 +254,10 @@ mod tests {
                 offset: 2,
             },
         )]);
-        assert_eq!(store.apply_read_up_to(None, &up_to).expect("marks"), 1);
+        assert_eq!(
+            store.apply_read_up_to(None, &up_to).expect("marks"),
+            ["seen"]
+        );
         // Offset 1 was seen on another device and comes in a rebuild; offset 3 was
         // published after the click, though created earlier than the click's time.
         store
@@ -340,8 +351,8 @@ mod tests {
         let mut store = LocalStore::open_in_memory().expect("opens");
         sample(&mut store);
         let ids = vec!["mail1".to_string(), "dl4".to_string()];
-        assert_eq!(store.apply_read(&ids).expect("read"), 2);
-        assert_eq!(store.apply_read(&ids).expect("read again"), 0);
+        assert_eq!(store.apply_read(&ids).expect("read").len(), 2);
+        assert!(store.apply_read(&ids).expect("read again").is_empty());
         assert_eq!(store.is_read("mail1").expect("read"), Some(true));
         assert_eq!(store.is_read("mail2").expect("read"), Some(false));
         assert_eq!(store.is_read("nope").expect("read"), None);
@@ -359,11 +370,11 @@ mod tests {
         let n = store
             .apply_read_all(Some(Kind::EmailReceived), t(10))
             .expect("read all");
-        assert_eq!(n, 1);
+        assert_eq!(n, ["mail1"]);
         assert_eq!(store.is_read("mail2").expect("read"), Some(false));
         // Everything up to t(60), inclusive.
         let n = store.apply_read_all(None, t(60)).expect("read all");
-        assert_eq!(n, 5);
+        assert_eq!(n.len(), 5);
         assert_eq!(store.is_read("sys7").expect("read"), Some(false));
         assert_eq!(store.unread_total().expect("total"), 1);
         assert_eq!(store.unread_by_tab().expect("tabs")[&Tab::System], 1);
@@ -375,7 +386,12 @@ mod tests {
         let path = dir.path().join("store.db");
         {
             let (mut store, _) = LocalStore::open(&path).expect("opens");
-            assert_eq!(store.apply_read(&["early".into()]).expect("read"), 0);
+            assert!(
+                store
+                    .apply_read(&["early".into()])
+                    .expect("read")
+                    .is_empty()
+            );
             store
                 .apply_read_all(Some(Kind::DeadlineAlert), t(100))
                 .expect("read all");
