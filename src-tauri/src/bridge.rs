@@ -124,6 +124,10 @@ async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
                 }
             }
         }
+        EngineEvent::Rebuilding {
+            stream, fetched, ..
+        } => tracing::info!(%stream, fetched, "rebuilding a stream from history"),
+        EngineEvent::Read(_) => batch.tabs.extend(Tab::ALL),
         EngineEvent::Warning(warning) => tracing::warn!(%warning, "engine warning"),
     }
 }
