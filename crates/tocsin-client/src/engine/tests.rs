@@ -537,3 +537,25 @@ async fn a_notification_read_on_another_device_is_reported_to_close_its_toast() 
     .expect("a read event");
     assert_eq!(reported, ["n1"], "only what this device held and showed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_client_pings_at_the_interval_the_gateway_announces() {
+    let mut h = Harness::start(|config, _| config.heartbeat_interval = Duration::from_secs(30));
+    let mut connection = h.next_connection().await;
+    connection
+        .accept_announcing(vec![empty_stream(user_stream())], |limits| {
+            limits.heartbeat_interval_ms = 12_000;
+        })
+        .await;
+    let pinged = loop {
+        match connection
+            .next_message()
+            .await
+            .expect("the socket stays open")
+        {
+            Message::Ping(_) => break Instant::now(),
+            _ => continue,
+        }
+    };
+    assert_eq!(pinged - connection.at, Duration::from_secs(12));
+}

@@ -94,11 +94,24 @@ impl FakeConnection {
     /// Reads `hello`, answers `welcome` for `streams` and `caught_up`: a session
     /// with nothing to replay.
     pub async fn accept(&mut self, streams: Vec<StreamStatus>) {
+        self.accept_announcing(streams, |_| {}).await;
+    }
+
+    /// [`FakeConnection::accept`] with the limits `welcome` announces changed.
+    pub async fn accept_announcing(
+        &mut self,
+        streams: Vec<StreamStatus>,
+        change: impl FnOnce(&mut Limits),
+    ) {
         match self.next_frame().await {
             Some(ClientFrame::Hello { .. }) => {}
             other => panic!("expected hello, got {other:?}"),
         }
-        self.send(&welcome(streams));
+        let mut frame = welcome(streams);
+        if let ServerFrame::Welcome(welcome) = &mut frame {
+            change(&mut welcome.limits);
+        }
+        self.send(&frame);
         self.send(&ServerFrame::CaughtUp {
             positions: Default::default(),
         });
