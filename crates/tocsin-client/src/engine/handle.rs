@@ -6,7 +6,9 @@ use tocsin_protocol::Kind;
 use tocsin_protocol::frames::ProposalResponse;
 use tokio::sync::mpsc;
 
-use crate::store::LocalStore;
+use tocsin_protocol::notification::ProposalStatus;
+
+use crate::store::{Counts, InboxItem, ListCursor, LocalStore, StoreError, Tab};
 
 /// What the app asks of the engine.
 #[derive(Debug)]
@@ -47,5 +49,57 @@ impl EngineHandle {
     /// Sends a command; false when the engine has stopped.
     pub async fn send(&self, command: Command) -> bool {
         self.commands.send(command).await.is_ok()
+    }
+
+    /// One page of the inbox, newest first: a tab's, or everything's; `before`
+    /// continues after the last item of the previous page.
+    pub async fn list(
+        &self,
+        tab: Option<Tab>,
+        limit: usize,
+        before: Option<ListCursor>,
+    ) -> anyhow::Result<Vec<InboxItem>> {
+        self.read(move |store| match tab {
+            Some(tab) => store.list_tab(tab, limit, before.as_ref()),
+            None => store.list(None, limit, before.as_ref()),
+        })
+        .await
+    }
+
+    /// One notification of the inbox, if held.
+    pub async fn get(&self, id: String) -> anyhow::Result<Option<InboxItem>> {
+        self.read(move |store| store.get(&id)).await
+    }
+
+    /// Deadline alerts by due date, soonest first.
+    pub async fn deadlines(&self, limit: usize) -> anyhow::Result<Vec<InboxItem>> {
+        self.read(move |store| store.deadlines_by_due_date(limit))
+            .await
+    }
+
+    /// A proposal's local status, if known.
+    pub async fn proposal_status(&self, id: String) -> anyhow::Result<Option<ProposalStatus>> {
+        self.read(move |store| store.proposal_status(&id)).await
+    }
+
+    /// What the badge, the tray and the status line show.
+    pub async fn counts(&self) -> anyhow::Result<Counts> {
+        self.read(|store| store.counts()).await
+    }
+
+    /// Runs a query on the local store off the async workers.
+    async fn read<R: Send + 'static>(
+        &self,
+        query: impl FnOnce(&LocalStore) -> Result<R, StoreError> + Send + 'static,
+    ) -> anyhow::Result<R> {
+        let store = self.store.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            let store = store
+                .lock()
+                .map_err(|_| anyhow::anyhow!("local store lock poisoned"))?;
+            Ok::<_, anyhow::Error>(query(&store)?)
+        })
+        .await??;
+        Ok(answer)
     }
 }

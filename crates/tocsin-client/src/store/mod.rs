@@ -44,7 +44,7 @@ pub use error::{Divergence, StoreError};
 pub use inbox::{InboxItem, Incoming, ListCursor};
 pub use outbox::MAX_OUTBOX;
 pub use positions::BackfillPass;
-pub use read::Tab;
+pub use read::{Counts, Tab};
 
 /// The local store over one SQLite connection. `Send` (not `Sync`): share it behind
 /// a mutex.

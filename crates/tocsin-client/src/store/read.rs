@@ -16,6 +16,18 @@ use tocsin_protocol::{Kind, Position, StreamName};
 use super::error::StoreError;
 use super::{LocalStore, now_us, offset_from_sql, offset_to_sql};
 
+/// The counts the app shows: unread per tab (the badge), unread critical deadlines
+/// (the tray's mark) and actions still queued for the gateway (the status line).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Unread per tab; every tab is present.
+    pub unread: BTreeMap<Tab, u64>,
+    /// Unread critical deadline alerts.
+    pub unread_critical_deadlines: u64,
+    /// Actions not yet answered by the gateway.
+    pub outbox: usize,
+}
+
 /// A tab of the panel. Every stored kind belongs to exactly one tab, so the tabs'
 /// unread counts add up to the badge's total; ephemeral kinds belong to none.
 ///
@@ -202,6 +214,15 @@ impl LocalStore {
             *counts.entry(Kind::parse_lenient(&kind)).or_default() += offset_from_sql(n);
         }
         Ok(counts)
+    }
+
+    /// Everything the badge, the tray and the status line show, in one read.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        Ok(Counts {
+            unread: self.unread_by_tab()?,
+            unread_critical_deadlines: self.unread_critical_deadlines()?,
+            outbox: self.outbox_len()?,
+        })
     }
 
     /// Unread notifications per panel tab; every tab is present (0 when none).
