@@ -8,6 +8,7 @@ fn main() {
         "mark_read",
         "mark_all_read",
         "respond_proposal",
+        "open_link",
         "sign_in",
         "sign_out",
         "get_preferences",

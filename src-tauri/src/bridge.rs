@@ -1,6 +1,6 @@
 //! The bridge from the engine to the user: renders each [`EngineEvent`] (state,
 //! tray, panel events, OS notifications) and turns notification clicks back into
-//! engine commands or panel navigation. Events that arrive together (a replay of
+//! engine commands, the notification's link opened, or panel navigation. Events that arrive together (a replay of
 //! thousands) are handled as one batch: one recount, one snapshot, one tray update.
 
 use std::collections::BTreeSet;
@@ -18,8 +18,8 @@ use crate::ipc::{self, EVENT_ACTION_RESULT, EVENT_NEW_ITEMS, Item, Navigate, New
 use crate::notifier::ToastClick;
 use crate::panel::{self, PANEL};
 use crate::state::AppState;
-use crate::toast::{self, ACTION_MARK_READ, ToastContent};
-use crate::view;
+use crate::toast::{self, ACTION_DEFAULT, ACTION_MARK_READ, ToastContent};
+use crate::{link, view};
 
 /// At most this many events are handled before the view is refreshed once.
 const BATCH: usize = 512;
@@ -124,9 +124,14 @@ async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
                 }
             }
         }
+        // Progress only: the notifications it fetches arrive as `Notification` events.
+        // (Not shown in the panel yet; the log says how far it got.)
         EngineEvent::Rebuilding {
-            stream, fetched, ..
-        } => tracing::info!(%stream, fetched, "rebuilding a stream from history"),
+            stream,
+            unread_only,
+            fetched,
+            retained,
+        } => tracing::debug!(%stream, unread_only, fetched, retained, "rebuilding from history"),
         EngineEvent::Read(_) => batch.tabs.extend(Tab::ALL),
         EngineEvent::Warning(warning) => tracing::warn!(%warning, "engine warning"),
     }
@@ -209,7 +214,9 @@ pub fn set_notifications_status(app: &AppHandle, outcome: Result<(), String>) {
     };
 }
 
-/// Turns notification clicks into actions until the app ends.
+/// Turns notification clicks into actions until the app ends: "Mark as read" to the
+/// engine; "Open" (the default action) opens the notification's link when it has one
+/// that may be opened, else — and when the system cannot open it — the panel at it.
 pub async fn follow_clicks(app: AppHandle, mut clicks: mpsc::UnboundedReceiver<ToastClick>) {
     while let Some(click) = clicks.recv().await {
         tracing::debug!(?click, "notification clicked");
@@ -219,6 +226,14 @@ pub async fn follow_clicks(app: AppHandle, mut clicks: mpsc::UnboundedReceiver<T
             {
                 engine.send(Command::MarkRead(vec![id])).await;
             }
+            continue;
+        }
+        // The link is looked up by id in the local store and checked again there;
+        // every refusal is logged by `link`.
+        if click.action == ACTION_DEFAULT
+            && let Some(id) = &click.notification_id
+            && link::open_held(&app, id).await.is_ok()
+        {
             continue;
         }
         let navigate = Navigate {

@@ -5,16 +5,20 @@
 use tauri::{AppHandle, Manager, State};
 use tocsin_client::engine::Command;
 use tocsin_client::store::Tab;
+use tocsin_protocol::Kind;
 use tocsin_protocol::frames::ProposalResponse;
 
 use crate::error::AppError;
 use crate::ipc::{Item, Navigate, PreferencesView, Snapshot};
+use crate::link::{self, LinkError};
 use crate::prefs::{self, Pause};
 use crate::state::AppState;
 use crate::{panel, session};
 
 /// The most items one `list_items` call returns.
 const MAX_PAGE: u32 = 200;
+/// The most ids one `mark_read` names: one action, one frame of bounded size.
+const MAX_MARK_READ: usize = 1000;
 
 /// What the panel shows outside the lists.
 #[tauri::command]
@@ -102,7 +106,7 @@ pub async fn mark_read(state: State<'_, AppState>, ids: Vec<String>) -> Result<(
     if ids.is_empty() {
         return Ok(());
     }
-    if ids.len() > 1000 {
+    if ids.len() > MAX_MARK_READ {
         return Err(AppError::new(
             "invalid_input",
             "mark at most 1000 notifications at once",
@@ -116,14 +120,58 @@ pub async fn mark_read(state: State<'_, AppState>, ids: Vec<String>) -> Result<(
 pub async fn mark_all_read(state: State<'_, AppState>, tab: Option<Tab>) -> Result<(), AppError> {
     // The engine applies each locally at once and reports the new counts, which the
     // bridge turns into a `state` event: nothing to recount here.
-    let kinds: Vec<Option<tocsin_protocol::Kind>> = match tab {
+    let kinds: Vec<Option<Kind>> = match tab {
         None => vec![None],
         Some(tab) => tab.kinds().iter().copied().map(Some).collect(),
     };
     for kind in kinds {
+        if kind == Some(Kind::Unknown) {
+            // A "read all of kind X" names X on the wire, and the gateway matches it
+            // against the names it stored: "unknown" matches none of a newer
+            // gateway's kinds (it stored "deadline-escalated"), so the gateway and the
+            // other devices would keep them unread. By id they are marked everywhere.
+            let ids = unread_ids(&state, Kind::Unknown).await?;
+            for chunk in ids.chunks(MAX_MARK_READ) {
+                to_engine(&state, Command::MarkRead(chunk.to_vec())).await?;
+            }
+            continue;
+        }
         to_engine(&state, Command::MarkAllRead(kind)).await?;
     }
     Ok(())
+}
+
+/// The ids of the unread notifications of `kind` held here, newest first.
+async fn unread_ids(state: &AppState, kind: Kind) -> Result<Vec<String>, AppError> {
+    let store = state
+        .lock()
+        .session
+        .as_ref()
+        .map(|s| s.store())
+        .ok_or_else(|| AppError::not_signed_in(state.locale()))?;
+    tokio::task::spawn_blocking(move || {
+        let store = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list(Some(kind), MAX_PAGE as usize, cursor.as_ref())
+                .map_err(AppError::internal)?;
+            let Some(last) = page.last() else {
+                return Ok(ids);
+            };
+            cursor = Some(last.cursor());
+            ids.extend(
+                page.iter()
+                    .filter(|item| !item.read)
+                    .map(|item| item.notification.id.clone()),
+            );
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
 }
 
 /// Accepts or rejects a proposal; the outcome arrives as an `action-result` event.
@@ -141,6 +189,27 @@ pub async fn respond_proposal(
         },
     )
     .await
+}
+
+/// Opens a notification's link in the firm's software ("Open" on an item). Takes the
+/// notification's id, never a URL: the link is read from the local store and checked
+/// again (`link`), so the webview cannot make the app open anything else. A refusal is
+/// logged there and answered `no_link`: the panel offers "Open" only on items whose
+/// link passed the same check, so only a stale or forged call gets it.
+#[tauri::command]
+pub async fn open_link(app: AppHandle, id: String) -> Result<(), AppError> {
+    let locale = app.state::<AppState>().locale();
+    let s = locale.strings();
+    link::open_held(&app, &id).await.map_err(|err| match err {
+        LinkError::NotSignedIn => AppError::not_signed_in(locale),
+        LinkError::Failed(err) => {
+            AppError::new("open_failed", format!("{} ({err})", s.err_open_failed))
+        }
+        LinkError::Store(err) => AppError::internal(err),
+        LinkError::NotHeld(_) | LinkError::NoLink | LinkError::Refused(_) => {
+            AppError::new("no_link", s.err_no_link)
+        }
+    })
 }
 
 /// Signs in and returns the new snapshot.

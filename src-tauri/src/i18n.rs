@@ -71,7 +71,8 @@ pub struct Strings {
     pub menu_sign_out: &'static str,
     /// Menu: quit.
     pub menu_quit: &'static str,
-    /// Notification action: open the panel at the item.
+    /// Notification action: open the item's link in the firm's software, or the
+    /// panel at the item when it has none. The panel's "Open" has its own string.
     pub action_open: &'static str,
     /// Notification action: mark the item read.
     pub action_mark_read: &'static str,
@@ -99,6 +100,11 @@ pub struct Strings {
     pub err_server: &'static str,
     /// Sign-in: an unexpected answer.
     pub err_protocol: &'static str,
+    /// Open: the system has no handler for the link (no browser, the firm's software
+    /// not installed); followed by " (<the system's error>)".
+    pub err_open_failed: &'static str,
+    /// Open: the notification has no link that may be opened.
+    pub err_no_link: &'static str,
     /// Panel notice: no notification service.
     pub no_notification_service: &'static str,
     /// Panel notice: no secret store.
@@ -133,6 +139,8 @@ const FR: Strings = Strings {
     err_rate_limited: "Trop de tentatives : patientez un peu avant de réessayer",
     err_server: "La passerelle a rencontré une erreur : réessayez plus tard",
     err_protocol: "Réponse inattendue : est-ce bien une passerelle Tocsin ?",
+    err_open_failed: "Impossible d'ouvrir le lien : aucun logiciel de cette machine ne le prend en charge",
+    err_no_link: "Cette notification n'a pas de lien à ouvrir",
     no_notification_service: "Aucun service de notifications du système ne répond ; l'icône et ce panneau restent à jour",
     no_secret_store: "Aucun trousseau du système n'est disponible : la connexion ne sera pas conservée après la fermeture de Tocsin",
 };
@@ -165,6 +173,8 @@ const EN: Strings = Strings {
     err_rate_limited: "Too many attempts: wait a little before trying again",
     err_server: "The gateway failed: try again later",
     err_protocol: "Unexpected answer: is this a Tocsin gateway?",
+    err_open_failed: "Cannot open the link: no application on this machine handles it",
+    err_no_link: "This notification has no link to open",
     no_notification_service: "No OS notification service answers; the tray badge and this panel stay up to date",
     no_secret_store: "No OS keyring is available: you will have to sign in again after Tocsin quits",
 };

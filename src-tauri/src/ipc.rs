@@ -118,8 +118,11 @@ pub struct DeadlineView {
 pub struct Item {
     /// Id.
     pub id: String,
-    /// Kind.
+    /// Kind (`unknown` for a kind this build does not know: a newer gateway's).
     pub kind: Kind,
+    /// The kind as written on the wire: the received name when `kind` is `unknown`
+    /// (e.g. `deadline-escalated`), else the same as `kind`.
+    pub kind_name: String,
     /// Tab.
     pub tab: Tab,
     /// One line.
@@ -134,8 +137,12 @@ pub struct Item {
     pub read: bool,
     /// The dossier, when the kind names one.
     pub dossier_number: Option<String>,
-    /// The kind's data as on the wire.
+    /// The kind's data as on the wire; always an object (`{}` when what was received
+    /// is not one, e.g. an unknown kind without data), so the panel can read fields.
     pub data: serde_json::Value,
+    /// Where the notification leads in the firm's software, only when the link passes
+    /// the protocol's `check_url`: the panel then offers "Open" (`open_link`, by id).
+    pub url: Option<String>,
     /// Proposal details (proposal-created).
     pub proposal: Option<ProposalView>,
     /// Deadline details (deadline-alert).
@@ -160,7 +167,8 @@ impl Item {
         let data = serde_json::to_value(&n.data)
             .ok()
             .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
-            .unwrap_or(serde_json::Value::Null);
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
         let (dossier_number, proposal, deadline) = match &n.data {
             NotificationData::EmailReceived(d) => (d.dossier_number.clone(), None, None),
             NotificationData::DossierUpdated(d) => (Some(d.dossier_number.clone()), None, None),
@@ -186,11 +194,21 @@ impl Item {
                 }),
                 None,
             ),
-            _ => (None, None, None),
+            // Generic items: title, body, urgency and time say it all. `Unknown` is
+            // listed to say so: a newer gateway's kind is shown, never dropped.
+            NotificationData::SystemNotification(_)
+            | NotificationData::ProposalStatusChanged(_)
+            | NotificationData::ConversationMessage(_)
+            | NotificationData::Unknown(_) => (None, None, None),
+            // Ephemeral kinds have no tab: `Tab::of` returned above.
+            NotificationData::TypingIndicator(_)
+            | NotificationData::UserStatus(_)
+            | NotificationData::MessageRead(_) => return None,
         };
         Some(Item {
             id: n.id.clone(),
             kind,
+            kind_name: n.data.kind_name().to_owned(),
             tab,
             title: n.title.clone(),
             body: n.body.clone(),
@@ -199,6 +217,7 @@ impl Item {
             read,
             dossier_number,
             data,
+            url: crate::link::openable(n).map(str::to_owned),
             proposal,
             deadline,
         })
@@ -233,7 +252,13 @@ impl PreferencesView {
     /// The view of these settings.
     pub fn new(prefs: &Preferences, autostart: bool, language: Language) -> Self {
         PreferencesView {
-            enabled_kinds: prefs.enabled_kinds.clone(),
+            // `Unknown` follows the system notices' toggle: it has none of its own.
+            enabled_kinds: prefs
+                .enabled_kinds
+                .iter()
+                .filter(|(kind, _)| **kind != Kind::Unknown)
+                .map(|(kind, enabled)| (*kind, *enabled))
+                .collect(),
             quiet_hours: prefs.quiet_hours.map(|q| QuietHoursView {
                 start: q.start.format("%H:%M").to_string(),
                 end: q.end.format("%H:%M").to_string(),
@@ -260,6 +285,10 @@ impl PreferencesView {
             ));
         }
         prefs.enabled_kinds = self.enabled_kinds.clone();
+        // Any key this build does not know reads as `Unknown`: set by the rule, not by
+        // the panel.
+        prefs.enabled_kinds.remove(&Kind::Unknown);
+        crate::settings::unknown_kinds_follow_system(prefs);
         prefs.quiet_hours = quiet_hours;
         prefs.critical_breaks_through_quiet_hours = self.critical_breaks_through_quiet_hours;
         Ok(())
@@ -329,6 +358,8 @@ pub struct ActionResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use tocsin_client::store::testing;
 
     #[test]
     fn preferences_round_trip_through_the_view() {
@@ -366,6 +397,103 @@ mod tests {
             .expect_err("refused");
         assert_eq!(err.code, "invalid_input");
         assert!(err.message.contains("HH:MM"), "{}", err.message);
+    }
+
+    /// What a newer gateway sends for a kind this build does not know.
+    fn newer_kind(id: &str, data: serde_json::Value) -> Notification {
+        let mut n = testing::note(
+            id,
+            NotificationData::from_parts("deadline-escalated".into(), data),
+            0,
+        );
+        n.title = "Délai d'appel escaladé".into();
+        n.body = "Confié à Maître Roux".into();
+        n.urgency = Urgency::High;
+        n
+    }
+
+    #[test]
+    fn an_unknown_kind_is_a_generic_item_in_the_system_tab() {
+        let n = newer_kind("n1", json!({"escalated_to": "u-2", "level": 2}));
+        let item = Item::from_notification(&n, false, None).expect("shown, not dropped");
+        assert_eq!(item.kind, Kind::Unknown);
+        assert_eq!(item.kind_name, "deadline-escalated");
+        assert_eq!(item.tab, Tab::System);
+        assert_eq!(item.title, "Délai d'appel escaladé");
+        assert_eq!(item.body, "Confié à Maître Roux");
+        assert_eq!(item.urgency, Urgency::High);
+        assert_eq!(item.data["escalated_to"], "u-2", "its data is passed on");
+        assert_eq!(
+            (item.dossier_number, item.proposal, item.deadline),
+            (None, None, None)
+        );
+        let json = serde_json::to_value(Item::from_notification(&n, true, None)).expect("json");
+        assert_eq!(json["kind"], "unknown");
+        assert_eq!(json["kind_name"], "deadline-escalated");
+        assert_eq!(json["tab"], "system");
+        assert_eq!(json["read"], true);
+    }
+
+    #[test]
+    fn data_that_is_not_an_object_reaches_the_panel_as_an_empty_one() {
+        for data in [serde_json::Value::Null, json!([1, 2]), json!("text")] {
+            let item = Item::from_notification(&newer_kind("n1", data.clone()), false, None)
+                .expect("shown");
+            assert_eq!(item.data, json!({}), "{data}");
+        }
+    }
+
+    #[test]
+    fn known_kinds_keep_their_name_and_ephemeral_ones_have_no_item() {
+        let item = Item::from_notification(&testing::email("n1", 0), false, None).expect("item");
+        assert_eq!(item.kind_name, "email-received");
+        assert_eq!(item.tab, Tab::Emails);
+        let typing = testing::note(
+            "n2",
+            NotificationData::from_parts(
+                "typing-indicator".into(),
+                json!({"conversation_id": "c1", "user_id": "u1", "active": true}),
+            ),
+            0,
+        );
+        assert_eq!(typing.kind(), Kind::TypingIndicator);
+        assert_eq!(Item::from_notification(&typing, false, None), None);
+    }
+
+    #[test]
+    fn only_a_link_that_passes_the_protocol_rule_reaches_the_panel() {
+        let mut n = testing::email("n1", 0);
+        let url = |n: &Notification| Item::from_notification(n, false, None).and_then(|i| i.url);
+        assert_eq!(url(&n), None);
+        n.url = Some("https://ged.cabinet.fr/dossiers/2026-0142".into());
+        assert_eq!(url(&n).as_deref(), n.url.as_deref());
+        n.url = Some("secib://dossier/2026-0142".into());
+        assert_eq!(url(&n).as_deref(), Some("secib://dossier/2026-0142"));
+        for bad in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "dossiers/2026-0142",
+        ] {
+            n.url = Some(bad.into());
+            assert_eq!(url(&n), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_follow_the_system_toggle_and_have_none_in_the_view() {
+        let mut prefs = Preferences::default();
+        let mut view = PreferencesView::new(&prefs, false, Language::En);
+        view.enabled_kinds.insert(Kind::SystemNotification, false);
+        // What a panel sending a key this build does not know amounts to.
+        view.enabled_kinds.insert(Kind::Unknown, true);
+        view.apply(&mut prefs).expect("valid");
+        assert!(!prefs.kind_enabled(Kind::SystemNotification));
+        assert!(!prefs.kind_enabled(Kind::Unknown), "follows system notices");
+        let shown = PreferencesView::new(&prefs, false, Language::En);
+        assert!(!shown.enabled_kinds.contains_key(&Kind::Unknown));
+        view.enabled_kinds.insert(Kind::SystemNotification, true);
+        view.apply(&mut prefs).expect("valid");
+        assert!(prefs.kind_enabled(Kind::Unknown));
     }
 
     #[test]

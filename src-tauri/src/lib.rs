@@ -11,6 +11,8 @@
 //! - [`view`]: pushing the snapshot to the panel and the look to the tray.
 //! - [`tray`] + [`badge`]: the tray menu and the icon's pixels.
 //! - [`notifier`] + [`toast`]: OS notifications and their wording per kind.
+//! - [`link`]: a notification's link opened with the system's handler, checked again.
+//! - [`nudges`]: network changes and resume from sleep (system bus) → reconnect now.
 //! - [`panel`]: the on-demand panel window.
 //! - [`commands`] + [`ipc`]: the panel's commands and the contract's types
 //!   (docs/DESKTOP_IPC.md).
@@ -26,8 +28,10 @@ pub mod commands;
 pub mod error;
 pub mod i18n;
 pub mod ipc;
+pub mod link;
 pub mod logging;
 pub mod notifier;
+pub mod nudges;
 pub mod panel;
 pub mod prefs;
 pub mod session;
@@ -90,6 +94,7 @@ pub fn run() -> ExitCode {
             commands::mark_read,
             commands::mark_all_read,
             commands::respond_proposal,
+            commands::open_link,
             commands::sign_in,
             commands::sign_out,
             commands::get_preferences,

@@ -1,6 +1,7 @@
 //! Signing in and out, and the engine's life: one account at a time, its refresh
 //! token in the OS secret store only (memory for this run when there is none), its
-//! local database in the app's data dir.
+//! local database in the app's data dir. Each engine gets its network-change and
+//! resume nudges ([`Nudges`]) for as long as it runs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tocsin_client::secrets::{self, SecretStore};
 
 use crate::error::AppError;
 use crate::ipc::SecretStoreStatus;
+use crate::nudges::Nudges;
 use crate::state::{AppState, Session};
 use crate::{bridge, view};
 
@@ -147,6 +149,7 @@ fn start_engine(
     config.client_name = format!("tocsin-desktop/{}", env!("CARGO_PKG_VERSION"));
     let prefs = state.lock().settings.prefs.clone();
     let (engine, events, task) = engine::start(config, secrets.clone(), Policy::new(prefs))?;
+    let nudges = Nudges::start(engine.clone());
     {
         let mut shared = state.lock();
         shared.set_connection(ConnectionState::Connecting {
@@ -159,6 +162,7 @@ fn start_engine(
             secrets,
             engine,
             task: Some(task),
+            nudges,
         });
     }
     tauri::async_runtime::spawn(bridge::run(app.clone(), events));
@@ -171,6 +175,8 @@ fn start_engine(
 async fn stop_engine(app: &AppHandle) -> Option<Session> {
     let state = app.state::<AppState>();
     let mut session = state.lock().session.take()?;
+    // First: a nudge now would only make the stopping engine reconnect.
+    session.nudges.stop();
     session.engine.send(Command::Shutdown).await;
     if let Some(task) = session.task.take()
         && tokio::time::timeout(std::time::Duration::from_secs(3), task)

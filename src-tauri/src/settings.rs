@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tocsin_client::policy::Preferences;
+use tocsin_protocol::Kind;
 
 use crate::i18n::Language;
 
@@ -45,11 +46,15 @@ impl Settings {
                 moved_aside: None,
             };
         };
-        match serde_json::from_slice(&bytes) {
-            Ok(settings) => Loaded {
-                settings,
-                moved_aside: None,
-            },
+        match serde_json::from_slice::<Settings>(&bytes) {
+            Ok(mut settings) => {
+                // Files written before unknown kinds were shown have no entry for them.
+                unknown_kinds_follow_system(&mut settings.prefs);
+                Loaded {
+                    settings,
+                    moved_aside: None,
+                }
+            }
             Err(err) => {
                 let aside = path.with_extension("json.damaged");
                 tracing::warn!(%err, path = %path.display(), "damaged settings file moved aside");
@@ -74,10 +79,22 @@ impl Settings {
     }
 }
 
+/// Kinds this build does not know (a newer gateway's) have no toggle of their own:
+/// they are shown as system notices, so their toasts follow the "System notices"
+/// toggle. The engine's policy reads `enabled_kinds[Unknown]`; this keeps it equal to
+/// `enabled_kinds[SystemNotification]` (absent, i.e. on, when that one is absent).
+pub fn unknown_kinds_follow_system(prefs: &mut Preferences) {
+    match prefs.enabled_kinds.get(&Kind::SystemNotification).copied() {
+        Some(enabled) => prefs.set_kind_enabled(Kind::Unknown, enabled),
+        None => {
+            prefs.enabled_kinds.remove(&Kind::Unknown);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tocsin_protocol::Kind;
 
     #[test]
     fn saved_settings_load_back() {
@@ -111,6 +128,22 @@ mod tests {
         let aside = loaded.moved_aside.expect("moved aside");
         assert_eq!(std::fs::read(aside).expect("read"), b"{not json");
         assert!(!dir.path().join(SETTINGS_FILE).exists());
+    }
+
+    #[test]
+    fn unknown_kinds_toast_like_system_notices_in_an_older_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(SETTINGS_FILE),
+            br#"{"prefs":{"enabled_kinds":{"system-notification":false}}}"#,
+        )
+        .expect("write");
+        let prefs = Settings::load(dir.path()).settings.prefs;
+        assert!(!prefs.kind_enabled(Kind::SystemNotification));
+        assert!(
+            !prefs.kind_enabled(Kind::Unknown),
+            "system notices off: a newer gateway's kinds are silent too"
+        );
     }
 
     #[test]

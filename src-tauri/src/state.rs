@@ -17,6 +17,7 @@ use tocsin_client::store::{LocalStore, Tab};
 use crate::i18n::Locale;
 use crate::ipc::{Account, Navigate, NotificationsStatus, SecretStoreStatus, Snapshot};
 use crate::notifier::Notifier;
+use crate::nudges::Nudges;
 use crate::settings::Settings;
 use crate::tray::Tray;
 
@@ -41,6 +42,9 @@ pub struct Session {
     pub engine: EngineHandle,
     /// The engine task (awaited on sign-out and quit).
     pub task: Option<tokio::task::JoinHandle<()>>,
+    /// Network-change and resume nudges for this engine; dropping the session (any
+    /// way it ends) stops them.
+    pub nudges: Nudges,
 }
 
 impl Session {

@@ -57,6 +57,12 @@ fn icon(notification: &Notification) -> &'static str {
             SystemLevel::Warning => "dialog-warning",
             SystemLevel::Success | SystemLevel::Info => "dialog-information",
         },
+        // A newer gateway's kind is a system notice whose level is its urgency.
+        NotificationData::Unknown(_) => match notification.urgency {
+            Urgency::Critical => "dialog-error",
+            Urgency::High => "dialog-warning",
+            Urgency::Normal | Urgency::Low => "dialog-information",
+        },
         _ => "dialog-information",
     }
 }
@@ -69,6 +75,7 @@ fn category(kind: Kind) -> &'static str {
         Kind::DossierUpdated => "x-tocsin.dossier",
         Kind::DeadlineAlert => "x-tocsin.deadline",
         Kind::ProposalCreated | Kind::ProposalStatusChanged => "x-tocsin.proposal",
+        // `Unknown` included: a newer gateway's kinds are shown as system notices.
         _ => "x-tocsin.system",
     }
 }
@@ -216,6 +223,39 @@ mod tests {
         assert_eq!(toast.icon, "mail-unread");
         assert_eq!(toast.category, "email.arrived");
         assert_eq!(toast.tab, Some(Tab::Emails));
+    }
+
+    #[test]
+    fn an_unknown_kind_toasts_like_a_system_notice_of_its_urgency() {
+        let mut n = testing::note(
+            "n3",
+            NotificationData::from_parts(
+                "deadline-escalated".into(),
+                serde_json::json!({"level": 2}),
+            ),
+            0,
+        );
+        n.title = "Délai d'appel escaladé".into();
+        n.body = "Confié à Maître Roux".into();
+        n.urgency = Urgency::Critical;
+        let toast = for_notification(&n, Locale::En);
+        assert_eq!(toast.summary, "Délai d'appel escaladé");
+        assert_eq!(toast.body, "Confié à Maître Roux");
+        assert!(toast.critical, "a critical one stays on screen");
+        assert_eq!(
+            toast.actions,
+            vec![("default", "Open"), ("mark-read", "Mark as read")]
+        );
+        assert_eq!(toast.icon, "dialog-error");
+        assert_eq!(toast.category, "x-tocsin.system");
+        assert_eq!(toast.tab, Some(Tab::System));
+        n.urgency = Urgency::High;
+        let high = for_notification(&n, Locale::Fr);
+        assert!(!high.critical);
+        assert_eq!(high.icon, "dialog-warning");
+        assert_eq!(high.actions, vec![("default", "Ouvrir")]);
+        n.urgency = Urgency::Normal;
+        assert_eq!(for_notification(&n, Locale::En).icon, "dialog-information");
     }
 
     #[test]

@@ -3,18 +3,24 @@
 //! gateway and clears the tray's count; an ordinary one is normal with "Open" only.
 //! Without any notification server the app carries on with the tray. A real dunst
 //! draws a critical notification for a screenshot. A pause from the tray silences
-//! ordinary toasts, never critical ones; clicking a notification opens the panel.
+//! ordinary toasts, never critical ones; clicking a notification opens the panel —
+//! or, when it has a link, runs the system's opener with exactly that link instead.
 
 use std::time::Duration;
 
 use tocsin_e2e::desktop::artifacts::artifact;
-use tocsin_e2e::desktop::fixtures::critical_deadline;
+use tocsin_e2e::desktop::fixtures::{APP_LINK, critical_deadline};
+use tocsin_e2e::desktop::opener::FakeOpener;
 use tocsin_e2e::desktop::steps::{
-    MarieSignedIn, marie_signed_in, poll, wait_gateway_unread, wait_live,
+    MarieSignedIn, marie_signed_in, poll, server_url, wait_gateway_unread, wait_live,
 };
 use tocsin_e2e::desktop::tray::decode_png;
-use tocsin_e2e::desktop::{NotificationDaemon, SessionOptions, require_desktop, within};
+use tocsin_e2e::desktop::{
+    AppOptions, DesktopApp, DesktopSession, NotificationDaemon, SessionOptions, require_desktop,
+    within,
+};
 use tocsin_e2e::publisher::email;
+use tocsin_e2e::{Gateway, GatewayOptions};
 
 /// One step's limit.
 const STEP: Duration = Duration::from_secs(30);
@@ -329,6 +335,97 @@ async fn desktop_a_pause_silences_ordinary_toasts_not_critical_ones_and_a_click_
                 n.summary == "Après la pause"
             })
             .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_clicking_a_toast_with_a_link_runs_the_system_opener_with_that_link() {
+    let test = "desktop_clicking_a_toast_with_a_link_runs_the_system_opener_with_that_link";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let opener = FakeOpener::install(&session).expect("the fake xdg-open");
+    let home = session.dir("home").expect("a home");
+    let mut options = AppOptions::new(&home).lang("en_US.UTF-8").signed_in(
+        &server_url(&gw),
+        &marie.email,
+        &marie.password,
+    );
+    options.env.push(opener.path_env());
+    let mut app = DesktopApp::start(&session, &binary, &options)
+        .await
+        .expect("the app starts");
+    within(LIMIT, async {
+        let server = session.notifications()?;
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        let api = gw.api();
+        let key = gw.key("dupont");
+
+        let mut linked = email(&marie.stream(), "Pièce ajoutée au dossier 2026-0142");
+        linked.url = Some(APP_LINK.to_owned());
+        api.publish_ok(key, &linked).await;
+        let toast = server
+            .wait_for("the toast of the linked email", STEP, |n| {
+                n.summary == linked.title
+            })
+            .await?;
+        assert_eq!(
+            toast.action_pairs(),
+            vec![("default".to_owned(), "Open".to_owned())],
+            "its default action is Open"
+        );
+        // Clicked until the opener runs: the first click may come before the app
+        // listens for this notification's actions (see `NotificationServer::click`).
+        let calls = poll("the system opener to run on a click", STEP, async || {
+            let calls = opener.calls();
+            if !calls.is_empty() {
+                return Ok(Some(calls));
+            }
+            server.click(toast.id, "default").await?;
+            Ok(None)
+        })
+        .await?;
+        // One run: the app follows one action per notification (then it is done).
+        assert_eq!(
+            calls,
+            vec![vec![APP_LINK.to_owned()]],
+            "xdg-open ran once with exactly the link ({})",
+            opener.record().display()
+        );
+        assert!(
+            !session.has_web_process(),
+            "the link was opened instead of the panel"
+        );
+
+        // Without a link, the same click opens the panel as before.
+        api.publish_ok(key, &email(&marie.stream(), "Sans lien"))
+            .await;
+        let plain = server
+            .wait_for("the toast of the plain email", STEP, |n| {
+                n.summary == "Sans lien"
+            })
+            .await?;
+        poll("the panel to open on a click", STEP, async || {
+            if session.has_web_process() {
+                return Ok(Some(()));
+            }
+            server.click(plain.id, "default").await?;
+            Ok(None)
+        })
+        .await?;
+        assert_eq!(
+            opener.calls(),
+            vec![vec![APP_LINK.to_owned()]],
+            "the plain email opened no link"
+        );
         Ok(())
     })
     .await;

@@ -3,20 +3,25 @@
 //! their counts after catch-up, marking read and accepting a proposal (the gateway
 //! records both), the offline banner when the gateway is SIGKILLed with an action
 //! queued meanwhile, and recovery when it comes back on the same port; closing the
-//! panel ends its web process. Screenshots in French and English go to the artifacts
-//! directory.
+//! panel ends its web process. A kind from a newer gateway is listed in the System tab
+//! like any notice; "Open" on an item with a link runs the system's opener with exactly
+//! that link, and the page cannot make it open anything else. Screenshots in French and
+//! English go to the artifacts directory.
 
 use std::time::Duration;
 
+use serde_json::json;
 use tocsin_e2e::desktop::artifacts::artifact;
-use tocsin_e2e::desktop::fixtures::critical_deadline;
+use tocsin_e2e::desktop::fixtures::{DOSSIER_LINK, critical_deadline, system};
+use tocsin_e2e::desktop::opener::FakeOpener;
 use tocsin_e2e::desktop::steps::{poll, server_url, wait_gateway_unread};
 use tocsin_e2e::desktop::webdriver::{WebDriver, require_webdriver, testid};
 use tocsin_e2e::desktop::{AppOptions, DesktopSession, SessionOptions, within};
+use tocsin_e2e::newer_kind::{NEWER_KIND, NEWER_TITLE, rewrite_as_newer_kind};
 use tocsin_e2e::publisher::{dossier, email, proposal};
 use tocsin_e2e::{Gateway, GatewayOptions, UserFixture};
-use tocsin_protocol::NotificationData;
-use tocsin_protocol::notification::ProposalStatus;
+use tocsin_protocol::notification::{ProposalStatus, SystemLevel};
+use tocsin_protocol::{NotificationData, Urgency};
 
 /// One step's limit.
 const STEP: Duration = Duration::from_secs(30);
@@ -264,6 +269,204 @@ async fn desktop_panel_shows_offline_queues_actions_and_recovers_on_restart() {
         let token = api.login(&marie).await.access_token;
         wait_gateway_unread(&api, &token, 1, STEP).await?;
         wait_tab_count(&wd, "emails", 1).await?;
+        Ok(())
+    })
+    .await;
+    wd.quit().await.expect("the WebDriver session ends");
+}
+
+/// The CSS selector of the listed item of notification `id`.
+fn item_of(id: &str) -> String {
+    format!("{}[data-id=\"{id}\"]", testid("item"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_panel_lists_a_newer_gateways_kind_in_the_system_tab() {
+    let test = "desktop_panel_lists_a_newer_gateways_kind_in_the_system_tab";
+    let Some(binary) = require_webdriver(test) else {
+        return;
+    };
+    let mut gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let api = gw.api();
+    // Published as an email (the gateway refuses kinds it does not know), then
+    // rewritten in its stopped database as a newer gateway would have stored it.
+    let mut request = email(&marie.stream(), "sera réécrit");
+    request.body = "Sans réponse de Maître Dubois, confié à Maître Roux".to_owned();
+    request.urgency = Some(Urgency::High);
+    let newer = api.publish_ok(gw.key("dupont"), &request).await;
+    let notice = api
+        .publish_ok(
+            gw.key("dupont"),
+            &system(&marie.stream(), "Maintenance ce soir", SystemLevel::Info),
+        )
+        .await;
+    gw.terminate();
+    gw.wait_exit(STEP).await;
+    rewrite_as_newer_kind(&gw, &newer.id);
+    gw.restart_on_same_port().await;
+
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let home = session.dir("home").expect("a home");
+    let wd = WebDriver::launch(&session, &binary, &AppOptions::new(&home).shown())
+        .await
+        .expect("tauri-driver opens the panel");
+    within(LIMIT, async {
+        sign_in(&wd, &gw, &marie).await?;
+        // Counted where it is shown: with the notices, not with the emails it was.
+        wait_tab_count(&wd, "system", 2).await?;
+        wait_tab_count(&wd, "emails", 0).await?;
+        wd.by_testid("tab-system").await?.click().await?;
+        let item = wd.wait_for(&item_of(&newer.id), STEP).await?;
+        wd.wait_for(&item_of(&notice.id), STEP).await?;
+        assert_eq!(
+            item.attribute("data-kind").await?.as_deref(),
+            Some("unknown")
+        );
+        assert_eq!(
+            item.attribute("data-kind-name").await?.as_deref(),
+            Some(NEWER_KIND)
+        );
+        assert_eq!(item.attribute("data-read").await?.as_deref(), Some("false"));
+        let title = item.find(".title").await?.text().await?;
+        assert!(title.contains(NEWER_TITLE), "its title: {title:?}");
+        let html = item.property("outerHTML").await?;
+        let body = item.find(".body").await?.property("textContent").await?;
+        assert_eq!(
+            body.as_str(),
+            Some(request.body.as_str()),
+            "its body: {html}"
+        );
+        assert_eq!(
+            item.find(&testid("urgency"))
+                .await?
+                .attribute("data-tone")
+                .await?
+                .as_deref(),
+            Some("high"),
+            "its urgency is shown"
+        );
+        let when = item
+            .find("time")
+            .await?
+            .attribute("datetime")
+            .await?
+            .unwrap_or_default();
+        let age = chrono::DateTime::parse_from_rfc3339(&when)
+            .map(|at| chrono::Utc::now().signed_duration_since(at))
+            .map_err(|err| anyhow::anyhow!("its time {when:?}: {err}"))?;
+        assert!(
+            age < chrono::TimeDelta::hours(1),
+            "its time is the publish time: {when}"
+        );
+        assert!(
+            item.find_all(&testid("item-open")).await?.is_empty(),
+            "no link, no Open"
+        );
+        wd.wait_settled(STEP).await?;
+        wd.screenshot(&artifact("panel-newer-kind-en.png")?).await?;
+
+        // "Mark all as read" in the tab reaches the gateway for it too (by id: the
+        // gateway stored its real kind name, which "read all of kind unknown" misses).
+        let token = gw.api().login(&marie).await.access_token;
+        wait_gateway_unread(&gw.api(), &token, 2, STEP).await?;
+        wd.by_testid("mark-all-read").await?.click().await?;
+        wd.wait_attribute(&item_of(&newer.id), "data-read", "true", STEP)
+            .await?;
+        wait_tab_count(&wd, "system", 0).await?;
+        wait_gateway_unread(&gw.api(), &token, 0, STEP).await?;
+        Ok(())
+    })
+    .await;
+    wd.quit().await.expect("the WebDriver session ends");
+}
+
+/// Calls `open_link` from the page as a compromised page would, with an `id` and a
+/// URL of its own; returns the error code it was answered with, or `"opened"`.
+async fn open_link_from_the_page(wd: &WebDriver, id: &str) -> anyhow::Result<String> {
+    let answer = wd
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__
+               .invoke('open_link', { id: arguments[0], url: 'file:///etc/passwd' })
+               .then(() => done('opened'), (e) => done((e && e.code) || String(e)));",
+            vec![json!(id)],
+        )
+        .await?;
+    Ok(answer.as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_panel_open_runs_the_system_opener_with_the_items_link_only() {
+    let test = "desktop_panel_open_runs_the_system_opener_with_the_items_link_only";
+    let Some(binary) = require_webdriver(test) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let api = gw.api();
+    let mut linked = email(&marie.stream(), "Conclusions adverses reçues");
+    linked.url = Some(DOSSIER_LINK.to_owned());
+    let linked = api.publish_ok(gw.key("dupont"), &linked).await;
+    let plain = api
+        .publish_ok(gw.key("dupont"), &email(&marie.stream(), "Sans lien"))
+        .await;
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let opener = FakeOpener::install(&session).expect("the fake xdg-open");
+    let home = session.dir("home").expect("a home");
+    let mut options = AppOptions::new(&home).shown().lang("fr_FR.UTF-8");
+    options.env.push(opener.path_env());
+    let wd = WebDriver::launch(&session, &binary, &options)
+        .await
+        .expect("tauri-driver opens the panel");
+    within(LIMIT, async {
+        sign_in(&wd, &gw, &marie).await?;
+        wait_tab_count(&wd, "emails", 2).await?;
+        wd.by_testid("tab-emails").await?.click().await?;
+        let item = wd.wait_for(&item_of(&linked.id), STEP).await?;
+        let without = wd.wait_for(&item_of(&plain.id), STEP).await?;
+        assert!(
+            without.find_all(&testid("item-open")).await?.is_empty(),
+            "an item without a link offers no Open"
+        );
+        let open = item.find(&testid("item-open")).await?;
+        assert_eq!(
+            open.text().await?.trim(),
+            "Ouvrir",
+            "in the user's language"
+        );
+        wd.wait_settled(STEP).await?;
+        wd.screenshot(&artifact("panel-open-link-fr.png")?).await?;
+        open.click().await?;
+        let calls = opener.wait_calls(STEP).await?;
+        assert_eq!(
+            calls,
+            vec![vec![DOSSIER_LINK.to_owned()]],
+            "xdg-open ran once with exactly the link ({})",
+            opener.record().display()
+        );
+        assert!(
+            wd.try_find(&testid("item-open-error")).await?.is_none(),
+            "no error shown"
+        );
+
+        // The page names ids only; the URL it passes along is ignored, and an id with
+        // no link (or no notification) opens nothing.
+        assert_eq!(open_link_from_the_page(&wd, &plain.id).await?, "no_link");
+        assert_eq!(
+            open_link_from_the_page(&wd, "not-a-notification").await?,
+            "no_link"
+        );
+        assert_eq!(open_link_from_the_page(&wd, &linked.id).await?, "opened");
+        assert_eq!(
+            opener.calls(),
+            vec![vec![DOSSIER_LINK.to_owned()], vec![DOSSIER_LINK.to_owned()]],
+            "only the stored link was opened, never the page's URL"
+        );
         Ok(())
     })
     .await;

@@ -1,18 +1,23 @@
 //! The tray as the desktop shell sees it over D-Bus (StatusNotifierItem + dbusmenu):
 //! the unread count in the label and drawn on the icon, an offline look when the
 //! gateway dies, the menu's items in both languages, and "Mark all as read" clicked
-//! in the menu clearing the count end to end.
+//! in the menu clearing the count end to end. Waking from sleep (logind on a stand-in
+//! system bus) makes the app reconnect at once, and it stays live.
 
 use std::time::Duration;
 
 use tocsin_e2e::desktop::artifacts::artifact;
 use tocsin_e2e::desktop::steps::{
-    MarieSignedIn, marie_signed_in, menu_labels, status_line, wait_gateway_unread, wait_live,
-    wait_status,
+    MarieSignedIn, marie_signed_in, menu_labels, poll, server_url, status_line,
+    wait_gateway_unread, wait_live, wait_status,
 };
+use tocsin_e2e::desktop::system_bus::FakeSystemBus;
 use tocsin_e2e::desktop::tray::TrayItem;
-use tocsin_e2e::desktop::{SessionOptions, require_desktop, within};
+use tocsin_e2e::desktop::{
+    AppOptions, DesktopApp, DesktopSession, SessionOptions, require_desktop, within,
+};
 use tocsin_e2e::publisher::email;
+use tocsin_e2e::{Gateway, GatewayOptions};
 
 /// Keeps the tray's current icon as an artifact, for a human to look at.
 async fn keep_icon(tray: &TrayItem, name: &str) -> anyhow::Result<()> {
@@ -188,6 +193,71 @@ async fn desktop_tray_menu_speaks_french_under_a_french_locale() {
             "Quitter",
         ];
         assert_eq!(&labels[1..], &expected, "the menu in French, in order");
+        Ok(())
+    })
+    .await;
+}
+
+/// How many WebSocket connections the gateway has accepted so far (its log).
+fn connections(gw: &Gateway) -> usize {
+    gw.log_tail(100_000)
+        .lines()
+        .filter(|line| line.contains("WebSocket connected"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_waking_from_sleep_reconnects_at_once() {
+    let test = "desktop_waking_from_sleep_reconnects_at_once";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let marie = gw.user("dupont", 0).clone();
+    let session = DesktopSession::start(SessionOptions::default())
+        .await
+        .expect("a desktop session");
+    let system = FakeSystemBus::start(&session)
+        .await
+        .expect("a stand-in system bus with logind");
+    let home = session.dir("home").expect("a home");
+    let mut options =
+        AppOptions::new(&home).signed_in(&server_url(&gw), &marie.email, &marie.password);
+    options.env.push(system.env());
+    let mut app = DesktopApp::start(&session, &binary, &options)
+        .await
+        .expect("the app starts");
+    within(LIMIT, async {
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        poll("the first connection", STEP, async || {
+            Ok((connections(&gw) == 1).then_some(()))
+        })
+        .await?;
+
+        // The live link is healthy: only the nudge can make a second one this soon (the
+        // heartbeat would take tens of seconds to find a dead one). Woken until it
+        // reconnects: the app may not have added its match rules for the first wake-up.
+        poll("a reconnect on wake-up", STEP, async || {
+            if connections(&gw) >= 2 {
+                return Ok(Some(()));
+            }
+            system.prepare_for_sleep(false).await?;
+            Ok(None)
+        })
+        .await?;
+        wait_live(&tray, STEP).await?;
+        assert!(
+            std::fs::read_to_string(app.log())?.contains("reconnecting at once"),
+            "the app says why it reconnected"
+        );
+
+        // Still delivering after the reconnect.
+        gw.api()
+            .publish_ok(gw.key("dupont"), &email(&marie.stream(), "Après le réveil"))
+            .await;
+        tray.wait_label("1", STEP).await?;
+        assert!(app.is_running(), "the app is still running");
         Ok(())
     })
     .await;

@@ -9,36 +9,12 @@ use serde_json::json;
 use tocsin_client::events::EngineEvent;
 use tocsin_client::store::Tab;
 use tocsin_e2e::client::{ClientOptions, TestClient};
+use tocsin_e2e::newer_kind::{NEWER_KIND, NEWER_TITLE, rewrite_as_newer_kind};
 use tocsin_e2e::publisher::email;
 use tocsin_e2e::{Gateway, GatewayOptions};
 use tocsin_protocol::{Kind, NotificationData};
 
 const LONG: Duration = Duration::from_secs(60);
-
-/// What a newer gateway stored for a kind this build does not have.
-const NEWER_KIND: &str = "deadline-escalated";
-
-/// Rewrites a stored notification as a newer gateway would have written one of
-/// [`NEWER_KIND`] (the gateway must be stopped).
-fn rewrite_as_newer_kind(gw: &Gateway, id: &str) {
-    let db = rusqlite::Connection::open(gw.database_path()).expect("the database opens");
-    let payload: String = db
-        .query_row(
-            "SELECT payload FROM notifications WHERE id = ?1",
-            [id],
-            |row| row.get(0),
-        )
-        .expect("the notification is stored");
-    let mut payload: serde_json::Value = serde_json::from_str(&payload).expect("JSON");
-    payload["kind"] = NEWER_KIND.into();
-    payload["data"] = json!({"deadline_id": "d-9", "escalated_to": "u-associate", "level": 2});
-    payload["title"] = "Délai d'appel escaladé".into();
-    db.execute(
-        "UPDATE notifications SET kind = ?2, payload = ?3 WHERE id = ?1",
-        rusqlite::params![id, NEWER_KIND, payload.to_string()],
-    )
-    .expect("rewritten");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_stored_kind_is_served_shown_and_does_not_block_what_follows() {
@@ -102,7 +78,7 @@ async fn an_unknown_stored_kind_is_served_shown_and_does_not_block_what_follows(
         .expect("the unknown kind is in the local inbox");
     assert_eq!(stored.notification.kind(), Kind::Unknown);
     assert_eq!(stored.notification.data.kind_name(), NEWER_KIND);
-    assert_eq!(stored.notification.title, "Délai d'appel escaladé");
+    assert_eq!(stored.notification.title, NEWER_TITLE);
     assert_eq!(Tab::of(stored.notification.kind()), Some(Tab::System));
     assert!(!stored.read, "shown as unread like any other notice");
     client.stop().await;

@@ -9,6 +9,7 @@
 //! - [`proxy`]: a TCP proxy that black-holes its link on demand.
 //! - [`http_fault`]: an HTTP proxy that loses exactly the answer to one path.
 //! - [`publisher`]: notifications to publish and a continuous publisher task.
+//! - [`newer_kind`]: a stored notification rewritten as a newer gateway's kind.
 //! - [`tokens`]: external-app JWTs, good and bad.
 //! - [`desktop`]: the desktop tray app in a private X session, over D-Bus and WebDriver.
 //!
@@ -21,6 +22,7 @@ pub mod desktop;
 pub mod gateway;
 pub mod http;
 pub mod http_fault;
+pub mod newer_kind;
 pub mod proxy;
 pub mod publisher;
 pub mod tokens;

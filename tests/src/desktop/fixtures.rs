@@ -7,6 +7,15 @@ use tocsin_protocol::notification::{
     DeadlineAlert, DeadlineUrgency, SystemLevel, SystemNotification,
 };
 
+/// A link into the firm's document software, with the characters a link carries (query,
+/// `&`, fragment) that must reach the system's opener unchanged.
+pub const DOSSIER_LINK: &str =
+    "https://ged.cabinet.fr/dossiers/2026-0142?onglet=pieces&vue=liste#courrier-4217";
+
+/// A link in the firm's own application scheme (the desktop registers no handler for
+/// it; the system's opener dispatches it).
+pub const APP_LINK: &str = "secib://dossier/2026-0142";
+
 /// A `deadline-alert` to `to` whose urgency is `urgency` (the gateway derives the
 /// notification's urgency from it: `critical` → critical).
 pub fn deadline(to: &str, title: &str, body: &str, urgency: DeadlineUrgency) -> PublishRequest {

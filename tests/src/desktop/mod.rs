@@ -13,6 +13,8 @@
 //! - [`app`]: where the binary is, how to start it, and when tests skip.
 //! - [`artifacts`]: where screenshots go.
 //! - [`fixtures`]: notifications the desktop tests publish.
+//! - [`opener`]: a fake `xdg-open` that records the links the app opens.
+//! - [`system_bus`]: a stand-in system bus with a fake logind (resume from sleep).
 //! - [`steps`]: steps the desktop tests share (start signed in, wait until live).
 //! - [`process`]: helper processes killed with their whole process group.
 //!
@@ -23,9 +25,11 @@ pub mod app;
 pub mod artifacts;
 pub mod fixtures;
 pub mod notifications;
+pub mod opener;
 pub mod process;
 pub mod session;
 pub mod steps;
+pub mod system_bus;
 pub mod tray;
 pub mod webdriver;
 

@@ -100,7 +100,8 @@ impl DesktopSession {
 
         let mut processes = Vec::new();
         let display = start_xvfb(&root_path, &mut processes).await?;
-        let bus_address = start_bus(&root_path, &display, &mut processes).await?;
+        let (bus_process, bus_address) = start_bus(&root_path, "session", &display).await?;
+        processes.push(bus_process);
         let bus = zbus::connection::Builder::address(bus_address.as_str())
             .build()
             .await
@@ -503,10 +504,26 @@ async fn start_xvfb(root: &Path, processes: &mut Vec<Supervised>) -> Result<Stri
     Ok(format!(":{number}"))
 }
 
-async fn start_bus(root: &Path, display: &str, processes: &mut Vec<Supervised>) -> Result<String> {
-    let log = root.join("logs").join("dbus-daemon.log");
-    let socket = root.join("run").join("bus");
-    let config = root.join("dbus-session.conf");
+/// Starts a private `dbus-daemon` named `name` (its socket, config and log under `root`)
+/// and returns it with its address: the session bus, or a stand-in system bus
+/// ([`super::system_bus`]).
+pub(super) async fn start_bus(
+    root: &Path,
+    name: &str,
+    display: &str,
+) -> Result<(Supervised, String)> {
+    let (log, socket) = match name {
+        // The names the session's logs and runtime dir always had.
+        "session" => (
+            root.join("logs").join("dbus-daemon.log"),
+            root.join("run").join("bus"),
+        ),
+        other => (
+            root.join("logs").join(format!("dbus-daemon-{other}.log")),
+            root.join("run").join(format!("bus-{other}")),
+        ),
+    };
+    let config = root.join(format!("dbus-{name}.conf"));
     // No <standard_session_servicedirs/>: no activation of the machine's services.
     let text = format!(
         r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -541,15 +558,15 @@ async fn start_bus(root: &Path, display: &str, processes: &mut Vec<Supervised>) 
         },
     )?;
     let stdout = process.take_stdout()?;
-    processes.push(process);
-    read_line_until(
+    let address = read_line_until(
         stdout,
         START_TIMEOUT,
-        "the session bus address (dbus-daemon --print-address)",
+        &format!("the {name} bus address (dbus-daemon --print-address)"),
         &log,
         |line| line.starts_with("unix:").then(|| line.to_owned()),
     )
-    .await
+    .await?;
+    Ok((process, address))
 }
 
 /// `text` with the characters of xdotool's (POSIX extended) regular expressions escaped.

@@ -52,6 +52,8 @@ const fr = {
   'item.unread_sr': 'Non lu',
   'item.mark_read': 'Marquer comme lu',
   'item.mark_read_named': 'Marquer comme lu : {title}',
+  'item.open': 'Ouvrir',
+  'item.open_named': 'Ouvrir dans le logiciel du cabinet : {title}',
   'item.dossier_sr': 'Dossier',
   'item.attachments': 'Pièces jointes',
 
@@ -111,6 +113,8 @@ const fr = {
   'error.not_signed_in': 'Vous n’êtes pas connecté.',
   'error.invalid_input': 'Valeur refusée.',
   'error.internal': 'Erreur interne de l’application.',
+  'error.open_failed': 'Impossible d’ouvrir le lien : aucun logiciel de cette machine ne le prend en charge.',
+  'error.no_link': 'Cette notification n’a pas de lien à ouvrir.',
   'error.unknown': 'Erreur inattendue.',
 
   'prefs.title': 'Préférences',
@@ -197,6 +201,8 @@ const en: Dictionary = {
   'item.unread_sr': 'Unread',
   'item.mark_read': 'Mark as read',
   'item.mark_read_named': 'Mark as read: {title}',
+  'item.open': 'Open',
+  'item.open_named': 'Open in the firm’s software: {title}',
   'item.dossier_sr': 'Dossier',
   'item.attachments': 'Attachments',
 
@@ -254,6 +260,8 @@ const en: Dictionary = {
   'error.not_signed_in': 'You are not signed in.',
   'error.invalid_input': 'Invalid value.',
   'error.internal': 'Internal application error.',
+  'error.open_failed': 'Cannot open the link: no application on this machine handles it.',
+  'error.no_link': 'This notification has no link to open.',
   'error.unknown': 'Unexpected error.',
 
   'prefs.title': 'Preferences',

@@ -1,7 +1,7 @@
 // The panel's icons as SVG path data (24×24, stroked), drawn by Icon.svelte: no image
 // files, no icon font (the CSP allows neither from elsewhere). Kind → icon mapping too.
 
-import type { Kind } from './ipc';
+import type { Kind, KnownKind, Urgency } from './ipc';
 
 const circle = (cx: number, cy: number, r: number) =>
   `M${cx - r} ${cy}a${r} ${r} 0 1 0 ${2 * r} 0a${r} ${r} 0 1 0 ${-2 * r} 0`;
@@ -54,12 +54,13 @@ export const ICONS = {
   logout: ['M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4', 'm16 17 5-5-5-5', 'M21 12H9'],
   refresh: ['M20.5 12a8.5 8.5 0 1 1-2.5-6', 'M20.5 3.5V8H16'],
   spinner: ['M21 12a9 9 0 1 1-6.2-8.6'],
+  external: ['M14 4h6v6', 'M20 4l-9 9', 'M18 14v4a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h4'],
   paperclip: ['m20.5 11.5-8.4 8.4a5 5 0 0 1-7.1-7.1l8.4-8.4a3.3 3.3 0 0 1 4.7 4.7l-8.4 8.4a1.7 1.7 0 0 1-2.4-2.4l7.8-7.7'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type IconName = keyof typeof ICONS;
 
-export const KIND_ICON: Record<Kind, IconName> = {
+export const KIND_ICON: Record<KnownKind, IconName> = {
   'email-received': 'mail',
   'dossier-updated': 'folder',
   'deadline-alert': 'hourglass',
@@ -69,12 +70,18 @@ export const KIND_ICON: Record<Kind, IconName> = {
   'conversation-message': 'chat',
 };
 
-/** A system notice's icon follows its level (warning, error) when it has one. */
-export function kindIcon(kind: Kind, data: Record<string, unknown>): IconName {
+/** A system notice's icon follows its level (warning, error) when it has one; a kind from
+ *  a newer gateway is a system notice whose level is its urgency. */
+export function kindIcon(kind: Kind, data: Record<string, unknown>, urgency: Urgency = 'normal'): IconName {
   if (kind === 'system-notification') {
-    if (data.level === 'error') return 'critical';
-    if (data.level === 'warning') return 'warning';
-    if (data.level === 'success') return 'check';
+    if (data?.level === 'error') return 'critical';
+    if (data?.level === 'warning') return 'warning';
+    if (data?.level === 'success') return 'check';
+  }
+  if (kind === 'unknown') {
+    if (urgency === 'critical') return 'critical';
+    if (urgency === 'high') return 'warning';
+    return 'info';
   }
   return KIND_ICON[kind] ?? 'bell';
 }

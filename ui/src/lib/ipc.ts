@@ -6,6 +6,7 @@
 export const TABS = ['emails', 'dossiers', 'deadlines', 'proposals', 'system'] as const;
 export type Tab = (typeof TABS)[number];
 
+/** The kinds this build knows, each with its own toggle in Preferences. */
 export const KINDS = [
   'email-received',
   'dossier-updated',
@@ -15,7 +16,11 @@ export const KINDS = [
   'proposal-status-changed',
   'conversation-message',
 ] as const;
-export type Kind = (typeof KINDS)[number];
+export type KnownKind = (typeof KINDS)[number];
+/** `unknown`: a kind from a newer gateway, shown in the System tab as a generic item
+ *  (title, body, urgency, time); its wire name is the item's `kind_name`. It follows
+ *  the system notices' toggle and has none of its own. */
+export type Kind = KnownKind | 'unknown';
 
 export type Urgency = 'low' | 'normal' | 'high' | 'critical';
 export type Locale = 'fr' | 'en';
@@ -71,6 +76,8 @@ export interface DeadlineInfo {
 export interface Item {
   id: string;
   kind: Kind;
+  /** The kind as on the wire: the received name when `kind` is `unknown`. */
+  kind_name: string;
   tab: Tab;
   title: string;
   body: string;
@@ -78,7 +85,11 @@ export interface Item {
   created_at: string;
   read: boolean;
   dossier_number: string | null;
+  /** Always an object (`{}` when the wire had none). */
   data: Record<string, unknown>;
+  /** The link into the firm's software, present only when the shell would open it:
+   *  the item then offers "Open" (`open_link` names the item's id, never this URL). */
+  url: string | null;
   proposal: ProposalInfo | null;
   deadline: DeadlineInfo | null;
 }
@@ -91,7 +102,7 @@ export interface QuietHours {
 export type LanguagePref = 'system' | 'fr' | 'en';
 
 export interface Preferences {
-  enabled_kinds: Partial<Record<Kind, boolean>>;
+  enabled_kinds: Partial<Record<KnownKind, boolean>>;
   quiet_hours: QuietHours | null;
   critical_breaks_through_quiet_hours: boolean;
   autostart: boolean;
@@ -204,6 +215,8 @@ export const commands = {
   markAllRead: (tab: Tab | null) => call<null>('mark_all_read', { tab }),
   respondProposal: (proposalId: string, response: ProposalResponse) =>
     call<null>('respond_proposal', { proposalId, response }),
+  /** Opens the item's link with the system's handler; by id, the shell looks the URL up. */
+  openLink: (id: string) => call<null>('open_link', { id }),
   signIn: (server: string, email: string, password: string) =>
     call<Snapshot>('sign_in', { server, email, password }),
   signOut: () => call<null>('sign_out'),

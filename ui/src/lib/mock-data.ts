@@ -1,6 +1,7 @@
 // Sample items for the mock backend: a morning at a Paris firm (a mail on dossier
 // 2026-0142, a dossier update, deadlines at warning/urgent/critical, appointment
-// proposals, a system notice), dated relative to `now` so relative times read well.
+// proposals, a system notice, a notice of a kind from a newer gateway), dated relative
+// to `now` so relative times read well. Some carry a link into the firm's software.
 
 import type { Item, Kind, Tab, Urgency } from './ipc';
 
@@ -30,11 +31,16 @@ interface Base {
   read: boolean;
   dossier_number?: string | null;
   data: Record<string, unknown>;
+  /** The wire name; defaults to `kind`. */
+  kind_name?: string;
+  url?: string | null;
 }
 
 function item(b: Base, extra: Partial<Pick<Item, 'proposal' | 'deadline'>> = {}): Item {
   return {
     ...b,
+    kind_name: b.kind_name ?? b.kind,
+    url: b.url ?? null,
     dossier_number: b.dossier_number ?? (typeof b.data.dossier_number === 'string' ? b.data.dossier_number : null),
     proposal: extra.proposal ?? null,
     deadline: extra.deadline ?? null,
@@ -54,6 +60,7 @@ export function sampleItems(nowMs: number = Date.now()): Item[] {
       title: 'Nouveau mail — 2026-0142',
       body: 'Maître Martin : Conclusions adverses. Veuillez trouver ci-joint nos conclusions en réponse, ainsi que le bordereau de communication de pièces.',
       created_at: ago(6 * MIN),
+      url: 'https://ged.cabinet.fr/dossiers/2026-0142/courriers',
       data: { subject: 'Conclusions adverses', from: 'Maître Martin <martin@exemple.fr>', dossier_number: '2026-0142', has_attachments: true },
     }),
     item({
@@ -75,6 +82,7 @@ export function sampleItems(nowMs: number = Date.now()): Item[] {
       title: 'Dossier 2026-0142 — pièce ajoutée',
       body: 'Lefèvre c/ SCI Les Tilleuls : « Rapport d’expertise.pdf » a été ajouté au dossier.',
       created_at: ago(35 * MIN),
+      url: 'secib://dossier/2026-0142',
       data: { dossier_number: '2026-0142', action: 'document_added', dossier_title: 'Lefèvre c/ SCI Les Tilleuls', document_name: 'Rapport d’expertise.pdf' },
     }),
     item({
@@ -150,6 +158,13 @@ export function sampleItems(nowMs: number = Date.now()): Item[] {
       body: 'La passerelle du cabinet sera indisponible de 22 h à 22 h 30 pour une mise à jour. Les notifications manquées seront rattrapées à la reconnexion.',
       created_at: ago(90 * MIN),
       data: { level: 'info', code: 'maintenance' },
+    }),
+    item({
+      id: 'n-1008', kind: 'unknown', kind_name: 'deadline-escalated', tab: 'system', urgency: 'high', read: false,
+      title: 'Délai d’appel escaladé — 2026-0142',
+      body: 'Sans réponse de Maître Dubois, le délai a été confié à Maître Roux.',
+      created_at: ago(15 * MIN),
+      data: { deadline_id: 'DL-3381', escalated_to: 'u-roux', level: 2 },
     }),
   ];
 }

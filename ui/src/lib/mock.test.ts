@@ -18,8 +18,8 @@ describe('MockBackend (stands in for the shell in a browser)', () => {
     const { b } = backend();
     const s = (await b.invoke('snapshot')) as Snapshot;
     expect(s.signed_in).toBe(true);
-    expect(s.unread).toEqual({ emails: 2, dossiers: 1, deadlines: 2, proposals: 2, system: 1 });
-    expect(s.unread_total).toBe(8);
+    expect(s.unread).toEqual({ emails: 2, dossiers: 1, deadlines: 2, proposals: 2, system: 2 });
+    expect(s.unread_total).toBe(9);
     expect(s.critical_pending).toBe(true);
   });
 
@@ -34,6 +34,13 @@ describe('MockBackend (stands in for the shell in a browser)', () => {
     expect(deadlines.map((d) => d.deadline!.urgency)).toEqual(['critical', 'urgent', 'warning']);
     const page = (await b.invoke('list_items', { tab: 'emails', limit: 50, before: emails[0].id })) as Item[];
     expect(page.map((i) => i.id)).toEqual(emails.slice(1).map((i) => i.id));
+  });
+
+  it('open_link opens the link of the item it names, never one it is given', async () => {
+    const { b } = backend();
+    await b.invoke('open_link', { id: 'n-1006', url: 'javascript:alert(1)' });
+    expect(b.opened).toEqual(['secib://dossier/2026-0142']);
+    await expect(b.invoke('open_link', { id: 'n-1004' })).rejects.toMatchObject({ code: 'no_link' });
   });
 
   it('mark_read updates counts and emits items-changed then state', async () => {

@@ -54,6 +54,8 @@ export class MockBackend implements Transport {
   private readonly answerDelay: number;
   private readonly now: () => number;
   private liveCount = 0;
+  /** The links `open_link` would have opened, in order (tests read it). */
+  readonly opened: string[] = [];
 
   constructor(opts: MockOptions = {}) {
     const scenarios = new Set(opts.scenarios ?? []);
@@ -126,6 +128,9 @@ export class MockBackend implements Transport {
       case 'respond_proposal':
         this.requireSignedIn();
         return this.respond(args.proposalId as string, args.response as string);
+      case 'open_link':
+        this.requireSignedIn();
+        return this.openLink(args.id as string);
       case 'sign_in':
         return this.signIn(args.server as string, args.email as string, args.password as string);
       case 'sign_out':
@@ -224,6 +229,15 @@ export class MockBackend implements Transport {
       }
     }
     this.changed([...tabs]);
+    return null;
+  }
+
+  /** Like the shell: the link is looked up by the item's id, never taken from the caller. */
+  private openLink(id: string): null {
+    const url = this.items.find((i) => i.id === id)?.url;
+    if (!url) throw fail('no_link', 'This notification has no link to open');
+    this.opened.push(url);
+    console.info(`[mock] open_link: the system would open ${url}`);
     return null;
   }
 

@@ -47,11 +47,32 @@ describe('Panel wired to a backend', () => {
     backend.emit('navigate', { view: 'inbox', tab: 'system', item_id: null });
     await settle();
     expect(p.view.tab).toBe('system');
-    expect(p.lists.system.items).toHaveLength(1);
+    // The notice, and the one of a kind from a newer gateway: shown, not dropped.
+    expect(p.lists.system.items.map((i) => i.kind_name)).toEqual(['deadline-escalated', 'system-notification']);
     await p.markAllRead('system');
     await settle();
     expect(p.snapshot?.unread.system).toBe(0);
     expect(p.lists.system.items.every((i) => i.read)).toBe(true);
+    p.stop();
+  });
+
+  it('"Open" names the item by id and the shell opens its own link; a failure is kept per item', async () => {
+    const p = start();
+    await p.start();
+    await settle();
+    const mail = p.lists.emails.items.find((i) => i.id === 'n-1007')!;
+    expect(mail.url).toBe('https://ged.cabinet.fr/dossiers/2026-0142/courriers');
+    await p.openLink(mail);
+    expect(backend.opened).toEqual(['https://ged.cabinet.fr/dossiers/2026-0142/courriers']);
+    expect(p.linkErrors).toEqual({});
+
+    // An item whose link the shell no longer has (stale list): refused, said on that item.
+    await p.openLink({ ...mail, id: 'n-gone' });
+    expect(backend.opened).toHaveLength(1);
+    expect(p.linkErrors['n-gone']?.code).toBe('no_link');
+    // Without a link there is nothing to ask.
+    await p.openLink({ ...mail, id: 'n-1004', url: null });
+    expect(backend.opened).toHaveLength(1);
     p.stop();
   });
 

@@ -40,6 +40,8 @@ export class Panel {
   view = $state<views.ViewState>(views.initialViewState());
   lists = $state<Record<Tab, TabList>>(emptyLists());
   proposals = $state<ProposalsUi>({});
+  /** Why "Open" failed, per item id (cleared by the next try). */
+  linkErrors = $state<Record<string, AppError>>({});
   liveText = $state('');
   /** Set when leaving preferences, so the inbox gives focus back to the gear button. */
   returnFocusToGear = $state(false);
@@ -179,6 +181,17 @@ export class Panel {
     } catch (e) {
       list.error = toAppError(e);
       void this.fetchTab(tab);
+    }
+  }
+
+  /** "Open": the shell opens the item's link (looked up by id) with the system's handler. */
+  async openLink(item: Item): Promise<void> {
+    if (!item.url) return;
+    delete this.linkErrors[item.id];
+    try {
+      await commands.openLink(item.id);
+    } catch (e) {
+      this.linkErrors[item.id] = toAppError(e);
     }
   }
 

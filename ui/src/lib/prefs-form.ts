@@ -1,10 +1,10 @@
 // The preferences form's model and its conversions to and from the contract's
 // Preferences (every kind explicit; quiet hours null when off, times kept while off).
 
-import { KINDS, type Kind, type LanguagePref, type Preferences } from './ipc';
+import { KINDS, type KnownKind, type LanguagePref, type Preferences } from './ipc';
 
 export interface PrefsForm {
-  kinds: Record<Kind, boolean>;
+  kinds: Record<KnownKind, boolean>;
   quietEnabled: boolean;
   quietStart: string;
   quietEnd: string;
@@ -16,7 +16,7 @@ export interface PrefsForm {
 export const DEFAULT_QUIET = { start: '22:00', end: '07:00' } as const;
 
 export function formFromPrefs(p: Preferences): PrefsForm {
-  const kinds = Object.fromEntries(KINDS.map((k) => [k, p.enabled_kinds[k] !== false])) as Record<Kind, boolean>;
+  const kinds = Object.fromEntries(KINDS.map((k) => [k, p.enabled_kinds[k] !== false])) as Record<KnownKind, boolean>;
   return {
     kinds,
     quietEnabled: p.quiet_hours !== null,

@@ -4,6 +4,7 @@ import type { Item } from './ipc';
 export function makeItem(over: Partial<Item> & { id: string }): Item {
   return {
     kind: 'email-received',
+    kind_name: over.kind ?? 'email-received',
     tab: 'emails',
     title: `Titre ${over.id}`,
     body: '',
@@ -12,6 +13,7 @@ export function makeItem(over: Partial<Item> & { id: string }): Item {
     read: false,
     dossier_number: null,
     data: {},
+    url: null,
     proposal: null,
     deadline: null,
     ...over,

@@ -1,11 +1,13 @@
 //! `tocsin`: the terminal client, for operators, scripts and headless checks. It runs
 //! the same engine as the desktop app: `tocsin listen` resumes from its persisted
-//! positions, survives gateway restarts and prints each notification once.
+//! positions, survives gateway restarts and prints each notification once; a network
+//! change or a resume from sleep (system bus) makes it reconnect at once.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use tocsin_client::api::{ApiClient, ServerUrl};
@@ -14,6 +16,7 @@ use tocsin_client::events::{ConnectionState, EngineEvent};
 use tocsin_client::policy::Policy;
 use tocsin_client::profile::Profile;
 use tocsin_client::secrets;
+use tocsin_client::system_signals::{self, SystemEvent};
 use tocsin_protocol::http::PublishRequest;
 
 /// Tocsin's terminal client.
@@ -244,25 +247,55 @@ async fn listen(dirs: &tocsin_client::profile::Dirs, json: bool) -> anyhow::Resu
     let account = secrets::account(server.as_str(), &profile.email);
     let config = EngineConfig::new(server, account, dirs.data.clone());
     let (handle, mut events, task) = engine::start(config, Arc::from(store), Policy::default())?;
+    let nudges = nudge_on_system_events(handle.clone());
     let mut out = std::io::stdout();
-    loop {
+    let outcome = loop {
         let event = tokio::select! {
             event = events.recv() => event,
             _ = tokio::signal::ctrl_c() => {
+                // Before the shutdown: a nudge now would only make the engine reconnect.
+                nudges.abort();
                 handle.send(engine::Command::Shutdown).await;
                 let _ = task.await;
-                return Ok(ExitCode::SUCCESS);
+                break Ok(ExitCode::SUCCESS);
             }
         };
         let Some(event) = event else {
-            return Ok(ExitCode::SUCCESS);
+            break Ok(ExitCode::SUCCESS);
         };
         let signed_out = matches!(event, EngineEvent::State(ConnectionState::SignedOut { .. }));
-        print_event(&mut out, &event, json)?;
-        if signed_out {
-            return Ok(ExitCode::from(2));
+        if let Err(err) = print_event(&mut out, &event, json) {
+            break Err(err);
         }
-    }
+        if signed_out {
+            break Ok(ExitCode::from(2));
+        }
+    };
+    nudges.abort();
+    outcome
+}
+
+/// Listens to NetworkManager and logind on the system bus: a network change or a
+/// resume reconnects the engine at once (`Command::NetworkChanged`) instead of
+/// waiting for the heartbeat. Abort the task when the engine stops. Without a system
+/// bus it logs one warning (at `TOCSIN_LOG=warn`) and ends.
+fn nudge_on_system_events(handle: engine::EngineHandle) -> tokio::task::JoinHandle<()> {
+    // One nudge on its way is enough: a burst of signals queues one reconnect.
+    let in_flight = Arc::new(AtomicBool::new(false));
+    system_signals::spawn_system(move |event| {
+        // Going to sleep calls for nothing: the link cannot be closed cleanly in that
+        // instant (no logind delay inhibitor is held), and `Resumed` reconnects on wake.
+        if matches!(event, SystemEvent::Sleeping) || in_flight.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // The callback must not block; `send` awaits room in the engine's queue.
+        let handle = handle.clone();
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            handle.send(engine::Command::NetworkChanged).await;
+            in_flight.store(false, Ordering::SeqCst);
+        });
+    })
 }
 
 fn print_event(out: &mut impl Write, event: &EngineEvent, json: bool) -> anyhow::Result<()> {
@@ -282,10 +315,11 @@ fn print_event(out: &mut impl Write, event: &EngineEvent, json: bool) -> anyhow:
                     .with_timezone(&chrono::Local)
                     .format("%H:%M:%S");
                 let urgency = format!("{:?}", notification.urgency).to_lowercase();
+                // The received name for a kind this build does not know, not "unknown".
                 writeln!(
                     out,
                     "{time} [{}] {urgency:<8} {}  ({stream})",
-                    notification.kind().as_str(),
+                    notification.data.kind_name(),
                     notification.title
                 )?;
             }
