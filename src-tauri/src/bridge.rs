@@ -101,7 +101,7 @@ async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
                 }
             }
         }
-        EngineEvent::Unread(_) => batch.tabs.extend(Tab::ALL),
+        EngineEvent::Counts(_) => batch.tabs.extend(Tab::ALL),
         EngineEvent::ActionResult { action, error, .. } => {
             let proposal_id = match action.as_deref() {
                 Some(ClientFrame::ProposalRespond { proposal_id, .. }) => Some(proposal_id.clone()),

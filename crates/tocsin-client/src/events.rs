@@ -1,15 +1,13 @@
 //! What the engine tells the application: one typed stream of [`EngineEvent`]s.
 //! The desktop app renders them; the terminal client prints them.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tocsin_protocol::frames::ClientFrame;
 use tocsin_protocol::{ErrorBody, Notification, StreamName};
 
 use crate::policy::Toast;
-use crate::store::Tab;
+use crate::store::Counts;
 
 /// The connection as the user should see it ("En direct" / "Connexion…" / "Déconnecté").
 /// Serialised as the desktop panel reads it: `{"state":"connected","since":…}`.
@@ -68,8 +66,9 @@ pub enum EngineEvent {
         /// The toasts to show (a summary plus each critical one).
         toasts: Vec<Toast>,
     },
-    /// Unread counts changed.
-    Unread(BTreeMap<Tab, u64>),
+    /// What the badge, the tray mark and the status line show changed: unread per
+    /// tab, unread critical deadlines, actions waiting for the gateway.
+    Counts(Counts),
     /// These notifications became read here — on another device of the user, or by
     /// this device's own action: an OS notification still showing one of them is
     /// closed (the lawyer took it in elsewhere).

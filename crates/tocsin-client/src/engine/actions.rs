@@ -80,17 +80,17 @@ impl Desk<'_> {
             let frame = with_what_was_seen(&store, frame)?;
             let read = apply_locally(&mut store, &frame)?;
             store.enqueue(&frame)?;
-            anyhow::Ok((frame, read, store.unread_by_tab()?))
+            anyhow::Ok((frame, read, store.counts()?))
         })
         .await
         .map_err(anyhow::Error::from)
         .and_then(|saved| saved);
         match saved {
-            Ok((frame, read, unread)) => {
+            Ok((frame, read, counts)) => {
                 if !read.is_empty() {
                     let _ = self.events.send(EngineEvent::Read(read)).await;
                 }
-                let _ = self.events.send(EngineEvent::Unread(unread)).await;
+                let _ = self.events.send(EngineEvent::Counts(counts)).await;
                 Some(frame)
             }
             Err(err) => {

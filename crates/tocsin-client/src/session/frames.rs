@@ -121,7 +121,7 @@ impl<G: Gateway> Session<'_, G> {
                 })
                 .await;
         }
-        self.emit_unread().await;
+        self.emit_counts().await;
         Ok(())
     }
 
@@ -165,7 +165,7 @@ impl<G: Gateway> Session<'_, G> {
                 toasts,
             })
             .await;
-        self.emit_unread().await;
+        self.emit_counts().await;
         self.engine
             .backoff
             .connected(tokio::time::Instant::now().into_std());
@@ -196,7 +196,7 @@ impl<G: Gateway> Session<'_, G> {
             Ok(_) => {}
             Err(err) => tracing::warn!(%err, "cannot apply a read push"),
         }
-        self.emit_unread().await;
+        self.emit_counts().await;
     }
 
     /// "Mark all read" applied on the gateway: by the positions that device saw, or
@@ -258,5 +258,7 @@ impl<G: Gateway> Session<'_, G> {
                 error,
             })
             .await;
+        // One action fewer waiting (and a refused proposal answer undone).
+        self.emit_counts().await;
     }
 }

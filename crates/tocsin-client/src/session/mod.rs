@@ -311,14 +311,11 @@ impl<'e, G: Gateway> Session<'e, G> {
         SessionEnd::closed(code, reason, || tokens.first_invalid_token())
     }
 
-    /// Emits the current unread counts per tab.
-    async fn emit_unread(&mut self) {
-        if let Ok(unread) = self
-            .engine
-            .with_store(|store| Ok(store.unread_by_tab()?))
-            .await
-        {
-            self.engine.emit(EngineEvent::Unread(unread)).await;
+    /// Emits what the badge, the tray and the status line show.
+    async fn emit_counts(&mut self) {
+        match self.engine.with_store(|store| Ok(store.counts()?)).await {
+            Ok(counts) => self.engine.emit(EngineEvent::Counts(counts)).await,
+            Err(err) => tracing::warn!(%err, "cannot count unread notifications"),
         }
     }
 }
