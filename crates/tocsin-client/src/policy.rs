@@ -83,9 +83,15 @@ impl Default for Preferences {
 }
 
 impl Preferences {
-    /// Whether ordinary notifications of `kind` are toasted.
+    /// Whether ordinary notifications of `kind` are toasted. A kind from a newer
+    /// gateway is a generic notice: it follows the system notices' toggle unless it
+    /// has its own.
     pub fn kind_enabled(&self, kind: Kind) -> bool {
-        self.enabled_kinds.get(&kind).copied().unwrap_or(true)
+        match self.enabled_kinds.get(&kind) {
+            Some(enabled) => *enabled,
+            None if kind == Kind::Unknown => self.kind_enabled(Kind::SystemNotification),
+            None => true,
+        }
     }
 
     /// Turns a kind's toasts on or off.
@@ -550,6 +556,16 @@ mod tests {
         );
         assert!(prefs.is_paused(paris(2026, 11, 22, 7, 59).with_timezone(&Utc)));
         assert!(!prefs.is_paused(expected));
+    }
+
+    #[test]
+    fn kinds_from_a_newer_gateway_follow_the_system_notices_toggle() {
+        let mut prefs = Preferences::default();
+        assert!(prefs.kind_enabled(Kind::Unknown));
+        prefs.set_kind_enabled(Kind::SystemNotification, false);
+        assert!(!prefs.kind_enabled(Kind::Unknown));
+        prefs.set_kind_enabled(Kind::Unknown, true);
+        assert!(prefs.kind_enabled(Kind::Unknown), "its own toggle wins");
     }
 
     #[test]
