@@ -174,6 +174,32 @@ fn notification(stream: &StreamName, offset: u64) -> ServerFrame {
     }
 }
 
+/// Checks `probe` every 10 ms of (paused) time until it gives a value, for at most
+/// `within`.
+async fn eventually<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// When the next WebSocket ping arrives (a gateway that stays silent otherwise).
+async fn next_ping(connection: &mut FakeConnection) -> Instant {
+    loop {
+        if let Message::Ping(_) = connection
+            .next_message()
+            .await
+            .expect("the socket stays open")
+        {
+            return Instant::now();
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_gateway_that_breaks_the_order_is_retried_only_after_each_backoff_delay() {
     let mut h = Harness::start(|_, _| {});
@@ -209,16 +235,7 @@ async fn a_silent_gateway_is_dropped_after_the_interval_and_the_timeout() {
     });
     let mut connection = h.next_connection().await;
     connection.accept(vec![empty_stream(user_stream())]).await;
-    let pinged = loop {
-        match connection
-            .next_message()
-            .await
-            .expect("the socket stays open")
-        {
-            Message::Ping(_) => break Instant::now(),
-            _ => continue,
-        }
-    };
+    let pinged = next_ping(&mut connection).await;
     assert_eq!(pinged - connection.at, Duration::from_secs(30));
     // No pong, nothing: a black-holed link.
     let again = h.next_connection().await;
@@ -253,20 +270,8 @@ async fn the_access_token_is_renewed_a_minute_before_it_expires_on_the_open_sock
     let mut h = Harness::start(|_, gateway| gateway.expires_in = Duration::from_secs(900));
     let mut connection = h.next_connection().await;
     connection.accept(vec![empty_stream(user_stream())]).await;
-    let frame = loop {
-        match connection
-            .next_frame()
-            .await
-            .expect("the socket stays open")
-        {
-            frame @ ClientFrame::Refresh { .. } => break frame,
-            _ => continue,
-        }
-    };
+    let access_token = next_refresh_frame(&mut connection).await;
     assert_eq!(Instant::now() - connection.at, Duration::from_secs(840));
-    let ClientFrame::Refresh { access_token, .. } = frame else {
-        unreachable!()
-    };
     assert_eq!(access_token, "at_2", "the token of the second refresh");
     assert_eq!(h.gateway.refreshes(), ["tsr_0", "tsr_1"]);
     assert_eq!(
@@ -368,24 +373,15 @@ async fn a_renewal_whose_answer_was_lost_is_retried_on_the_open_socket() {
 async fn a_click_while_a_connection_attempt_hangs_is_applied_at_once() {
     let h = Harness::start(|_, gateway| gateway.hang_connects = true);
     assert!(h.handle.send(Command::MarkRead(vec!["n1".into()])).await);
-    let clicked = Instant::now();
-    loop {
-        let queued = h
-            .handle
-            .store
-            .lock()
-            .expect("store")
-            .outbox_len()
-            .expect("outbox");
-        if queued == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() - clicked < Duration::from_secs(1),
-            "the click waited for the connection attempt"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the click applied and queued",
+        Duration::from_secs(1),
+        || {
+            let queued = h.handle.store.lock().expect("store").outbox_len();
+            (queued.expect("outbox") == 1).then_some(())
+        },
+    )
+    .await;
 }
 
 /// A stream of 3,000 retained notifications, 10 of them unread.
@@ -422,15 +418,10 @@ async fn a_rebuild_fetches_everything_retained_unread_first() {
     let unread = long_history(&h);
     let mut connection = h.next_connection().await;
     connection.accept(vec![unrecovered(3000)]).await;
-    let until_live = tokio::time::timeout(Duration::from_secs(60), async {
-        while h
-            .when(|event| matches!(event, EngineEvent::State(ConnectionState::Connected { .. })))
-            .is_none()
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    });
-    until_live.await.expect("live after the rebuild");
+    eventually("live after the rebuild", Duration::from_secs(60), || {
+        h.when(|event| matches!(event, EngineEvent::State(ConnectionState::Connected { .. })))
+    })
+    .await;
     let store = h.handle.store.lock().expect("store");
     assert_eq!(
         store.list(None, 10_000, None).expect("inbox").len(),
@@ -473,20 +464,11 @@ async fn a_rebuild_cut_short_resumes_from_the_page_it_reached() {
     }
     // The position was reset to the head with the rebuild pending: resumed.
     again.accept(vec![empty_stream(user_stream())]).await;
-    let until_done = tokio::time::timeout(Duration::from_secs(60), async {
-        while !h
-            .handle
-            .store
-            .lock()
-            .expect("store")
-            .pending_backfills()
-            .expect("query")
-            .is_empty()
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    });
-    until_done.await.expect("the rebuild finished");
+    eventually("the rebuild finished", Duration::from_secs(60), || {
+        let pending = h.handle.store.lock().expect("store").pending_backfills();
+        pending.expect("query").is_empty().then_some(())
+    })
+    .await;
     let requests = h.gateway.history.lock().expect("history").requests.clone();
     // Before the cut: the unread page, then the pages after 0 and 500 of all.
     assert_eq!(
@@ -516,25 +498,14 @@ async fn a_notification_read_on_another_device_is_reported_to_close_its_toast() 
     connection.send(&ServerFrame::Read {
         notification_ids: vec!["n1".into(), "never-held".into()],
     });
-    let reported = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let found =
-                h.events
-                    .lock()
-                    .expect("events")
-                    .iter()
-                    .find_map(|(_, event)| match event {
-                        EngineEvent::Read(ids) => Some(ids.clone()),
-                        _ => None,
-                    });
-            if let Some(ids) = found {
-                return ids;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    let reported = eventually("a read event", Duration::from_secs(10), || {
+        let events = h.events.lock().expect("events");
+        events.iter().find_map(|(_, event)| match event {
+            EngineEvent::Read(ids) => Some(ids.clone()),
+            _ => None,
+        })
     })
-    .await
-    .expect("a read event");
+    .await;
     assert_eq!(reported, ["n1"], "only what this device held and showed");
 }
 
@@ -547,15 +518,6 @@ async fn the_client_pings_at_the_interval_the_gateway_announces() {
             limits.heartbeat_interval_ms = 12_000;
         })
         .await;
-    let pinged = loop {
-        match connection
-            .next_message()
-            .await
-            .expect("the socket stays open")
-        {
-            Message::Ping(_) => break Instant::now(),
-            _ => continue,
-        }
-    };
+    let pinged = next_ping(&mut connection).await;
     assert_eq!(pinged - connection.at, Duration::from_secs(12));
 }
