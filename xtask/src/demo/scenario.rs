@@ -92,20 +92,29 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
         Ok(time.with_timezone(&paris))
     };
     let appeal_due_at = on_the_hour(26)?;
+    let mut mail = publish(
+        format!("user:{MARIE}"),
+        format!("Nouveau mail — dossier {DOSSIER}"),
+        "Maître Martin vous transmet ses conclusions.",
+        NotificationData::EmailReceived(EmailReceived {
+            // The firm's own reference travels with the notification, as sent.
+            extra: serde_json::Map::from_iter([(
+                "ged_document".to_owned(),
+                serde_json::json!({"id": 4217, "base": "courriers"}),
+            )]),
+            subject: "Conclusions adverses".into(),
+            from: "Maître Martin <martin@martin-avocats.example>".into(),
+            dossier_number: Some(DOSSIER.into()),
+            message_id: Some("<demo-1@martin-avocats.example>".into()),
+            has_attachments: true,
+        }),
+    );
+    // "Open" in the panel and on the toast leads into the firm's software.
+    mail.url = Some(format!(
+        "https://ged.cabinet-dupont.example/dossiers/{DOSSIER}"
+    ));
     let mut scenario = vec![
-        publish(
-            format!("user:{MARIE}"),
-            format!("Nouveau mail — dossier {DOSSIER}"),
-            "Maître Martin vous transmet ses conclusions.",
-            NotificationData::EmailReceived(EmailReceived {
-                extra: Default::default(),
-                subject: "Conclusions adverses".into(),
-                from: "Maître Martin <martin@martin-avocats.example>".into(),
-                dossier_number: Some(DOSSIER.into()),
-                message_id: Some("<demo-1@martin-avocats.example>".into()),
-                has_attachments: true,
-            }),
-        ),
+        mail,
         publish(
             format!("tenant:{TENANT}"),
             format!("Dossier {DOSSIER} : pièce ajoutée"),
