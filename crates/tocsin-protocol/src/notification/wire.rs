@@ -17,9 +17,12 @@ use serde_json::Value;
 use super::{Kind, NotificationData, UnknownData};
 
 impl NotificationData {
-    /// Types `data` as `kind`'s shape; an error says which field is wrong.
-    pub fn typed(kind: Kind, data: Value) -> Result<NotificationData, serde_json::Error> {
-        use serde_json::from_value as typed;
+    /// Types `data` as `kind`'s shape; an error says which field is wrong. Reads
+    /// through a reference, so that the caller keeps `data` when it does not fit.
+    pub fn typed(kind: Kind, data: &Value) -> Result<NotificationData, serde_json::Error> {
+        fn typed<'a, T: Deserialize<'a>>(data: &'a Value) -> Result<T, serde_json::Error> {
+            T::deserialize(data)
+        }
         Ok(match kind {
             Kind::EmailReceived => NotificationData::EmailReceived(typed(data)?),
             Kind::DossierUpdated => NotificationData::DossierUpdated(typed(data)?),
@@ -43,7 +46,7 @@ impl NotificationData {
     /// otherwise.
     pub fn from_parts(kind: String, data: Value) -> NotificationData {
         match Kind::parse(&kind) {
-            Some(known) => NotificationData::typed(known, data.clone())
+            Some(known) => NotificationData::typed(known, &data)
                 .unwrap_or(NotificationData::Unknown(UnknownData { kind, data })),
             None => NotificationData::Unknown(UnknownData { kind, data }),
         }
@@ -56,7 +59,7 @@ impl NotificationData {
             return Ok(());
         };
         match Kind::parse(kind) {
-            Some(known) => match NotificationData::typed(known, data.clone()) {
+            Some(known) => match NotificationData::typed(known, data) {
                 Ok(_) => Ok(()),
                 Err(err) => Err(format!("data of kind '{kind}' is not valid: {err}")),
             },
