@@ -26,5 +26,6 @@ mod replay; // Reconnecting replays exactly what was missed, then goes live with
 mod sessions; // In-band refresh outlives the old token; sign-out and token reuse close the device.
 mod shutdown; // SIGTERM closes every client with 4000 and exits 0.
 mod slow_consumer; // A client that stops reading is cut off alone and resumes without loss.
+mod soak; // A seeded random schedule of SIGKILLs, black holes and actions of every kind: nothing lost, applied once, unread agrees.
 mod store_integrity; // An older copy restored, the WAL deleted, a damaged file, a held lock: refused clearly, nothing lost.
 mod terminal_client; // `tocsin listen` killed and restarted resumes from its persisted positions.

@@ -175,3 +175,111 @@ impl ContinuousPublisher {
         self.task.await.expect("the publisher task did not panic")
     }
 }
+
+/// A `system-notification` of `level` to `to` (an `error` one is critical by default).
+pub fn system(
+    to: &str,
+    level: tocsin_protocol::notification::SystemLevel,
+    title: &str,
+) -> PublishRequest {
+    PublishRequest {
+        url: None,
+        to: to.to_owned(),
+        tenant: None,
+        data: NotificationData::SystemNotification(
+            tocsin_protocol::notification::SystemNotification {
+                extra: Default::default(),
+                level,
+                code: Some("e2e".to_owned()),
+            },
+        ),
+        title: title.to_owned(),
+        body: String::new(),
+        urgency: None,
+        idempotency_key: None,
+    }
+}
+
+/// What one publish attempt came to.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    /// Answered 2xx: stored (or stored before, for a retried idempotency key).
+    Acknowledged(T),
+    /// Not acknowledged for now (the gateway is down, restarting, busy, limiting):
+    /// retry with the same idempotency keys.
+    Unavailable(String),
+    /// Refused for good (4xx other than 429): a bug in the test or the gateway.
+    Refused(u16, String),
+}
+
+fn sort_reply<T: serde::de::DeserializeOwned>(
+    sent: reqwest::Result<crate::http::Reply>,
+) -> Attempt<T> {
+    let reply = match sent {
+        Ok(reply) => reply,
+        Err(err) => return Attempt::Unavailable(format!("transport: {err}")),
+    };
+    let status = reply.status.as_u16();
+    if reply.status.is_success() {
+        return match serde_json::from_value::<T>(reply.body.clone()) {
+            Ok(parsed) => Attempt::Acknowledged(parsed),
+            Err(err) => Attempt::Refused(
+                status,
+                format!("unparsable 2xx body ({err}): {}", reply.body),
+            ),
+        };
+    }
+    if status == 429 || reply.status.is_server_error() {
+        return Attempt::Unavailable(format!("HTTP {status}: {}", reply.body));
+    }
+    Attempt::Refused(status, reply.body.to_string())
+}
+
+/// One `POST /v1/publish`, sorted into acknowledged / retry later / refused.
+pub async fn attempt_publish(
+    api: &Api,
+    key: &str,
+    request: &PublishRequest,
+) -> Attempt<PublishResponse> {
+    sort_reply(api.send(api.publish_request(key, request)).await)
+}
+
+/// One `POST /v1/publish/batch` to `base` (`http://host:port`), sorted like
+/// [`attempt_publish`]; never panics on a gateway that is down.
+pub async fn attempt_publish_batch(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    notifications: &[PublishRequest],
+) -> Attempt<Vec<PublishResponse>> {
+    let body = tocsin_protocol::http::BatchPublishRequest {
+        notifications: notifications.to_vec(),
+    };
+    let sent = async {
+        let response = client
+            .post(format!("{base}/v1/publish/batch"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        Ok(crate::http::Reply {
+            status,
+            body,
+            headers,
+        })
+    }
+    .await;
+    match sort_reply::<tocsin_protocol::http::BatchPublishResponse>(sent) {
+        Attempt::Acknowledged(reply) => Attempt::Acknowledged(reply.results),
+        Attempt::Unavailable(why) => Attempt::Unavailable(why),
+        Attempt::Refused(status, why) => Attempt::Refused(status, why),
+    }
+}
