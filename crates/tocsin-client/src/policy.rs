@@ -15,8 +15,6 @@
 //! 4. After an outage ([`Policy::decide_catch_up`]), if more than
 //!    [`Preferences::summary_threshold`] non-critical notifications would be shown,
 //!    they become one summary; critical ones are still shown one by one.
-//!
-//! [`RecentProposals`] keeps the short list of pending proposals the panel highlights.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -246,49 +244,6 @@ impl Policy {
             .collect();
         toasts.push(Toast::Summary { count, by_kind });
         toasts
-    }
-}
-
-/// The pending proposals the panel highlights: the most recent few, none older than
-/// an hour (as in the seed design), so the list stays short and current.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecentProposals {
-    /// `(proposal id, when it was proposed)`, newest first, at most [`Self::MAX`].
-    entries: Vec<(String, DateTime<Utc>)>,
-}
-
-impl RecentProposals {
-    /// How many proposals are kept.
-    pub const MAX: usize = 5;
-    /// How long a proposal stays listed.
-    pub const MAX_AGE: TimeDelta = TimeDelta::hours(1);
-
-    /// An empty list.
-    pub fn new() -> Self {
-        RecentProposals::default()
-    }
-
-    /// Adds (or refreshes) a pending proposal; the oldest beyond [`Self::MAX`] drops out.
-    pub fn insert(&mut self, id: impl Into<String>, at: DateTime<Utc>) {
-        let id = id.into();
-        self.entries.retain(|(existing, _)| *existing != id);
-        let index = self.entries.partition_point(|(_, other)| *other >= at);
-        self.entries.insert(index, (id, at));
-        self.entries.truncate(Self::MAX);
-    }
-
-    /// Removes a proposal (answered, cancelled, or no longer pending).
-    pub fn remove(&mut self, id: &str) {
-        self.entries.retain(|(existing, _)| existing != id);
-    }
-
-    /// The ids still listed at `now`, newest first.
-    pub fn current(&self, now: DateTime<Utc>) -> Vec<String> {
-        self.entries
-            .iter()
-            .filter(|(_, at)| now.signed_duration_since(*at) < Self::MAX_AGE)
-            .map(|(id, _)| id.clone())
-            .collect()
     }
 }
 
@@ -602,40 +557,5 @@ mod tests {
         assert_eq!(old.summary_threshold, 10);
         assert!(old.critical_breaks_through_quiet_hours);
         assert!(old.kind_enabled(Kind::EmailReceived));
-    }
-
-    #[test]
-    fn recent_proposals_keep_the_five_newest() {
-        let t0 = noon().with_timezone(&Utc);
-        let mut recent = RecentProposals::new();
-        for i in 0..7 {
-            recent.insert(format!("p{i}"), t0 + TimeDelta::minutes(i));
-        }
-        assert_eq!(
-            recent.current(t0 + TimeDelta::minutes(7)),
-            ["p6", "p5", "p4", "p3", "p2"]
-        );
-
-        recent.insert("old", t0 - TimeDelta::minutes(5));
-        assert_eq!(recent.current(t0 + TimeDelta::minutes(7)).len(), 5);
-        assert!(!recent.current(t0).contains(&"old".to_owned()));
-
-        recent.insert("p2", t0 + TimeDelta::minutes(8));
-        recent.remove("p5");
-        assert_eq!(
-            recent.current(t0 + TimeDelta::minutes(9)),
-            ["p2", "p6", "p4", "p3"]
-        );
-    }
-
-    #[test]
-    fn recent_proposals_expire_after_an_hour() {
-        let t0 = noon().with_timezone(&Utc);
-        let mut recent = RecentProposals::new();
-        recent.insert("a", t0);
-        recent.insert("b", t0 + TimeDelta::minutes(30));
-        assert_eq!(recent.current(t0 + TimeDelta::minutes(59)), ["b", "a"]);
-        assert_eq!(recent.current(t0 + TimeDelta::minutes(60)), ["b"]);
-        assert!(recent.current(t0 + TimeDelta::minutes(90)).is_empty());
     }
 }
