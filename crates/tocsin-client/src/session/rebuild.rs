@@ -96,6 +96,8 @@ impl<G: Gateway> Session<'_, G> {
                 fetched += page.stored;
                 cursor = page.next_after.unwrap_or(up_to);
                 self.note_progress(stream, pass, cursor).await?;
+                // The badge grows with the rebuild, page by page.
+                self.emit_counts().await;
                 self.engine
                     .emit(EngineEvent::Rebuilding {
                         stream: stream.clone(),
