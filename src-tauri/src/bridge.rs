@@ -1,21 +1,25 @@
 //! The bridge from the engine to the user: renders each [`EngineEvent`] (state,
-//! tray, panel events, OS notifications) and turns notification clicks back into
-//! engine commands, the notification's link opened, or panel navigation. Events that arrive together (a replay of
-//! thousands) are handled as one batch: one recount, one snapshot, one tray update.
+//! tray, panel events, OS notifications shown, and closed once read elsewhere) and
+//! turns notification clicks back into engine commands, the notification's link
+//! opened, or panel navigation. Events that arrive together (a replay of thousands)
+//! are handled as one batch: the last counts, one snapshot, one tray update.
+//!
+//! Everything it knows comes through the engine's door: its events, and its
+//! handle's queries (a notification by id, the counts before the first event).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use tauri::{AppHandle, Emitter, Manager};
-use tocsin_client::engine::Command;
+use tocsin_client::engine::{Command, EngineHandle};
 use tocsin_client::events::{ConnectionState, EngineEvent};
 use tocsin_client::policy::Toast;
-use tocsin_client::store::Tab;
+use tocsin_client::store::{Counts, Tab};
 use tocsin_protocol::frames::ClientFrame;
 use tokio::sync::mpsc;
 
 use crate::error::AppError;
 use crate::ipc::{self, EVENT_ACTION_RESULT, EVENT_NEW_ITEMS, Item, Navigate, NewItems, View};
-use crate::notifier::ToastClick;
+use crate::notifier::{Notifier, ToastClick};
 use crate::panel::{self, PANEL};
 use crate::state::AppState;
 use crate::toast::{self, ACTION_DEFAULT, ACTION_MARK_READ, ToastContent};
@@ -33,26 +37,57 @@ struct Batch {
     new_items: Vec<Item>,
     /// OS notifications to show.
     toasts: Vec<ToastContent>,
+    /// Notifications that became read: their toasts are closed.
+    read: Vec<String>,
+    /// The engine's last counts in the batch (each supersedes the one before).
+    counts: Option<Counts>,
+    /// A rebuild stored notifications after the batch's last counts (if any) and
+    /// without counting them: ask the engine for its counts.
+    recount: bool,
 }
 
-/// Renders the engine's events until it stops.
-pub async fn run(app: AppHandle, mut events: mpsc::Receiver<EngineEvent>) {
+/// One running engine, as the bridge sees it.
+struct Engine {
+    /// Its handle, for queries.
+    handle: EngineHandle,
+    /// Its session's [`crate::state::Session::id`].
+    session: u64,
+}
+
+/// Renders the events of session `session`'s engine until it stops.
+pub async fn run(
+    app: AppHandle,
+    engine: EngineHandle,
+    session: u64,
+    mut events: mpsc::Receiver<EngineEvent>,
+) {
+    let engine = Engine {
+        handle: engine,
+        session,
+    };
+    // The counts before the first `Counts` event (a resumed inbox has unread items
+    // before anything happens). Read here, before any event is handled: an event
+    // handled first and then overwritten by this older answer would stay wrong.
+    match engine.handle.counts().await {
+        Ok(counts) => view::set_counts(&app, session, &counts),
+        Err(err) => tracing::warn!(%err, "cannot read the unread counts"),
+    }
     while let Some(first) = events.recv().await {
         let mut batch = Batch::default();
-        handle(&app, first, &mut batch).await;
+        handle(&app, &engine, first, &mut batch).await;
         for _ in 1..BATCH {
             match events.try_recv() {
-                Ok(event) => handle(&app, event, &mut batch).await,
+                Ok(event) => handle(&app, &engine, event, &mut batch).await,
                 Err(_) => break,
             }
         }
-        flush(&app, batch).await;
+        flush(&app, &engine, batch).await;
     }
     tracing::debug!("engine events ended");
 }
 
 /// Applies one event to the state and the batch.
-async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
+async fn handle(app: &AppHandle, engine: &Engine, event: EngineEvent, batch: &mut Batch) {
     let state = app.state::<AppState>();
     let locale = state.locale();
     match event {
@@ -88,7 +123,7 @@ async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
                     Toast::Show {
                         notification_id, ..
                     } => {
-                        if let Some(n) = load(app, notification_id).await {
+                        if let Some(n) = load(engine, notification_id).await {
                             batch.toasts.push(toast::for_notification(&n, locale));
                         }
                     }
@@ -101,7 +136,11 @@ async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
                 }
             }
         }
-        EngineEvent::Counts(_) => batch.tabs.extend(Tab::ALL),
+        EngineEvent::Counts(counts) => {
+            batch.counts = Some(counts);
+            batch.recount = false;
+            batch.tabs.extend(Tab::ALL);
+        }
         EngineEvent::ActionResult { action, error, .. } => {
             let proposal_id = match action.as_deref() {
                 Some(ClientFrame::ProposalRespond { proposal_id, .. }) => Some(proposal_id.clone()),
@@ -124,39 +163,56 @@ async fn handle(app: &AppHandle, event: EngineEvent, batch: &mut Batch) {
                 }
             }
         }
-        // Progress only: the notifications it fetches arrive as `Notification` events.
-        // (Not shown in the panel yet; the log says how far it got.)
+        // Progress: the notifications it fetched are stored, not announced one by one
+        // and not counted (the engine counts once caught up). The badge follows the
+        // rebuild page by page through the handle's counts; the progress itself is
+        // not shown in the panel yet, the log says how far it got.
         EngineEvent::Rebuilding {
             stream,
             unread_only,
             fetched,
             retained,
-        } => tracing::debug!(%stream, unread_only, fetched, retained, "rebuilding from history"),
-        EngineEvent::Read(_) => batch.tabs.extend(Tab::ALL),
+        } => {
+            tracing::debug!(%stream, unread_only, fetched, retained, "rebuilding from history");
+            batch.recount = true;
+        }
+        EngineEvent::Read(ids) => {
+            batch.read.extend(ids);
+            batch.tabs.extend(Tab::ALL);
+        }
         EngineEvent::Warning(warning) => tracing::warn!(%warning, "engine warning"),
     }
 }
 
-/// A notification from the local store.
-async fn load(app: &AppHandle, id: String) -> Option<tocsin_protocol::Notification> {
-    let store = app.state::<AppState>().lock().session.as_ref()?.store();
-    tokio::task::spawn_blocking(move || {
-        let store = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store.get(&id).ok().flatten().map(|item| item.notification)
-    })
-    .await
-    .ok()
-    .flatten()
+/// A notification held by the engine.
+async fn load(engine: &Engine, id: String) -> Option<tocsin_protocol::Notification> {
+    match engine.handle.get(id).await {
+        Ok(item) => item.map(|item| item.notification),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read a notification to toast it");
+            None
+        }
+    }
 }
 
-/// Refreshes the view once for the batch and shows its toasts.
-async fn flush(app: &AppHandle, batch: Batch) {
-    if !batch.toasts.is_empty() {
-        show(app, batch.toasts).await;
+/// Refreshes the view once for the batch, shows its toasts and closes those of
+/// notifications read meanwhile.
+async fn flush(app: &AppHandle, engine: &Engine, mut batch: Batch) {
+    if !batch.toasts.is_empty() || !batch.read.is_empty() {
+        render_toasts(app, batch.toasts, batch.read).await;
     }
-    view::recount_and_publish(app).await;
+    if batch.recount {
+        match engine.handle.counts().await {
+            Ok(counts) => batch.counts = Some(counts),
+            Err(err) => tracing::warn!(%err, "cannot read the unread counts"),
+        }
+    }
+    if let Some(counts) = &batch.counts {
+        app.state::<AppState>()
+            .lock()
+            .set_counts(engine.session, counts);
+    }
+    view::publish(app);
     if !batch.tabs.is_empty() {
         view::items_changed(app, batch.tabs.into_iter().collect());
     }
@@ -174,24 +230,53 @@ async fn flush(app: &AppHandle, batch: Batch) {
     }
 }
 
-/// Shows toasts on a blocking thread; records whether the notification service
-/// answers, so the panel can say why there are none.
-async fn show(app: &AppHandle, toasts: Vec<ToastContent>) {
+/// Shows toasts and closes read ones on a blocking thread; records whether the
+/// notification service answers, so the panel can say why there are none.
+async fn render_toasts(app: &AppHandle, toasts: Vec<ToastContent>, read: Vec<String>) {
     let state = app.state::<AppState>();
     let notifier = state.notifier.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let mut last = Ok(());
-        for toast in &toasts {
-            last = notifier.show(toast);
-            if let Err(err) = &last {
-                tracing::warn!(%err, summary = %toast.summary, "cannot show an OS notification");
-            }
+    let shows = !toasts.is_empty();
+    let outcome = tokio::task::spawn_blocking(move || show_and_close(&*notifier, &toasts, &read))
+        .await
+        .unwrap_or_else(|err| Err(err.to_string()));
+    // Only showing says whether the service answers: closing has nothing to say
+    // when no toast was on screen.
+    if shows {
+        set_notifications_status(app, outcome);
+    }
+}
+
+/// Shows a batch's toasts, except those of notifications read in the same batch
+/// (read on the phone while this desktop was catching up: nothing to take in any
+/// more), then closes the toasts of every notification read. Blocking. The result
+/// is the last toast's.
+fn show_and_close(
+    notifier: &dyn Notifier,
+    toasts: &[ToastContent],
+    read: &[String],
+) -> Result<(), String> {
+    let read_ids: HashSet<&str> = read.iter().map(String::as_str).collect();
+    let mut last = Ok(());
+    for toast in toasts {
+        if toast
+            .notification_id
+            .as_deref()
+            .is_some_and(|id| read_ids.contains(id))
+        {
+            continue;
         }
-        last
-    })
-    .await
-    .unwrap_or_else(|err| Err(err.to_string()));
-    set_notifications_status(app, outcome);
+        last = notifier.show(toast);
+        if let Err(err) = &last {
+            tracing::warn!(%err, summary = %toast.summary, "cannot show an OS notification");
+        }
+    }
+    for id in read {
+        if let Err(err) = notifier.close(id) {
+            // Gone already (dismissed meanwhile), or no service: nothing to undo.
+            tracing::debug!(%err, id, "cannot close an OS notification");
+        }
+    }
+    last
 }
 
 /// Records the notification service's state.
@@ -250,5 +335,59 @@ pub async fn follow_clicks(app: AppHandle, mut clicks: mpsc::UnboundedReceiver<T
         }) {
             tracing::warn!(%err, "cannot reach the main thread");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tocsin_client::store::testing;
+
+    use super::*;
+    use crate::i18n::Locale;
+    use crate::notifier::tests::Recording;
+
+    fn toast_of(id: &str) -> ToastContent {
+        toast::for_notification(&testing::email(id, 0), Locale::En)
+    }
+
+    #[test]
+    fn toasts_read_in_their_batch_are_not_shown_and_read_ones_are_closed() {
+        let notifier = Recording::default();
+        show_and_close(&notifier, &[toast_of("n1"), toast_of("n2")], &[]).expect("shown");
+        let n1 = 1;
+        // Next batch: n3 arrives and is read at once (the phone), n4 arrives, the
+        // summary stands for many, and n1 (on screen) is read elsewhere.
+        let summary = toast::for_summary(
+            12,
+            &std::collections::BTreeMap::from([(tocsin_protocol::Kind::EmailReceived, 12)]),
+            Locale::En,
+        );
+        show_and_close(
+            &notifier,
+            &[toast_of("n3"), toast_of("n4"), summary],
+            &["n3".to_owned(), "n1".to_owned(), "not-shown".to_owned()],
+        )
+        .expect("shown");
+        let shown: Vec<Option<String>> = notifier
+            .shown
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|t| t.notification_id.clone())
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                Some("n1".to_owned()),
+                Some("n2".to_owned()),
+                Some("n4".to_owned()),
+                None
+            ],
+            "n3 was read before it was shown"
+        );
+        assert_eq!(notifier.closed(), vec![n1], "only n1 was on screen");
+        // The summary is never closed by a read, whatever it stood for.
+        show_and_close(&notifier, &[], &["n2".to_owned(), "n4".to_owned()]).expect("closed");
+        assert_eq!(notifier.closed(), vec![1, 2, 3]);
     }
 }

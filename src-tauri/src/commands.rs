@@ -3,7 +3,7 @@
 //! (capabilities/panel.json).
 
 use tauri::{AppHandle, Manager, State};
-use tocsin_client::engine::Command;
+use tocsin_client::engine::{Command, EngineHandle};
 use tocsin_client::store::Tab;
 use tocsin_protocol::Kind;
 use tocsin_protocol::frames::ProposalResponse;
@@ -40,56 +40,47 @@ pub async fn list_items(
     limit: u32,
     before: Option<String>,
 ) -> Result<Vec<Item>, AppError> {
-    let locale = state.locale();
-    let store = state
-        .lock()
-        .session
-        .as_ref()
-        .map(|s| s.store())
-        .ok_or_else(|| AppError::not_signed_in(locale))?;
+    let engine = signed_in(&state)?;
     let limit = limit.clamp(1, MAX_PAGE) as usize;
-    tokio::task::spawn_blocking(move || {
-        let store = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let items = if tab == Tab::Deadlines {
+        // By due date: one list, no pages (it is as long as the unread deadlines).
+        engine.deadlines(limit).await
+    } else {
         let cursor = match before {
-            Some(id) => store
-                .get(&id)
+            Some(id) => engine
+                .get(id)
+                .await
                 .map_err(AppError::internal)?
                 .map(|item| item.cursor()),
             None => None,
         };
-        let items = if tab == Tab::Deadlines {
-            store.deadlines_by_due_date(limit)
-        } else {
-            store.list_tab(tab, limit, cursor.as_ref())
-        }
-        .map_err(AppError::internal)?;
-        items
-            .iter()
-            .filter_map(|item| {
-                let status = match &item.notification.data {
-                    tocsin_protocol::NotificationData::ProposalCreated(p) => {
-                        match store.proposal_status(&p.proposal_id) {
-                            Ok(status) => status,
-                            Err(err) => return Some(Err(AppError::internal(err))),
-                        }
-                    }
-                    _ => None,
-                };
-                Item::from_inbox(item, status).map(Ok)
-            })
-            .collect()
-    })
-    .await
-    .map_err(AppError::internal)?
+        engine.list(Some(tab), limit, cursor).await
+    }
+    .map_err(AppError::internal)?;
+    let mut listed = Vec::with_capacity(items.len());
+    for item in &items {
+        let status = match &item.notification.data {
+            tocsin_protocol::NotificationData::ProposalCreated(p) => engine
+                .proposal_status(p.proposal_id.clone())
+                .await
+                .map_err(AppError::internal)?,
+            _ => None,
+        };
+        listed.extend(Item::from_inbox(item, status));
+    }
+    Ok(listed)
+}
+
+/// The engine, or "not signed in".
+fn signed_in(state: &AppState) -> Result<EngineHandle, AppError> {
+    state
+        .engine()
+        .ok_or_else(|| AppError::not_signed_in(state.locale()))
 }
 
 /// Sends a command to the engine, or says the user is not signed in.
 async fn to_engine(state: &AppState, command: Command) -> Result<(), AppError> {
-    let engine = state
-        .engine()
-        .ok_or_else(|| AppError::not_signed_in(state.locale()))?;
+    let engine = signed_in(state)?;
     if engine.send(command).await {
         Ok(())
     } else {
@@ -141,37 +132,32 @@ pub async fn mark_all_read(state: State<'_, AppState>, tab: Option<Tab>) -> Resu
     Ok(())
 }
 
-/// The ids of the unread notifications of `kind` held here, newest first.
+/// The ids of the unread notifications of `kind` held here, newest first. The
+/// engine lists by tab: the kind's tab is read page by page and filtered here (a
+/// kind this build does not know is one of the System tab's two kinds, and system
+/// notices are few).
 async fn unread_ids(state: &AppState, kind: Kind) -> Result<Vec<String>, AppError> {
-    let store = state
-        .lock()
-        .session
-        .as_ref()
-        .map(|s| s.store())
-        .ok_or_else(|| AppError::not_signed_in(state.locale()))?;
-    tokio::task::spawn_blocking(move || {
-        let store = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut ids = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store
-                .list(Some(kind), MAX_PAGE as usize, cursor.as_ref())
-                .map_err(AppError::internal)?;
-            let Some(last) = page.last() else {
-                return Ok(ids);
-            };
-            cursor = Some(last.cursor());
-            ids.extend(
-                page.iter()
-                    .filter(|item| !item.read)
-                    .map(|item| item.notification.id.clone()),
-            );
-        }
-    })
-    .await
-    .map_err(AppError::internal)?
+    let engine = signed_in(state)?;
+    let Some(tab) = Tab::of(kind) else {
+        return Ok(Vec::new());
+    };
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = engine
+            .list(Some(tab), MAX_PAGE as usize, cursor)
+            .await
+            .map_err(AppError::internal)?;
+        let Some(last) = page.last() else {
+            return Ok(ids);
+        };
+        cursor = Some(last.cursor());
+        ids.extend(
+            page.iter()
+                .filter(|item| !item.read && item.notification.kind() == kind)
+                .map(|item| item.notification.id.clone()),
+        );
+    }
 }
 
 /// Accepts or rejects a proposal; the outcome arrives as an `action-result` event.

@@ -77,28 +77,19 @@ pub async fn open_held(app: &AppHandle, id: &str) -> Result<(), LinkError> {
 }
 
 async fn open_held_inner(app: &AppHandle, id: String) -> Result<(), LinkError> {
-    let store = app
+    let engine = app
         .state::<AppState>()
-        .lock()
-        .session
-        .as_ref()
-        .map(|s| s.store())
+        .engine()
         .ok_or(LinkError::NotSignedIn)?;
-    tokio::task::spawn_blocking(move || {
-        let held = {
-            let store = store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            store
-                .get(&id)
-                .map_err(|err| LinkError::Store(err.to_string()))?
-        };
-        // The store's lock is released before the handler runs (it may take a while).
-        let held = held.ok_or(LinkError::NotHeld(id))?;
-        open_with(&held.notification, system_open)
-    })
-    .await
-    .map_err(|err| LinkError::Store(err.to_string()))?
+    let held = engine
+        .get(id.clone())
+        .await
+        .map_err(|err| LinkError::Store(err.to_string()))?
+        .ok_or(LinkError::NotHeld(id))?;
+    // The handler may take a while (up to ~250 ms per launcher tried).
+    tokio::task::spawn_blocking(move || open_with(&held.notification, system_open))
+        .await
+        .map_err(|err| LinkError::Store(err.to_string()))?
 }
 
 #[cfg(test)]

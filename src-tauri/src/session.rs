@@ -150,6 +150,8 @@ fn start_engine(
     let prefs = state.lock().settings.prefs.clone();
     let (engine, events, task) = engine::start(config, secrets.clone(), Policy::new(prefs))?;
     let nudges = Nudges::start(engine.clone());
+    let id = state.next_session_id();
+    let bridge = engine.clone();
     {
         let mut shared = state.lock();
         shared.set_connection(ConnectionState::Connecting {
@@ -157,6 +159,7 @@ fn start_engine(
             next_retry: None,
         });
         shared.session = Some(Session {
+            id,
             profile,
             account,
             secrets,
@@ -165,16 +168,16 @@ fn start_engine(
             nudges,
         });
     }
-    tauri::async_runtime::spawn(bridge::run(app.clone(), events));
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move { view::recount_and_publish(&app).await });
+    // The bridge reads the engine's counts first, then renders its events.
+    tauri::async_runtime::spawn(bridge::run(app.clone(), bridge, id, events));
+    view::publish(app);
     Ok(())
 }
 
 /// Stops the running engine, if any, and waits for it (bounded).
 async fn stop_engine(app: &AppHandle) -> Option<Session> {
     let state = app.state::<AppState>();
-    let mut session = state.lock().session.take()?;
+    let mut session = state.lock().end_session()?;
     // First: a nudge now would only make the stopping engine reconnect.
     session.nudges.stop();
     session.engine.send(Command::Shutdown).await;
@@ -210,7 +213,7 @@ pub async fn sign_out(app: &AppHandle) -> Result<(), AppError> {
     state.lock().set_connection(ConnectionState::SignedOut {
         reason: String::new(),
     });
-    view::recount_and_publish(app).await;
+    view::publish(app);
     tracing::info!("signed out");
     Ok(())
 }
@@ -220,7 +223,7 @@ pub async fn sign_out(app: &AppHandle) -> Result<(), AppError> {
 /// in again. The local database goes too: the next sign-in may be someone else.
 pub fn forget_refused(app: &AppHandle) {
     let state = app.state::<AppState>();
-    let Some(session) = state.lock().session.take() else {
+    let Some(session) = state.lock().end_session() else {
         return;
     };
     if let Err(err) = session.secrets.delete(&session.account) {

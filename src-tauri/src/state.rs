@@ -12,7 +12,7 @@ use tocsin_client::engine::EngineHandle;
 use tocsin_client::events::ConnectionState;
 use tocsin_client::profile::Profile;
 use tocsin_client::secrets::SecretStore;
-use tocsin_client::store::{LocalStore, Tab};
+use tocsin_client::store::{Counts, Tab};
 
 use crate::i18n::Locale;
 use crate::ipc::{Account, Navigate, NotificationsStatus, SecretStoreStatus, Snapshot};
@@ -32,6 +32,10 @@ pub struct Dirs {
 
 /// A signed-in account with its running engine.
 pub struct Session {
+    /// This session's number in the app's life: the bridge of an engine that was
+    /// stopped may still be rendering its last events, and must not set the counts of
+    /// the session that followed it (or of none).
+    pub id: u64,
     /// Who, where.
     pub profile: Profile,
     /// The secret store account key of its refresh token.
@@ -47,13 +51,6 @@ pub struct Session {
     pub nudges: Nudges,
 }
 
-impl Session {
-    /// The engine's local store.
-    pub fn store(&self) -> Arc<Mutex<LocalStore>> {
-        self.engine.store.clone()
-    }
-}
-
 /// Everything that changes.
 pub struct Shared {
     /// The signed-in account, if any.
@@ -65,11 +62,11 @@ pub struct Shared {
     pub offline_since: Option<DateTime<Utc>>,
     /// Why it was lost.
     pub offline_reason: String,
-    /// Unread per tab.
+    /// Unread per tab, as the engine last counted them.
     pub unread: BTreeMap<Tab, u64>,
-    /// Outbox length.
+    /// Outbox length, as the engine last counted it.
     pub pending_actions: usize,
-    /// An unread critical deadline exists.
+    /// An unread critical deadline exists (the engine's count is above zero).
     pub critical_pending: bool,
     /// OS notifications.
     pub notifications: NotificationsStatus,
@@ -93,6 +90,8 @@ pub struct AppState {
     shared: Mutex<Shared>,
     /// The last snapshot's revision.
     revision: AtomicU64,
+    /// The last [`Session::id`] handed out.
+    sessions: AtomicU64,
     /// The tray, once created. A lock of its own, taken only on the main thread: tray
     /// calls from other threads wait for the main thread, so holding `shared` (which
     /// the main thread also takes) across one would deadlock.
@@ -128,6 +127,7 @@ impl AppState {
                 navigation: None,
             }),
             revision: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
             tray: Mutex::new(None),
         }
     }
@@ -146,9 +146,15 @@ impl AppState {
         language.resolve(self.os_locale.as_deref())
     }
 
-    /// The engine and its store, when signed in.
+    /// The engine, when signed in: the one door to the local store (queries) and to
+    /// the gateway (commands).
     pub fn engine(&self) -> Option<EngineHandle> {
         self.lock().session.as_ref().map(|s| s.engine.clone())
+    }
+
+    /// A number for the next [`Session`], never handed out before.
+    pub fn next_session_id(&self) -> u64 {
+        self.sessions.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// What the panel shows.
@@ -186,6 +192,27 @@ impl AppState {
 }
 
 impl Shared {
+    /// Takes what the engine counted (its `Counts` event, or its handle's `counts()`
+    /// before the first event) when it is the running session's engine's: a stopped
+    /// engine's last counts are not this session's. True when taken.
+    pub fn set_counts(&mut self, session: u64, counts: &Counts) -> bool {
+        if self.session.as_ref().map(|s| s.id) != Some(session) {
+            return false;
+        }
+        self.unread.clone_from(&counts.unread);
+        self.pending_actions = counts.outbox;
+        self.critical_pending = counts.unread_critical_deadlines > 0;
+        true
+    }
+
+    /// Ends the session, if any: with no engine there is nothing unread to show.
+    pub fn end_session(&mut self) -> Option<Session> {
+        self.unread.clear();
+        self.pending_actions = 0;
+        self.critical_pending = false;
+        self.session.take()
+    }
+
     /// Records a connection state from the engine.
     pub fn set_connection(&mut self, state: ConnectionState) {
         match &state {
@@ -291,6 +318,27 @@ mod tests {
             tenant: "Cabinet Dupont".into(),
         });
         assert_eq!(s.offline_since, None);
+    }
+
+    #[test]
+    fn counts_are_taken_only_from_the_running_sessions_engine() {
+        let mut s = shared();
+        s.unread.insert(Tab::Emails, 3);
+        s.pending_actions = 1;
+        s.critical_pending = true;
+        let counts = Counts {
+            unread: BTreeMap::from([(Tab::Deadlines, 2)]),
+            unread_critical_deadlines: 1,
+            outbox: 4,
+        };
+        // Signed out: the last counts of a stopped engine are not shown.
+        assert!(!s.set_counts(1, &counts));
+        assert_eq!(s.unread.get(&Tab::Deadlines), None);
+        // Ending the session (any way it ends) clears what it counted.
+        assert!(s.end_session().is_none());
+        assert!(s.unread.is_empty());
+        assert_eq!(s.pending_actions, 0);
+        assert!(!s.critical_pending);
     }
 
     #[test]

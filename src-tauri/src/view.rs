@@ -1,10 +1,11 @@
 //! Keeping what the user sees in step with the state: after anything changes, the
 //! panel gets a fresh [`crate::ipc::Snapshot`] (when it is open) and the tray its
-//! look, status line and label. Counts come from the engine's local store, the one
-//! source of truth for unread state.
+//! look, status line and label. The counts are the engine's (its `Counts` events,
+//! [`set_counts`]): the desktop never counts anything itself, so the badge, the
+//! panel's tabs and the engine cannot disagree.
 
 use tauri::{AppHandle, Emitter, Manager};
-use tocsin_client::store::Tab;
+use tocsin_client::store::{Counts, Tab};
 
 use crate::badge::{Badge, TrayLook};
 use crate::ipc::{EVENT_ITEMS_CHANGED, EVENT_STATE, ItemsChanged};
@@ -13,47 +14,12 @@ use crate::state::AppState;
 use crate::tray::{self, TrayView};
 use tocsin_client::events::ConnectionState;
 
-/// Re-reads unread counts, outbox length and the critical mark from the local store.
-/// Blocking (SQLite): call from a blocking thread.
-pub fn recount(app: &AppHandle) {
-    let state = app.state::<AppState>();
-    let Some(store) = state.lock().session.as_ref().map(|s| s.store()) else {
-        let mut shared = state.lock();
-        shared.unread.clear();
-        shared.pending_actions = 0;
-        shared.critical_pending = false;
-        return;
-    };
-    let counts = {
-        let store = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (|| {
-            anyhow::Ok((
-                store.unread_by_tab()?,
-                store.outbox_len()?,
-                store.unread_critical_deadlines()? > 0,
-            ))
-        })()
-    };
-    match counts {
-        Ok((unread, pending, critical)) => {
-            let mut shared = state.lock();
-            shared.unread = unread;
-            shared.pending_actions = pending;
-            shared.critical_pending = critical;
-        }
-        Err(err) => tracing::warn!(%err, "cannot read the unread counts"),
+/// Takes the counts of session `session`'s engine and publishes them; the counts of
+/// an engine that has stopped since are dropped.
+pub fn set_counts(app: &AppHandle, session: u64, counts: &Counts) {
+    if app.state::<AppState>().lock().set_counts(session, counts) {
+        publish(app);
     }
-}
-
-/// [`recount`] on a blocking thread, then [`publish`].
-pub async fn recount_and_publish(app: &AppHandle) {
-    let handle = app.clone();
-    if let Err(err) = tokio::task::spawn_blocking(move || recount(&handle)).await {
-        tracing::warn!(%err, "recount failed");
-    }
-    publish(app);
 }
 
 /// Sends the snapshot to the panel and updates the tray.

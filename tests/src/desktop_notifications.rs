@@ -5,7 +5,9 @@
 //! draws a critical notification for a screenshot. A pause from the tray silences
 //! ordinary toasts, never critical ones; clicking a notification opens the panel —
 //! or, when it has a link, runs the system's opener with exactly that link instead.
+//! A toast whose notification is read elsewhere (another device, the tray) is closed.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tocsin_e2e::desktop::artifacts::artifact;
@@ -20,7 +22,8 @@ use tocsin_e2e::desktop::{
     within,
 };
 use tocsin_e2e::publisher::email;
-use tocsin_e2e::{Gateway, GatewayOptions};
+use tocsin_e2e::{Gateway, GatewayOptions, WsClient};
+use tocsin_protocol::{ClientFrame, ServerFrame};
 
 /// One step's limit.
 const STEP: Duration = Duration::from_secs(30);
@@ -78,6 +81,13 @@ async fn desktop_a_critical_deadline_notifies_urgently_and_mark_read_reaches_the
         server.invoke_action(shown.id, "mark-read").await?;
         wait_gateway_unread(&api, &token, 0, STEP).await?;
         tray.wait_label("", STEP).await?;
+        // The toast acted on is gone from the screen and forgotten: the read it
+        // caused closes nothing (a close is issued before the tray shows the count).
+        assert!(
+            server.closed_by_app().is_empty(),
+            "no CloseNotification for a toast acted on: {:?}",
+            server.closed_by_app()
+        );
 
         // An ordinary notification: normal urgency, the server's timeout, "Open" only.
         api.publish_ok(
@@ -426,6 +436,92 @@ async fn desktop_clicking_a_toast_with_a_link_runs_the_system_opener_with_that_l
             vec![vec![APP_LINK.to_owned()]],
             "the plain email opened no link"
         );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_a_toast_read_on_another_device_or_from_the_tray_is_closed() {
+    let test = "desktop_a_toast_read_on_another_device_or_from_the_tray_is_closed";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(&binary, "en_US.UTF-8", SessionOptions::default()).await;
+    within(LIMIT, async {
+        let server = session.notifications()?;
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        let api = gw.api();
+        let key = gw.key("dupont");
+
+        // Two critical deadlines: both toasts stay on screen (they never expire).
+        let first = api
+            .publish_ok(
+                key,
+                &critical_deadline(&marie.stream(), "Appel — RG 24/00001"),
+            )
+            .await;
+        let first_toast = server
+            .wait_for("the first critical deadline", STEP, |n| {
+                n.summary == "Appel — RG 24/00001"
+            })
+            .await?;
+        api.publish_ok(
+            key,
+            &critical_deadline(&marie.stream(), "Appel — RG 24/00002"),
+        )
+        .await;
+        let second_toast = server
+            .wait_for("the second critical deadline", STEP, |n| {
+                n.summary == "Appel — RG 24/00002"
+            })
+            .await?;
+        assert_ne!(first_toast.id, second_toast.id);
+        tray.wait_label("2", STEP).await?;
+        assert!(server.closed_by_app().is_empty(), "nothing closed yet");
+
+        // Marie reads the first one on her laptop: another login, its own socket.
+        let laptop_token = api.login(&marie).await.access_token;
+        let (mut laptop, _, _) =
+            WsClient::connect_ready(&gw.ws_url(), &laptop_token, BTreeMap::new()).await;
+        laptop
+            .send(&ClientFrame::MarkRead {
+                id: "laptop-read-1".to_owned(),
+                notification_ids: vec![first.id.clone()],
+            })
+            .await;
+        let answer = laptop.wait_result("laptop-read-1").await;
+        assert!(
+            matches!(answer, ServerFrame::Result { ok: true, .. }),
+            "the laptop's mark read is accepted: {answer:?}"
+        );
+        let closed = server.wait_closed_by_app(first_toast.id, STEP).await?;
+        assert_eq!(
+            closed,
+            vec![first_toast.id],
+            "exactly the toast of the notification read elsewhere is closed, with the id \
+             its Notify returned"
+        );
+        tray.wait_label("1", STEP).await?;
+        assert_eq!(
+            server.closed_by_app(),
+            vec![first_toast.id],
+            "the other critical deadline's toast stays on screen"
+        );
+
+        // This device's own "mark all read" (tray menu) closes the one left.
+        tray.click_label("Mark all as read").await?;
+        let closed = server.wait_closed_by_app(second_toast.id, STEP).await?;
+        assert_eq!(closed, vec![first_toast.id, second_toast.id]);
+        tray.wait_label("", STEP).await?;
+        laptop.close().await;
         Ok(())
     })
     .await;

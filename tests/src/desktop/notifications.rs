@@ -394,6 +394,22 @@ impl NotificationServer {
         self.closed_by_app.borrow().clone()
     }
 
+    /// Waits up to `timeout` until the app has closed notification `id` with
+    /// `CloseNotification`; returns every id it closed so far, in order.
+    pub async fn wait_closed_by_app(&self, id: u32, timeout: Duration) -> Result<Vec<u32>> {
+        let mut closed = self.closed_by_app.clone();
+        let waited =
+            tokio::time::timeout(timeout, closed.wait_for(|closed| closed.contains(&id))).await;
+        match waited {
+            Ok(Ok(closed)) => Ok(closed.clone()),
+            Ok(Err(_)) => bail!("the notification server stopped while waiting for a close"),
+            Err(_) => bail!(
+                "the app did not close notification {id} within {timeout:?} (closed: {:?})",
+                self.closed_by_app()
+            ),
+        }
+    }
+
     /// Plays a click on action `key` of notification `id`: `ActionInvoked(id, key)`,
     /// then `NotificationClosed(id, 2)`, as a real server does.
     pub async fn invoke_action(&self, id: u32, key: &str) -> Result<()> {
