@@ -22,12 +22,16 @@
 //!   is the nudge, so one switch gives one nudge, not two.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use zbus::message::Type as MessageType;
 use zbus::proxy::{CacheProperties, MethodFlags};
 use zbus::{Connection, MatchRule, Message, MessageStream, OwnedVariant};
+
+use crate::engine::{Command, EngineHandle};
 
 const NM_NAME: &str = "org.freedesktop.NetworkManager";
 const NM_PATH: &str = "/org/freedesktop/NetworkManager";
@@ -69,6 +73,39 @@ pub async fn listen(
     on_event: impl Fn(SystemEvent) + Send + Sync + 'static,
 ) -> zbus::Result<()> {
     SystemSignals::subscribe(&bus).await?.run(on_event).await
+}
+
+/// Nudges `engine` on the system's signals for as long as the task runs: a network
+/// change or a wake-up sends `Command::NetworkChanged` (reconnect now). Going to
+/// sleep calls for nothing: the link cannot be closed cleanly in that instant (that
+/// would need a logind delay inhibitor), and the wake-up reconnects. A burst of
+/// signals (Wi-Fi flapping, a VPN coming up just after) queues one reconnect, not
+/// one per signal. Abort the task when the engine stops. The desktop and `tocsin
+/// listen` both use it.
+pub fn nudge_engine(engine: EngineHandle) -> tokio::task::JoinHandle<()> {
+    let in_flight = Arc::new(AtomicBool::new(false));
+    spawn_system(move |event| {
+        if !wants_reconnect(event) || in_flight.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!(?event, "reconnecting at once");
+        // The callback must not block, and `send` waits for room in the engine's
+        // queue: hand it to a task.
+        let engine = engine.clone();
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            engine.send(Command::NetworkChanged).await;
+            in_flight.store(false, Ordering::SeqCst);
+        });
+    })
+}
+
+/// Whether `event` calls for a reconnect now (see [`nudge_engine`]).
+pub fn wants_reconnect(event: SystemEvent) -> bool {
+    match event {
+        SystemEvent::NetworkChanged { .. } | SystemEvent::Resumed => true,
+        SystemEvent::Sleeping => false,
+    }
 }
 
 /// Connects to the system bus and spawns [`listen`]. Must be called inside a tokio
@@ -259,5 +296,17 @@ async fn warn_absent_services(bus: &Connection) {
                 "not on the system bus: no nudges from it until it starts"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_network_change_and_a_resume_reconnect_going_to_sleep_does_not() {
+        assert!(wants_reconnect(SystemEvent::NetworkChanged { state: 70 }));
+        assert!(wants_reconnect(SystemEvent::Resumed));
+        assert!(!wants_reconnect(SystemEvent::Sleeping));
     }
 }

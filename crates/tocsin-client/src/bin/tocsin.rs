@@ -7,7 +7,6 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use tocsin_client::api::{ApiClient, ServerUrl};
@@ -16,7 +15,7 @@ use tocsin_client::events::{ConnectionState, EngineEvent};
 use tocsin_client::policy::Policy;
 use tocsin_client::profile::Profile;
 use tocsin_client::secrets;
-use tocsin_client::system_signals::{self, SystemEvent};
+use tocsin_client::system_signals;
 use tocsin_protocol::http::PublishRequest;
 
 /// Tocsin's terminal client.
@@ -247,7 +246,7 @@ async fn listen(dirs: &tocsin_client::profile::Dirs, json: bool) -> anyhow::Resu
     let account = secrets::account(server.as_str(), &profile.email);
     let config = EngineConfig::new(server, account, dirs.data.clone());
     let (handle, mut events, task) = engine::start(config, Arc::from(store), Policy::default())?;
-    let nudges = nudge_on_system_events(handle.clone());
+    let nudges = system_signals::nudge_engine(handle.clone());
     let mut out = std::io::stdout();
     let outcome = loop {
         let event = tokio::select! {
@@ -273,29 +272,6 @@ async fn listen(dirs: &tocsin_client::profile::Dirs, json: bool) -> anyhow::Resu
     };
     nudges.abort();
     outcome
-}
-
-/// Listens to NetworkManager and logind on the system bus: a network change or a
-/// resume reconnects the engine at once (`Command::NetworkChanged`) instead of
-/// waiting for the heartbeat. Abort the task when the engine stops. Without a system
-/// bus it logs one warning (at `TOCSIN_LOG=warn`) and ends.
-fn nudge_on_system_events(handle: engine::EngineHandle) -> tokio::task::JoinHandle<()> {
-    // One nudge on its way is enough: a burst of signals queues one reconnect.
-    let in_flight = Arc::new(AtomicBool::new(false));
-    system_signals::spawn_system(move |event| {
-        // Going to sleep calls for nothing: the link cannot be closed cleanly in that
-        // instant (no logind delay inhibitor is held), and `Resumed` reconnects on wake.
-        if matches!(event, SystemEvent::Sleeping) || in_flight.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        // The callback must not block; `send` awaits room in the engine's queue.
-        let handle = handle.clone();
-        let in_flight = in_flight.clone();
-        tokio::spawn(async move {
-            handle.send(engine::Command::NetworkChanged).await;
-            in_flight.store(false, Ordering::SeqCst);
-        });
-    })
 }
 
 fn print_event(out: &mut impl Write, event: &EngineEvent, json: bool) -> anyhow::Result<()> {
