@@ -158,7 +158,8 @@ impl TestClient {
 
     /// Everything in the local inbox, oldest first.
     pub fn inbox(&self) -> Vec<InboxItem> {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         let mut items = store.list(None, 1_000_000, None).expect("the inbox lists");
         items.reverse();
         items
@@ -170,31 +171,36 @@ impl TestClient {
 impl TestClient {
     /// How many actions wait in the offline queue (sent, not answered yet, or not sent).
     pub fn outbox_len(&self) -> usize {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store.outbox_len().expect("the outbox counts")
     }
 
     /// The queued actions, in the order they will be sent.
     pub fn outbox_actions(&self) -> Vec<tocsin_protocol::frames::ClientFrame> {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store.pending().expect("the outbox lists")
     }
 
     /// All unread notifications (the tray's number).
     pub fn unread_total(&self) -> u64 {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store.unread_total().expect("unread counts")
     }
 
     /// Unread notifications per kind (kinds with none left out, as `GET /v1/unread`).
     pub fn unread_counts(&self) -> std::collections::BTreeMap<tocsin_protocol::Kind, u64> {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store.unread_counts().expect("unread counts")
     }
 
     /// Unread critical deadline alerts (the tray's mark).
     pub fn unread_critical_deadlines(&self) -> u64 {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store
             .unread_critical_deadlines()
             .expect("unread critical deadlines")
@@ -202,7 +208,8 @@ impl TestClient {
 
     /// Whether a held notification is read; `None` when it is not held.
     pub fn is_read(&self, id: &str) -> Option<bool> {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store.is_read(id).expect("read state")
     }
 
@@ -211,7 +218,8 @@ impl TestClient {
         &self,
         proposal_id: &str,
     ) -> Option<tocsin_protocol::notification::ProposalStatus> {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store.proposal_status(proposal_id).expect("proposal status")
     }
 
@@ -219,7 +227,8 @@ impl TestClient {
     pub fn positions(
         &self,
     ) -> std::collections::BTreeMap<tocsin_protocol::StreamName, tocsin_protocol::Position> {
-        let store = self.handle.store.lock().expect("store lock");
+        let store = self.handle.local_store();
+        let store = store.lock().expect("store lock");
         store.positions().expect("positions")
     }
 }

@@ -176,7 +176,7 @@ async fn offline_actions_apply_exactly_once_when_the_gateway_returns() {
         .await;
     // Applied locally at once, while the gateway is down.
     // Both actions are applied locally at once, while the gateway is down.
-    let store = client.handle.store.clone();
+    let store = client.handle.local_store();
     let mail_id = mail.id.clone();
     client
         .wait_for(LONG, "both actions applied locally and queued", move |_| {
@@ -203,16 +203,7 @@ async fn offline_actions_apply_exactly_once_when_the_gateway_returns() {
         );
         answered += 1;
     }
-    assert_eq!(
-        client
-            .handle
-            .store
-            .lock()
-            .expect("store")
-            .outbox_len()
-            .expect("query"),
-        0
-    );
+    assert_eq!(client.outbox_len(), 0);
 
     // Another device of Marie sees the read state and one proposal answer.
     let token = api.login(&marie).await.access_token;

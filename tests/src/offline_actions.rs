@@ -61,7 +61,7 @@ async fn an_offline_mark_all_read_leaves_a_deadline_nobody_saw_unread() {
         )
         .await;
     assert!(client.handle.send(Command::MarkAllRead(None)).await);
-    let store = client.handle.store.clone();
+    let store = client.handle.local_store();
     client
         .wait_for(LONG, "the click applied locally", move |_| {
             let store = store.lock().expect("store");
@@ -134,7 +134,7 @@ async fn sixty_offline_mark_reads_all_reach_the_gateway_past_its_burst() {
                 .await
         );
     }
-    let store = client.handle.store.clone();
+    let store = client.handle.local_store();
     client
         .wait_for(LONG, "60 actions queued", move |_| {
             let store = store.lock().expect("store");
@@ -164,7 +164,12 @@ async fn sixty_offline_mark_reads_all_reach_the_gateway_past_its_burst() {
         0,
         "the server agrees: all read"
     );
-    let left = client.handle.store.lock().expect("store").outbox_len();
+    let left = client
+        .handle
+        .local_store()
+        .lock()
+        .expect("store")
+        .outbox_len();
     assert_eq!(left.expect("outbox"), 0);
     client.stop().await;
 }

@@ -37,8 +37,8 @@ pub enum Command {
 pub struct EngineHandle {
     /// Commands to the engine task.
     commands: mpsc::Sender<Command>,
-    /// The local store, for the app's queries (inbox lists, counts).
-    pub store: Arc<Mutex<LocalStore>>,
+    /// The local store; the app reads it through the queries below.
+    store: Arc<Mutex<LocalStore>>,
 }
 
 impl EngineHandle {
@@ -85,6 +85,14 @@ impl EngineHandle {
     /// What the badge, the tray and the status line show.
     pub async fn counts(&self) -> anyhow::Result<Counts> {
         self.read(|store| store.counts()).await
+    }
+
+    /// The engine's local store itself, for tests that check what it stored and
+    /// queued. Apps go through the queries above: they must not hold its lock or
+    /// write to it behind the engine.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn local_store(&self) -> Arc<Mutex<LocalStore>> {
+        self.store.clone()
     }
 
     /// Runs a query on the local store off the async workers.

@@ -377,7 +377,7 @@ async fn a_click_while_a_connection_attempt_hangs_is_applied_at_once() {
         "the click applied and queued",
         Duration::from_secs(1),
         || {
-            let queued = h.handle.store.lock().expect("store").outbox_len();
+            let queued = h.handle.local_store().lock().expect("store").outbox_len();
             (queued.expect("outbox") == 1).then_some(())
         },
     )
@@ -422,7 +422,8 @@ async fn a_rebuild_fetches_everything_retained_unread_first() {
         h.when(|event| matches!(event, EngineEvent::State(ConnectionState::Connected { .. })))
     })
     .await;
-    let store = h.handle.store.lock().expect("store");
+    let store = h.handle.local_store();
+    let store = store.lock().expect("store");
     assert_eq!(
         store.list(None, 10_000, None).expect("inbox").len(),
         3000,
@@ -465,7 +466,12 @@ async fn a_rebuild_cut_short_resumes_from_the_page_it_reached() {
     // The position was reset to the head with the rebuild pending: resumed.
     again.accept(vec![empty_stream(user_stream())]).await;
     eventually("the rebuild finished", Duration::from_secs(60), || {
-        let pending = h.handle.store.lock().expect("store").pending_backfills();
+        let pending = h
+            .handle
+            .local_store()
+            .lock()
+            .expect("store")
+            .pending_backfills();
         pending.expect("query").is_empty().then_some(())
     })
     .await;
@@ -477,16 +483,8 @@ async fn a_rebuild_cut_short_resumes_from_the_page_it_reached() {
         "resumed after the last page stored"
     );
     assert_eq!(requests.len(), 4);
-    assert_eq!(
-        h.handle
-            .store
-            .lock()
-            .expect("store")
-            .list(None, 10_000, None)
-            .expect("inbox")
-            .len(),
-        3000
-    );
+    let inbox = h.handle.list(None, 10_000, None).await.expect("inbox");
+    assert_eq!(inbox.len(), 3000);
 }
 
 #[tokio::test(start_paused = true)]

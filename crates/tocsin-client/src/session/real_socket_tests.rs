@@ -218,7 +218,8 @@ async fn a_diverged_stream_is_rebuilt_and_keeps_what_was_received() {
             .any(|w| w.starts_with("tenant:dupont diverged")),
         "{warnings:?}"
     );
-    let store = handle.store.lock().expect("lock");
+    let store = handle.local_store();
+    let store = store.lock().expect("lock");
     for offset in 6..=HEAD {
         let item = store
             .get(&format!("b{offset}"))
