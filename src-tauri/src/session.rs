@@ -3,12 +3,12 @@
 //! local database in the app's data dir. Each engine gets its network-change and
 //! resume nudges ([`Nudges`]) for as long as it runs.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use tauri::{AppHandle, Manager};
-use tocsin_client::api::{ApiClient, ServerUrl};
-use tocsin_client::engine::{self, Command, EngineConfig};
+use tocsin_client::account::{self, Account, App};
+use tocsin_client::api::ServerUrl;
+use tocsin_client::engine::{self, Command};
 use tocsin_client::events::ConnectionState;
 use tocsin_client::policy::Policy;
 use tocsin_client::profile::Profile;
@@ -19,18 +19,6 @@ use crate::ipc::SecretStoreStatus;
 use crate::nudges::Nudges;
 use crate::state::{AppState, Session};
 use crate::{bridge, view};
-
-/// The profile file's name in the config dir (written by [`Profile::save`]).
-const PROFILE_FILE: &str = "profile.json";
-/// The local database's file name in the data dir (the engine's).
-const DATABASE_FILE: &str = "client.db";
-
-/// The secret store account of the desktop app for a user on a gateway: distinct from
-/// the terminal client's, so both can be signed in on one machine without sharing (and
-/// rotating away) one refresh token.
-fn account_key(server: &str, email: &str) -> String {
-    format!("desktop|{}", secrets::account(server, email))
-}
 
 /// This device's name as the gateway lists it.
 fn device_name() -> String {
@@ -73,11 +61,9 @@ pub async fn sign_in(
     let state = app.state::<AppState>();
     let locale = state.locale();
     let server = ServerUrl::parse(server.trim()).map_err(|err| AppError::from_url(&err, locale))?;
-    let email = email.trim().to_owned();
     let device_name = device_name();
     tracing::info!(server = %server.as_str(), "signing in");
-    let tokens = ApiClient::new(server.clone())
-        .login(&email, password, &device_name)
+    let tokens = account::log_in(&server, email, password, &device_name)
         .await
         .map_err(|err| AppError::from_api(&err, locale))?;
     // One account at a time: end the previous session's engine first.
@@ -86,22 +72,19 @@ pub async fn sign_in(
     let secrets = tokio::task::spawn_blocking(move || open_secrets(&opener))
         .await
         .map_err(AppError::internal)?;
-    let account = account_key(server.as_str(), &email);
-    secrets
-        .set(&account, &tokens.refresh_token)
-        .map_err(AppError::internal)?;
-    let profile = Profile {
-        server: server.as_str().to_owned(),
+    // The token into the secret store, the profile saved, and a fresh local database
+    // (rebuilt from the gateway's history, never mixing two accounts' notifications).
+    let signed_in = account::remember(
+        App::Desktop,
+        &state.dirs,
+        secrets.as_ref(),
+        &server,
         email,
-        device_name,
-    };
-    profile
-        .save(&state.dirs.config)
-        .map_err(AppError::internal)?;
-    // A fresh sign-in starts from a fresh local database: it is rebuilt from the
-    // gateway's history, and never mixes two accounts' notifications.
-    remove_database(&state.dirs.data);
-    start_engine(app, profile, account, secrets).map_err(AppError::internal)?;
+        &device_name,
+        &tokens,
+    )
+    .map_err(AppError::internal)?;
+    start_engine(app, signed_in, secrets).map_err(AppError::internal)?;
     tracing::info!(server = %server.as_str(), "signed in");
     Ok(())
 }
@@ -110,27 +93,27 @@ pub async fn sign_in(
 /// the async runtime (the engine's tasks need it) and probes the keyring off it.
 pub async fn resume(app: &AppHandle) {
     let state = app.state::<AppState>();
-    let Ok(profile) = Profile::load(&state.dirs.config) else {
+    // No profile, no keyring probe (it may ask to unlock): show the sign-in form.
+    if !Profile::path(&state.dirs.config).exists() {
         tracing::info!("no saved account: showing the sign-in form");
         return;
-    };
+    }
     let opener = app.clone();
-    let account = account_key(&profile.server, &profile.email);
-    let lookup = account.clone();
     let found = tokio::task::spawn_blocking(move || {
         let secrets = open_secrets(&opener);
-        let token = secrets.get(&lookup);
-        (secrets, token)
+        let dirs = &opener.state::<AppState>().dirs;
+        let saved = account::saved(App::Desktop, dirs, secrets.as_ref());
+        (secrets, saved)
     })
     .await;
     match found {
-        Ok((secrets, Ok(Some(_)))) => {
-            if let Err(err) = start_engine(app, profile, account, secrets) {
+        Ok((secrets, Ok(Some(saved)))) => {
+            if let Err(err) = start_engine(app, saved, secrets) {
                 tracing::error!(%err, "cannot start the engine");
             }
         }
         Ok((_, Ok(None))) => tracing::info!("saved account without a token: sign in again"),
-        Ok((_, Err(err))) => tracing::warn!(%err, "cannot read the secret store"),
+        Ok((_, Err(err))) => tracing::warn!(%err, "cannot read the saved account"),
         Err(err) => tracing::warn!(%err, "the secret store lookup failed"),
     }
     view::publish(app);
@@ -139,14 +122,11 @@ pub async fn resume(app: &AppHandle) {
 /// Starts the engine for an account and the bridge that renders its events.
 fn start_engine(
     app: &AppHandle,
-    profile: Profile,
-    account: String,
+    account: Account,
     secrets: Arc<dyn SecretStore>,
 ) -> anyhow::Result<()> {
     let state = app.state::<AppState>();
-    let server = ServerUrl::parse(&profile.server)?;
-    let mut config = EngineConfig::new(server, account.clone(), state.dirs.data.clone());
-    config.client_name = format!("tocsin-desktop/{}", env!("CARGO_PKG_VERSION"));
+    let config = account.engine_config(&state.dirs)?;
     let prefs = state.lock().settings.prefs.clone();
     let (engine, events, task) = engine::start(config, secrets.clone(), Policy::new(prefs))?;
     let nudges = Nudges::start(engine.clone());
@@ -160,7 +140,6 @@ fn start_engine(
         });
         shared.session = Some(Session {
             id,
-            profile,
             account,
             secrets,
             engine,
@@ -199,17 +178,11 @@ pub async fn sign_out(app: &AppHandle) -> Result<(), AppError> {
     let Some(session) = stop_engine(app).await else {
         return Ok(());
     };
-    if let Ok(Some(token)) = session.secrets.get(&session.account)
-        && let Ok(server) = ServerUrl::parse(&session.profile.server)
-        && let Err(err) = ApiClient::new(server).logout(&token).await
-    {
-        tracing::warn!(%err, "could not revoke the device session on the gateway");
+    match account::sign_out(&session.account, &state.dirs, session.secrets.as_ref()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(%err, "could not revoke the device session on the gateway"),
+        Err(err) => tracing::warn!(%err, "could not forget the account on this device"),
     }
-    if let Err(err) = session.secrets.delete(&session.account) {
-        tracing::warn!(%err, "could not remove the token from the secret store");
-    }
-    let _ = std::fs::remove_file(state.dirs.config.join(PROFILE_FILE));
-    remove_database(&state.dirs.data);
     state.lock().set_connection(ConnectionState::SignedOut {
         reason: String::new(),
     });
@@ -226,11 +199,9 @@ pub fn forget_refused(app: &AppHandle) {
     let Some(session) = state.lock().end_session() else {
         return;
     };
-    if let Err(err) = session.secrets.delete(&session.account) {
-        tracing::warn!(%err, "could not remove the token from the secret store");
+    if let Err(err) = account::forget(&session.account, &state.dirs, session.secrets.as_ref()) {
+        tracing::warn!(%err, "could not forget the account on this device");
     }
-    let _ = std::fs::remove_file(state.dirs.config.join(PROFILE_FILE));
-    remove_database(&state.dirs.data);
     tracing::warn!("the gateway refused this device: signed out");
 }
 
@@ -238,11 +209,4 @@ pub fn forget_refused(app: &AppHandle) {
 pub async fn quit(app: &AppHandle) {
     stop_engine(app).await;
     app.exit(0);
-}
-
-/// Deletes the local database and its WAL files.
-fn remove_database(dir: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.join(format!("{DATABASE_FILE}{suffix}")));
-    }
 }

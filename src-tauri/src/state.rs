@@ -3,14 +3,12 @@
 //! tokio's: it is never held across an await, only for quick reads and writes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tocsin_client::engine::EngineHandle;
 use tocsin_client::events::ConnectionState;
-use tocsin_client::profile::Profile;
 use tocsin_client::secrets::SecretStore;
 use tocsin_client::store::{Counts, Tab};
 
@@ -21,14 +19,9 @@ use crate::nudges::Nudges;
 use crate::settings::Settings;
 use crate::tray::Tray;
 
-/// Where the app keeps its files.
-#[derive(Debug, Clone)]
-pub struct Dirs {
-    /// Profile and settings.
-    pub config: PathBuf,
-    /// The local database.
-    pub data: PathBuf,
-}
+/// Where the app keeps its files: profile and settings in `config`, the local
+/// database in `data` (the client's own layout).
+pub use tocsin_client::profile::Dirs;
 
 /// A signed-in account with its running engine.
 pub struct Session {
@@ -36,10 +29,8 @@ pub struct Session {
     /// stopped may still be rendering its last events, and must not set the counts of
     /// the session that followed it (or of none).
     pub id: u64,
-    /// Who, where.
-    pub profile: Profile,
-    /// The secret store account key of its refresh token.
-    pub account: String,
+    /// Who, where, and the secret store account of its refresh token.
+    pub account: tocsin_client::account::Account,
     /// Where the refresh token lives.
     pub secrets: Arc<dyn SecretStore>,
     /// The engine.
@@ -171,8 +162,8 @@ impl AppState {
             revision,
             signed_in: shared.session.is_some(),
             account: shared.session.as_ref().map(|s| Account {
-                server: s.profile.server.clone(),
-                email: s.profile.email.clone(),
+                server: s.account.profile.server.clone(),
+                email: s.account.profile.email.clone(),
             }),
             connection: shared.displayed_connection(),
             unread_total: unread.values().sum(),
@@ -260,8 +251,8 @@ mod tests {
     fn shared() -> Shared {
         let state = AppState::new(
             Dirs {
-                config: PathBuf::new(),
-                data: PathBuf::new(),
+                config: std::path::PathBuf::new(),
+                data: std::path::PathBuf::new(),
             },
             Settings::default(),
             Arc::new(crate::notifier::tests::Recording::default()),

@@ -2,6 +2,7 @@
 //! the end-to-end tests both run it; `tocsin` (src/bin) is its terminal front end.
 //!
 //! # Layout
+//! - [`account`]: signing a device in and out, and the account it is signed in with.
 //! - [`engine`]: the background task and the app's handle to it.
 //! - [`session`]: one WebSocket session (hello, replay, live, heartbeat, close).
 //! - [`gateway`]: the gateway as the engine sees it (real, or channels in tests).
@@ -15,6 +16,7 @@
 //! - [`profile`]: where the client keeps its files, and who is signed in where.
 //! - [`system_signals`]: network-change and sleep/resume nudges from the system bus.
 
+pub mod account;
 pub mod api;
 pub mod backoff;
 pub mod clock;

@@ -48,10 +48,15 @@ impl Profile {
         })
     }
 
+    /// Where the profile is kept in `config_dir`.
+    pub fn path(config_dir: &Path) -> PathBuf {
+        config_dir.join(PROFILE_FILE)
+    }
+
     /// Saves the profile.
     pub fn save(&self, config_dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(config_dir)?;
-        let path = config_dir.join(PROFILE_FILE);
+        let path = Profile::path(config_dir);
         std::fs::write(&path, serde_json::to_vec_pretty(self)?)?;
         Ok(())
     }

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use tocsin_client::account::{self, Account, App};
 use tocsin_client::api::{ApiClient, ServerUrl};
-use tocsin_client::engine::{self, EngineConfig};
+use tocsin_client::engine;
 use tocsin_client::events::{ConnectionState, EngineEvent};
 use tocsin_client::policy::Policy;
 use tocsin_client::profile::Profile;
@@ -125,21 +126,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let server = ServerUrl::parse(&server)?;
             let password = read_password(password_stdin)?;
-            let tokens = ApiClient::new(server.clone())
-                .login(&email, &password, &device_name)
-                .await?;
+            let tokens = account::log_in(&server, &email, &password, &device_name).await?;
             let (store, warning) = secrets::choose(&dirs.config, true);
             if let Some(warning) = warning {
                 eprintln!("warning: {warning}");
             }
-            let account = secrets::account(server.as_str(), &email);
-            store.set(&account, &tokens.refresh_token)?;
-            Profile {
-                server: server.as_str().to_owned(),
-                email,
-                device_name,
-            }
-            .save(&dirs.config)?;
+            account::remember(
+                App::Terminal,
+                &dirs,
+                store.as_ref(),
+                &server,
+                &email,
+                &device_name,
+                &tokens,
+            )?;
             println!(
                 "signed in as {} ({}) at {}",
                 tokens.user.email,
@@ -192,9 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => {
             let profile = Profile::load(&dirs.config)?;
             let (store, warning) = secrets::choose(&dirs.config, true);
-            let signed_in = store
-                .get(&secrets::account(&profile.server, &profile.email))?
-                .is_some();
+            let signed_in = account::saved(App::Terminal, &dirs, store.as_ref())?.is_some();
             println!("server:  {}", profile.server);
             println!("user:    {}", profile.email);
             println!("device:  {}", profile.device_name);
@@ -207,7 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "session: {}",
                 if signed_in { "signed in" } else { "signed out" }
             );
-            let path = dirs.data.join("client.db");
+            let path = dirs.data.join(account::DATABASE_FILE);
             if path.exists() {
                 let (local, _) = tocsin_client::store::LocalStore::open(&path)?;
                 for (tab, count) in local.unread_by_tab()? {
@@ -217,17 +215,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Logout => {
-            let profile = Profile::load(&dirs.config)?;
-            let server = ServerUrl::parse(&profile.server)?;
             let (store, _) = secrets::choose(&dirs.config, true);
-            let account = secrets::account(server.as_str(), &profile.email);
-            if let Some(token) = store.get(&account)? {
-                if let Err(err) = ApiClient::new(server).logout(&token).await {
-                    eprintln!(
-                        "warning: the gateway did not confirm the sign-out ({err}); the token is forgotten anyway"
-                    );
-                }
-                store.delete(&account)?;
+            if let Some(signed_in) = account::saved(App::Terminal, &dirs, store.as_ref())?
+                && let Err(err) = account::sign_out(&signed_in, &dirs, store.as_ref()).await?
+            {
+                eprintln!(
+                    "warning: the gateway did not confirm the sign-out ({err}); this device forgot the account anyway"
+                );
             }
             println!("signed out");
             Ok(ExitCode::SUCCESS)
@@ -237,14 +231,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `tocsin listen`: exit 0 on Ctrl-C, 2 when signed out.
 async fn listen(dirs: &tocsin_client::profile::Dirs, json: bool) -> anyhow::Result<ExitCode> {
-    let profile = Profile::load(&dirs.config)?;
-    let server = ServerUrl::parse(&profile.server)?;
+    let account = Account::of_profile(App::Terminal, Profile::load(&dirs.config)?);
     let (store, warning) = secrets::choose(&dirs.config, true);
     if let Some(warning) = warning {
         eprintln!("warning: {warning}");
     }
-    let account = secrets::account(server.as_str(), &profile.email);
-    let config = EngineConfig::new(server, account, dirs.data.clone());
+    let config = account.engine_config(dirs)?;
     let (handle, mut events, task) = engine::start(config, Arc::from(store), Policy::default())?;
     let nudges = system_signals::nudge_engine(handle.clone());
     let mut out = std::io::stdout();
