@@ -41,9 +41,6 @@ struct Batch {
     read: Vec<String>,
     /// The engine's last counts in the batch (each supersedes the one before).
     counts: Option<Counts>,
-    /// A rebuild stored notifications after the batch's last counts (if any) and
-    /// without counting them: ask the engine for its counts.
-    recount: bool,
 }
 
 /// One running engine, as the bridge sees it.
@@ -138,7 +135,6 @@ async fn handle(app: &AppHandle, engine: &Engine, event: EngineEvent, batch: &mu
         }
         EngineEvent::Counts(counts) => {
             batch.counts = Some(counts);
-            batch.recount = false;
             batch.tabs.extend(Tab::ALL);
         }
         EngineEvent::ActionResult { action, error, .. } => {
@@ -163,10 +159,9 @@ async fn handle(app: &AppHandle, engine: &Engine, event: EngineEvent, batch: &mu
                 }
             }
         }
-        // Progress: the notifications it fetched are stored, not announced one by one
-        // and not counted (the engine counts once caught up). The badge follows the
-        // rebuild page by page through the handle's counts; the progress itself is
-        // not shown in the panel yet, the log says how far it got.
+        // Progress: the notifications it fetched are stored, not announced one by one;
+        // the engine sends its counts after each page, so the badge follows. The
+        // progress itself is not shown in the panel yet: the log says how far it got.
         EngineEvent::Rebuilding {
             stream,
             unread_only,
@@ -174,7 +169,6 @@ async fn handle(app: &AppHandle, engine: &Engine, event: EngineEvent, batch: &mu
             retained,
         } => {
             tracing::debug!(%stream, unread_only, fetched, retained, "rebuilding from history");
-            batch.recount = true;
         }
         EngineEvent::Read(ids) => {
             batch.read.extend(ids);
@@ -197,15 +191,9 @@ async fn load(engine: &Engine, id: String) -> Option<tocsin_protocol::Notificati
 
 /// Refreshes the view once for the batch, shows its toasts and closes those of
 /// notifications read meanwhile.
-async fn flush(app: &AppHandle, engine: &Engine, mut batch: Batch) {
+async fn flush(app: &AppHandle, engine: &Engine, batch: Batch) {
     if !batch.toasts.is_empty() || !batch.read.is_empty() {
         render_toasts(app, batch.toasts, batch.read).await;
-    }
-    if batch.recount {
-        match engine.handle.counts().await {
-            Ok(counts) => batch.counts = Some(counts),
-            Err(err) => tracing::warn!(%err, "cannot read the unread counts"),
-        }
     }
     if let Some(counts) = &batch.counts {
         app.state::<AppState>()

@@ -72,19 +72,13 @@ impl Desk<'_> {
     /// See [`Engine::queue_action`].
     pub(crate) async fn queue(&mut self, command: Command) -> Option<ClientFrame> {
         let frame = self.frame_for(command)?;
-        let store = self.store.clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            let mut store = store
-                .lock()
-                .map_err(|_| anyhow::anyhow!("local store lock poisoned"))?;
-            let frame = with_what_was_seen(&store, frame)?;
-            let read = apply_locally(&mut store, &frame)?;
+        let saved = super::on_store(self.store, move |store| {
+            let frame = with_what_was_seen(store, frame)?;
+            let read = apply_locally(store, &frame)?;
             store.enqueue(&frame)?;
             anyhow::Ok((frame, read, store.counts()?))
         })
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|saved| saved);
+        .await;
         match saved {
             Ok((frame, read, counts)) => {
                 if !read.is_empty() {

@@ -100,14 +100,6 @@ impl EngineHandle {
         &self,
         query: impl FnOnce(&LocalStore) -> Result<R, StoreError> + Send + 'static,
     ) -> anyhow::Result<R> {
-        let store = self.store.clone();
-        let answer = tokio::task::spawn_blocking(move || {
-            let store = store
-                .lock()
-                .map_err(|_| anyhow::anyhow!("local store lock poisoned"))?;
-            Ok::<_, anyhow::Error>(query(&store)?)
-        })
-        .await??;
-        Ok(answer)
+        super::on_store(&self.store, move |store| Ok(query(store)?)).await
     }
 }

@@ -299,15 +299,24 @@ impl<G: Gateway> Engine<G> {
         &self,
         work: impl FnOnce(&mut LocalStore) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut store = store
-                .lock()
-                .map_err(|_| anyhow::anyhow!("local store lock poisoned"))?;
-            work(&mut store)
-        })
-        .await?
+        on_store(&self.store, work).await
     }
+}
+
+/// Runs `work` on the local store on a blocking thread: SQLite calls (and an fsync)
+/// never hold an async worker. The engine, its desk and its handle all go through it.
+pub(crate) async fn on_store<R: Send + 'static>(
+    store: &Arc<Mutex<LocalStore>>,
+    work: impl FnOnce(&mut LocalStore) -> anyhow::Result<R> + Send + 'static,
+) -> anyhow::Result<R> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut store = store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("local store lock poisoned"))?;
+        work(&mut store)
+    })
+    .await?
 }
 
 /// A deadline that never comes, for a disabled `select!` branch.

@@ -222,7 +222,7 @@ impl<G: Gateway> Session<'_, G> {
     /// proposal (answered elsewhere) undoes the optimistic local status.
     async fn on_result(&mut self, id: String, ok: bool, error: Option<ErrorBody>) {
         let error = if ok { None } else { error };
-        if let Verdict::Retry(at) = self.verdict(&id, error.as_ref()) {
+        if let Verdict::Retry(at) = self.outbox.answered(&id, error.as_ref()) {
             tracing::info!(
                 action = %id,
                 error = ?error,

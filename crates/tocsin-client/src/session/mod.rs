@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 pub use end::{SessionEnd, Stop};
 use heartbeat::Heartbeat;
 use open::send;
-use outbox::{Outbox, Verdict};
+use outbox::Outbox;
 
 use crate::engine::{Command, Engine, RENEW_RETRY, TokenFailure, far_future};
 use crate::events::EngineEvent;
@@ -298,11 +298,6 @@ impl<'e, G: Gateway> Session<'e, G> {
             send(&mut self.socket, &frame).await?;
         }
         Ok(())
-    }
-
-    /// Sorts the gateway's answer to an action: a transient refusal keeps it queued.
-    fn verdict(&mut self, id: &str, error: Option<&tocsin_protocol::ErrorBody>) -> Verdict {
-        self.outbox.answered(id, error)
     }
 
     /// Maps a close to what the engine does next.
