@@ -30,6 +30,7 @@ pub fn email(to: &str, title: &str) -> PublishRequest {
         body: String::new(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }
 
@@ -56,11 +57,17 @@ pub fn critical_deadline(to: &str, id: &str) -> PublishRequest {
             urgency: DeadlineUrgency::Critical,
             remaining_days: 0,
             dossier_number: Some("2026-0142".to_owned()),
+            dossier_title: None,
+            working_days_left: None,
+            reminder: None,
+            late: false,
+            escalation: None,
         }),
         title: format!("Délai d'appel {id}"),
         body: String::new(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }
 
@@ -83,6 +90,7 @@ pub fn dossier(to: &str, number: &str) -> PublishRequest {
         body: String::new(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }
 
@@ -107,6 +115,7 @@ pub fn proposal(to: &str, proposal_id: &str) -> PublishRequest {
         body: String::new(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }
 
@@ -197,6 +206,7 @@ pub fn system(
         body: String::new(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }
 

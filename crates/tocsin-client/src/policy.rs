@@ -316,6 +316,11 @@ mod tests {
             urgency,
             remaining_days: 1,
             dossier_number: None,
+            dossier_title: None,
+            working_days_left: None,
+            reminder: None,
+            late: false,
+            escalation: None,
         });
         let urgency = match urgency {
             DeadlineUrgency::Critical => Urgency::Critical,

@@ -55,6 +55,11 @@ impl AppError {
         AppError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
+    /// 409: the state forbids it, or it changed meanwhile.
+    pub fn conflict(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+    }
+
     /// 413.
     pub fn too_large(message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message)

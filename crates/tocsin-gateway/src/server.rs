@@ -54,6 +54,7 @@ pub fn open(
 /// the shutdown token), and this returns once they are gone or after a timeout.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let pruner = tokio::spawn(prune_loop(state.clone()));
+    let scheduler = tokio::spawn(crate::deadlines::scheduler::run(state.clone()));
     let app = crate::api::router(state.clone());
     let limits = crate::listener::ConnectionLimits {
         handshake_timeout: Duration::from_millis(state.config.http.handshake_timeout_ms.max(1)),
@@ -72,6 +73,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         tracing::warn!("some WebSocket sessions did not close in time");
     }
     pruner.abort();
+    // The scheduler stops at the shutdown token; a step it was applying either
+    // committed or stays planned for the next start.
+    let _ = scheduler.await;
     // Sessions are gone, so nothing writes any more: fold the WAL into the database
     // file, so a stopped gateway's data is one file.
     state.store.close().await;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -12,6 +13,7 @@ use crate::api::cache::Lookups;
 use crate::api::login_guard::LoginGuard;
 use crate::auth::Authenticator;
 use crate::auth::password::HashGate;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::Store;
@@ -39,6 +41,11 @@ pub struct AppState {
     pub login_guard: Arc<LoginGuard>,
     /// The cap on password checks (argon2id) running at once.
     pub hash_gate: Arc<HashGate>,
+    /// The clock of the scheduler and of deadline decisions.
+    pub clock: Clock,
+    /// Wakes the scheduler when a step was planned (it may be due before the one it
+    /// sleeps towards).
+    pub schedule_wake: Arc<Notify>,
 }
 
 impl AppState {
@@ -70,6 +77,8 @@ impl AppState {
             sessions: TaskTracker::new(),
             login_guard,
             hash_gate: Arc::new(hash_gate),
+            clock: Clock::system(),
+            schedule_wake: Arc::new(Notify::new()),
         }
     }
 }

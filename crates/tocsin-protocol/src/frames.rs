@@ -70,6 +70,15 @@ pub enum ClientFrame {
         /// The answer.
         response: ProposalResponse,
     },
+    /// Take deadline alerts in ("Pris en compte"): acknowledges each alert's deadline
+    /// for the whole firm (it stops the escalation) and records who, when and from
+    /// which device. Distinct from read.
+    Acknowledge {
+        /// Action id.
+        id: String,
+        /// Ids of `deadline-alert` notifications (at most 500).
+        notification_ids: Vec<String>,
+    },
     /// Subscribe this connection to a conversation the user is a member of.
     Join {
         /// Action id.
@@ -122,6 +131,7 @@ impl ClientFrame {
             ClientFrame::MarkRead { id, .. }
             | ClientFrame::MarkAllRead { id, .. }
             | ClientFrame::ProposalRespond { id, .. }
+            | ClientFrame::Acknowledge { id, .. }
             | ClientFrame::Join { id, .. }
             | ClientFrame::Leave { id, .. }
             | ClientFrame::Typing { id, .. }
@@ -186,6 +196,13 @@ pub enum ServerFrame {
         /// the user cannot read or whose epoch changed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         up_to: Option<BTreeMap<StreamName, Position>>,
+    },
+    /// Deadlines were acknowledged (on this or another device, by the user or someone
+    /// else involved), or, right after `caught_up`, the acknowledgements of the user's
+    /// open deadlines: clients apply them idempotently.
+    Acknowledged {
+        /// One per deadline and user.
+        acknowledgements: Vec<crate::deadline::Acknowledgement>,
     },
     /// An ephemeral event (typing, presence, read receipt): live only, never replayed.
     Ephemeral {

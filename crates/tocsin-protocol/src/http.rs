@@ -96,6 +96,11 @@ pub struct PublishRequest {
     /// nothing new. Keys are kept as long as the notification is retained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Store and send it at this time rather than now (a scheduled publish, at most
+    /// a year ahead); the gateway's scheduler stores it then, exactly once, even
+    /// across restarts. A time already past sends it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The answer to a publish.
@@ -111,6 +116,11 @@ pub struct PublishResponse {
     pub offset: u64,
     /// True when the idempotency key had been seen: nothing new was stored.
     pub duplicate: bool,
+    /// For a scheduled publish (`deliver_at` in the future): when it will be stored
+    /// and sent. `epoch` is then empty and `offset` 0 — the notification has no
+    /// position until it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `POST /v1/publish/batch`: stored all together or not at all.

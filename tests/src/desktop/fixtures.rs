@@ -39,11 +39,17 @@ pub fn deadline(to: &str, title: &str, body: &str, urgency: DeadlineUrgency) -> 
             urgency,
             remaining_days,
             dossier_number: Some("2026-0142".to_owned()),
+            dossier_title: None,
+            working_days_left: None,
+            reminder: None,
+            late: false,
+            escalation: None,
         }),
         title: title.to_owned(),
         body: body.to_owned(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }
 
@@ -72,5 +78,6 @@ pub fn system(to: &str, title: &str, level: SystemLevel) -> PublishRequest {
         body: String::new(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }

@@ -149,6 +149,11 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
                 urgency,
                 remaining_days,
                 dossier_number: Some(DOSSIER.into()),
+                dossier_title: None,
+                working_days_left: None,
+                reminder: None,
+                late: false,
+                escalation: None,
             }),
         );
         if urgency == DeadlineUrgency::Critical {
@@ -201,6 +206,7 @@ fn publish(to: String, title: String, body: &str, data: NotificationData) -> Pub
         body: body.into(),
         urgency: None,
         idempotency_key: None,
+        deliver_at: None,
     }
 }
 

@@ -65,6 +65,7 @@ impl<G: Gateway> Session<'_, G> {
                 Ok(())
             }
             ServerFrame::Welcome(_)
+            | ServerFrame::Acknowledged { .. }
             | ServerFrame::Ephemeral { .. }
             | ServerFrame::Pong {}
             | ServerFrame::Subscribed { .. }

@@ -24,7 +24,8 @@ fn refused_type(frame: &ClientFrame) -> Option<&'static str> {
     match frame {
         ClientFrame::MarkRead { .. }
         | ClientFrame::MarkAllRead { .. }
-        | ClientFrame::ProposalRespond { .. } => None,
+        | ClientFrame::ProposalRespond { .. }
+        | ClientFrame::Acknowledge { .. } => None,
         ClientFrame::Auth { .. } => Some("auth"),
         ClientFrame::Hello { .. } => Some("hello"),
         ClientFrame::Join { .. } => Some("join"),

@@ -90,6 +90,11 @@ pub fn deadline(id: &str, at: i64, due_in_hours: i64) -> Notification {
             urgency: DeadlineUrgency::Critical,
             remaining_days: 1,
             dossier_number: None,
+            dossier_title: None,
+            working_days_left: None,
+            reminder: None,
+            late: false,
+            escalation: None,
         }),
         at,
     )

@@ -3,6 +3,7 @@
 mod auth;
 pub mod cache;
 mod conversations;
+mod deadlines;
 pub mod extract;
 mod health;
 mod history;
@@ -31,6 +32,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/publish/batch", post(publish::publish_batch))
         .route("/v1/history", get(history::history))
         .route("/v1/unread", get(history::unread))
+        .route("/v1/deadlines", get(deadlines::list))
+        .route(
+            "/v1/deadlines/{id}",
+            put(deadlines::put)
+                .get(deadlines::get)
+                .delete(deadlines::delete),
+        )
+        .route(
+            "/v1/deadline-settings",
+            get(deadlines::get_settings).put(deadlines::put_settings),
+        )
         .route(
             "/v1/conversations/{id}/members",
             put(conversations::put_members),

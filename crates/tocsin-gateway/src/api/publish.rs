@@ -86,6 +86,7 @@ fn response(appended: Appended) -> PublishResponse {
         epoch: appended.epoch,
         offset: appended.offset,
         duplicate: appended.duplicate,
+        deliver_at: appended.deliver_at,
     }
 }
 
@@ -140,6 +141,7 @@ async fn prepare(
         tenant,
         notification,
         idempotency,
+        deliver_at: None,
     })
 }
 

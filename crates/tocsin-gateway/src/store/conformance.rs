@@ -88,6 +88,7 @@ fn request(stream: &StreamName, title: &str, key: Option<&str>) -> AppendRequest
             scope: "k1".into(),
             key: key.into(),
         }),
+        deliver_at: None,
     }
 }
 

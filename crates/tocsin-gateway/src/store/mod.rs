@@ -9,16 +9,19 @@
 
 #[cfg(test)]
 mod conformance;
+mod deadlines;
 pub mod sqlite;
 mod types;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use tocsin_protocol::deadline::{Acknowledgement, DeadlineStatus};
 use tocsin_protocol::frames::ProposalResponse;
 
 use tocsin_protocol::{Kind, Position, StreamName};
 
+pub use deadlines::*;
 pub use types::*;
 
 /// Everything the gateway stores. Every method is a short, self-contained unit of
@@ -159,6 +162,53 @@ pub trait Store: Send + Sync + 'static {
         proposal_id: &str,
         response: ProposalResponse,
     ) -> Result<ActionOutcome, StoreError>;
+    /// Acknowledges the deadlines of the visible alerts among `ids` (see
+    /// docs/DEADLINES.md): who, when, from which device; their escalations stop.
+    async fn acknowledge(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        tenant: &str,
+        session_id: Option<&str>,
+        ids: &[String],
+    ) -> Result<ActionOutcome, StoreError>;
+
+    // --- deadlines and the schedule (docs/DEADLINES.md) -------------------------------
+
+    /// A firm's deadline settings (JSON), if it set any.
+    async fn deadline_settings(&self, tenant: &str) -> Result<Option<String>, StoreError>;
+    /// Replaces a firm's deadline settings.
+    async fn set_deadline_settings(&self, tenant: &str, settings: String)
+    -> Result<(), StoreError>;
+    /// A deadline of a firm, with its schedule and acknowledgements.
+    async fn deadline(&self, tenant: &str, id: &str) -> Result<Option<DeadlineState>, StoreError>;
+    /// A firm's deadlines matching the filter, soonest due first.
+    async fn list_deadlines(
+        &self,
+        filter: DeadlineFilter,
+    ) -> Result<Vec<DeadlineState>, StoreError>;
+    /// Declares or changes a deadline (and replaces its plan when given); true if new.
+    async fn upsert_deadline(&self, upsert: DeadlineUpsert) -> Result<bool, StoreError>;
+    /// Cancels a deadline and its planned steps; false if unknown.
+    async fn cancel_deadline(
+        &self,
+        tenant: &str,
+        id: &str,
+        status: DeadlineStatus,
+    ) -> Result<bool, StoreError>;
+    /// When the next planned step is due.
+    async fn next_step_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Planned steps due at `now`, oldest first, at most `limit`.
+    async fn due_steps(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueStep>, StoreError>;
+    /// Applies due steps, each only if still planned, with the notifications each
+    /// raises in the same transaction; returns how many were applied.
+    async fn fire(&self, firings: Vec<Firing>) -> Result<u32, StoreError>;
+    /// The acknowledgements a user's devices should hold (sent after `caught_up`).
+    async fn user_acknowledgements(
+        &self,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<Vec<Acknowledgement>, StoreError>;
 }
 
 /// Identifies one client action: the same user and id are applied at most once.

@@ -148,6 +148,9 @@ pub struct AppendRequest {
     pub notification: Notification,
     /// Optional idempotency key.
     pub idempotency: Option<IdempotencyKey>,
+    /// Store it at this time instead of now (a scheduled publish); a time already
+    /// past stores it now.
+    pub deliver_at: Option<DateTime<Utc>>,
 }
 
 /// Where an appended notification landed.
@@ -163,6 +166,9 @@ pub struct Appended {
     pub offset: u64,
     /// True when the idempotency key was already known.
     pub duplicate: bool,
+    /// Set for a publish scheduled for later: it is stored then (epoch and offset
+    /// are unknown until it is).
+    pub deliver_at: Option<DateTime<Utc>>,
 }
 
 /// Where a stream stands.
@@ -237,6 +243,13 @@ pub enum ReadEffect {
         before: DateTime<Utc>,
         /// The positions marked up to, per stream.
         up_to: Option<BTreeMap<StreamName, Position>>,
+    },
+    /// Deadlines were acknowledged: shown to everyone involved, not only the actor.
+    Acknowledged {
+        /// Every acknowledgement of the deadlines concerned.
+        acknowledgements: Vec<tocsin_protocol::deadline::Acknowledgement>,
+        /// The users whose connections are told.
+        users: Vec<String>,
     },
 }
 

@@ -84,6 +84,13 @@ impl Session {
                 let answer = self.apply(outcome)?;
                 (id, answer)
             }
+            ClientFrame::Acknowledge {
+                id,
+                notification_ids,
+            } => {
+                let answer = self.acknowledge(&id, notification_ids).await?;
+                (id, answer)
+            }
             ClientFrame::Join {
                 id,
                 conversation_id,
@@ -203,6 +210,27 @@ impl Session {
         self.apply(outcome)
     }
 
+    async fn acknowledge(&mut self, id: &str, ids: Vec<String>) -> Result<Answer, End> {
+        if ids.is_empty() || ids.len() > MAX_MARK_READ {
+            return Ok(Err(ErrorBody::new(
+                ErrorCode::InvalidRequest,
+                format!("acknowledge takes 1-{MAX_MARK_READ} notification ids"),
+            )));
+        }
+        let outcome = self
+            .state
+            .store
+            .acknowledge(
+                self.key(id),
+                &self.streams(),
+                &self.user.tenant.clone(),
+                self.handle.session_id.as_deref(),
+                &ids,
+            )
+            .await;
+        self.apply(outcome)
+    }
+
     /// Turns a store outcome into an answer, pushing read state to the user's devices.
     fn apply(&mut self, outcome: Result<ActionOutcome, StoreError>) -> Result<Answer, End> {
         let outcome = match outcome {
@@ -224,6 +252,17 @@ impl Session {
         };
         if let Some(effect) = outcome.effect {
             let frame = match effect {
+                ReadEffect::Acknowledged {
+                    acknowledgements,
+                    users,
+                } => {
+                    // Everyone involved sees it, on every device.
+                    let frame = encode(&ServerFrame::Acknowledged { acknowledgements });
+                    for user in users {
+                        self.state.hub.send_to_user(&user, frame.clone());
+                    }
+                    return Ok(outcome.result);
+                }
                 ReadEffect::Read(notification_ids) => ServerFrame::Read { notification_ids },
                 ReadEffect::ReadAll {
                     kind,

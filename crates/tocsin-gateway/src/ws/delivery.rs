@@ -108,6 +108,31 @@ impl Session {
         self.writer
             .send(&ServerFrame::CaughtUp { positions })
             .await
+            .map_err(|stop| self.stop(stop))?;
+        self.send_acknowledgements().await
+    }
+
+    /// The acknowledgements of the user's open deadlines, so a device that was offline
+    /// when someone acknowledged (or a newly signed-in one) shows them. Sent only when
+    /// there are some; a failed lookup costs the sync until the next connect, not the
+    /// connection.
+    async fn send_acknowledgements(&mut self) -> Result<(), End> {
+        let acknowledgements = match self
+            .state
+            .store
+            .user_acknowledgements(&self.user.tenant, &self.user.id)
+            .await
+        {
+            Ok(acknowledgements) if !acknowledgements.is_empty() => acknowledgements,
+            Ok(_) => return Ok(()),
+            Err(err) => {
+                tracing::warn!(error = %err, user = %self.user.id, "cannot read acknowledgements");
+                return Ok(());
+            }
+        };
+        self.writer
+            .send(&ServerFrame::Acknowledged { acknowledgements })
+            .await
             .map_err(|stop| self.stop(stop))
     }
 

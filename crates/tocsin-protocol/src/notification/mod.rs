@@ -335,9 +335,38 @@ pub struct DeadlineAlert {
     /// The dossier it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dossier_number: Option<String>,
+    /// The dossier's title (gateway-raised reminders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dossier_title: Option<String>,
+    /// Working days left in the firm's calendar (gateway-raised reminders; 0 = due
+    /// today).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_days_left: Option<i64>,
+    /// Which reminder of the policy this is (`J-3`, `J-0`, `T-30s`), for a reminder
+    /// the gateway raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<String>,
+    /// Sent after its planned time (the gateway was down then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+    /// For an escalation: who has not acknowledged it (the owner) and which step
+    /// (1: the backup, 2: the partners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// The escalation part of a `deadline-alert` sent to someone other than the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// 1: to the backup (else the partners); 2: to the partners.
+    pub step: u32,
+    /// The owner who did not acknowledge: user id.
+    pub owner: String,
+    /// The owner's name.
+    pub owner_name: String,
 }
 
 /// The level of a system notification.

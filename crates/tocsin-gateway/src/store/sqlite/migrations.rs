@@ -50,6 +50,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up_with_hook("", normalize_emails),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
@@ -209,8 +210,79 @@ INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
 
 /// The newest schema this build knows (SQLite's `user_version` after the upgrade).
 pub fn latest_version() -> i64 {
-    6
+    7
 }
+
+/// Migration 7: deadlines the gateway owns (docs/DEADLINES.md). `schedule` holds every
+/// step the gateway will take by itself — a deadline's reminders and escalations, and
+/// publishes with `deliver_at` — each applied at most once: the step's state moves from
+/// `planned` in the same transaction that stores what it raises. `acknowledgements`
+/// keeps who took a deadline in (one row per deadline and user); it is keyed by the
+/// firm's deadline id, so alerts the firm publishes itself can be acknowledged too.
+const V7: &str = r#"
+CREATE TABLE deadline_settings (
+    tenant TEXT PRIMARY KEY,
+    settings TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE deadlines (
+    tenant TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    deadline_type TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    due_us INTEGER NOT NULL,
+    time_zone TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    backup TEXT,
+    dossier_number TEXT,
+    dossier_title TEXT,
+    url TEXT,
+    policy TEXT,
+    escalation TEXT,
+    status TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL,
+    PRIMARY KEY (tenant, external_id)
+) WITHOUT ROWID;
+CREATE INDEX deadlines_owner ON deadlines(tenant, owner, due_us);
+CREATE INDEX deadlines_due ON deadlines(tenant, due_us);
+
+CREATE TABLE schedule (
+    id INTEGER PRIMARY KEY,
+    at_us INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    tenant TEXT,
+    deadline_id TEXT,
+    revision INTEGER NOT NULL DEFAULT 0,
+    step INTEGER NOT NULL DEFAULT 0,
+    label TEXT,
+    urgency TEXT,
+    fired_us INTEGER,
+    late INTEGER NOT NULL DEFAULT 0,
+    recipients TEXT,
+    notification_ids TEXT,
+    payload TEXT,
+    idem_scope TEXT,
+    idem_key TEXT,
+    created_us INTEGER NOT NULL
+);
+CREATE INDEX schedule_planned ON schedule(at_us) WHERE state = 'planned';
+CREATE INDEX schedule_deadline ON schedule(tenant, deadline_id);
+CREATE UNIQUE INDEX schedule_idempotency ON schedule(idem_scope, idem_key) WHERE idem_key IS NOT NULL;
+
+CREATE TABLE acknowledgements (
+    tenant TEXT NOT NULL,
+    deadline_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    session_id TEXT,
+    device TEXT,
+    notification_id TEXT,
+    at_us INTEGER NOT NULL,
+    PRIMARY KEY (tenant, deadline_id, user_id)
+) WITHOUT ROWID;
+"#;
 
 /// Migration 6: when a session's refresh token was last rotated, and whether its
 /// previous token was already given its successor again (the grace window of

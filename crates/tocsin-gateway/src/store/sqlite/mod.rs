@@ -3,12 +3,14 @@
 
 mod accounts;
 mod connection;
+mod deadlines;
 mod health;
 mod integrity;
 mod lineage;
 mod migrations;
 mod ops;
 mod reads;
+mod schedule;
 mod time;
 mod writer;
 
@@ -399,6 +401,96 @@ impl Store for SqliteStore {
         up_to: Option<BTreeMap<StreamName, Position>>,
     ) -> Result<ActionOutcome, StoreError> {
         self.action(action, streams, ActionCommand::MarkAllRead { kind, up_to })
+            .await
+    }
+
+    async fn acknowledge(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        tenant: &str,
+        session_id: Option<&str>,
+        ids: &[String],
+    ) -> Result<ActionOutcome, StoreError> {
+        let command = ActionCommand::Acknowledge {
+            tenant: tenant.to_owned(),
+            session_id: session_id.map(str::to_owned),
+            ids: ids.to_vec(),
+        };
+        self.action(action, streams, command).await
+    }
+
+    async fn deadline_settings(&self, tenant: &str) -> Result<Option<String>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.pool
+            .run(move |conn| deadlines::settings(conn, &tenant))
+            .await
+    }
+
+    async fn set_deadline_settings(
+        &self,
+        tenant: &str,
+        settings: String,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.to_owned();
+        self.change(move |conn| deadlines::set_settings(conn, &tenant, &settings))
+            .await
+    }
+
+    async fn deadline(&self, tenant: &str, id: &str) -> Result<Option<DeadlineState>, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.pool
+            .run(move |conn| deadlines::load(conn, &tenant, &id))
+            .await
+    }
+
+    async fn list_deadlines(
+        &self,
+        filter: DeadlineFilter,
+    ) -> Result<Vec<DeadlineState>, StoreError> {
+        self.pool
+            .run(move |conn| deadlines::list(conn, &filter))
+            .await
+    }
+
+    async fn upsert_deadline(&self, upsert: DeadlineUpsert) -> Result<bool, StoreError> {
+        self.change(move |conn| deadlines::upsert(conn, upsert))
+            .await
+    }
+
+    async fn cancel_deadline(
+        &self,
+        tenant: &str,
+        id: &str,
+        status: tocsin_protocol::deadline::DeadlineStatus,
+    ) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.change(move |conn| deadlines::cancel(conn, &tenant, &id, status))
+            .await
+    }
+
+    async fn next_step_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.pool.run(|conn| schedule::next_at(conn)).await
+    }
+
+    async fn due_steps(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueStep>, StoreError> {
+        self.pool
+            .run(move |conn| schedule::due(conn, now, limit))
+            .await
+    }
+
+    async fn fire(&self, firings: Vec<Firing>) -> Result<u32, StoreError> {
+        self.write(|reply| Command::Fire { firings, reply }).await
+    }
+
+    async fn user_acknowledgements(
+        &self,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<Vec<tocsin_protocol::deadline::Acknowledgement>, StoreError> {
+        let (tenant, user_id) = (tenant.to_owned(), user_id.to_owned());
+        self.pool
+            .run(move |conn| deadlines::acknowledgements_for_user(conn, &tenant, &user_id))
             .await
     }
 

@@ -34,7 +34,7 @@ pub fn append_all(
 
 /// Appends one notification: idempotency check, offset from the stream's head,
 /// insert, proposal bookkeeping.
-fn append_one(
+pub(super) fn append_one(
     conn: &Connection,
     request: AppendRequest,
     fresh: &mut Vec<Arc<StoredNotification>>,
@@ -65,8 +65,12 @@ fn append_one(
                 epoch,
                 offset: offset as u64,
                 duplicate: true,
+                deliver_at: None,
             });
         }
+    }
+    if let Some(at) = request.deliver_at.filter(|at| *at > Utc::now()) {
+        return super::schedule::schedule_publish(conn, request, at);
     }
     let (epoch, head) = ensure_stream(conn, &stream_name)?;
     let offset = head + 1;
@@ -102,6 +106,7 @@ fn append_one(
         epoch: epoch.to_string(),
         offset: offset as u64,
         duplicate: false,
+        deliver_at: None,
     })
 }
 
@@ -201,6 +206,18 @@ pub fn apply_action(
             respond_proposal(conn, key, &visible, &tenant, &proposal_id, response, fresh)?,
             None,
         ),
+        ActionCommand::Acknowledge {
+            tenant,
+            session_id,
+            ids,
+        } => {
+            let who = super::deadlines::Acknowledger {
+                user_id: &key.user_id,
+                tenant: &tenant,
+                session_id: session_id.as_deref(),
+            };
+            super::deadlines::acknowledge(conn, &who, &visible, &ids)?
+        }
     };
     conn.prepare_cached("INSERT INTO client_actions (user_id, action_id, result, created_us) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![key.user_id, key.action_id, encode_result(&result), to_us(Utc::now())])?;
@@ -413,6 +430,7 @@ fn respond_proposal(
             tenant: Some(tenant.to_owned()),
             notification,
             idempotency: None,
+            deliver_at: None,
         },
         fresh,
     )?;

@@ -64,6 +64,13 @@ pub enum Command {
     },
     /// An account change, run in its own savepoint like every command.
     Account(AccountWork),
+    /// Apply due schedule steps (each only if still planned); answers how many were.
+    Fire {
+        /// What to do with each step.
+        firings: Vec<crate::store::Firing>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<u32, StoreError>>,
+    },
     /// Delete what is older than retention.
     Prune {
         /// Cut-off in microseconds.
@@ -103,6 +110,15 @@ pub enum ActionCommand {
         /// The answer.
         response: ProposalResponse,
     },
+    /// Acknowledge the deadlines of these alerts.
+    Acknowledge {
+        /// The user's firm.
+        tenant: String,
+        /// The device session acting, when known.
+        session_id: Option<String>,
+        /// The alerts' notification ids.
+        ids: Vec<String>,
+    },
 }
 
 /// A command's answer, held until the commit succeeded.
@@ -118,6 +134,10 @@ enum Pending {
     Prune(
         oneshot::Sender<Result<u64, StoreError>>,
         Result<u64, StoreError>,
+    ),
+    Fire(
+        oneshot::Sender<Result<u32, StoreError>>,
+        Result<u32, StoreError>,
     ),
     Account(Answer),
 }
@@ -136,6 +156,9 @@ impl Pending {
             Pending::Prune(tx, result) => {
                 let _ = tx.send(commit.clone().and(result));
             }
+            Pending::Fire(tx, result) => {
+                let _ = tx.send(commit.clone().and(result));
+            }
             Pending::Account(answer) => answer(commit),
         }
     }
@@ -149,6 +172,7 @@ impl Pending {
             Command::Append { reply, .. } => Pending::Append(reply, not_run()),
             Command::Action { reply, .. } => Pending::Action(reply, not_run()),
             Command::Prune { reply, .. } => Pending::Prune(reply, not_run()),
+            Command::Fire { reply, .. } => Pending::Fire(reply, not_run()),
             Command::Account(work) => Pending::Account(work(None).1),
             Command::Close(_) => return None,
         })
@@ -435,6 +459,11 @@ fn apply(
             let (ok, answer) = work(Some(conn));
             (Some(Pending::Account(answer)), ok)
         }
+        Command::Fire { firings, reply } => {
+            let result = fire_all(conn, firings, fresh);
+            let ok = result.is_ok();
+            (Some(Pending::Fire(reply, result)), ok)
+        }
         Command::Prune { cutoff_us, reply } => {
             let result = ops::prune(conn, cutoff_us);
             let ok = result.is_ok();
@@ -446,6 +475,38 @@ fn apply(
             (None, true)
         }
     }
+}
+
+/// Applies each firing in its own savepoint: one whose notification cannot be stored
+/// is left planned (a minute later) and logged, and the others still commit.
+fn fire_all(
+    conn: &Connection,
+    firings: Vec<crate::store::Firing>,
+    fresh: &mut Vec<Arc<StoredNotification>>,
+) -> Result<u32, StoreError> {
+    let mut applied = 0;
+    for firing in firings {
+        let step_id = firing.step_id;
+        let mut own = Vec::new();
+        // By hand: the command's own savepoint is a `&Connection` here.
+        conn.execute_batch("SAVEPOINT fire")?;
+        match super::schedule::fire(conn, firing, &mut own) {
+            Ok(fired) => {
+                conn.execute_batch("RELEASE fire")?;
+                applied += u32::from(fired);
+                fresh.extend(own);
+            }
+            Err(err) => {
+                conn.execute_batch("ROLLBACK TO fire; RELEASE fire")?;
+                // Tried again in a minute rather than at once: the scheduler would
+                // otherwise find it due again in a loop.
+                conn.prepare_cached("UPDATE schedule SET at_us = at_us + 60000000 WHERE id = ?1 AND state = 'planned'")?
+                    .execute(rusqlite::params![step_id])?;
+                tracing::error!(step = step_id, error = %err, "a scheduled step could not be applied; it stays planned and is tried again in a minute");
+            }
+        }
+    }
+    Ok(applied)
 }
 
 /// Writer-only pragmas, found by profiling a publish load (docs/BENCHMARKS.md). Each

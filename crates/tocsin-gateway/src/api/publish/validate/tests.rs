@@ -217,6 +217,11 @@ fn example_data(kind: Kind) -> NotificationData {
             urgency: DeadlineUrgency::Critical,
             remaining_days: -1,
             dossier_number: None,
+            dossier_title: None,
+            working_days_left: None,
+            reminder: None,
+            late: false,
+            escalation: None,
         }),
         Kind::SystemNotification => NotificationData::SystemNotification(SystemNotification {
             extra: Default::default(),
@@ -278,6 +283,7 @@ fn valid_request(kind: Kind) -> PublishRequest {
         body: "Conclusions reçues".to_owned(),
         urgency: Some(Urgency::High),
         idempotency_key: Some("mail-77".to_owned()),
+        deliver_at: None,
     }
 }
 
@@ -389,6 +395,7 @@ fn publish_request() -> impl Strategy<Value = PublishRequest> {
                 body,
                 urgency,
                 idempotency_key,
+                deliver_at: None,
             },
         )
 }

@@ -1,0 +1,213 @@
+//! `/v1/deadlines` and `/v1/deadline-settings`: the firm's software declares deadlines
+//! (API key) and reads what the gateway did about them — the receipts.
+//!
+//! Everything is looked up inside the key's firm (a global key names it with
+//! `?tenant=`): another firm's deadline id is answered exactly like an unknown one.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tocsin_protocol::deadline::{
+    CancelReason, DeadlineList, DeadlineRequest, DeadlineStatus, DeadlineView,
+};
+
+use super::extract::{ApiJson, Publisher};
+use crate::deadlines::declare::{declare, firm_settings};
+use crate::deadlines::settings::FirmSettings;
+use crate::deadlines::view::view;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::DeadlineFilter;
+
+/// The most deadlines one list returns.
+const MAX_LIST: u32 = 500;
+
+/// `?tenant=` for global keys.
+#[derive(Debug, Deserialize)]
+pub struct FirmQuery {
+    /// The firm, for a global key.
+    tenant: Option<String>,
+}
+
+/// The one firm a request acts in: the key's, or the one a global key names.
+fn firm(publisher: &Publisher, named: Option<&str>) -> Result<String, AppError> {
+    match (publisher.key.tenant.as_deref(), named) {
+        (Some(own), None) => Ok(own.to_owned()),
+        (Some(own), Some(named)) if named == own => Ok(own.to_owned()),
+        (Some(_), Some(named)) => Err(AppError::forbidden(format!(
+            "this key acts for another firm, not '{named}'"
+        ))),
+        (None, Some(named)) => Ok(named.to_owned()),
+        (None, None) => Err(AppError::invalid(
+            "a global key must name the firm: add ?tenant=<slug>",
+        )),
+    }
+}
+
+fn unknown(id: &str) -> AppError {
+    AppError::not_found(format!(
+        "no deadline '{id}' in your firm; declare it with PUT /v1/deadlines/{id}"
+    ))
+}
+
+/// `PUT /v1/deadlines/{id}`: 201 when new, 200 when changed (or unchanged).
+pub async fn put(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Path(id): Path<String>,
+    Query(query): Query<FirmQuery>,
+    ApiJson(request): ApiJson<DeadlineRequest>,
+) -> Result<(StatusCode, Json<DeadlineView>), AppError> {
+    let tenant = firm(&publisher, query.tenant.as_deref())?;
+    let now = state.clock.now();
+    let created = declare(state.store.as_ref(), &tenant, &id, request, now).await?;
+    state.schedule_wake.notify_one();
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(load(&state, &tenant, &id).await?)))
+}
+
+/// `GET /v1/deadlines/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Path(id): Path<String>,
+    Query(query): Query<FirmQuery>,
+) -> Result<Json<DeadlineView>, AppError> {
+    let tenant = firm(&publisher, query.tenant.as_deref())?;
+    Ok(Json(load(&state, &tenant, &id).await?))
+}
+
+/// Query of `DELETE /v1/deadlines/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct CancelQuery {
+    /// The firm, for a global key.
+    tenant: Option<String>,
+    /// `done` (the default) or `withdrawn`.
+    #[serde(default)]
+    reason: CancelReason,
+}
+
+/// `DELETE /v1/deadlines/{id}?reason=done|withdrawn`: nothing more is raised for it;
+/// its record and receipts stay.
+pub async fn delete(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Path(id): Path<String>,
+    Query(query): Query<CancelQuery>,
+) -> Result<Json<DeadlineView>, AppError> {
+    let tenant = firm(&publisher, query.tenant.as_deref())?;
+    let status = match query.reason {
+        CancelReason::Done => DeadlineStatus::Done,
+        CancelReason::Withdrawn => DeadlineStatus::Withdrawn,
+    };
+    if !state.store.cancel_deadline(&tenant, &id, status).await? {
+        return Err(unknown(&id));
+    }
+    Ok(Json(load(&state, &tenant, &id).await?))
+}
+
+/// Query of `GET /v1/deadlines`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// The firm, for a global key.
+    tenant: Option<String>,
+    /// Only this owner's (id or email).
+    owner: Option<String>,
+    /// Only this dossier's (its number).
+    dossier: Option<String>,
+    /// Due at or after.
+    due_from: Option<DateTime<Utc>>,
+    /// Due before.
+    due_to: Option<DateTime<Utc>>,
+    /// `open`, `done` or `withdrawn`.
+    status: Option<DeadlineStatus>,
+    /// At most this many (default 100, at most 500).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/deadlines?owner=&dossier=&due_from=&due_to=&status=&limit=`.
+pub async fn list(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<DeadlineList>, AppError> {
+    let tenant = firm(&publisher, query.tenant.as_deref())?;
+    let owner = match &query.owner {
+        Some(who) => Some(
+            state
+                .store
+                .firm_user(&tenant, who)
+                .await?
+                .map(|user| user.id)
+                // An unknown owner owns nothing: an empty list, like a filter that
+                // matches nothing.
+                .unwrap_or_else(|| format!("\u{0}{who}")),
+        ),
+        None => None,
+    };
+    let filter = DeadlineFilter {
+        tenant: tenant.clone(),
+        owner,
+        dossier: query.dossier,
+        due_from: query.due_from,
+        due_to: query.due_to,
+        status: query.status,
+        limit: query.limit.unwrap_or(100).clamp(1, MAX_LIST),
+    };
+    let settings = firm_settings(state.store.as_ref(), &tenant).await?;
+    let now = state.clock.now();
+    let deadlines = state
+        .store
+        .list_deadlines(filter)
+        .await?
+        .into_iter()
+        .map(|found| view(found, &settings, now))
+        .collect();
+    Ok(Json(DeadlineList { deadlines }))
+}
+
+async fn load(state: &AppState, tenant: &str, id: &str) -> Result<DeadlineView, AppError> {
+    let found = state
+        .store
+        .deadline(tenant, id)
+        .await?
+        .ok_or_else(|| unknown(id))?;
+    let settings = firm_settings(state.store.as_ref(), tenant).await?;
+    Ok(view(found, &settings, state.clock.now()))
+}
+
+/// `GET /v1/deadline-settings`: the firm's settings, defaults filled in.
+pub async fn get_settings(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Query(query): Query<FirmQuery>,
+) -> Result<Json<FirmSettings>, AppError> {
+    let tenant = firm(&publisher, query.tenant.as_deref())?;
+    Ok(Json(
+        firm_settings(state.store.as_ref(), &tenant).await?.settings,
+    ))
+}
+
+/// `PUT /v1/deadline-settings`: replaces the firm's settings (fields left out take
+/// their defaults). Deadlines already declared keep their plan until they change.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    Query(query): Query<FirmQuery>,
+    ApiJson(settings): ApiJson<FirmSettings>,
+) -> Result<Json<FirmSettings>, AppError> {
+    let tenant = firm(&publisher, query.tenant.as_deref())?;
+    if state.store.tenant(&tenant).await?.is_none() {
+        return Err(AppError::not_found(format!("no firm '{tenant}'")));
+    }
+    let resolved = settings.resolve().map_err(AppError::invalid)?;
+    let text = serde_json::to_string(&resolved.settings).map_err(AppError::internal)?;
+    state.store.set_deadline_settings(&tenant, text).await?;
+    Ok(Json(resolved.settings))
+}
