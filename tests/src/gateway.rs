@@ -68,6 +68,8 @@ pub struct GatewayOptions {
     pub access_token_ttl_secs: Option<u64>,
     /// `auth.refresh_grace_secs`.
     pub refresh_grace_secs: Option<u64>,
+    /// `deadlines.late_after_secs`.
+    pub late_after_secs: Option<u64>,
     /// Serve from a small disk of its own (see [`SmallDisk`]).
     pub small_disk: Option<SmallDisk>,
     /// Run `serve` under `taskset -c <cpus>` (the benchmarks pin the gateway to one
@@ -114,7 +116,8 @@ impl GatewayOptions {
 pub struct TenantSpec {
     /// Its slug (`tenant:<slug>`).
     pub slug: String,
-    /// Local parts of its users' emails; each becomes `<name>@<slug>.example`.
+    /// Local parts of its users' emails; each becomes `<name>@<slug>.example`. A
+    /// `:role` suffix gives the role (`paul:partner`); the default is `lawyer`.
     pub users: Vec<String>,
 }
 
@@ -538,7 +541,8 @@ impl Gateway {
         self.cli(&["tenant", "add", &spec.slug, "--name", &name], None)
             .await;
         let mut users = Vec::new();
-        for local in &spec.users {
+        for spec_user in &spec.users {
+            let (local, role) = spec_user.split_once(':').unwrap_or((spec_user, "lawyer"));
             let email = format!("{local}@{}.example", spec.slug);
             let out = self
                 .cli(
@@ -552,7 +556,7 @@ impl Gateway {
                         "--name",
                         local,
                         "--role",
-                        "lawyer",
+                        role,
                         "--password-stdin",
                     ],
                     Some(&format!("{PASSWORD}\n")),
@@ -649,6 +653,9 @@ impl Gateway {
             if let Some(v) = value {
                 set(&mut config, Some("login"), key, int(v));
             }
+        }
+        if let Some(late) = options.late_after_secs {
+            set(&mut config, Some("deadlines"), "late_after_secs", int(late));
         }
         if let Some(grace) = options.refresh_grace_secs {
             set(&mut config, Some("auth"), "refresh_grace_secs", int(grace));

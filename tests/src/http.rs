@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tocsin_protocol::ErrorBody;
+use tocsin_protocol::deadline::{DeadlineRequest, DeadlineView};
 use tocsin_protocol::http::{
     BatchPublishRequest, BatchPublishResponse, HistoryResponse, LoginRequest, MembersRequest,
     PublishRequest, PublishResponse, TokenResponse, UnreadResponse,
@@ -276,5 +277,60 @@ impl Api {
             .bearer_auth(credential)
             .json(&body);
         self.call(request, "set members").await
+    }
+
+    /// `PUT /v1/deadlines/{id}`.
+    pub async fn put_deadline(&self, key: &str, id: &str, body: &DeadlineRequest) -> Reply {
+        let request = self
+            .client
+            .put(self.url(&format!("/v1/deadlines/{id}")))
+            .bearer_auth(key)
+            .json(body);
+        self.call(request, "put deadline").await
+    }
+
+    /// `GET /v1/deadlines/{id}`.
+    pub async fn deadline(&self, key: &str, id: &str) -> Reply {
+        let request = self
+            .client
+            .get(self.url(&format!("/v1/deadlines/{id}")))
+            .bearer_auth(key);
+        self.call(request, "get deadline").await
+    }
+
+    /// `GET /v1/deadlines/{id}`, expecting it to exist.
+    pub async fn deadline_ok(&self, key: &str, id: &str) -> DeadlineView {
+        self.deadline(key, id)
+            .await
+            .expect_status(200, "get deadline")
+            .json()
+    }
+
+    /// `DELETE /v1/deadlines/{id}?reason=…`.
+    pub async fn cancel_deadline(&self, key: &str, id: &str, reason: &str) -> Reply {
+        let request = self
+            .client
+            .delete(self.url(&format!("/v1/deadlines/{id}?reason={reason}")))
+            .bearer_auth(key);
+        self.call(request, "cancel deadline").await
+    }
+
+    /// `GET /v1/deadlines?{query}`.
+    pub async fn deadlines(&self, key: &str, query: &str) -> Reply {
+        let request = self
+            .client
+            .get(self.url(&format!("/v1/deadlines?{query}")))
+            .bearer_auth(key);
+        self.call(request, "list deadlines").await
+    }
+
+    /// `PUT /v1/deadline-settings`.
+    pub async fn put_deadline_settings(&self, key: &str, settings: &serde_json::Value) -> Reply {
+        let request = self
+            .client
+            .put(self.url("/v1/deadline-settings"))
+            .bearer_auth(key)
+            .json(settings);
+        self.call(request, "put deadline settings").await
     }
 }

@@ -46,6 +46,27 @@ pub struct Config {
     /// Login throttling and the cap on concurrent password checks.
     #[serde(default)]
     pub login: LoginConfig,
+    /// The deadline scheduler.
+    #[serde(default)]
+    pub deadlines: DeadlinesConfig,
+}
+
+/// `[deadlines]`: the scheduler. A firm's policies (reminder hour, calendar, delays)
+/// are per firm (`PUT /v1/deadline-settings`), not here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadlinesConfig {
+    /// A step applied more than this after its time is marked late (the gateway was
+    /// down, or its disk refused writes), and its alert says so.
+    pub late_after_secs: u64,
+}
+
+impl Default for DeadlinesConfig {
+    fn default() -> Self {
+        DeadlinesConfig {
+            late_after_secs: 60,
+        }
+    }
 }
 
 /// `[auth]`.

@@ -25,7 +25,7 @@ pub struct UserInfo {
     /// `welcome`; absent from older gateways and from token responses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_name: Option<String>,
-    /// Their role: `admin`, `lawyer` or `staff`.
+    /// Their role: `admin`, `partner`, `lawyer` or `staff`.
     pub role: String,
 }
 

@@ -30,10 +30,13 @@ pub async fn publish(
     let appended = appended
         .pop()
         .ok_or_else(|| AppError::internal("append returned nothing"))?;
-    let status = if appended.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    let status = match (appended.deliver_at, appended.duplicate) {
+        (Some(_), _) => {
+            state.schedule_wake.notify_one();
+            StatusCode::ACCEPTED
+        }
+        (None, true) => StatusCode::OK,
+        (None, false) => StatusCode::CREATED,
     };
     Ok((status, Json(response(appended))))
 }
@@ -69,13 +72,16 @@ pub async fn publish_batch(
             })?;
         batch.push(append);
     }
-    let results = state
+    let results: Vec<PublishResponse> = state
         .store
         .append(batch)
         .await?
         .into_iter()
         .map(response)
         .collect();
+    if results.iter().any(|result| result.deliver_at.is_some()) {
+        state.schedule_wake.notify_one();
+    }
     Ok((StatusCode::CREATED, Json(BatchPublishResponse { results })))
 }
 
@@ -120,6 +126,7 @@ async fn prepare(
     request: PublishRequest,
 ) -> Result<AppendRequest, AppError> {
     let Validated { title } = validate(&request)?;
+    let deliver_at = scheduled_time(state, request.deliver_at)?;
     let (stream, tenant) = resolve_target(state, publisher, &request).await?;
     let idempotency = request.idempotency_key.map(|key| IdempotencyKey {
         scope: publisher.key.key_id.clone(),
@@ -141,8 +148,29 @@ async fn prepare(
         tenant,
         notification,
         idempotency,
-        deliver_at: None,
+        deliver_at,
     })
+}
+
+/// How far ahead a publish may be scheduled.
+const MAX_SCHEDULE_AHEAD_DAYS: i64 = 366;
+
+/// `deliver_at`, if in the future (a past one is delivered now) and at most a year
+/// ahead.
+fn scheduled_time(
+    state: &AppState,
+    deliver_at: Option<chrono::DateTime<Utc>>,
+) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
+    let now = state.clock.now();
+    match deliver_at {
+        Some(at) if at > now + chrono::Duration::days(MAX_SCHEDULE_AHEAD_DAYS) => {
+            Err(AppError::invalid(format!(
+                "deliver_at {at} is more than {MAX_SCHEDULE_AHEAD_DAYS} days ahead; schedule it later, or declare a deadline (PUT /v1/deadlines/{{id}})"
+            )))
+        }
+        Some(at) if at > now => Ok(Some(at)),
+        _ => Ok(None),
+    }
 }
 
 /// Turns `to` into a stream and its firm, refusing anything outside the key's firm.

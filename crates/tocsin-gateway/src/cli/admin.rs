@@ -40,7 +40,7 @@ pub enum UserCommand {
         /// Display name.
         #[arg(long, default_value = "")]
         name: String,
-        /// admin, lawyer or staff.
+        /// admin, partner, lawyer or staff.
         #[arg(long, default_value = "lawyer")]
         role: String,
         /// Read the password from the first line of stdin instead of prompting.
@@ -187,8 +187,8 @@ pub async fn user(store: Arc<dyn Store>, command: UserCommand) -> anyhow::Result
                 "'{email}' is not an email address"
             );
             anyhow::ensure!(
-                matches!(role.as_str(), "admin" | "lawyer" | "staff"),
-                "--role must be admin, lawyer or staff"
+                matches!(role.as_str(), "admin" | "partner" | "lawyer" | "staff"),
+                "--role must be admin, partner, lawyer or staff (partners receive the escalations of deadlines nobody acknowledged)"
             );
             let password = read_password(password_stdin)?;
             anyhow::ensure!(

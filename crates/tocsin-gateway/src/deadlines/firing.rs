@@ -7,8 +7,8 @@
 //! - A reminder of a cancelled deadline, or of an earlier plan, is `cancelled`.
 //! - A critical reminder nobody acknowledged plans escalation step 1 (once per plan);
 //!   step 1 plans step 2. An acknowledged deadline's escalation is `cancelled`.
-//! - A step applied more than [`LATE_AFTER`] after its time is marked late, and its
-//!   alert says so.
+//! - A step applied more than `late_after` (`[deadlines] late_after_secs`) after its
+//!   time is marked late, and its alert says so.
 
 use std::collections::HashMap;
 
@@ -22,20 +22,18 @@ use crate::store::{
     AppendRequest, DeadlineRecord, DueStep, Firing, NewStep, StepKind, Store, StoreError, User,
 };
 
-/// How late a step may be applied and still count as on time.
-pub const LATE_AFTER: Duration = Duration::seconds(60);
-
 /// Turns due steps into firings, reading each firm's settings and users once.
 pub async fn firings(
     store: &dyn Store,
     due: Vec<DueStep>,
     now: DateTime<Utc>,
+    late_after: Duration,
 ) -> Result<Vec<Firing>, StoreError> {
     let mut firms = Firms::default();
     let latest = latest_reminders(&due);
     let mut out = Vec::with_capacity(due.len());
     for item in due {
-        let late = now - item.step.at > LATE_AFTER;
+        let late = now - item.step.at > late_after;
         let mut firing = Firing {
             step_id: item.step.id,
             outcome: StepState::Sent,

@@ -54,7 +54,10 @@ pub async fn apply_due(state: &AppState, now: DateTime<Utc>) -> Result<usize, St
         return Ok(0);
     }
     let count = due.len();
-    let firings = firings(state.store.as_ref(), due, now)
+    let late_after = chrono::Duration::seconds(
+        i64::try_from(state.config.deadlines.late_after_secs).unwrap_or(i64::MAX / 1_000_000),
+    );
+    let firings = firings(state.store.as_ref(), due, now, late_after)
         .await
         .map_err(|err| err.to_string())?;
     let applied = state

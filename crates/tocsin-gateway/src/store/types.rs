@@ -26,7 +26,7 @@ pub struct NewUser {
     pub email: String,
     /// Display name.
     pub name: String,
-    /// `admin`, `lawyer` or `staff`.
+    /// `admin`, `partner`, `lawyer` or `staff`.
     pub role: String,
     /// Argon2 PHC string; `None` for external identities (they cannot log in here).
     pub password_hash: Option<String>,
