@@ -103,7 +103,12 @@ async fn reminders_arrive_in_order_with_rising_urgency() {
     let request = deadline(
         &marie.email,
         6,
-        &[(5, "warning"), (4, "urgent"), (3, "critical"), (2, "critical")],
+        &[
+            (5, "warning"),
+            (4, "urgent"),
+            (3, "critical"),
+            (2, "critical"),
+        ],
         None,
     );
     let created = api
@@ -170,11 +175,18 @@ async fn a_changed_due_date_replans_and_a_cancel_stops_everything() {
     let marie = gw.user("dupont", 0);
     let mut ws = connect(&gw, 0).await;
     let key = gw.key("dupont");
-    api.put_deadline(key, "appel-2", &deadline(&marie.email, 4, &[(3, "warning")], None))
-        .await
-        .expect_status(201, "declare");
+    api.put_deadline(
+        key,
+        "appel-2",
+        &deadline(&marie.email, 4, &[(3, "warning")], None),
+    )
+    .await
+    .expect_status(201, "declare");
     let first = ws.recv_notifications(1, WAIT).await;
-    assert_eq!(alert_of(&first[0].notification).urgency, DeadlineUrgency::Warning);
+    assert_eq!(
+        alert_of(&first[0].notification).urgency,
+        DeadlineUrgency::Warning
+    );
 
     // Moved a minute later: a new plan, the sent reminder stays in the receipts.
     let moved = deadline(&marie.email, 60, &[(50, "warning"), (3, "critical")], None);
@@ -183,7 +195,11 @@ async fn a_changed_due_date_replans_and_a_cancel_stops_everything() {
         .await
         .expect_status(200, "re-plan")
         .json();
-    let states: Vec<_> = view.reminders.iter().map(|r| (r.label.as_str(), r.state)).collect();
+    let states: Vec<_> = view
+        .reminders
+        .iter()
+        .map(|r| (r.label.as_str(), r.state))
+        .collect();
     assert_eq!(
         states,
         [
@@ -209,9 +225,13 @@ async fn a_changed_due_date_replans_and_a_cancel_stops_everything() {
     );
     // Declared again with a reminder in 2 s: the history shows that one only, proving
     // the scheduler ran past nothing of the cancelled plan.
-    api.put_deadline(key, "appel-3", &deadline(&marie.email, 4, &[(2, "urgent")], None))
-        .await
-        .expect_status(201, "another");
+    api.put_deadline(
+        key,
+        "appel-3",
+        &deadline(&marie.email, 4, &[(2, "urgent")], None),
+    )
+    .await
+    .expect_status(201, "another");
     let next = ws.recv_notifications(1, WAIT).await;
     assert_eq!(alert_of(&next[0].notification).deadline_id, "appel-3");
     // Re-opening a cancelled deadline plans it again.
@@ -221,7 +241,12 @@ async fn a_changed_due_date_replans_and_a_cancel_stops_everything() {
         .expect_status(200, "reopen")
         .json();
     assert_eq!(reopened.status, DeadlineStatus::Open);
-    assert!(reopened.reminders.iter().any(|r| r.state == StepState::Planned));
+    assert!(
+        reopened
+            .reminders
+            .iter()
+            .any(|r| r.state == StepState::Planned)
+    );
 }
 
 #[tokio::test]
@@ -244,12 +269,22 @@ async fn a_deadline_declared_late_raises_its_current_urgency_at_once() {
     let states: Vec<_> = view.reminders.iter().map(|r| r.state).collect();
     assert_eq!(
         states,
-        [StepState::Superseded, StepState::Superseded, StepState::Planned],
+        [
+            StepState::Superseded,
+            StepState::Superseded,
+            StepState::Planned
+        ],
         "{view:?}"
     );
     let alert = ws.recv_notifications(1, WAIT).await;
-    assert_eq!(alert_of(&alert[0].notification).urgency, DeadlineUrgency::Critical);
-    assert_eq!(alert[0].notification.urgency, tocsin_protocol::Urgency::Critical);
+    assert_eq!(
+        alert_of(&alert[0].notification).urgency,
+        DeadlineUrgency::Critical
+    );
+    assert_eq!(
+        alert[0].notification.urgency,
+        tocsin_protocol::Urgency::Critical
+    );
     let frame = ws.try_next_event(Duration::from_millis(500)).await;
     assert!(
         !matches!(&frame, Some(tocsin_e2e::ws::WsEvent::Frame(f)) if tocsin_e2e::ws::as_delivered(f).is_some()),
@@ -268,7 +303,10 @@ async fn bad_declarations_are_refused_saying_what_to_fix() {
     let marie = gw.user("dupont", 0);
     let key = gw.key("dupont");
     let cases = [
-        (deadline(&marie.email, -60, &[(1, "warning")], None), "in the past"),
+        (
+            deadline(&marie.email, -60, &[(1, "warning")], None),
+            "in the past",
+        ),
         (
             deadline("nobody@dupont.example", 60, &[(1, "warning")], None),
             "not a user of your firm",
@@ -339,7 +377,11 @@ async fn a_reminder_due_while_the_gateway_was_down_fires_once_late_on_start() {
     let marie = gw.user("dupont", 0).clone();
     let key = gw.key("dupont").to_owned();
     let view: DeadlineView = api
-        .put_deadline(&key, "appel-4", &deadline(&marie.email, 600, &[(597, "urgent")], None))
+        .put_deadline(
+            &key,
+            "appel-4",
+            &deadline(&marie.email, 600, &[(597, "urgent")], None),
+        )
         .await
         .expect_status(201, "declare")
         .json();
@@ -357,16 +399,31 @@ async fn a_reminder_due_while_the_gateway_was_down_fires_once_late_on_start() {
     .await;
     assert!(view.reminders[0].late, "{view:?}");
     let token = gw.api().login(&marie).await.access_token;
-    let history = gw.api().history_ok(&token, &marie.stream(), None, Some(500)).await;
+    let history = gw
+        .api()
+        .history_ok(&token, &marie.stream(), None, Some(500))
+        .await;
     assert_eq!(history.notifications.len(), 1, "sent once");
     let alert = alert_of(&history.notifications[0].notification);
     assert!(alert.late, "the alert says it is late");
-    assert!(history.notifications[0].notification.body.contains("en retard"));
+    assert!(
+        history.notifications[0]
+            .notification
+            .body
+            .contains("en retard")
+    );
     // A second restart sends nothing more.
     gw.kill_hard().await;
     gw.restart().await;
-    let history = gw.api().history_ok(&token, &marie.stream(), None, Some(500)).await;
-    assert_eq!(history.notifications.len(), 1, "still once after another restart");
+    let history = gw
+        .api()
+        .history_ok(&token, &marie.stream(), None, Some(500))
+        .await;
+    assert_eq!(
+        history.notifications.len(),
+        1,
+        "still once after another restart"
+    );
 }
 
 #[tokio::test]
@@ -396,7 +453,10 @@ async fn sigkill_while_reminders_fire_loses_none_and_sends_none_twice() {
     gw.restart().await;
     let token = gw.api().login(&marie).await.access_token;
     let ids = poll_until(WAIT, "all 40 reminders stored", || async {
-        let history = gw.api().history_ok(&token, &marie.stream(), None, Some(500)).await;
+        let history = gw
+            .api()
+            .history_ok(&token, &marie.stream(), None, Some(500))
+            .await;
         (history.notifications.len() >= 40).then_some(history)
     })
     .await;
@@ -431,17 +491,36 @@ async fn an_unacknowledged_critical_reminder_escalates_to_the_backup_then_the_pa
     let to_backup = paul_ws.recv_notifications(1, WAIT).await;
     let alert = alert_of(&to_backup[0].notification);
     let escalation = alert.escalation.expect("an escalation");
-    assert_eq!((escalation.step, escalation.owner.as_str()), (1, marie.id.as_str()));
+    assert_eq!(
+        (escalation.step, escalation.owner.as_str()),
+        (1, marie.id.as_str())
+    );
     assert_eq!(escalation.owner_name, "marie");
-    assert!(to_backup[0].notification.body.contains("marie n'a pas pris en compte"));
+    assert!(
+        to_backup[0]
+            .notification
+            .body
+            .contains("marie n'a pas pris en compte")
+    );
     let to_partner = partner_ws.recv_notifications(1, WAIT).await;
-    assert_eq!(alert_of(&to_partner[0].notification).escalation.map(|e| e.step), Some(2));
+    assert_eq!(
+        alert_of(&to_partner[0].notification)
+            .escalation
+            .map(|e| e.step),
+        Some(2)
+    );
     let view = wait_view(&gw, "appel-5", "both steps sent", |v| {
         v.escalations.len() == 2 && v.escalations.iter().all(|e| e.state == StepState::Sent)
     })
     .await;
-    assert_eq!(view.escalations[0].recipients, [paul.id.clone()]);
-    assert_eq!(view.escalations[1].recipients, [gw.user("dupont", 2).id.clone()]);
+    assert_eq!(
+        view.escalations[0].recipients,
+        std::slice::from_ref(&paul.id)
+    );
+    assert_eq!(
+        view.escalations[1].recipients,
+        [gw.user("dupont", 2).id.clone()]
+    );
 }
 
 #[tokio::test]
@@ -466,7 +545,10 @@ async fn an_acknowledgement_before_the_delay_stops_the_escalation() {
         })
         .await;
     let result = marie_ws.wait_result("ack-1").await;
-    assert!(matches!(result, ServerFrame::Result { ok: true, .. }), "{result:?}");
+    assert!(
+        matches!(result, ServerFrame::Result { ok: true, .. }),
+        "{result:?}"
+    );
     // The backup is shown the acknowledgement.
     let shown = paul_ws
         .wait_for(STEP, "acknowledged", |frame| match frame {
@@ -488,7 +570,9 @@ async fn an_acknowledgement_before_the_delay_stops_the_escalation() {
     })
     .await;
     let token = api.login(paul).await.access_token;
-    let history = api.history_ok(&token, &paul.stream(), None, Some(500)).await;
+    let history = api
+        .history_ok(&token, &paul.stream(), None, Some(500))
+        .await;
     assert!(history.notifications.is_empty(), "{history:?}");
 }
 
@@ -508,7 +592,10 @@ async fn a_scheduled_publish_goes_out_once_at_its_time_across_a_restart() {
     assert_eq!((body.deliver_at, body.offset), (Some(at), 0));
     let retried = api.publish(&key, &request).await;
     retried.expect_status(202, "a retry of a scheduled publish");
-    assert_eq!(retried.json::<tocsin_protocol::http::PublishResponse>().id, body.id);
+    assert_eq!(
+        retried.json::<tocsin_protocol::http::PublishResponse>().id,
+        body.id
+    );
 
     gw.kill_hard().await;
     gw.restart().await;
@@ -522,9 +609,17 @@ async fn a_scheduled_publish_goes_out_once_at_its_time_across_a_restart() {
     // After it went out, a retry is answered with where it was stored.
     let after = gw.api().publish(&key, &request).await;
     after.expect_status(200, "a retry after delivery");
-    assert_eq!(after.json::<tocsin_protocol::http::PublishResponse>().offset, delivered[0].offset);
+    assert_eq!(
+        after
+            .json::<tocsin_protocol::http::PublishResponse>()
+            .offset,
+        delivered[0].offset
+    );
     gw.kill_hard().await;
     gw.restart().await;
-    let history = gw.api().history_ok(&token, &marie.stream(), None, Some(500)).await;
+    let history = gw
+        .api()
+        .history_ok(&token, &marie.stream(), None, Some(500))
+        .await;
     assert_eq!(history.notifications.len(), 1, "once");
 }

@@ -5,11 +5,11 @@
 mod acknowledge; // Acknowledged is not read: one device's acknowledgement clears the other's mark; offline, it reaches the gateway once.
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
+mod deadlines; // Deadlines the gateway owns: reminders in order and rising, re-planned, cancelled, exactly once across SIGKILL and downtime; escalation; scheduled publishes.
 mod desktop_keyring; // The token in gnome-keyring (secret-tool finds it), resumed after a restart, cleared by sign-out.
 mod desktop_notifications; // OS notifications: urgency, timeout, actions (mark read reaches the gateway), no server, dunst.
 mod desktop_panel; // The panel over WebDriver: sign-in, tabs, mark read, proposals, offline and recovery, screenshots.
 mod desktop_tray; // The tray over D-Bus: count label and icon, offline look, menu in both languages, mark all read.
-mod deadlines; // Deadlines the gateway owns: reminders in order and rising, re-planned, cancelled, exactly once across SIGKILL and downtime; escalation; scheduled publishes.
 mod disk_full; // A full disk refuses publishes with a clear 503, loses nothing, and recovers.
 mod durability; // Acknowledged publishes survive SIGKILL and replay exactly once, in order.
 mod external_jwt; // External-app JWTs: every malformed or forged token is refused; a good one works.

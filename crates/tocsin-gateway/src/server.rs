@@ -54,7 +54,7 @@ pub fn open(
 /// the shutdown token), and this returns once they are gone or after a timeout.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let pruner = tokio::spawn(prune_loop(state.clone()));
-    let scheduler = tokio::spawn(crate::deadlines::scheduler::run(state.clone()));
+    let scheduler = tokio::spawn(crate::deadlines::scheduler::Scheduler::of(&state).run());
     let app = crate::api::router(state.clone());
     let limits = crate::listener::ConnectionLimits {
         handshake_timeout: Duration::from_millis(state.config.http.handshake_timeout_ms.max(1)),

@@ -558,3 +558,204 @@ pub async fn conversations_stay_in_their_firm(store: Arc<dyn Store>, marie: &str
         vec!["c-1".to_owned()]
     );
 }
+
+/// A deadline of marie with two planned reminders, one already due.
+async fn planned_deadline(store: &dyn Store, marie: &str, id: &str) -> DeadlineState {
+    let now = Utc::now();
+    let record = DeadlineRecord {
+        tenant: "dupont".into(),
+        external_id: id.into(),
+        deadline_type: "Délai d'appel".into(),
+        due_at: (now + chrono::Duration::days(3)).fixed_offset(),
+        time_zone: "Europe/Paris".into(),
+        owner: marie.into(),
+        backup: None,
+        dossier_number: Some("2026-0142".into()),
+        dossier_title: None,
+        url: None,
+        policy: None,
+        escalation: None,
+        status: tocsin_protocol::deadline::DeadlineStatus::Open,
+        revision: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let step = |at, label: &str| NewStep {
+        at,
+        kind: StepKind::Reminder,
+        step: 0,
+        label: Some(label.into()),
+        urgency: Some(tocsin_protocol::notification::DeadlineUrgency::Warning),
+        state: tocsin_protocol::deadline::StepState::Planned,
+    };
+    let created = store
+        .upsert_deadline(DeadlineUpsert {
+            record,
+            expected_revision: None,
+            plan: Some(vec![
+                step(now - chrono::Duration::seconds(1), "J-3"),
+                step(now + chrono::Duration::days(1), "J-2"),
+            ]),
+        })
+        .await
+        .expect("declared");
+    assert!(created);
+    store
+        .deadline("dupont", id)
+        .await
+        .expect("read")
+        .expect("stored")
+}
+
+/// What the scheduler would send for a due step.
+fn send(step: &ScheduleStep, marie: &str) -> Firing {
+    Firing {
+        step_id: step.id,
+        outcome: tocsin_protocol::deadline::StepState::Sent,
+        late: false,
+        appends: vec![request(&StreamName::User(marie.into()), "reminder", None)],
+        recipients: vec![marie.into()],
+        follow_ups: Vec::new(),
+    }
+}
+
+/// A due step fires once: a second firing of it (a retry, another node) stores
+/// nothing; a re-plan cancels what was planned, and a cancelled step never fires.
+pub async fn schedule_steps_fire_once(store: Arc<dyn Store>, marie: &str) {
+    planned_deadline(store.as_ref(), marie, "appel-1").await;
+    let due = store.due_steps(Utc::now(), 100).await.expect("due");
+    assert_eq!(due.len(), 1, "only the past step is due");
+    let step = due[0].step.clone();
+    let stream = StreamName::User(marie.into());
+    let before = store.stream_state(&stream).await.expect("state").head;
+    assert_eq!(
+        store.fire(vec![send(&step, marie)]).await.expect("fired"),
+        1
+    );
+    assert_eq!(
+        store.fire(vec![send(&step, marie)]).await.expect("fired"),
+        0
+    );
+    assert_eq!(
+        store.stream_state(&stream).await.expect("state").head,
+        before + 1
+    );
+    let state = store
+        .deadline("dupont", "appel-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    let sent = &state.steps[0];
+    assert_eq!(sent.state, tocsin_protocol::deadline::StepState::Sent);
+    assert_eq!(sent.notification_ids.len(), 1);
+    assert!(
+        store
+            .due_steps(Utc::now(), 100)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+
+    // Re-planned: the planned J-2 is cancelled, and firing it now does nothing.
+    let planned = state.steps[1].clone();
+    let mut record = state.record.clone();
+    record.due_at = (Utc::now() + chrono::Duration::days(10)).fixed_offset();
+    store
+        .upsert_deadline(DeadlineUpsert {
+            record,
+            expected_revision: Some(state.record.revision),
+            plan: Some(Vec::new()),
+        })
+        .await
+        .expect("re-planned");
+    assert_eq!(
+        store
+            .fire(vec![send(&planned, marie)])
+            .await
+            .expect("fired"),
+        0
+    );
+    let state = store
+        .deadline("dupont", "appel-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        state.steps[1].state,
+        tocsin_protocol::deadline::StepState::Cancelled
+    );
+    assert_eq!(state.record.revision, 2);
+    // A stale revision is a conflict, not a silent overwrite.
+    let stale = store
+        .upsert_deadline(DeadlineUpsert {
+            record: state.record.clone(),
+            expected_revision: Some(1),
+            plan: None,
+        })
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert!(
+        store
+            .cancel_deadline(
+                "dupont",
+                "appel-1",
+                tocsin_protocol::deadline::DeadlineStatus::Done
+            )
+            .await
+            .expect("cancelled")
+    );
+    assert!(
+        !store
+            .cancel_deadline(
+                "martin",
+                "appel-1",
+                tocsin_protocol::deadline::DeadlineStatus::Done
+            )
+            .await
+            .expect("another firm's id is unknown")
+    );
+}
+
+/// A publish with `deliver_at` is held until its step fires, then stored once; its
+/// idempotency key answers the same id before and after.
+pub async fn scheduled_publishes_are_stored_when_fired(store: Arc<dyn Store>) {
+    let stream: StreamName = "user:scheduled".parse().expect("name");
+    let mut held = request(&stream, "later", Some("sched-1"));
+    held.deliver_at = Some(Utc::now() + chrono::Duration::milliseconds(500));
+    let first = store.append(vec![held.clone()]).await.expect("scheduled");
+    assert!(first[0].deliver_at.is_some() && !first[0].duplicate);
+    let again = store.append(vec![held.clone()]).await.expect("scheduled");
+    assert!(again[0].duplicate && again[0].id == first[0].id);
+    assert_eq!(
+        store.stream_state(&stream).await.expect("state").head,
+        0,
+        "held"
+    );
+    // Asked as of a second later: the step is due then (no waiting in the test).
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    let due = store
+        .due_steps(later, 100)
+        .await
+        .expect("due")
+        .into_iter()
+        .find(|d| d.step.kind == StepKind::Publish)
+        .expect("the scheduled publish is due a second later");
+    let firing = Firing {
+        step_id: due.step.id,
+        outcome: tocsin_protocol::deadline::StepState::Sent,
+        late: false,
+        appends: Vec::new(),
+        recipients: Vec::new(),
+        follow_ups: Vec::new(),
+    };
+    assert_eq!(store.fire(vec![firing.clone()]).await.expect("fired"), 1);
+    assert_eq!(store.fire(vec![firing]).await.expect("fired"), 0);
+    let state = store.stream_state(&stream).await.expect("state");
+    assert_eq!(state.head, 1, "stored once");
+    let after = store.append(vec![held]).await.expect("a retry");
+    assert_eq!(
+        (after[0].id.as_str(), after[0].offset),
+        (first[0].id.as_str(), 1)
+    );
+    assert!(after[0].duplicate && after[0].deliver_at.is_none());
+}

@@ -537,6 +537,8 @@ mod tests {
         suite::refresh_tokens_rotate_and_detect_reuse(store.clone(), &marie).await;
         suite::a_lost_refresh_answer_gets_one_retry_within_the_grace(store.clone(), &marie).await;
         suite::conversations_stay_in_their_firm(store.clone(), &marie).await;
+        suite::schedule_steps_fire_once(store.clone(), &marie).await;
+        suite::scheduled_publishes_are_stored_when_fired(store.clone()).await;
         suite::pruning_moves_first(store.clone()).await;
     }
 
