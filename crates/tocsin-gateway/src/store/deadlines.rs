@@ -204,3 +204,50 @@ pub struct Firing {
     /// reminder, the second escalation after the first).
     pub follow_ups: Vec<NewStep>,
 }
+
+/// A firm's webhook: where its events go and the secret that signs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// An `https://` URL (plain `http://` only to a loopback address).
+    pub url: String,
+    /// The HMAC-SHA256 key the signature is made with.
+    pub secret: String,
+}
+
+/// A queued webhook event, with its firm's endpoint.
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    /// Its row.
+    pub id: i64,
+    /// The id receivers deduplicate by (also in the body and a header).
+    pub event_id: String,
+    /// The firm.
+    pub tenant: String,
+    /// `deadline.reminded`, `deadline.escalated`, `deadline.acknowledged`.
+    pub kind: String,
+    /// The JSON body, signed as is.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The firm's endpoint now.
+    pub url: String,
+    /// The firm's secret now.
+    pub secret: String,
+}
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone)]
+pub enum WebhookAttempt {
+    /// The endpoint answered 2xx.
+    Delivered {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// It did not: try again then.
+    Failed {
+        /// The next attempt.
+        retry_at: DateTime<Utc>,
+        /// What went wrong, for operators.
+        error: String,
+    },
+}

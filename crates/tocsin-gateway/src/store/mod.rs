@@ -209,6 +209,35 @@ pub trait Store: Send + Sync + 'static {
         tenant: &str,
         user_id: &str,
     ) -> Result<Vec<Acknowledgement>, StoreError>;
+
+    // --- webhooks and calendar feeds ----------------------------------------------------
+
+    /// Sets (or with `None` removes) a firm's webhook.
+    async fn set_webhook(&self, tenant: &str, webhook: Option<Webhook>) -> Result<(), StoreError>;
+    /// A firm's webhook.
+    async fn webhook(&self, tenant: &str) -> Result<Option<Webhook>, StoreError>;
+    /// Webhook events due for an attempt at `now`, oldest first.
+    async fn due_webhook_events(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>, StoreError>;
+    /// When the next undelivered webhook event is due.
+    async fn next_webhook_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records a delivery attempt of one event.
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        attempt: WebhookAttempt,
+    ) -> Result<(), StoreError>;
+    /// Undelivered webhook events of a firm.
+    async fn pending_webhook_events(&self, tenant: &str) -> Result<u64, StoreError>;
+    /// The user whose calendar feed secret has this SHA-256 digest.
+    async fn calendar_feed_user(&self, secret_hash: &str) -> Result<Option<User>, StoreError>;
+    /// Gives a user's calendar feed a new secret digest (the old URL stops working).
+    async fn set_calendar_feed(&self, user_id: &str, secret_hash: &str) -> Result<(), StoreError>;
+    /// Turns a user's calendar feed off; false if there was none.
+    async fn revoke_calendar_feed(&self, user_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Identifies one client action: the same user and id are applied at most once.

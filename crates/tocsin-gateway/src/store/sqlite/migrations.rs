@@ -51,6 +51,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
@@ -210,8 +211,43 @@ INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
 
 /// The newest schema this build knows (SQLite's `user_version` after the upgrade).
 pub fn latest_version() -> i64 {
-    7
+    8
 }
+
+/// Migration 8: receipts for the firm's software. `webhooks` holds a firm's endpoint
+/// and signing secret; `webhook_outbox` the events to deliver, written in the same
+/// transaction as what they report (a reminder sent, an acknowledgement), delivered
+/// and retried by the webhook task until the endpoint answers 2xx. `calendar_feeds`
+/// holds the digest of each user's ICS feed secret (one per user, rotated by
+/// replacing it).
+const V8: &str = r#"
+CREATE TABLE webhooks (
+    tenant TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_us INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE webhook_outbox (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_us INTEGER NOT NULL,
+    last_error TEXT,
+    delivered_us INTEGER,
+    created_us INTEGER NOT NULL
+);
+CREATE INDEX webhook_outbox_next ON webhook_outbox(next_us) WHERE delivered_us IS NULL;
+
+CREATE TABLE calendar_feeds (
+    user_id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_us INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
 
 /// Migration 7: deadlines the gateway owns (docs/DEADLINES.md). `schedule` holds every
 /// step the gateway will take by itself — a deadline's reminders and escalations, and

@@ -12,6 +12,7 @@ mod ops;
 mod reads;
 mod schedule;
 mod time;
+mod webhooks;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -491,6 +492,66 @@ impl Store for SqliteStore {
         let (tenant, user_id) = (tenant.to_owned(), user_id.to_owned());
         self.pool
             .run(move |conn| deadlines::acknowledgements_for_user(conn, &tenant, &user_id))
+            .await
+    }
+
+    async fn set_webhook(&self, tenant: &str, webhook: Option<Webhook>) -> Result<(), StoreError> {
+        let tenant = tenant.to_owned();
+        self.change(move |conn| webhooks::set(conn, &tenant, webhook.as_ref()))
+            .await
+    }
+
+    async fn webhook(&self, tenant: &str) -> Result<Option<Webhook>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.pool.run(move |conn| webhooks::get(conn, &tenant)).await
+    }
+
+    async fn due_webhook_events(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>, StoreError> {
+        self.pool
+            .run(move |conn| webhooks::due(conn, now, limit))
+            .await
+    }
+
+    async fn next_webhook_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.pool.run(|conn| webhooks::next_at(conn)).await
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        attempt: WebhookAttempt,
+    ) -> Result<(), StoreError> {
+        self.change(move |conn| webhooks::record(conn, id, &attempt))
+            .await
+    }
+
+    async fn pending_webhook_events(&self, tenant: &str) -> Result<u64, StoreError> {
+        let tenant = tenant.to_owned();
+        self.pool
+            .run(move |conn| webhooks::pending(conn, &tenant))
+            .await
+    }
+
+    async fn calendar_feed_user(&self, secret_hash: &str) -> Result<Option<User>, StoreError> {
+        let hash = secret_hash.to_owned();
+        self.pool
+            .run(move |conn| webhooks::feed_user(conn, &hash))
+            .await
+    }
+
+    async fn set_calendar_feed(&self, user_id: &str, secret_hash: &str) -> Result<(), StoreError> {
+        let (user, hash) = (user_id.to_owned(), secret_hash.to_owned());
+        self.change(move |conn| webhooks::set_feed(conn, &user, &hash))
+            .await
+    }
+
+    async fn revoke_calendar_feed(&self, user_id: &str) -> Result<bool, StoreError> {
+        let user = user_id.to_owned();
+        self.change(move |conn| webhooks::revoke_feed(conn, &user))
             .await
     }
 
