@@ -31,3 +31,4 @@ mod slow_consumer; // A client that stops reading is cut off alone and resumes w
 mod soak; // A seeded random schedule of SIGKILLs, black holes and actions of every kind: nothing lost, applied once, unread agrees.
 mod store_integrity; // An older copy restored, the WAL deleted, a damaged file, a held lock: refused clearly, nothing lost.
 mod terminal_client; // `tocsin listen` killed and restarted resumes from its persisted positions.
+mod webhooks; // Signed receipts from a durable outbox: a receiver down, then slow, then up gets every event at least once, across a restart.

@@ -19,4 +19,5 @@ pub mod queue;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 pub mod ws;

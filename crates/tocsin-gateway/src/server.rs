@@ -55,6 +55,7 @@ pub fn open(
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let pruner = tokio::spawn(prune_loop(state.clone()));
     let scheduler = tokio::spawn(crate::deadlines::scheduler::Scheduler::of(&state).run());
+    let webhooks = tokio::spawn(crate::webhooks::Deliverer::of(&state)?.run());
     let app = crate::api::router(state.clone());
     let limits = crate::listener::ConnectionLimits {
         handshake_timeout: Duration::from_millis(state.config.http.handshake_timeout_ms.max(1)),
@@ -76,6 +77,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     // The scheduler stops at the shutdown token; a step it was applying either
     // committed or stays planned for the next start.
     let _ = scheduler.await;
+    // An attempt cut short is tried again on the next start (it stays undelivered).
+    webhooks.abort();
     // Sessions are gone, so nothing writes any more: fold the WAL into the database
     // file, so a stopped gateway's data is one file.
     state.store.close().await;

@@ -46,6 +46,8 @@ pub struct AppState {
     /// Wakes the scheduler when a step was planned (it may be due before the one it
     /// sleeps towards).
     pub schedule_wake: Arc<Notify>,
+    /// Wakes the webhook deliverer when an event was queued.
+    pub webhook_wake: Arc<Notify>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             hash_gate: Arc::new(hash_gate),
             clock: Clock::system(),
             schedule_wake: Arc::new(Notify::new()),
+            webhook_wake: Arc::new(Notify::new()),
         }
     }
 }

@@ -28,11 +28,11 @@ const MAX_LIST: u32 = 500;
 #[derive(Debug, Deserialize)]
 pub struct FirmQuery {
     /// The firm, for a global key.
-    tenant: Option<String>,
+    pub tenant: Option<String>,
 }
 
 /// The one firm a request acts in: the key's, or the one a global key names.
-fn firm(publisher: &Publisher, named: Option<&str>) -> Result<String, AppError> {
+pub(super) fn firm(publisher: &Publisher, named: Option<&str>) -> Result<String, AppError> {
     match (publisher.key.tenant.as_deref(), named) {
         (Some(own), None) => Ok(own.to_owned()),
         (Some(own), Some(named)) if named == own => Ok(own.to_owned()),

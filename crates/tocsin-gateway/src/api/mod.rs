@@ -9,6 +9,7 @@ mod health;
 mod history;
 pub mod login_guard;
 mod publish;
+mod webhook;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +39,10 @@ pub fn router(state: AppState) -> Router {
             put(deadlines::put)
                 .get(deadlines::get)
                 .delete(deadlines::delete),
+        )
+        .route(
+            "/v1/webhook",
+            put(webhook::put).get(webhook::get).delete(webhook::delete),
         )
         .route(
             "/v1/deadline-settings",

@@ -38,6 +38,8 @@ pub struct Scheduler {
     pub clock: Clock,
     /// Notified when a step was planned.
     pub wake: Arc<Notify>,
+    /// Notified when applied steps may have queued webhook events.
+    pub webhooks: Arc<Notify>,
     /// A step applied later than this after its time is marked late.
     pub late_after: chrono::Duration,
     /// Stops the loop.
@@ -55,6 +57,7 @@ impl Scheduler {
             store: state.store.clone(),
             clock: state.clock.clone(),
             wake: state.schedule_wake.clone(),
+            webhooks: state.webhook_wake.clone(),
             late_after,
             shutdown: state.shutdown.clone(),
         }
@@ -103,6 +106,9 @@ impl Scheduler {
             .await
             .map_err(|err| err.to_string())?;
         tracing::info!(due = count, applied, "scheduled steps applied");
+        if applied > 0 {
+            self.webhooks.notify_one();
+        }
         Ok(count)
     }
 

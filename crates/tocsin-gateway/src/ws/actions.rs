@@ -261,6 +261,7 @@ impl Session {
                     for user in users {
                         self.state.hub.send_to_user(&user, frame.clone());
                     }
+                    self.state.webhook_wake.notify_one();
                     return Ok(outcome.result);
                 }
                 ReadEffect::Read(notification_ids) => ServerFrame::Read { notification_ids },

@@ -110,6 +110,7 @@ async fn declared_on_thursday(firm: &Firm) -> (Clock, CancellationToken) {
         store: firm.store.clone(),
         clock: clock.clone(),
         wake: Arc::new(Notify::new()),
+        webhooks: Arc::new(Notify::new()),
         late_after: chrono::Duration::seconds(60),
         shutdown: shutdown.clone(),
     };

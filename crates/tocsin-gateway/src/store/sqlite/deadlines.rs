@@ -421,7 +421,7 @@ pub fn acknowledge(
             not_deadlines.push(id.clone());
             continue;
         };
-        insert.execute(params![
+        let new = insert.execute(params![
             who.tenant,
             deadline_id,
             who.user_id,
@@ -431,6 +431,18 @@ pub fn acknowledge(
             now
         ])?;
         cancel_planned(conn, who.tenant, &deadline_id, Some(StepKind::Escalation))?;
+        if new > 0 {
+            let body = json!({
+                "deadline": super::schedule::deadline_summary(conn, who.tenant, &deadline_id)?,
+                "acknowledgement": {
+                    "user_id": who.user_id,
+                    "device": device,
+                    "at": from_us(now),
+                    "notification_id": id,
+                },
+            });
+            super::webhooks::enqueue(conn, who.tenant, "deadline.acknowledged", body)?;
+        }
         if !deadlines.contains(&deadline_id) {
             deadlines.push(deadline_id);
         }

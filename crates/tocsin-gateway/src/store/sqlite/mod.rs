@@ -503,7 +503,9 @@ impl Store for SqliteStore {
 
     async fn webhook(&self, tenant: &str) -> Result<Option<Webhook>, StoreError> {
         let tenant = tenant.to_owned();
-        self.pool.run(move |conn| webhooks::get(conn, &tenant)).await
+        self.pool
+            .run(move |conn| webhooks::get(conn, &tenant))
+            .await
     }
 
     async fn due_webhook_events(

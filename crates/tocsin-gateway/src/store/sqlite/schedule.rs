@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tocsin_protocol::deadline::StepState;
 use tocsin_protocol::{Notification, StreamName};
 
@@ -129,7 +130,7 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueS
 /// Applies one firing, if its step is still planned; returns whether it was.
 pub fn fire(
     conn: &Connection,
-    firing: Firing,
+    mut firing: Firing,
     fresh: &mut Vec<Arc<StoredNotification>>,
 ) -> Result<bool, StoreError> {
     let sql = format!("SELECT {STEP_COLUMNS} FROM schedule WHERE id = ?1 AND state = 'planned'");
@@ -145,7 +146,7 @@ pub fn fire(
     if firing.outcome == StepState::Sent {
         let appends = match step.kind {
             StepKind::Publish => vec![scheduled_request(conn, &step)?],
-            _ => firing.appends,
+            _ => std::mem::take(&mut firing.appends),
         };
         for request in appends {
             ids.push(append_one(conn, request, fresh)?.id);
@@ -168,8 +169,69 @@ pub fn fire(
         for follow_up in &firing.follow_ups {
             insert_step(conn, tenant, id, step.revision, follow_up)?;
         }
+        if firing.outcome == StepState::Sent {
+            report(conn, &step, tenant, id, &firing, &ids)?;
+        }
     }
     Ok(true)
+}
+
+/// Queues the webhook event of a sent reminder or escalation.
+fn report(
+    conn: &Connection,
+    step: &crate::store::ScheduleStep,
+    tenant: &str,
+    deadline_id: &str,
+    firing: &Firing,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let deadline = deadline_summary(conn, tenant, deadline_id)?;
+    let (kind, detail) = match step.kind {
+        StepKind::Escalation => (
+            "deadline.escalated",
+            json!({ "escalation": {
+                "step": step.step,
+                "recipients": firing.recipients,
+                "notification_ids": ids,
+            }}),
+        ),
+        _ => (
+            "deadline.reminded",
+            json!({ "reminder": {
+                "label": step.label,
+                "urgency": step.urgency,
+                "planned_at": step.at,
+                "late": firing.late,
+                "recipients": firing.recipients,
+                "notification_ids": ids,
+            }}),
+        ),
+    };
+    let mut body = json!({ "deadline": deadline });
+    if let (Some(body), Some(detail)) = (body.as_object_mut(), detail.as_object()) {
+        body.extend(detail.clone());
+    }
+    super::webhooks::enqueue(conn, tenant, kind, body)
+}
+
+/// What a webhook event says about its deadline.
+pub(super) fn deadline_summary(
+    conn: &Connection,
+    tenant: &str,
+    deadline_id: &str,
+) -> Result<serde_json::Value, StoreError> {
+    Ok(match record(conn, tenant, deadline_id)? {
+        Some(d) => json!({
+            "id": d.external_id,
+            "deadline_type": d.deadline_type,
+            "due_at": d.due_at,
+            "owner": d.owner,
+            "backup": d.backup,
+            "dossier_number": d.dossier_number,
+            "status": d.status,
+        }),
+        None => json!({ "id": deadline_id }),
+    })
 }
 
 /// The notification a scheduled publish stores, created now.

@@ -31,13 +31,22 @@ pub fn enqueue(
         object.insert("id".into(), event_id.clone().into());
         object.insert("type".into(), kind.into());
         object.insert("tenant".into(), tenant.into());
-        object.insert("created_at".into(), serde_json::to_value(now).unwrap_or_default());
+        object.insert(
+            "created_at".into(),
+            serde_json::to_value(now).unwrap_or_default(),
+        );
     }
     conn.prepare_cached(
         "INSERT INTO webhook_outbox (event_id, tenant, kind, body, next_us, created_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
     )?
-    .execute(params![event_id, tenant, kind, body.to_string(), to_us(now)])?;
+    .execute(params![
+        event_id,
+        tenant,
+        kind,
+        body.to_string(),
+        to_us(now)
+    ])?;
     Ok(())
 }
 
@@ -49,7 +58,12 @@ pub fn set(conn: &Connection, tenant: &str, webhook: Option<&Webhook>) -> Result
                 "INSERT INTO webhooks (tenant, url, secret, created_us) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, secret = excluded.secret",
             )?
-            .execute(params![tenant, webhook.url, webhook.secret, to_us(Utc::now())])?;
+            .execute(params![
+                tenant,
+                webhook.url,
+                webhook.secret,
+                to_us(Utc::now())
+            ])?;
         }
         None => {
             conn.prepare_cached("DELETE FROM webhooks WHERE tenant = ?1")?
@@ -73,7 +87,11 @@ pub fn get(conn: &Connection, tenant: &str) -> Result<Option<Webhook>, StoreErro
 }
 
 /// Events due for an attempt, oldest first, with where to send them.
-pub fn due(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<WebhookEvent>, StoreError> {
+pub fn due(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<WebhookEvent>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT o.id, o.event_id, o.tenant, o.kind, o.body, o.attempts, w.url, w.secret
