@@ -3,6 +3,8 @@
 //! publishers would. The harness lives in the `tocsin_e2e` library.
 
 mod acknowledge; // Acknowledged is not read: one device's acknowledgement clears the other's mark; offline, it reaches the gateway once.
+mod audit; // The proof: a dossier's audit trail lists publish, delivery per device, read and acknowledgement with times; admin keys only; CSV export.
+mod calendar; // A user's calendar feed read by Python's icalendar: own open deadlines, one alarm per reminder; rotate, revoke, cancel.
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
 mod deadlines; // Deadlines the gateway owns: reminders in order and rising, re-planned, cancelled, exactly once across SIGKILL and downtime; escalation; scheduled publishes.

@@ -121,6 +121,10 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         name: "at-spi2-core",
         why: "the accessibility bus WebKitGTK expects; without it the webview logs errors",
     },
+    SystemPackage {
+        name: "python3-icalendar",
+        why: "an outside iCalendar parser: the calendar feed's tests read the feed with it",
+    },
 ];
 
 /// Installs the missing system packages and cargo tools.

@@ -56,6 +56,13 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     let pruner = tokio::spawn(prune_loop(state.clone()));
     let scheduler = tokio::spawn(crate::deadlines::scheduler::Scheduler::of(&state).run());
     let webhooks = tokio::spawn(crate::webhooks::Deliverer::of(&state)?.run());
+    let audit_stop = CancellationToken::new();
+    let audit_writer = state
+        .audit_writer
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the audit writer's lock is poisoned"))?
+        .take()
+        .map(|writer| tokio::spawn(writer.run(audit_stop.clone())));
     let app = crate::api::router(state.clone());
     let limits = crate::listener::ConnectionLimits {
         handshake_timeout: Duration::from_millis(state.config.http.handshake_timeout_ms.max(1)),
@@ -79,6 +86,11 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     let _ = scheduler.await;
     // An attempt cut short is tried again on the next start (it stays undelivered).
     webhooks.abort();
+    // Delivery receipts of the last moments are written before the store closes.
+    audit_stop.cancel();
+    if let Some(writer) = audit_writer {
+        let _ = writer.await;
+    }
     // Sessions are gone, so nothing writes any more: fold the WAL into the database
     // file, so a stopped gateway's data is one file.
     state.store.close().await;
@@ -98,6 +110,35 @@ async fn prune_loop(state: AppState) {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "pruned notifications past retention"),
             Err(err) => tracing::error!(error = %err, "pruning failed; will retry"),
+        }
+        prune_audit(&state).await;
+    }
+}
+
+/// Deletes each firm's audit records older than its `audit_retention_days`.
+async fn prune_audit(state: &AppState) {
+    let tenants = match state.store.list_users(None).await {
+        Ok(users) => users
+            .into_iter()
+            .map(|user| user.tenant)
+            .collect::<std::collections::BTreeSet<_>>(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot list firms to prune their audit trails");
+            return;
+        }
+    };
+    for tenant in tenants {
+        let Ok(settings) =
+            crate::deadlines::declare::firm_settings(state.store.as_ref(), &tenant).await
+        else {
+            continue;
+        };
+        let days = i64::from(settings.settings.audit_retention_days);
+        let cutoff = state.clock.now() - chrono::Duration::days(days);
+        match state.store.prune_audit(&tenant, cutoff).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(tenant, count, "pruned audit records past retention"),
+            Err(err) => tracing::error!(tenant, error = %err, "pruning the audit trail failed"),
         }
     }
 }

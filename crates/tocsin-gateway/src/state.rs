@@ -1,7 +1,7 @@
 //! The state shared by every request and connection.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::cache::Lookups;
 use crate::api::login_guard::LoginGuard;
+use crate::audit::{AuditSink, AuditWriter};
 use crate::auth::Authenticator;
 use crate::auth::password::HashGate;
 use crate::clock::Clock;
@@ -48,6 +49,10 @@ pub struct AppState {
     pub schedule_wake: Arc<Notify>,
     /// Wakes the webhook deliverer when an event was queued.
     pub webhook_wake: Arc<Notify>,
+    /// Where connections report deliveries for the audit trail.
+    pub audit: AuditSink,
+    /// The task emptying `audit`, taken by `server::serve` to run it.
+    pub audit_writer: Arc<Mutex<Option<AuditWriter>>>,
 }
 
 impl AppState {
@@ -68,6 +73,7 @@ impl AppState {
             Duration::from_millis(login.hash_queue_wait_ms),
         );
         let login_guard = Arc::new(LoginGuard::new(login));
+        let (audit, audit_writer) = crate::audit::channel(store.clone());
         AppState {
             config,
             store,
@@ -82,6 +88,8 @@ impl AppState {
             clock: Clock::system(),
             schedule_wake: Arc::new(Notify::new()),
             webhook_wake: Arc::new(Notify::new()),
+            audit,
+            audit_writer: Arc::new(Mutex::new(Some(audit_writer))),
         }
     }
 }

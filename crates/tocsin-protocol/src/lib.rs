@@ -8,11 +8,13 @@
 //!   positions `(epoch, offset)`.
 //! - [`notification`]: the stored notification and its typed kinds.
 //! - [`frames`]: WebSocket frames in both directions, tagged by `type`.
+//! - [`audit`]: the audit trail's records (`/v1/audit`).
 //! - [`deadline`]: deadlines the gateway owns (`/v1/deadlines`) and acknowledgements.
 //! - [`close`]: close codes in their two ranges (reconnect / do not reconnect).
 //! - [`http`]: request and response bodies of the HTTP API under `/v1`.
 //! - [`error`]: stable error codes shared by HTTP answers and action results.
 
+pub mod audit;
 pub mod close;
 pub mod deadline;
 pub mod error;

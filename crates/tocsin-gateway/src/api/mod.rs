@@ -1,7 +1,9 @@
 //! The HTTP API under `/v1`, plus health checks and the WebSocket route.
 
+mod audit;
 mod auth;
 pub mod cache;
+mod calendar;
 mod conversations;
 mod deadlines;
 pub mod extract;
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/publish/batch", post(publish::publish_batch))
         .route("/v1/history", get(history::history))
         .route("/v1/unread", get(history::unread))
+        .route("/v1/audit", get(audit::list))
         .route("/v1/deadlines", get(deadlines::list))
         .route(
             "/v1/deadlines/{id}",
@@ -52,8 +55,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/members",
             put(conversations::put_members),
         )
+        .route(
+            "/v1/me/calendar",
+            post(calendar::rotate).delete(calendar::revoke),
+        )
         .route(tocsin_protocol::WS_PATH, get(crate::ws::upgrade))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
+        // After the trace layer, which does not wrap it: this path is a credential.
+        .route("/v1/calendar/{file}", get(calendar::feed))
         .with_state(state)
 }

@@ -149,6 +149,7 @@ async fn prepare(
         notification,
         idempotency,
         deliver_at,
+        actor: format!("key:{}", publisher.key.key_id),
     })
 }
 

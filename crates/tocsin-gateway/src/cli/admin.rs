@@ -69,6 +69,10 @@ pub enum KeyCommand {
         /// A label.
         #[arg(long, default_value = "")]
         name: String,
+        /// May also read the firm's audit trail (`GET /v1/audit`); give it to the
+        /// firm's administrator, not to a mail monitor.
+        #[arg(long)]
+        admin: bool,
     },
     /// Revoke a key by its id (the part after `tsk_`, before the next `_`).
     Revoke {
@@ -243,6 +247,7 @@ pub async fn key(store: Arc<dyn Store>, command: KeyCommand) -> anyhow::Result<(
             tenant,
             global,
             name,
+            admin,
         } => {
             let tenant = if global { None } else { tenant };
             let key = new_api_key();
@@ -252,6 +257,7 @@ pub async fn key(store: Arc<dyn Store>, command: KeyCommand) -> anyhow::Result<(
                     secret_hash: key.secret_hash.clone(),
                     tenant: tenant.clone(),
                     name,
+                    admin,
                 })
                 .await?;
             let scope = tenant.map_or_else(
@@ -275,7 +281,11 @@ pub async fn key(store: Arc<dyn Store>, command: KeyCommand) -> anyhow::Result<(
             let mut out = std::io::stdout().lock();
             for key in store.list_api_keys().await? {
                 let tenant = key.tenant.as_deref().unwrap_or("(global)");
-                let state = if key.revoked { "revoked" } else { "active" };
+                let state = match (key.revoked, key.admin) {
+                    (true, _) => "revoked",
+                    (false, true) => "active,admin",
+                    (false, false) => "active",
+                };
                 writeln!(
                     out,
                     "{}\t{}\t{}\t{}\t{}",

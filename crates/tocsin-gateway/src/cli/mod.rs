@@ -2,6 +2,7 @@
 //! `--data-dir` (else `TOCSIN_DATA_DIR`, else the per-user data dir).
 
 mod admin;
+mod audit;
 mod serve;
 
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Manage publisher API keys.
     #[command(subcommand)]
     Key(admin::KeyCommand),
+    /// Export a firm's audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs the command line; errors are printed for humans, with exit code 1.
@@ -56,6 +60,9 @@ pub fn main() -> ExitCode {
             admin::run_blocking(&data_dir, |store| admin::user(store, command))
         }
         Command::Key(command) => admin::run_blocking(&data_dir, |store| admin::key(store, command)),
+        Command::Audit(command) => {
+            admin::run_blocking(&data_dir, |store| audit::run(store, command))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

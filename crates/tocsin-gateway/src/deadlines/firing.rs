@@ -354,5 +354,6 @@ fn append(
         },
         idempotency: None,
         deliver_at: None,
+        actor: "scheduler".into(),
     }
 }

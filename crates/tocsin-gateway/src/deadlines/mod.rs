@@ -10,10 +10,12 @@
 //! - [`firing`]: what each due step raises, to whom, and what it plans next.
 //! - [`scheduler`]: the task that applies due steps (also scheduled publishes).
 //! - [`view`]: a deadline as the API shows it.
+//! - [`ics`]: a user's open deadlines as an iCalendar feed (RFC 5545).
 
 pub mod calendar;
 pub mod declare;
 pub mod firing;
+pub mod ics;
 pub mod plan;
 pub mod scheduler;
 pub mod settings;

@@ -72,6 +72,9 @@ pub struct FirmSettings {
     pub policy: Policy,
     /// The default escalation delays.
     pub escalation: Escalation,
+    /// How long the audit trail is kept, in days (default six years: the limitation
+    /// period of a claim against a lawyer runs five years from the end of the mission).
+    pub audit_retention_days: u32,
 }
 
 impl Default for FirmSettings {
@@ -83,6 +86,7 @@ impl Default for FirmSettings {
             working_hours: "09:00-18:00".into(),
             policy: Policy::default(),
             escalation: Escalation::default(),
+            audit_retention_days: 6 * 366,
         }
     }
 }
@@ -112,6 +116,9 @@ impl FirmSettings {
             .validate()
             .map_err(|err| format!("policy: {err}"))?;
         self.escalation.validate()?;
+        if self.audit_retention_days < 30 {
+            return Err("audit_retention_days: at least 30".into());
+        }
         if self.closed.len() > 400 {
             return Err("closed: at most 400 dates".into());
         }

@@ -89,6 +89,7 @@ fn request(stream: &StreamName, title: &str, key: Option<&str>) -> AppendRequest
             key: key.into(),
         }),
         deliver_at: None,
+        actor: "key:k1".into(),
     }
 }
 
@@ -218,6 +219,7 @@ pub async fn actions_apply_once_and_respect_visibility(store: Arc<dyn Store>, ma
         .id
         .clone();
     let key = ActionKey {
+        session_id: None,
         user_id: marie.to_owned(),
         action_id: "a-1".into(),
     };
@@ -298,6 +300,7 @@ pub async fn mark_all_read_marks_only_what_was_seen(store: Arc<dyn Store>, marie
         ),
     ]);
     let key = ActionKey {
+        session_id: None,
         user_id: marie.to_owned(),
         action_id: "all-seen".into(),
     };
@@ -362,6 +365,7 @@ pub async fn proposals_are_answered_once(store: Arc<dyn Store>, marie: &str, cla
     store.append(vec![created]).await.expect("created");
     let streams = vec![stream.clone()];
     let key = |user: &str, id: &str| ActionKey {
+        session_id: None,
         user_id: user.to_owned(),
         action_id: id.to_owned(),
     };

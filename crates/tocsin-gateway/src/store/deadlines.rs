@@ -251,3 +251,49 @@ pub enum WebhookAttempt {
         error: String,
     },
 }
+
+/// One step of a notification's life for the audit trail (`store/sqlite/audit.rs`
+/// writes those the store sees itself: published, read, acknowledged; the connections
+/// report deliveries and the devices what they showed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// The firm.
+    pub tenant: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub event: tocsin_protocol::audit::AuditEvent,
+    /// The notification.
+    pub notification_id: Option<String>,
+    /// Its deadline.
+    pub deadline_id: Option<String>,
+    /// Its dossier.
+    pub dossier: Option<String>,
+    /// For whom, or who.
+    pub user_id: Option<String>,
+    /// The device session's name (else looked up from `session_id`).
+    pub device: Option<String>,
+    /// The device session.
+    pub session_id: Option<String>,
+}
+
+/// Which audit records to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The firm.
+    pub tenant: String,
+    /// Only this dossier's.
+    pub dossier: Option<String>,
+    /// Only this user's.
+    pub user_id: Option<String>,
+    /// Only this deadline's.
+    pub deadline_id: Option<String>,
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Before.
+    pub to: Option<DateTime<Utc>>,
+    /// Records with a larger id (paging).
+    pub after: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}

@@ -203,6 +203,15 @@ pub trait Store: Send + Sync + 'static {
     /// Applies due steps, each only if still planned, with the notifications each
     /// raises in the same transaction; returns how many were applied.
     async fn fire(&self, firings: Vec<Firing>) -> Result<u32, StoreError>;
+    /// Records what connections and devices report for the audit trail.
+    async fn record_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError>;
+    /// Audit records matching the filter, in the order recorded.
+    async fn audit(
+        &self,
+        filter: AuditFilter,
+    ) -> Result<Vec<tocsin_protocol::audit::AuditRecord>, StoreError>;
+    /// Deletes a firm's audit records older than `cutoff`; returns how many.
+    async fn prune_audit(&self, tenant: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
     /// The acknowledgements a user's devices should hold (sent after `caught_up`).
     async fn user_acknowledgements(
         &self,
@@ -245,6 +254,8 @@ pub trait Store: Send + Sync + 'static {
 pub struct ActionKey {
     /// The user acting.
     pub user_id: String,
+    /// The device session acting, when known (the audit trail names the device).
+    pub session_id: Option<String>,
     /// The client-generated action id.
     pub action_id: String,
 }

@@ -64,6 +64,8 @@ pub struct NewApiKey {
     pub tenant: Option<String>,
     /// A label for operators.
     pub name: String,
+    /// May also read the firm's audit trail (`GET /v1/audit`).
+    pub admin: bool,
 }
 
 /// A stored API key.
@@ -79,6 +81,8 @@ pub struct ApiKey {
     pub name: String,
     /// Revoked keys are refused.
     pub revoked: bool,
+    /// May read the audit trail.
+    pub admin: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -151,6 +155,8 @@ pub struct AppendRequest {
     /// Store it at this time instead of now (a scheduled publish); a time already
     /// past stores it now.
     pub deliver_at: Option<DateTime<Utc>>,
+    /// Who published, for the audit trail: `key:<id>`, `scheduler`, `user:<id>`.
+    pub actor: String,
 }
 
 /// Where an appended notification landed.

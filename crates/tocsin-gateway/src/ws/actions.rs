@@ -131,6 +131,7 @@ impl Session {
     fn key(&self, action_id: &str) -> ActionKey {
         ActionKey {
             user_id: self.user.id.clone(),
+            session_id: self.handle.session_id.clone(),
             action_id: action_id.to_owned(),
         }
     }

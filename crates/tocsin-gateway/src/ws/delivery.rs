@@ -204,6 +204,7 @@ impl Session {
                     .feed(Utf8Bytes::from(stored.frame_text(replay)))
                     .await
                     .map_err(|stop| self.stop(stop))?;
+                self.receipt(&stored);
             }
             self.writer.flush().await.map_err(|stop| self.stop(stop))?;
         }
@@ -234,11 +235,12 @@ impl Session {
             // The usual case, with one map lookup per delivery. Advanced before the
             // write: a failed write ends the session, cursor and all.
             cursor.next = offset + 1;
-            return self
-                .writer
+            self.writer
                 .feed(live.frame.clone())
                 .await
-                .map_err(|stop| self.stop(stop));
+                .map_err(|stop| self.stop(stop))?;
+            self.receipt(&live.stored);
+            return Ok(());
         }
         // Ahead of the cursor: fill the gap first.
         tracing::debug!(conn = self.handle.id, %stream, next, offset, "filling a gap from the store");
@@ -249,10 +251,23 @@ impl Session {
             .feed(live.frame.clone())
             .await
             .map_err(|stop| self.stop(stop))?;
+        self.receipt(&live.stored);
         if let Some(cursor) = self.cursors.get_mut(stream) {
             cursor.next = offset + 1;
         }
         Ok(())
+    }
+}
+
+impl Session {
+    /// Tells the audit trail a notification was written to this device.
+    fn receipt(&self, stored: &crate::store::StoredNotification) {
+        self.state.audit.delivered(
+            stored,
+            &self.user.tenant,
+            &self.user.id,
+            self.handle.session_id.as_deref(),
+        );
     }
 }
 

@@ -244,6 +244,28 @@ impl NotificationData {
     }
 }
 
+impl NotificationData {
+    /// The dossier a notification is about, when its kind says one (the audit trail
+    /// is searched by it).
+    pub fn dossier_number(&self) -> Option<&str> {
+        match self {
+            NotificationData::EmailReceived(d) => d.dossier_number.as_deref(),
+            NotificationData::DossierUpdated(d) => Some(&d.dossier_number),
+            NotificationData::DeadlineAlert(d) => d.dossier_number.as_deref(),
+            NotificationData::ProposalCreated(d) => d.dossier_number.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The firm's deadline id of a `deadline-alert`.
+    pub fn deadline_id(&self) -> Option<&str> {
+        match self {
+            NotificationData::DeadlineAlert(d) => Some(&d.deadline_id),
+            _ => None,
+        }
+    }
+}
+
 /// `email-received`: new mail, linked to a dossier when the mail monitor knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailReceived {

@@ -208,6 +208,7 @@ async fn an_acknowledged_deadline_is_not_escalated() {
     assert_eq!(urgency, DeadlineUrgency::Critical);
     let streams = [StreamName::User(firm.owner.clone())];
     let key = ActionKey {
+        session_id: None,
         user_id: firm.owner.clone(),
         action_id: "ack-1".into(),
     };

@@ -156,8 +156,8 @@ pub fn create_api_key(conn: &Connection, key: NewApiKey) -> Result<(), StoreErro
         return Err(StoreError::NotFound(format!("no firm '{slug}'")));
     }
     conn.execute(
-        "INSERT INTO api_keys (key_id, secret_hash, tenant, name, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![key.key_id, key.secret_hash, key.tenant, key.name, to_us(Utc::now())],
+        "INSERT INTO api_keys (key_id, secret_hash, tenant, name, created_us, admin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![key.key_id, key.secret_hash, key.tenant, key.name, to_us(Utc::now()), key.admin],
     )?;
     Ok(())
 }
@@ -170,13 +170,14 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
         name: row.get(3)?,
         revoked: row.get(4)?,
         created_at: from_us(row.get(5)?),
+        admin: row.get(6)?,
     })
 }
 
 /// An API key by id.
 pub fn api_key(conn: &Connection, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT key_id, secret_hash, tenant, name, revoked, created_us FROM api_keys WHERE key_id = ?1")?
+        .prepare_cached("SELECT key_id, secret_hash, tenant, name, revoked, created_us, admin FROM api_keys WHERE key_id = ?1")?
         .query_row(params![key_id], api_key_from_row)
         .optional()?)
 }
@@ -184,7 +185,7 @@ pub fn api_key(conn: &Connection, key_id: &str) -> Result<Option<ApiKey>, StoreE
 /// Every API key.
 pub fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKey>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT key_id, secret_hash, tenant, name, revoked, created_us FROM api_keys ORDER BY created_us",
+        "SELECT key_id, secret_hash, tenant, name, revoked, created_us, admin FROM api_keys ORDER BY created_us",
     )?;
     let rows = statement.query_map([], api_key_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

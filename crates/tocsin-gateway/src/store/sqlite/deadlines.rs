@@ -409,14 +409,14 @@ pub fn acknowledge(
             not_found.push(id.clone());
             continue;
         };
-        let deadline_id = (kind == "deadline-alert")
+        let alert = (kind == "deadline-alert")
             .then(|| serde_json::from_str::<tocsin_protocol::Notification>(&payload).ok())
             .flatten()
             .and_then(|n| match n.data {
-                NotificationData::DeadlineAlert(alert) => Some(alert.deadline_id),
+                NotificationData::DeadlineAlert(alert) => Some(alert),
                 _ => None,
             });
-        let Some(deadline_id) = deadline_id else {
+        let Some((deadline_id, dossier)) = alert.map(|a| (a.deadline_id, a.dossier_number)) else {
             let _ = stream;
             not_deadlines.push(id.clone());
             continue;
@@ -432,6 +432,20 @@ pub fn acknowledge(
         ])?;
         cancel_planned(conn, who.tenant, &deadline_id, Some(StepKind::Escalation))?;
         if new > 0 {
+            super::audit::insert(
+                conn,
+                &[crate::store::AuditEntry {
+                    tenant: who.tenant.to_owned(),
+                    at: from_us(now),
+                    event: tocsin_protocol::audit::AuditEvent::Acknowledged,
+                    notification_id: Some(id.clone()),
+                    deadline_id: Some(deadline_id.clone()),
+                    dossier: dossier.clone(),
+                    user_id: Some(who.user_id.to_owned()),
+                    device: device.clone(),
+                    session_id: who.session_id.map(str::to_owned),
+                }],
+            )?;
             let body = json!({
                 "deadline": super::schedule::deadline_summary(conn, who.tenant, &deadline_id)?,
                 "acknowledgement": {

@@ -52,6 +52,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
@@ -211,8 +212,36 @@ INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
 
 /// The newest schema this build knows (SQLite's `user_version` after the upgrade).
 pub fn latest_version() -> i64 {
-    8
+    9
 }
+
+/// Migration 9: the audit trail — what a firm shows when a deadline is disputed:
+/// each notification published (by which key, or the scheduler), delivered to which
+/// device, shown, read and acknowledged, with times. Kept apart from the streams, so
+/// stream retention never prunes it (its own retention is per firm). Admin API keys
+/// may read it; others only publish.
+const V9: &str = r#"
+ALTER TABLE api_keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    notification_id TEXT,
+    deadline_id TEXT,
+    dossier TEXT,
+    user_id TEXT,
+    device TEXT,
+    actor TEXT,
+    detail TEXT
+);
+CREATE INDEX audit_time ON audit(tenant, at_us);
+CREATE INDEX audit_dossier ON audit(tenant, dossier, at_us) WHERE dossier IS NOT NULL;
+CREATE INDEX audit_deadline ON audit(tenant, deadline_id, at_us) WHERE deadline_id IS NOT NULL;
+CREATE INDEX audit_user ON audit(tenant, user_id, at_us) WHERE user_id IS NOT NULL;
+CREATE INDEX audit_notification ON audit(notification_id);
+"#;
 
 /// Migration 8: receipts for the firm's software. `webhooks` holds a firm's endpoint
 /// and signing secret; `webhook_outbox` the events to deliver, written in the same

@@ -2,6 +2,7 @@
 //! for every change, and a small pool of connections for reads.
 
 mod accounts;
+mod audit;
 mod connection;
 mod deadlines;
 mod health;
@@ -554,6 +555,23 @@ impl Store for SqliteStore {
     async fn revoke_calendar_feed(&self, user_id: &str) -> Result<bool, StoreError> {
         let user = user_id.to_owned();
         self.change(move |conn| webhooks::revoke_feed(conn, &user))
+            .await
+    }
+
+    async fn record_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+        self.change(move |conn| audit::insert(conn, &entries)).await
+    }
+
+    async fn audit(
+        &self,
+        filter: AuditFilter,
+    ) -> Result<Vec<tocsin_protocol::audit::AuditRecord>, StoreError> {
+        self.pool.run(move |conn| audit::list(conn, &filter)).await
+    }
+
+    async fn prune_audit(&self, tenant: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let tenant = tenant.to_owned();
+        self.change(move |conn| audit::prune(conn, &tenant, cutoff))
             .await
     }
 

@@ -91,6 +91,7 @@ pub(super) fn append_one(
         .execute(params![idem.scope, idem.key, notification.id, stream_name, offset, created_us])?;
     }
     track_proposal(conn, &request, &stream_name)?;
+    super::audit::published(conn, &request)?;
     let epoch: Arc<str> = Arc::from(epoch);
     fresh.push(Arc::new(StoredNotification {
         stream: request.stream.clone(),
@@ -190,14 +191,14 @@ pub fn apply_action(
     }
     let visible: HashSet<String> = streams.iter().map(ToString::to_string).collect();
     let (result, effect) = match action {
-        ActionCommand::MarkRead(ids) => mark_read(conn, &key.user_id, &visible, &ids)?,
+        ActionCommand::MarkRead(ids) => mark_read(conn, key, &visible, &ids)?,
         ActionCommand::MarkAllRead { kind, up_to: None } => {
-            mark_all_read(conn, &key.user_id, streams, kind)?
+            mark_all_read(conn, key, streams, kind)?
         }
         ActionCommand::MarkAllRead {
             kind,
             up_to: Some(up_to),
-        } => mark_all_read_up_to(conn, &key.user_id, &visible, kind, up_to)?,
+        } => mark_all_read_up_to(conn, key, &visible, kind, up_to)?,
         ActionCommand::RespondProposal {
             tenant,
             proposal_id,
@@ -252,7 +253,7 @@ fn decode_result(text: &str) -> Result<ActionResult, StoreError> {
 /// reported as not found, exactly like unknown ids, so they reveal nothing.
 fn mark_read(
     conn: &Connection,
-    user_id: &str,
+    key: &ActionKey,
     visible: &HashSet<String>,
     ids: &[String],
 ) -> Result<(ActionResult, Option<ReadEffect>), StoreError> {
@@ -267,7 +268,9 @@ fn mark_read(
         let stream: Option<String> = find.query_row(params![id], |row| row.get(0)).optional()?;
         match stream {
             Some(stream) if visible.contains(&stream) => {
-                insert.execute(params![user_id, id, now])?;
+                if insert.execute(params![key.user_id, id, now])? > 0 {
+                    super::audit::read_one(conn, &key.user_id, key.session_id.as_deref(), id, now)?;
+                }
                 read.push(id.clone());
             }
             _ => not_found.push(id.clone()),
@@ -281,7 +284,7 @@ fn mark_read(
 /// Marks everything visible created up to now read (of one kind, when given).
 fn mark_all_read(
     conn: &Connection,
-    user_id: &str,
+    key: &ActionKey,
     streams: &[StreamName],
     kind: Option<Kind>,
 ) -> Result<(ActionResult, Option<ReadEffect>), StoreError> {
@@ -294,12 +297,18 @@ fn mark_all_read(
     )?;
     let mut count = 0;
     for stream in streams {
-        count += statement.execute(params![
-            user_id,
+        let name = stream.to_string();
+        let kind_name = kind.map(Kind::as_str);
+        let range = (i64::MAX, before_us, kind_name);
+        super::audit::read_range(
+            conn,
+            &key.user_id,
+            key.session_id.as_deref(),
+            &name,
+            range,
             before_us,
-            stream.to_string(),
-            kind.map(Kind::as_str)
-        ])?;
+        )?;
+        count += statement.execute(params![key.user_id, before_us, name, kind_name])?;
     }
     let data = json!({ "marked": count, "before": before });
     let effect = ReadEffect::ReadAll {
@@ -316,7 +325,7 @@ fn mark_all_read(
 /// changed, so the answer reveals nothing about them.
 fn mark_all_read_up_to(
     conn: &Connection,
-    user_id: &str,
+    key: &ActionKey,
     visible: &HashSet<String>,
     kind: Option<Kind>,
     up_to: BTreeMap<StreamName, Position>,
@@ -345,7 +354,16 @@ fn mark_all_read_up_to(
         }
         let offset = clamp_i64(position.offset);
         let kind_name = kind.map(Kind::as_str);
-        count += mark.execute(params![user_id, now, name, offset, kind_name])?;
+        let range = (offset, i64::MAX, kind_name);
+        super::audit::read_range(
+            conn,
+            &key.user_id,
+            key.session_id.as_deref(),
+            &name,
+            range,
+            now,
+        )?;
+        count += mark.execute(params![key.user_id, now, name, offset, kind_name])?;
         let created: Option<i64> =
             newest.query_row(params![name, offset, kind_name], |row| row.get(0))?;
         newest_us = newest_us.max(created.unwrap_or(0));
@@ -431,6 +449,7 @@ fn respond_proposal(
             notification,
             idempotency: None,
             deliver_at: None,
+            actor: format!("user:{}", key.user_id),
         },
         fresh,
     )?;

@@ -29,6 +29,9 @@ struct Scheduled {
     stream: StreamName,
     tenant: Option<String>,
     notification: Notification,
+    /// Who scheduled it (the audit trail's `published` names them).
+    #[serde(default)]
+    actor: String,
 }
 
 /// Stores a publish for later (`deliver_at`). A retry with a known idempotency key
@@ -61,6 +64,7 @@ pub fn schedule_publish(
         stream: request.stream.clone(),
         tenant: request.tenant.clone(),
         notification: request.notification.clone(),
+        actor: request.actor.clone(),
     })
     .map_err(|err| StoreError::Invalid(format!("notification cannot be encoded: {err}")))?;
     let (scope, key) = request
@@ -246,6 +250,7 @@ fn scheduled_request(
         stream,
         tenant,
         mut notification,
+        actor,
     } = serde_json::from_str(payload).map_err(|err| {
         StoreError::Internal(format!("scheduled publish {} is corrupt: {err}", step.id))
     })?;
@@ -262,5 +267,6 @@ fn scheduled_request(
         notification,
         idempotency: idempotency.map(|(scope, key)| IdempotencyKey { scope, key }),
         deliver_at: None,
+        actor,
     })
 }
