@@ -83,12 +83,40 @@ async fn malformed_json_closes_4102_after_an_error_frame() {
 }
 
 #[tokio::test]
-async fn an_unknown_frame_type_closes_4102_after_an_error_frame() {
+async fn an_unknown_frame_type_without_an_action_id_closes_4102_after_an_error_frame() {
     let offence = Offence {
         after_hello: true,
-        message: Message::text(r#"{"type":"explode","id":"x"}"#),
+        message: Message::text(r#"{"type":"explode"}"#),
     };
     assert_protocol_violation(offence, "unknown type").await;
+}
+
+/// A newer client's action this gateway does not know is refused, not fatal: the
+/// client keeps its connection and learns not to send it again.
+#[tokio::test]
+async fn an_unknown_action_is_answered_unsupported_and_the_connection_stays() {
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[("dupont", &["marie"])])).await;
+    let token = gw.api().login(gw.user("dupont", 0)).await.access_token;
+    let (mut client, _, _) = WsClient::connect_ready(&gw.ws_url(), &token, BTreeMap::new()).await;
+    client
+        .send_raw(Message::text(
+            r#"{"type":"dismiss","id":"d-1","notification_ids":["x"]}"#,
+        ))
+        .await;
+    let result = client.wait_result("d-1").await;
+    let ServerFrame::Result { ok, error, .. } = result else {
+        unreachable!("wait_result returns results");
+    };
+    let error = error.expect("an error");
+    assert!(!ok);
+    assert_eq!(error.code, tocsin_protocol::ErrorCode::Unsupported);
+    assert!(error.message.contains("dismiss"), "{}", error.message);
+    client.send(&tocsin_protocol::ClientFrame::Ping {}).await;
+    client
+        .wait_for(STEP, "pong", |frame| {
+            matches!(frame, ServerFrame::Pong {}).then_some(())
+        })
+        .await;
 }
 
 #[tokio::test]

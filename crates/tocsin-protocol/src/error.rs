@@ -28,6 +28,9 @@ pub enum ErrorCode {
     StoreBusy,
     /// An unexpected error; the gateway logged the details (HTTP 500).
     Internal,
+    /// The gateway does not know this action (it is older than the client): not
+    /// applied, and sending it again will not help until the gateway is upgraded.
+    Unsupported,
     /// A code this build does not know (sent by a newer gateway): handled like
     /// `internal`, instead of failing to read the whole error or frame.
     #[serde(other)]

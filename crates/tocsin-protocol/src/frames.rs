@@ -267,6 +267,20 @@ pub struct Welcome {
     pub token_expires_at: DateTime<Utc>,
     /// Heartbeat and size limits in force.
     pub limits: Limits,
+    /// The client actions added after the first v1 that this gateway applies (see
+    /// [`features`]). An action whose feature is absent must not be sent: an older
+    /// gateway closes the connection on a frame type it does not know. Absent from
+    /// older gateways (empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+}
+
+/// The names in [`Welcome::features`].
+pub mod features {
+    /// The `acknowledge` action and `acknowledged` frames (deadlines).
+    pub const ACKNOWLEDGE: &str = "acknowledge";
+    /// Every feature this build's gateway offers.
+    pub const ALL: &[&str] = &[ACKNOWLEDGE];
 }
 
 /// One subscribed stream in `welcome` (or in a `join` result).

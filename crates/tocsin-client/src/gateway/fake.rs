@@ -143,6 +143,10 @@ pub(crate) fn welcome(streams: Vec<StreamStatus>) -> ServerFrame {
             actions_per_second: 10,
             actions_burst: 20,
         },
+        features: tocsin_protocol::frames::features::ALL
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect(),
     })
 }
 

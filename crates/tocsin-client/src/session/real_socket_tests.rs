@@ -156,6 +156,10 @@ fn welcome(recovered: bool, head: u64) -> ServerFrame {
             actions_per_second: 10,
             actions_burst: 20,
         },
+        features: tocsin_protocol::frames::features::ALL
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect(),
     })
 }
 

@@ -118,7 +118,7 @@ async fn feed_text(state: &AppState, file: &str) -> Result<String, AppError> {
         tracing::warn!(
             user = %user.id,
             max = MAX_FEED,
-            "calendar feed cut at its maximum; the latest deadlines are left out"
+            "calendar feed at its maximum; deadlines due later may be left out"
         );
     }
     Ok(ics::render(

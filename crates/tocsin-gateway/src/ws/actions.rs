@@ -128,6 +128,21 @@ impl Session {
         self.send_result(id, answer).await
     }
 
+    /// An action this gateway does not know: refused without closing, so a newer
+    /// client keeps its connection (and learns to stop sending it).
+    pub async fn refuse_unknown(&mut self, id: String, kind: String) -> Result<(), End> {
+        if let Some(limited) = self.check_rate()? {
+            return self.send_result(id, Err(limited)).await;
+        }
+        let refused = ErrorBody::new(
+            ErrorCode::Unsupported,
+            format!(
+                "this gateway does not know the action '{kind}'; it was not applied (upgrade the gateway)"
+            ),
+        );
+        self.send_result(id, Err(refused)).await
+    }
+
     fn key(&self, action_id: &str) -> ActionKey {
         ActionKey {
             user_id: self.user.id.clone(),

@@ -84,6 +84,10 @@ impl Session {
                 actions_per_second: limits.actions_per_second,
                 actions_burst: limits.actions_burst,
             },
+            features: tocsin_protocol::frames::features::ALL
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
         });
         self.writer
             .send(&welcome)

@@ -48,6 +48,12 @@ impl End {
 /// What one read from the client gave.
 enum Incoming {
     Frame(ClientFrame),
+    /// An action of a type this gateway does not know (a newer client's): answered
+    /// `unsupported`, the connection stays.
+    UnknownAction {
+        id: String,
+        kind: String,
+    },
     Alive,
     End(End),
 }
@@ -158,7 +164,7 @@ async fn open(
 
     let hello = match next_handshake_frame(&mut reader, deadline, &kill).await {
         Incoming::Frame(ClientFrame::Hello { positions, .. }) => positions,
-        Incoming::Frame(_) | Incoming::Alive => {
+        Incoming::Frame(_) | Incoming::UnknownAction { .. } | Incoming::Alive => {
             let end = End::violation("the first frame after auth must be hello");
             finish(writer, end, Some(&handle), &mut reader).await;
             return None;
@@ -261,7 +267,7 @@ async fn first_frame_auth(
 ) -> Result<(Identity, User), End> {
     let token = match next_handshake_frame(reader, deadline, kill).await {
         Incoming::Frame(ClientFrame::Auth { token }) => token,
-        Incoming::Frame(_) | Incoming::Alive => {
+        Incoming::Frame(_) | Incoming::UnknownAction { .. } | Incoming::Alive => {
             return Err(End::violation(
                 "authenticate first: send `Authorization: Bearer` at the upgrade or an auth frame",
             ));
@@ -340,6 +346,29 @@ async fn next_handshake_frame(
     }
 }
 
+/// A well-formed action of a type this build does not know: a JSON object whose
+/// `type` is none of ours and whose `id` is a valid action id. Anything else that
+/// fails to parse stays a protocol violation.
+fn unknown_action(text: &str) -> Option<Incoming> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        kind: String,
+        id: String,
+    }
+    let envelope: Envelope = serde_json::from_str(text).ok()?;
+    let known = serde_json::from_value::<ClientFrame>(serde_json::json!({ "type": envelope.kind }))
+        .map_err(|err| err.to_string())
+        .err()
+        .is_none_or(|err| !err.starts_with("unknown variant"));
+    let id_ok =
+        !envelope.id.is_empty() && envelope.id.len() <= tocsin_protocol::frames::MAX_ACTION_ID_LEN;
+    (!known && id_ok).then_some(Incoming::UnknownAction {
+        id: envelope.id,
+        kind: envelope.kind,
+    })
+}
+
 /// Turns a socket read into what the session does with it.
 fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
     match item {
@@ -350,9 +379,11 @@ fn classify(item: Option<Result<Message, axum::Error>>) -> Incoming {
         )),
         Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(frame) => Incoming::Frame(frame),
-            Err(err) => Incoming::End(End::violation(format!(
-                "frame is not a valid tocsin.v1 client frame ({err}); see docs/PROTOCOL.md"
-            ))),
+            Err(err) => unknown_action(text.as_str()).unwrap_or_else(|| {
+                Incoming::End(End::violation(format!(
+                    "frame is not a valid tocsin.v1 client frame ({err}); see docs/PROTOCOL.md"
+                )))
+            }),
         },
         Some(Err(err)) => match err.into_inner().downcast::<tungstenite::Error>() {
             Ok(err) if matches!(*err, tungstenite::Error::Utf8(_)) => Incoming::End(End::Close(
@@ -422,6 +453,9 @@ impl Session {
                         // Boxed: actions are rare, and their futures (store calls)
                         // would otherwise sit in every idle connection's task.
                         Incoming::Frame(frame) => Box::pin(self.handle_frame(frame)).await,
+                        Incoming::UnknownAction { id, kind } => {
+                            Box::pin(self.refuse_unknown(id, kind)).await
+                        }
                         Incoming::Alive => Ok(()),
                         Incoming::End(end) => Err(end),
                     }
