@@ -19,6 +19,10 @@ use tocsin_protocol::deadline::{DeadlineRequest, DeadlineView, StepState};
 use tocsin_protocol::{ErrorBody, ErrorCode};
 use tokio::io::AsyncWriteExt;
 
+/// Debian's interpreter, the one python3-icalendar installs for: a `python3` found
+/// first on PATH (pyenv, a virtualenv) would not see the package.
+const PYTHON: &str = "/usr/bin/python3";
+
 /// How long one request or the parser may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -91,7 +95,7 @@ fn instant(text: &str) -> DateTime<Utc> {
 
 /// Parses `text` with Python's `icalendar`; panics (never skips) when it is missing.
 async fn parse(text: &str) -> Parsed {
-    let mut child = tokio::process::Command::new("python3")
+    let mut child = tokio::process::Command::new(PYTHON)
         .args(["-c", PARSER])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -99,7 +103,7 @@ async fn parse(text: &str) -> Parsed {
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| {
-            panic!("python3 cannot be run ({e}); install python3-icalendar (`cargo xtask setup`)")
+            panic!("{PYTHON} cannot be run ({e}); install python3-icalendar (`cargo xtask setup`)")
         });
     let mut stdin = child.stdin.take().expect("stdin is piped");
     stdin
@@ -310,7 +314,7 @@ async fn feed_holds_the_owners_open_deadlines_with_their_reminders() {
     let mut linked = deadline(&marie.email, 20, &[]);
     linked.dossier_title = Some("Dupont, Martin; et al. \\ appel".into());
     linked.url = Some("https://ged.cabinet.fr/dossiers/2026-0142".into());
-    let mut views = vec![
+    let mut views = [
         declare(&gw, "appel-1", &backed_up).await,
         declare(&gw, "appel-2", &linked).await,
     ];

@@ -67,12 +67,23 @@ pub enum EngineEvent {
         toasts: Vec<Toast>,
     },
     /// What the badge, the tray mark and the status line show changed: unread per
-    /// tab, unread critical deadlines, actions waiting for the gateway.
+    /// tab, critical deadlines not acknowledged, actions waiting for the gateway.
     Counts(Counts),
     /// These notifications became read here — on another device of the user, or by
     /// this device's own action: an OS notification still showing one of them is
     /// closed (the lawyer took it in elsewhere).
     Read(Vec<String>),
+    /// These deadlines became acknowledged here ("Pris en compte": by this device's
+    /// user at once, or reported by the gateway — another device, a colleague), or
+    /// who acknowledged them changed: an OS notification still showing one of their
+    /// critical alerts is closed, and their rows are redrawn
+    /// ([`crate::engine::EngineHandle::deadline_rows`]). An acknowledgement this
+    /// device gave and the gateway refused is undone and reported by
+    /// [`EngineEvent::ActionResult`] with an error instead.
+    Acknowledged {
+        /// The firm's ids of the deadlines (`deadline-alert` `data.deadline_id`).
+        deadline_ids: Vec<String>,
+    },
     /// The gateway answered a queued action.
     ActionResult {
         /// The action id.
@@ -80,7 +91,10 @@ pub enum EngineEvent {
         /// The action as it was queued (which proposal it answered, say), when this
         /// device still held it; `None` for an action answered twice.
         action: Option<Box<ClientFrame>>,
-        /// The error, when refused (e.g. a proposal already answered elsewhere).
+        /// The error, when refused (e.g. a proposal already answered elsewhere). An
+        /// `acknowledge` the gateway accepted for only some of its deadlines (it no
+        /// longer holds the others' alerts) gets a `not_found` naming those, which
+        /// were undone here.
         error: Option<ErrorBody>,
     },
     /// A stream is being rebuilt from the server's history (after a restore, or a

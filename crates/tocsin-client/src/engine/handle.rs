@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use tocsin_protocol::notification::ProposalStatus;
 
-use crate::store::{Counts, InboxItem, ListCursor, LocalStore, StoreError, Tab};
+use crate::store::{Counts, DeadlineRow, InboxItem, ListCursor, LocalStore, StoreError, Tab};
 
 /// What the app asks of the engine.
 #[derive(Debug)]
@@ -23,6 +23,14 @@ pub enum Command {
         proposal_id: String,
         /// The answer.
         response: ProposalResponse,
+    },
+    /// Acknowledge deadlines ("Pris en compte") for the whole firm, by the firm's
+    /// deadline ids ([`DeadlineRow::deadline_id`], or a `deadline-alert`'s
+    /// `data.deadline_id`): the engine sends the alerts it holds for them. Distinct
+    /// from marking them read. Deadlines with no alert held are ignored.
+    Acknowledge {
+        /// The deadlines.
+        deadline_ids: Vec<String>,
     },
     /// The user edited their notification preferences: decide later toasts with these.
     SetPreferences(Box<crate::policy::Preferences>),
@@ -71,10 +79,17 @@ impl EngineHandle {
         self.read(move |store| store.get(&id)).await
     }
 
-    /// Deadline alerts by due date, soonest first.
+    /// Deadline alerts by due date, soonest first, one item per alert (see
+    /// [`EngineHandle::deadline_rows`] for one row per deadline).
     pub async fn deadlines(&self, limit: usize) -> anyhow::Result<Vec<InboxItem>> {
         self.read(move |store| store.deadlines_by_due_date(limit))
             .await
+    }
+
+    /// The Deadlines panel: one row per deadline (its alerts grouped, its
+    /// acknowledgements), soonest due first.
+    pub async fn deadline_rows(&self, limit: usize) -> anyhow::Result<Vec<DeadlineRow>> {
+        self.read(move |store| store.deadline_rows(limit)).await
     }
 
     /// A proposal's local status, if known.

@@ -25,7 +25,7 @@ use rand::rngs::StdRng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub use actions::apply_locally;
+pub use actions::{Applied, apply_locally};
 pub use handle::{Command, EngineHandle};
 pub(crate) use tokens::{RENEW_RETRY, TokenFailure, Tokens};
 

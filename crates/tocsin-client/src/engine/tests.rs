@@ -519,3 +519,188 @@ async fn the_client_pings_at_the_interval_the_gateway_announces() {
     let pinged = next_ping(&mut connection).await;
     assert_eq!(pinged - connection.at, Duration::from_secs(12));
 }
+
+/// A critical `deadline-alert` of `deadline_id` at `offset` of the user's stream.
+fn alert_frame(offset: u64, deadline_id: &str) -> ServerFrame {
+    use tocsin_protocol::notification::DeadlineUrgency;
+    ServerFrame::Notification {
+        stream: user_stream(),
+        epoch: "e1".into(),
+        offset,
+        replay: false,
+        notification: crate::store::testing::alert(
+            &format!("n{offset}"),
+            deadline_id,
+            offset as i64,
+            DeadlineUrgency::Critical,
+            48,
+        ),
+    }
+}
+
+/// A live session holding two critical alerts of deadline D1 (n1, then n2).
+async fn holding_deadline_d1(h: &mut Harness) -> FakeConnection {
+    let mut connection = h.next_connection().await;
+    connection.accept(vec![empty_stream(user_stream())]).await;
+    connection.send(&alert_frame(1, "D1"));
+    connection.send(&alert_frame(2, "D1"));
+    eventually("the alerts stored", Duration::from_secs(10), || {
+        let counts = h.handle.local_store().lock().expect("store").counts();
+        (counts.expect("counts").unacknowledged_critical_deadlines == 1).then_some(())
+    })
+    .await;
+    connection
+}
+
+/// The next `acknowledge` frame the engine sends.
+async fn next_acknowledge(connection: &mut FakeConnection) -> (String, Vec<String>) {
+    loop {
+        if let Some(ClientFrame::Acknowledge {
+            id,
+            notification_ids,
+        }) = connection.next_frame().await
+        {
+            return (id, notification_ids);
+        }
+    }
+}
+
+/// Every deadline id announced by `Acknowledged` events so far.
+fn acknowledged_events(h: &Harness) -> Vec<Vec<String>> {
+    let events = h.events.lock().expect("events");
+    events
+        .iter()
+        .filter_map(|(_, event)| match event {
+            EngineEvent::Acknowledged { deadline_ids } => Some(deadline_ids.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The last counts the engine reported.
+fn last_counts(h: &Harness) -> Option<crate::store::Counts> {
+    let events = h.events.lock().expect("events");
+    events.iter().rev().find_map(|(_, event)| match event {
+        EngineEvent::Counts(counts) => Some(counts.clone()),
+        _ => None,
+    })
+}
+
+fn acknowledged_by(user_id: &str, device: &str) -> ServerFrame {
+    ServerFrame::Acknowledged {
+        acknowledgements: vec![tocsin_protocol::deadline::Acknowledgement {
+            deadline_id: "D1".into(),
+            user_id: user_id.into(),
+            user_name: "Marie".into(),
+            device: Some(device.into()),
+            at: crate::store::testing::t(100),
+            notification_id: Some("n2".into()),
+        }],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledgement_shows_at_once_and_is_sent_as_the_deadlines_alerts() {
+    let mut h = Harness::start(|_, _| {});
+    let mut connection = holding_deadline_d1(&mut h).await;
+    let command = Command::Acknowledge {
+        deadline_ids: vec!["D1".into(), "never-held".into()],
+    };
+    assert!(h.handle.send(command).await);
+    let (id, alerts) = next_acknowledge(&mut connection).await;
+    assert_eq!(alerts, ["n2", "n1"], "the newest alert first");
+    assert_eq!(acknowledged_events(&h), [vec!["D1".to_owned()]]);
+    let counts = last_counts(&h).expect("counts");
+    assert_eq!(counts.unacknowledged_critical_deadlines, 0);
+    assert_eq!(counts.unread_critical_deadlines, 2, "still unread");
+    assert_eq!(counts.outbox, 1, "kept until the gateway answers");
+
+    connection.send(&ServerFrame::Result {
+        id,
+        ok: true,
+        data: Some(serde_json::json!({"acknowledged":["D1"],"not_found":[],"not_deadlines":[]})),
+        error: None,
+    });
+    connection.send(&acknowledged_by("u1", "Laptop — Marie"));
+    let rows = eventually("who acknowledged it", Duration::from_secs(10), || {
+        let store = h.handle.local_store();
+        let store = store.lock().expect("store");
+        let acks = store.acknowledgements_of("D1").expect("query");
+        (store.outbox_len().expect("outbox") == 0 && acks.iter().any(|a| a.user_id.is_some()))
+            .then_some(acks)
+    })
+    .await;
+    assert_eq!(rows.len(), 1, "the local row replaced: {rows:?}");
+    assert_eq!(rows[0].device.as_deref(), Some("Laptop — Marie"));
+    let row = &h.handle.deadline_rows(10).await.expect("rows")[0];
+    assert_eq!(row.alert_ids, ["n2", "n1"]);
+    assert!(row.acknowledged.as_ref().is_some_and(|a| !a.pending));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledgement_of_alerts_the_gateway_lost_is_undone_and_reported() {
+    let mut h = Harness::start(|_, _| {});
+    let mut connection = holding_deadline_d1(&mut h).await;
+    let command = Command::Acknowledge {
+        deadline_ids: vec!["D1".into()],
+    };
+    assert!(h.handle.send(command).await);
+    let (id, alerts) = next_acknowledge(&mut connection).await;
+    // Applied, then `ok` with nothing acknowledged: the alerts were pruned.
+    connection.send(&ServerFrame::Result {
+        id,
+        ok: true,
+        data: Some(serde_json::json!({"acknowledged":[],"not_found":alerts,"not_deadlines":[]})),
+        error: None,
+    });
+    let error = eventually("the refusal reported", Duration::from_secs(10), || {
+        let events = h.events.lock().expect("events");
+        events.iter().find_map(|(_, event)| match event {
+            EngineEvent::ActionResult {
+                action: Some(action),
+                error,
+                ..
+            } if matches!(**action, ClientFrame::Acknowledge { .. }) => Some(error.clone()),
+            _ => None,
+        })
+    })
+    .await
+    .expect("an error");
+    assert_eq!(error.code, tocsin_protocol::ErrorCode::NotFound);
+    assert!(error.message.contains("D1"), "{}", error.message);
+    let counts = eventually("the mark back", Duration::from_secs(10), || {
+        last_counts(&h).filter(|counts| counts.outbox == 0)
+    })
+    .await;
+    assert_eq!(counts.unacknowledged_critical_deadlines, 1);
+    let store = h.handle.local_store();
+    assert!(
+        !store
+            .lock()
+            .expect("store")
+            .is_acknowledged("D1")
+            .expect("query")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledgement_from_another_device_clears_the_mark_once() {
+    let mut h = Harness::start(|_, _| {});
+    let connection = holding_deadline_d1(&mut h).await;
+    connection.send(&acknowledged_by("u1", "Desktop — Marie"));
+    eventually(
+        "the acknowledgement applied",
+        Duration::from_secs(10),
+        || last_counts(&h).filter(|counts| counts.unacknowledged_critical_deadlines == 0),
+    )
+    .await;
+    assert_eq!(acknowledged_events(&h), [vec!["D1".to_owned()]]);
+    // The same again (as after every `caught_up`), then something that is noticed.
+    connection.send(&acknowledged_by("u1", "Desktop — Marie"));
+    connection.send(&alert_frame(3, "D2"));
+    eventually("the next alert", Duration::from_secs(10), || {
+        last_counts(&h).filter(|counts| counts.unacknowledged_critical_deadlines == 1)
+    })
+    .await;
+    assert_eq!(acknowledged_events(&h).len(), 1, "nothing new to tell");
+}

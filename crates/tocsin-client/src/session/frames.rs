@@ -4,14 +4,15 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use tocsin_protocol::frames::{ClientFrame, ServerFrame};
 
-use tocsin_protocol::{ErrorBody, Kind, Notification, Position, StreamName};
+use tocsin_protocol::deadline::Acknowledgement;
+use tocsin_protocol::{ErrorBody, ErrorCode, Kind, Notification, Position, StreamName};
 
 use super::end::SessionEnd;
 use super::outbox::Verdict;
 use super::{REPLAY_BATCH, Session};
 use crate::events::{ConnectionState, EngineEvent};
 use crate::gateway::Gateway;
-use crate::store::Incoming;
+use crate::store::{Incoming, LocalStore};
 
 /// A `notification` frame's fields.
 pub(super) struct Arrived {
@@ -55,8 +56,17 @@ impl<G: Gateway> Session<'_, G> {
                 self.on_read_all(kind, before, up_to).await;
                 Ok(())
             }
-            ServerFrame::Result { id, ok, error, .. } => {
-                self.on_result(id, ok, error).await;
+            ServerFrame::Result {
+                id,
+                ok,
+                data,
+                error,
+            } => {
+                self.on_result(id, ok, data, error).await;
+                Ok(())
+            }
+            ServerFrame::Acknowledged { acknowledgements } => {
+                self.on_acknowledged(acknowledgements).await;
                 Ok(())
             }
             ServerFrame::Error { error } => {
@@ -65,7 +75,6 @@ impl<G: Gateway> Session<'_, G> {
                 Ok(())
             }
             ServerFrame::Welcome(_)
-            | ServerFrame::Acknowledged { .. }
             | ServerFrame::Ephemeral { .. }
             | ServerFrame::Pong {}
             | ServerFrame::Subscribed { .. }
@@ -218,10 +227,37 @@ impl<G: Gateway> Session<'_, G> {
         self.emit_read(read).await;
     }
 
+    /// Deadlines acknowledged (here, on another device, by a colleague), or, after
+    /// `caught_up`, every acknowledgement the user's devices should hold: applied
+    /// idempotently, and announced only when something changed.
+    async fn on_acknowledged(&mut self, acknowledgements: Vec<Acknowledgement>) {
+        let me = self.user_id.clone();
+        let changed = self
+            .engine
+            .with_store(move |store| Ok(store.apply_acknowledged(&acknowledgements, Some(&me))?))
+            .await;
+        match changed {
+            Ok(deadline_ids) if !deadline_ids.is_empty() => {
+                self.engine
+                    .emit(EngineEvent::Acknowledged { deadline_ids })
+                    .await;
+                self.emit_counts().await;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "cannot apply an acknowledged push"),
+        }
+    }
+
     /// The gateway's answer to a queued action. A transient refusal sends it again
-    /// later; a final answer takes it out of the store, and a refused answer to a
-    /// proposal (answered elsewhere) undoes the optimistic local status.
-    async fn on_result(&mut self, id: String, ok: bool, error: Option<ErrorBody>) {
+    /// later; a final answer takes it out of the store, and a refused proposal answer
+    /// or acknowledgement (answered elsewhere, alerts gone) is undone locally.
+    async fn on_result(
+        &mut self,
+        id: String,
+        ok: bool,
+        data: Option<serde_json::Value>,
+        error: Option<ErrorBody>,
+    ) {
         let error = if ok { None } else { error };
         if let Verdict::Retry(at) = self.outbox.answered(&id, error.as_ref()) {
             tracing::info!(
@@ -233,33 +269,95 @@ impl<G: Gateway> Session<'_, G> {
             return;
         }
         let done = id.clone();
-        let action = self
+        let settled = self
             .engine
-            .with_store(move |store| {
-                let answered = store
-                    .pending()?
-                    .into_iter()
-                    .find(|frame| frame.action_id() == Some(done.as_str()));
-                if !ok && let Some(ClientFrame::ProposalRespond { proposal_id, .. }) = &answered {
-                    store.recompute_proposal_status(proposal_id)?;
-                }
-                store.complete(&done)?;
-                Ok(answered)
-            })
+            .with_store(move |store| settle(store, &done, ok, data.as_ref()))
             .await
-            .ok()
-            .flatten();
-        if !ok {
-            tracing::warn!(action = %id, error = ?error, "action refused by the gateway");
+            .unwrap_or_else(|err| {
+                tracing::warn!(action = %id, %err, "cannot settle an answered action");
+                Settled::default()
+            });
+        let error = error.or_else(|| settled.not_acknowledged());
+        if let Some(error) = &error {
+            tracing::warn!(action = %id, ?error, "action refused by the gateway");
         }
         self.engine
             .emit(EngineEvent::ActionResult {
                 id,
-                action: action.map(Box::new),
+                action: settled.action.map(Box::new),
                 error,
             })
             .await;
-        // One action fewer waiting (and a refused proposal answer undone).
+        // One action fewer waiting (and a refused answer undone).
         self.emit_counts().await;
     }
+}
+
+/// What became of an answered action in the store.
+#[derive(Default)]
+struct Settled {
+    /// The action as queued, if this device still held it.
+    action: Option<ClientFrame>,
+    /// Deadlines whose local acknowledgement was undone.
+    undone: Vec<String>,
+}
+
+impl Settled {
+    /// The refusal to report for an acknowledgement the gateway accepted only in
+    /// part (or not at all: it answers `ok` naming the alerts it does not hold).
+    fn not_acknowledged(&self) -> Option<ErrorBody> {
+        (!self.undone.is_empty()).then(|| {
+            ErrorBody::new(
+                ErrorCode::NotFound,
+                format!(
+                    "not acknowledged: the gateway no longer holds the alerts of deadline(s) {}",
+                    self.undone.join(", ")
+                ),
+            )
+        })
+    }
+}
+
+/// Takes an answered action out of the store, undoing what the gateway refused.
+fn settle(
+    store: &mut LocalStore,
+    id: &str,
+    ok: bool,
+    data: Option<&serde_json::Value>,
+) -> anyhow::Result<Settled> {
+    let answered = store
+        .pending()?
+        .into_iter()
+        .find(|frame| frame.action_id() == Some(id));
+    let mut undone = Vec::new();
+    match &answered {
+        Some(ClientFrame::ProposalRespond { proposal_id, .. }) if !ok => {
+            store.recompute_proposal_status(proposal_id)?;
+        }
+        Some(ClientFrame::Acknowledge { .. }) => {
+            let acknowledged = if ok {
+                acknowledged_in(data)
+            } else {
+                Some(Vec::new())
+            };
+            undone = store.settle_acknowledge(id, acknowledged.as_deref())?;
+        }
+        _ => {}
+    }
+    store.complete(id)?;
+    Ok(Settled {
+        action: answered,
+        undone,
+    })
+}
+
+/// The deadlines an `acknowledge` result names as acknowledged; `None` when it does
+/// not say (another gateway's shape: nothing is undone).
+fn acknowledged_in(data: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    let list = data?.get("acknowledged")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect(),
+    )
 }

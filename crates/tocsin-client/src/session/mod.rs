@@ -74,6 +74,9 @@ pub struct Session<'e, G: Gateway> {
     last_error: Option<String>,
     /// The firm's name, for the status line.
     tenant: String,
+    /// The signed-in user's id: their acknowledgements, reported by the gateway,
+    /// replace this device's local ones.
+    user_id: String,
     /// Actions to send, paced, until the gateway answers them for good.
     outbox: Outbox,
 }
@@ -127,6 +130,7 @@ impl<'e, G: Gateway> Session<'e, G> {
                 .tenant_name
                 .clone()
                 .unwrap_or_else(|| welcome.user.tenant.clone()),
+            user_id: welcome.user.id.clone(),
             outbox: Outbox::new(&welcome.limits),
         };
         match session
@@ -268,14 +272,17 @@ impl<'e, G: Gateway> Session<'e, G> {
                 Err(SessionEnd::Shutdown)
             }
             Some(Command::NetworkChanged) => Err(SessionEnd::ReconnectNow),
-            Some(command) => match self.engine.queue_action(command).await {
-                // While replaying, the action waits in the store for `caught_up`.
-                Some(frame) if !self.replay.active => {
-                    self.outbox.push(frame);
-                    self.send_due().await
+            Some(command) => {
+                let frames = self.engine.queue_action(command).await;
+                // While replaying, the actions wait in the store for `caught_up`.
+                if self.replay.active || frames.is_empty() {
+                    return Ok(());
                 }
-                _ => Ok(()),
-            },
+                for frame in frames {
+                    self.outbox.push(frame);
+                }
+                self.send_due().await
+            }
         }
     }
 

@@ -77,14 +77,15 @@ pub struct ListCursor {
 /// older form).
 const INSERT: &str = "
 INSERT OR IGNORE INTO inbox
-    (id, stream, epoch, stream_offset, kind, created_us, received_us, is_read, due_us, proposal_id, body)
+    (id, stream, epoch, stream_offset, kind, created_us, received_us, is_read, due_us, proposal_id, body,
+     deadline_id)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
     ?8
     OR EXISTS (SELECT 1 FROM early_reads WHERE id = ?1)
     OR EXISTS (SELECT 1 FROM read_cutoffs WHERE kind IN ('', ?5) AND before_us >= ?6)
     OR EXISTS (SELECT 1 FROM read_marks
                WHERE stream = ?2 AND epoch = ?3 AND kind IN ('', ?5) AND up_to >= ?4),
-    ?9, ?10, ?11)";
+    ?9, ?10, ?11, ?12)";
 
 /// The id held at a stream position, if any.
 const HELD_AT: &str =
@@ -97,8 +98,8 @@ INSERT INTO positions (stream, epoch, last_offset) VALUES (?1, ?2, ?3)
 ON CONFLICT (stream) DO UPDATE SET last_offset = excluded.last_offset
 WHERE positions.epoch = excluded.epoch AND positions.last_offset < excluded.last_offset";
 
-/// The columns every inbox query reads, in [`decode_row`]'s order.
-const COLUMNS: &str = "stream, epoch, stream_offset, is_read, received_us, body";
+/// The columns every inbox query reads, in [`RawItem::from_row`]'s order.
+pub(super) const COLUMNS: &str = "stream, epoch, stream_offset, is_read, received_us, body";
 
 impl LocalStore {
     /// Stores a batch in ONE transaction: each notification is inserted into the inbox
@@ -236,7 +237,11 @@ impl LocalStore {
 
     /// Runs an item query; rows that cannot be decoded (written by an incompatible
     /// version) are skipped with a warning rather than hiding the whole list.
-    fn query_items(&self, sql: &str, values: Vec<Value>) -> Result<Vec<InboxItem>, StoreError> {
+    pub(super) fn query_items(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params_from_iter(values), RawItem::from_row)?;
         let mut items = Vec::new();
@@ -308,7 +313,7 @@ impl<'tx> BatchWriter<'tx> {
     /// Runs [`INSERT`]; true when a row was added.
     fn insert(&mut self, item: &Incoming, stream: &str, offset: i64) -> Result<bool, StoreError> {
         let n = &item.notification;
-        let (due_us, proposal_id) = indexed_fields(&n.data);
+        let indexed = Indexed::of(&n.data);
         let inserted = self.insert.execute(params![
             n.id,
             stream,
@@ -318,9 +323,10 @@ impl<'tx> BatchWriter<'tx> {
             n.created_at.timestamp_micros(),
             self.received,
             item.read,
-            due_us,
-            proposal_id,
-            serde_json::to_string(n)?
+            indexed.due_us,
+            indexed.proposal_id,
+            serde_json::to_string(n)?,
+            indexed.deadline_id,
         ])?;
         Ok(inserted == 1)
     }
@@ -353,18 +359,38 @@ impl<'tx> BatchWriter<'tx> {
 }
 
 /// The fields copied out of `data` into their own columns: a deadline's due time
-/// (for sorting) and a proposal id (for status lookups).
-fn indexed_fields(data: &NotificationData) -> (Option<i64>, Option<&str>) {
-    match data {
-        NotificationData::DeadlineAlert(d) => (Some(d.due_at.timestamp_micros()), None),
-        NotificationData::ProposalCreated(p) => (None, Some(&p.proposal_id)),
-        NotificationData::ProposalStatusChanged(p) => (None, Some(&p.proposal_id)),
-        _ => (None, None),
+/// (for sorting) and id (its alerts are grouped and acknowledged by it), and a
+/// proposal id (for status lookups).
+#[derive(Default)]
+struct Indexed<'n> {
+    due_us: Option<i64>,
+    deadline_id: Option<&'n str>,
+    proposal_id: Option<&'n str>,
+}
+
+impl<'n> Indexed<'n> {
+    fn of(data: &'n NotificationData) -> Indexed<'n> {
+        match data {
+            NotificationData::DeadlineAlert(d) => Indexed {
+                due_us: Some(d.due_at.timestamp_micros()),
+                deadline_id: Some(&d.deadline_id),
+                proposal_id: None,
+            },
+            NotificationData::ProposalCreated(p) => Indexed {
+                proposal_id: Some(&p.proposal_id),
+                ..Indexed::default()
+            },
+            NotificationData::ProposalStatusChanged(p) => Indexed {
+                proposal_id: Some(&p.proposal_id),
+                ..Indexed::default()
+            },
+            _ => Indexed::default(),
+        }
     }
 }
 
 /// A `LIMIT` value (SQLite integers are signed).
-fn sql_limit(limit: usize) -> i64 {
+pub(super) fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 

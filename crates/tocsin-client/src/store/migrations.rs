@@ -9,7 +9,7 @@ pub const APPLICATION_ID: i32 = 0x546F_6373;
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The first schema. Times are integer microseconds since the Unix epoch (UTC).
@@ -101,6 +101,37 @@ ALTER TABLE positions ADD COLUMN backfill_pass INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE positions ADD COLUMN backfill_after INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Deadline acknowledgements ("Pris en compte"), which are per deadline, not per
+/// notification: `inbox.deadline_id` (a `deadline-alert`'s `data.deadline_id`, filled in
+/// for the alerts already held) groups the alerts of one deadline, and
+/// `acknowledgements` holds one row per deadline and user who took it in, as the
+/// gateway reported it. `user_id = ''` is this device's own acknowledgement before
+/// the gateway said who and from where; `action_id` is set while its action awaits
+/// the gateway's answer (pending: undone if refused). The backfill reads only bodies
+/// that parse: a failing migration would move the whole store aside, outbox included.
+const V4: &str = r#"
+ALTER TABLE inbox ADD COLUMN deadline_id TEXT;
+UPDATE inbox SET deadline_id =
+    CASE WHEN json_valid(body) THEN
+        CASE WHEN json_type(body, '$.data.deadline_id') = 'text'
+             THEN json_extract(body, '$.data.deadline_id') END
+    END
+WHERE kind = 'deadline-alert';
+CREATE INDEX inbox_deadline ON inbox(deadline_id, created_us) WHERE deadline_id IS NOT NULL;
+
+CREATE TABLE acknowledgements (
+    deadline_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    device TEXT,
+    at_us INTEGER NOT NULL,
+    notification_id TEXT,
+    action_id TEXT,
+    PRIMARY KEY (deadline_id, user_id)
+) STRICT;
+CREATE INDEX acknowledgements_action ON acknowledgements(action_id) WHERE action_id IS NOT NULL;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +140,32 @@ mod tests {
     fn migrations_are_valid() {
         migrations().validate().expect("valid migrations");
         assert_eq!(APPLICATION_ID, 1_416_586_099);
+    }
+
+    #[test]
+    fn alerts_held_before_version_4_are_grouped_by_their_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.db");
+        {
+            let mut conn = rusqlite::Connection::open(&path).expect("opens");
+            migrations().to_version(&mut conn, 3).expect("version 3");
+            let alert = crate::store::testing::deadline("n1", 1, 5);
+            let insert = "INSERT INTO inbox (id, stream, epoch, stream_offset, kind, created_us,
+                 received_us, due_us, body) VALUES (?1, 'user:u1', 'e1', ?2, ?3, 1, 1, 1, ?4)";
+            let body = serde_json::to_string(&alert).expect("encodes");
+            conn.execute(insert, rusqlite::params!["n1", 1, "deadline-alert", body])
+                .expect("an alert");
+            conn.execute(
+                insert,
+                rusqlite::params!["bad", 2, "deadline-alert", "{not json"],
+            )
+            .expect("a broken row");
+        }
+        let (store, recovered) = crate::store::LocalStore::open(&path).expect("migrates");
+        assert!(recovered.is_none(), "migrated in place, not moved aside");
+        let rows = store.deadline_rows(10).expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].deadline_id, "d-n1");
+        assert_eq!(store.unacknowledged_critical_deadlines().expect("count"), 1);
     }
 }

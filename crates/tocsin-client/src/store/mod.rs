@@ -1,5 +1,6 @@
 //! The client's local store: one SQLite file holding the inbox, the position reached
-//! in each stream, read state, proposal status and the offline action queue.
+//! in each stream, read state, proposal status, deadline acknowledgements and the
+//! offline action queue.
 //!
 //! It is what lets a restart resume where it left off (PROTOCOL.md §9): a stream's
 //! position only moves in the same transaction that persisted the notification at
@@ -20,6 +21,8 @@
 //! - [`positions`]: per-stream positions and history rebuilds.
 //! - [`read`]: read state, unread counts and panel tabs.
 //! - [`proposals`]: local proposal status.
+//! - [`acknowledgements`]: who took a deadline in (per deadline, distinct from read).
+//! - [`deadlines`]: the Deadlines panel's rows, one per deadline.
 //! - [`outbox`]: the offline action queue.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +30,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
+pub mod acknowledgements;
+pub mod deadlines;
 pub mod error;
 pub mod inbox;
 mod migrations;
@@ -40,6 +45,8 @@ pub mod read;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use acknowledgements::DeadlineAck;
+pub use deadlines::DeadlineRow;
 pub use error::{Divergence, StoreError};
 pub use inbox::{InboxItem, Incoming, ListCursor};
 pub use outbox::MAX_OUTBOX;

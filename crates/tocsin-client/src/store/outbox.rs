@@ -39,8 +39,8 @@ fn refused_type(frame: &ClientFrame) -> Option<&'static str> {
 
 impl LocalStore {
     /// Queues an action durably, after those already queued. Only `mark_read`,
-    /// `mark_all_read` and `proposal_respond` are accepted (the gateway applies them
-    /// at most once per id); the frame's `id` is the action id (make it a UUIDv7) and
+    /// `mark_all_read`, `proposal_respond` and `acknowledge` are accepted (the gateway
+    /// applies them at most once per id); the frame's `id` is the action id (make it a UUIDv7) and
     /// must be 1-64 bytes and not already queued. At [`MAX_OUTBOX`] actions,
     /// [`StoreError::OutboxFull`].
     pub fn enqueue(&mut self, action: &ClientFrame) -> Result<(), StoreError> {

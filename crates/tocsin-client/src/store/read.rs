@@ -16,14 +16,20 @@ use tocsin_protocol::{Kind, Position, StreamName};
 use super::error::StoreError;
 use super::{LocalStore, now_us, offset_from_sql, offset_to_sql};
 
-/// The counts the app shows: unread per tab (the badge), unread critical deadlines
-/// (the tray's mark) and actions still queued for the gateway (the status line).
+/// The counts the app shows: unread per tab (the badge), critical deadlines nobody
+/// acknowledged (the tray's mark) and actions still queued for the gateway (the
+/// status line).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Unread per tab; every tab is present.
     pub unread: BTreeMap<Tab, u64>,
-    /// Unread critical deadline alerts.
+    /// Unread critical deadline alerts (one per alert). Kept for compatibility; the
+    /// tray's mark follows `unacknowledged_critical_deadlines`, since reading an alert
+    /// is not taking its deadline in.
     pub unread_critical_deadlines: u64,
+    /// Distinct deadlines with a critical alert held that nobody acknowledged (this
+    /// device's pending acknowledgement counts as one): the tray's orange mark.
+    pub unacknowledged_critical_deadlines: u64,
     /// Actions not yet answered by the gateway.
     pub outbox: usize,
 }
@@ -221,6 +227,7 @@ impl LocalStore {
         Ok(Counts {
             unread: self.unread_by_tab()?,
             unread_critical_deadlines: self.unread_critical_deadlines()?,
+            unacknowledged_critical_deadlines: self.unacknowledged_critical_deadlines()?,
             outbox: self.outbox_len()?,
         })
     }
@@ -236,8 +243,9 @@ impl LocalStore {
         Ok(tabs)
     }
 
-    /// How many critical deadline alerts are unread: the tray shows a mark while any
-    /// is (DESIGN.md: "a mark when a critical deadline is unacknowledged").
+    /// How many critical deadline alerts are unread. The tray's mark ("a critical
+    /// deadline is unacknowledged", DESIGN.md) is
+    /// [`LocalStore::unacknowledged_critical_deadlines`] instead.
     pub fn unread_critical_deadlines(&self) -> Result<u64, StoreError> {
         let n: i64 = self
             .conn

@@ -1,6 +1,7 @@
 //! Builders shared by the store's unit tests.
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
+use tocsin_protocol::deadline::Acknowledgement;
 use tocsin_protocol::notification::{
     ConversationMessage, DeadlineAlert, DeadlineUrgency, EmailReceived, ProposalCreated,
     ProposalStatus, ProposalStatusChanged, SystemLevel, SystemNotification,
@@ -76,18 +77,37 @@ pub fn message(id: &str, at: i64) -> Notification {
     )
 }
 
-/// A `deadline-alert` due `due_in_hours` after [`t`]`(0)`.
+/// A critical `deadline-alert` of its own deadline (`d-<id>`), due `due_in_hours`
+/// after [`t`]`(0)`.
 pub fn deadline(id: &str, at: i64, due_in_hours: i64) -> Notification {
+    alert(
+        id,
+        &format!("d-{id}"),
+        at,
+        DeadlineUrgency::Critical,
+        due_in_hours,
+    )
+}
+
+/// A `deadline-alert` of `deadline_id` raised at `at` (seconds after [`t`]) with
+/// `urgency` (the notification's follows it), due `due_in_hours` after [`t`]`(0)`.
+pub fn alert(
+    id: &str,
+    deadline_id: &str,
+    at: i64,
+    urgency: DeadlineUrgency,
+    due_in_hours: i64,
+) -> Notification {
     let paris = FixedOffset::east_opt(3600).expect("a valid offset");
     note(
         id,
         NotificationData::DeadlineAlert(DeadlineAlert {
             extra: Default::default(),
-            deadline_id: format!("d-{id}"),
+            deadline_id: deadline_id.into(),
             deadline_type: "appel".into(),
             due_at: (t(0) + Duration::hours(due_in_hours)).with_timezone(&paris),
             time_zone: "Europe/Paris".into(),
-            urgency: DeadlineUrgency::Critical,
+            urgency,
             remaining_days: 1,
             dossier_number: None,
             dossier_title: None,
@@ -98,6 +118,19 @@ pub fn deadline(id: &str, at: i64, due_in_hours: i64) -> Notification {
         }),
         at,
     )
+}
+
+/// The gateway's record that `user_id` acknowledged `deadline_id` at `at` (seconds
+/// after [`t`]) from `device`.
+pub fn acknowledgement(deadline_id: &str, user_id: &str, device: &str, at: i64) -> Acknowledgement {
+    Acknowledgement {
+        deadline_id: deadline_id.into(),
+        user_id: user_id.into(),
+        user_name: format!("name of {user_id}"),
+        device: Some(device.into()),
+        at: t(at),
+        notification_id: None,
+    }
 }
 
 /// A `proposal-created` for `proposal_id`.
