@@ -637,6 +637,47 @@ async fn an_acknowledgement_shows_at_once_and_is_sent_as_the_deadlines_alerts() 
     assert!(row.acknowledged.as_ref().is_some_and(|a| !a.pending));
 }
 
+/// A gateway older than acknowledgements closes on a frame type it does not know: the
+/// acknowledgement stays queued (and shown) until a gateway announces the feature.
+#[tokio::test(start_paused = true)]
+async fn an_acknowledgement_waits_for_a_gateway_that_applies_it() {
+    let mut h = Harness::start(|_, _| {});
+    let mut connection = h.next_connection().await;
+    connection
+        .accept_welcome(vec![empty_stream(user_stream())], |welcome| {
+            welcome.features.clear();
+        })
+        .await;
+    connection.send(&alert_frame(1, "D1"));
+    eventually("the alert stored", Duration::from_secs(10), || {
+        let counts = h.handle.local_store().lock().expect("store").counts();
+        (counts.expect("counts").unacknowledged_critical_deadlines == 1).then_some(())
+    })
+    .await;
+    let command = Command::Acknowledge {
+        deadline_ids: vec!["D1".into()],
+    };
+    assert!(h.handle.send(command).await);
+    let sent =
+        tokio::time::timeout(Duration::from_secs(120), next_acknowledge(&mut connection)).await;
+    assert!(
+        sent.is_err(),
+        "not sent to a gateway without the feature: {sent:?}"
+    );
+    let counts = last_counts(&h).expect("counts");
+    assert_eq!(
+        counts.unacknowledged_critical_deadlines, 0,
+        "shown acknowledged at once"
+    );
+    assert_eq!(counts.outbox, 1, "kept queued");
+    // The gateway is upgraded: the next session sends it.
+    drop(connection);
+    let mut upgraded = h.next_connection().await;
+    upgraded.accept(vec![empty_stream(user_stream())]).await;
+    let (_, alerts) = next_acknowledge(&mut upgraded).await;
+    assert_eq!(alerts, ["n1"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_acknowledgement_of_alerts_the_gateway_lost_is_undone_and_reported() {
     let mut h = Harness::start(|_, _| {});

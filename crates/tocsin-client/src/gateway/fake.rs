@@ -103,13 +103,23 @@ impl FakeConnection {
         streams: Vec<StreamStatus>,
         change: impl FnOnce(&mut Limits),
     ) {
+        self.accept_welcome(streams, |welcome| change(&mut welcome.limits))
+            .await;
+    }
+
+    /// [`FakeConnection::accept`] with the `welcome` changed (an older gateway's).
+    pub async fn accept_welcome(
+        &mut self,
+        streams: Vec<StreamStatus>,
+        change: impl FnOnce(&mut Welcome),
+    ) {
         match self.next_frame().await {
             Some(ClientFrame::Hello { .. }) => {}
             other => panic!("expected hello, got {other:?}"),
         }
         let mut frame = welcome(streams);
         if let ServerFrame::Welcome(welcome) = &mut frame {
-            change(&mut welcome.limits);
+            change(welcome);
         }
         self.send(&frame);
         self.send(&ServerFrame::CaughtUp {

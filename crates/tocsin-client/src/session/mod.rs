@@ -79,6 +79,9 @@ pub struct Session<'e, G: Gateway> {
     user_id: String,
     /// Actions to send, paced, until the gateway answers them for good.
     outbox: Outbox,
+    /// The actions added after the first v1 that this gateway applies
+    /// (`welcome.features`); others wait in the store for one that does.
+    features: Vec<String>,
 }
 
 /// What woke the live loop.
@@ -132,6 +135,7 @@ impl<'e, G: Gateway> Session<'e, G> {
                 .unwrap_or_else(|| welcome.user.tenant.clone()),
             user_id: welcome.user.id.clone(),
             outbox: Outbox::new(&welcome.limits),
+            features: welcome.features.clone(),
         };
         match session
             .sync_streams(&welcome.streams, &opened.positions)
@@ -279,7 +283,7 @@ impl<'e, G: Gateway> Session<'e, G> {
                     return Ok(());
                 }
                 for frame in frames {
-                    self.outbox.push(frame);
+                    self.push_if_supported(frame);
                 }
                 self.send_due().await
             }
@@ -294,9 +298,24 @@ impl<'e, G: Gateway> Session<'e, G> {
             .await
             .map_err(SessionEnd::local_failure)?;
         for frame in pending {
-            self.outbox.push(frame);
+            self.push_if_supported(frame);
         }
         self.send_due().await
+    }
+
+    /// Hands an action to the outbox, unless this gateway does not apply it (an older
+    /// one closes on an action it does not know): then it stays in the store, applied
+    /// locally, and goes out from the first session with a gateway that does.
+    fn push_if_supported(&mut self, frame: ClientFrame) {
+        match outbox::feature_of(&frame) {
+            Some(feature) if !self.features.iter().any(|f| f == feature) => {
+                tracing::warn!(
+                    feature,
+                    "the gateway does not apply this action yet (it is older than this app); it stays queued until the gateway is upgraded"
+                );
+            }
+            _ => self.outbox.push(frame),
+        }
     }
 
     /// Sends what the pace allows now; the rest waits for [`Wake::OutboxDue`].

@@ -25,6 +25,14 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// The longest wait between retries of one action.
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
+/// The `welcome.features` entry an action needs, for actions added after the first v1.
+pub(super) fn feature_of(frame: &ClientFrame) -> Option<&'static str> {
+    match frame {
+        ClientFrame::Acknowledge { .. } => Some(tocsin_protocol::frames::features::ACKNOWLEDGE),
+        _ => None,
+    }
+}
+
 /// A token bucket with the gateway's rate and burst.
 struct Pacer {
     capacity: f64,
