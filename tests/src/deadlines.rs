@@ -325,6 +325,13 @@ async fn bad_declarations_are_refused_saying_what_to_fix() {
         ),
         (
             DeadlineRequest {
+                dossier_title: Some("Dupont\r\nX-Injected: 1".into()),
+                ..deadline(&marie.email, 60, &[(1, "warning")], None)
+            },
+            "control character",
+        ),
+        (
+            DeadlineRequest {
                 backup: Some(marie.email.clone()),
                 ..deadline(&marie.email, 60, &[(1, "warning")], None)
             },
@@ -574,6 +581,55 @@ async fn an_acknowledgement_before_the_delay_stops_the_escalation() {
         .history_ok(&token, &paul.stream(), None, Some(500))
         .await;
     assert!(history.notifications.is_empty(), "{history:?}");
+    // Moved to a later date: a new plan, and the deadline stays acknowledged (devices
+    // show it so; the new reminders tell the owner the date).
+    let moved = DeadlineRequest {
+        backup: Some(paul.email.clone()),
+        ..deadline(&marie.email, 3600, &[(60, "critical")], Some((3, None)))
+    };
+    let view: DeadlineView = api
+        .put_deadline(gw.key("dupont"), "appel-6", &moved)
+        .await
+        .expect_status(200, "re-plan")
+        .json();
+    assert_eq!(view.acknowledged.map(|a| a.user_id), Some(marie.id.clone()));
+}
+
+/// An alert the firm publishes itself to the whole firm has no deadline record naming
+/// who is involved: everyone who can read it is told of its acknowledgement.
+#[tokio::test]
+async fn acknowledging_a_firm_published_alert_tells_its_other_readers() {
+    let gw = Gateway::start(firm(&["marie", "paul"])).await;
+    let api = gw.api();
+    let mut marie_ws = connect(&gw, 0).await;
+    let mut paul_ws = connect(&gw, 1).await;
+    let published = api
+        .publish_ok(
+            gw.key("dupont"),
+            &tocsin_e2e::publisher::critical_deadline("tenant:dupont", "cron-1"),
+        )
+        .await;
+    marie_ws.wait_notification(&published.id, STEP).await;
+    paul_ws.wait_notification(&published.id, STEP).await;
+    marie_ws
+        .send(&ClientFrame::Acknowledge {
+            id: "ack-t".into(),
+            notification_ids: vec![published.id.clone()],
+        })
+        .await;
+    let result = marie_ws.wait_result("ack-t").await;
+    assert!(
+        matches!(result, ServerFrame::Result { ok: true, .. }),
+        "{result:?}"
+    );
+    let shown = paul_ws
+        .wait_for(STEP, "acknowledged", |frame| match frame {
+            ServerFrame::Acknowledged { acknowledgements } => Some(acknowledgements.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(shown[0].deadline_id, "cron-1");
+    assert_eq!(shown[0].user_id, gw.user("dupont", 0).id);
 }
 
 #[tokio::test]

@@ -25,10 +25,6 @@ use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::TryRngCore;
-use rand::rngs::OsRng;
 use serde::Serialize;
 use tocsin_protocol::deadline::{DeadlineStatus, DeadlineView};
 
@@ -43,9 +39,7 @@ use crate::store::{DeadlineFilter, User};
 
 /// The most deadlines one feed holds (soonest due first).
 pub const MAX_FEED: u32 = 1000;
-/// Random bytes in a feed secret: 256 bits, nothing to guess.
-const SECRET_BYTES: usize = 32;
-/// Length of a secret in base64url without padding.
+/// Length of a secret (`auth::secrets::new_secret`: 256 bits in base64url).
 const SECRET_CHARS: usize = 43;
 /// Where the feed is served; the secret and `.ics` follow.
 const FEED_PREFIX: &str = "/v1/calendar/";
@@ -148,7 +142,7 @@ pub async fn rotate(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Json<FeedAddress>, AppError> {
-    let secret = new_secret()?;
+    let secret = crate::auth::secrets::new_secret();
     state
         .store
         .set_calendar_feed(&signed_in.user.id, &hash_token(&secret))
@@ -170,15 +164,6 @@ pub async fn revoke(
             "you have no calendar feed; create one with POST /v1/me/calendar",
         ))
     }
-}
-
-/// 32 bytes from the OS, base64url without padding.
-fn new_secret() -> Result<String, AppError> {
-    let mut bytes = [0_u8; SECRET_BYTES];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(AppError::internal)?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Whether `text` is shaped like a secret this gateway issues.

@@ -44,8 +44,9 @@ fn os_rng() -> impl RngCore {
     OsRng.unwrap_err()
 }
 
-/// A random 256-bit secret, base64url without padding.
-fn new_secret() -> String {
+/// A random 256-bit secret, base64url without padding (43 characters): refresh
+/// tokens, API keys, calendar feed URLs.
+pub fn new_secret() -> String {
     let mut bytes = [0_u8; SECRET_BYTES];
     os_rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)

@@ -81,6 +81,17 @@ fn check_text(field: &str, value: &str, required: bool) -> Result<(), AppError> 
             "{field} is longer than {MAX_FIELD} characters"
         )));
     }
+    no_control(field, value)
+}
+
+/// Fields are shown in toasts, calendar files and CSV exports, where a line break or
+/// another control character would be read as structure.
+fn no_control(field: &str, value: &str) -> Result<(), AppError> {
+    if value.chars().any(char::is_control) {
+        return Err(AppError::invalid(format!(
+            "{field} holds a control character (a line break?); send one line of text"
+        )));
+    }
     Ok(())
 }
 
@@ -100,6 +111,7 @@ async fn record_of(
         check_text(field, value.as_deref().unwrap_or(""), false)?;
     }
     if let Some(url) = &request.url {
+        no_control("url", url)?;
         tocsin_protocol::notification::link::check_url(url)
             .map_err(|err| AppError::invalid(format!("url: {err}")))?;
     }

@@ -256,6 +256,9 @@ pub enum ReadEffect {
         acknowledgements: Vec<tocsin_protocol::deadline::Acknowledgement>,
         /// The users whose connections are told.
         users: Vec<String>,
+        /// The alerts' streams: their readers are told too (an alert the firm
+        /// published to the whole firm has no deadline record naming who is involved).
+        streams: Vec<StreamName>,
     },
 }
 

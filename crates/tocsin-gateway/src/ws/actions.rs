@@ -271,11 +271,18 @@ impl Session {
                 ReadEffect::Acknowledged {
                     acknowledgements,
                     users,
+                    streams,
                 } => {
-                    // Everyone involved sees it, on every device.
+                    // Everyone involved sees it, on every device, and every reader of
+                    // the alerts (applied idempotently by those told twice).
                     let frame = encode(&ServerFrame::Acknowledged { acknowledgements });
                     for user in users {
                         self.state.hub.send_to_user(&user, frame.clone());
+                    }
+                    for stream in streams {
+                        self.state
+                            .hub
+                            .send_ephemeral(&stream, frame.clone(), self.handle.id);
                     }
                     self.state.webhook_wake.notify_one();
                     return Ok(outcome.result);

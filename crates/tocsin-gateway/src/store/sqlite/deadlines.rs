@@ -195,9 +195,10 @@ fn ack_of(row: &Row) -> rusqlite::Result<Acknowledgement> {
     })
 }
 
-/// The acknowledgements a user's devices should hold: those of the open deadlines the
-/// user is involved in (owner, backup, told by an escalation), and the user's own of
-/// the last 60 days (alerts the firm published itself).
+/// The acknowledgements a user's devices should hold: those of the deadlines the user
+/// is involved in (owner, backup, told by an escalation) that are open or closed in
+/// the last 60 days (a device offline meanwhile still learns of them), and the user's
+/// own of the last 60 days (alerts the firm published itself).
 pub fn acknowledgements_for_user(
     conn: &Connection,
     tenant: &str,
@@ -211,7 +212,8 @@ pub fn acknowledgements_for_user(
              WHERE a.tenant = ?1 AND (
                  (a.user_id = ?2 AND a.at_us >= ?3)
                  OR a.deadline_id IN (
-                     SELECT external_id FROM deadlines d WHERE d.tenant = ?1 AND d.status = 'open'
+                     SELECT external_id FROM deadlines d WHERE d.tenant = ?1
+                     AND (d.status = 'open' OR d.updated_us >= ?3)
                      AND (d.owner = ?2 OR d.backup = ?2 OR EXISTS (
                          SELECT 1 FROM schedule s, json_each(s.recipients) r
                          WHERE s.tenant = ?1 AND s.deadline_id = d.external_id
@@ -273,10 +275,9 @@ pub fn upsert(conn: &Connection, upsert: DeadlineUpsert) -> Result<bool, StoreEr
         to_us(now),
     ])?;
     if let Some(plan) = plan {
+        // Acknowledgements stay: they are of the deadline, which devices show as taken
+        // in; a moved date reaches the owner through the new plan's reminders.
         cancel_planned(conn, &record.tenant, &record.external_id, None)?;
-        // A re-planned deadline starts unacknowledged: the lawyer took in the old date.
-        conn.prepare_cached("DELETE FROM acknowledgements WHERE tenant = ?1 AND deadline_id = ?2")?
-            .execute(params![record.tenant, record.external_id])?;
         for step in &plan {
             insert_step(
                 conn,
@@ -398,6 +399,7 @@ pub fn acknowledge(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let (mut deadlines, mut not_found, mut not_deadlines) = (Vec::new(), Vec::new(), Vec::new());
+    let mut streams: Vec<String> = Vec::new();
     for id in ids {
         let row: Option<(String, String, String)> = find
             .query_row(params![id], |row| {
@@ -417,7 +419,6 @@ pub fn acknowledge(
                 _ => None,
             });
         let Some((deadline_id, dossier)) = alert.map(|a| (a.deadline_id, a.dossier_number)) else {
-            let _ = stream;
             not_deadlines.push(id.clone());
             continue;
         };
@@ -457,6 +458,9 @@ pub fn acknowledge(
             });
             super::webhooks::enqueue(conn, who.tenant, "deadline.acknowledged", body)?;
         }
+        if !streams.contains(&stream) {
+            streams.push(stream.clone());
+        }
         if !deadlines.contains(&deadline_id) {
             deadlines.push(deadline_id);
         }
@@ -483,9 +487,14 @@ pub fn acknowledge(
             None,
         ));
     }
+    let streams = streams
+        .iter()
+        .filter_map(|stream| stream.parse().ok())
+        .collect();
     let effect = (!acknowledgements.is_empty()).then_some(ReadEffect::Acknowledged {
         acknowledgements,
         users,
+        streams,
     });
     Ok((Ok(data), effect))
 }
