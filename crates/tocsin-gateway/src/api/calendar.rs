@@ -232,9 +232,9 @@ mod tests {
 
     #[test]
     fn ics_secrets_are_43_base64url_characters() {
-        let secret = new_secret().expect("the OS gives randomness");
+        let secret = crate::auth::secrets::new_secret();
         assert!(is_secret(&secret), "{secret}");
-        assert_ne!(secret, new_secret().expect("again"));
+        assert_ne!(secret, crate::auth::secrets::new_secret());
         assert!(!is_secret(&secret[1..]));
         assert!(!is_secret(&format!("{}=", &secret[1..])));
         assert!(!is_secret("../../../../etc/passwd......................"));
