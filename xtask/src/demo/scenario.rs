@@ -1,20 +1,22 @@
-//! The demo's scripted day at Cabinet Dupont, and how one step is published.
+//! The demo's scripted day at Cabinet Dupont, and how one step is played.
 //!
-//! Seven notifications, each published with the firm's API key as the firm's own
-//! software would: a mail linked to dossier 2026-0142, a document added to that
-//! dossier, an appeal deadline escalating warning → urgent → critical (one
-//! `deadline_id`, three days compressed into seconds), an appointment proposal to
-//! accept in the panel and a notice from IT. Some go to Marie's own stream and some
-//! to the firm's, so the demo also shows that a lawyer receives both.
+//! Each step is what the firm's own software would do with its API key: publish a
+//! mail linked to dossier 2026-0142, a document added to that dossier, then **declare**
+//! the appeal deadline once (`PUT /v1/deadlines/{id}`) — the gateway itself raises its
+//! reminders warning → urgent → critical (a policy in seconds stands for working
+//! days) and, if Marie does not acknowledge the critical one, escalates to Claire, her
+//! backup — an appointment proposal to accept in the panel and a notice from IT. Some
+//! go to Marie's own stream and some to the firm's, so the demo also shows that a
+//! lawyer receives both.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, DurationRound, FixedOffset, TimeDelta, Utc};
+use tocsin_protocol::NotificationData;
+use tocsin_protocol::deadline::{DeadlineRequest, DeadlineView, StepState};
 use tocsin_protocol::http::{PublishRequest, PublishResponse};
 use tocsin_protocol::notification::{
-    DeadlineAlert, DeadlineUrgency, DossierAction, DossierUpdated, EmailReceived, ProposalCreated,
-    SystemLevel, SystemNotification,
+    DossierAction, DossierUpdated, EmailReceived, ProposalCreated, SystemLevel, SystemNotification,
 };
-use tocsin_protocol::{NotificationData, Urgency};
 
 use super::http::send_json;
 
@@ -28,6 +30,12 @@ pub const CLAIRE: &str = "claire@dupont.example";
 pub const PASSWORD: &str = "demo-password";
 /// The dossier the scenario is about.
 const DOSSIER: &str = "2026-0142";
+/// The firm's id of the appeal deadline.
+pub const DEADLINE_ID: &str = "appel-2026-0142";
+/// How long after its declaration the demo's deadline falls due.
+const DEADLINE_IN_SECS: i64 = 40;
+/// Its reminders, seconds before it falls due (three working days in seconds).
+const REMINDERS: [(u64, &str); 3] = [(36, "warning"), (30, "urgent"), (24, "critical")];
 
 /// One step of the scenario.
 #[derive(Debug, Clone)]
@@ -36,50 +44,91 @@ pub struct Step {
     pub name: &'static str,
     /// What it shows, for the person watching.
     pub caption: &'static str,
-    /// What is published.
-    pub request: PublishRequest,
+    /// What the firm's software does.
+    pub action: Action,
 }
 
-/// The scenario's steps, in publishing order, dated relative to `now`.
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Publish one notification.
+    Publish(PublishRequest),
+    /// Declare a deadline; the gateway raises `reminders` notifications for it.
+    Declare {
+        /// The firm's id of the deadline.
+        id: String,
+        /// The declaration.
+        request: DeadlineRequest,
+        /// How many reminders to wait for.
+        reminders: usize,
+    },
+}
+
+/// The scenario's steps, in order, dated relative to `now`.
 pub fn steps(now: DateTime<Utc>) -> Result<Vec<Step>> {
-    let captions = [
-        ("email", "a mail linked to dossier 2026-0142"),
-        ("dossier", "the dossier gets a new document (firm-wide)"),
-        (
-            "deadline-warning",
-            "the appeal deadline: warning, 3 days left",
-        ),
-        (
-            "deadline-urgent",
-            "the same deadline escalates: urgent, 2 days left",
-        ),
-        (
-            "deadline-critical",
-            "the same deadline escalates: critical, 1 day left (stays on screen)",
-        ),
-        (
-            "proposal",
-            "an appointment proposal: accept it in the panel (Proposals tab)",
-        ),
-        ("system", "a notice from IT to the whole firm"),
-    ];
-    let requests = notifications(now)?;
-    if requests.len() != captions.len() {
-        anyhow::bail!(
-            "the scenario has {} notifications but {} captions",
-            requests.len(),
-            captions.len()
-        );
-    }
-    Ok(captions
-        .into_iter()
-        .zip(requests)
-        .map(|((name, caption), request)| Step {
-            name,
-            caption,
-            request,
-        })
-        .collect())
+    let mut published = notifications(now)?.into_iter();
+    let mut next = || {
+        published
+            .next()
+            .context("the scenario ran out of notifications")
+    };
+    Ok(vec![
+        Step {
+            name: "email",
+            caption: "a mail linked to dossier 2026-0142",
+            action: Action::Publish(next()?),
+        },
+        Step {
+            name: "dossier",
+            caption: "the dossier gets a new document (firm-wide)",
+            action: Action::Publish(next()?),
+        },
+        Step {
+            name: "deadline",
+            caption: "the appeal deadline, declared once: the gateway reminds Marie — warning, \
+                      urgent, then critical (seconds stand for working days); acknowledge it in \
+                      the Deadlines tab, or Claire is told",
+            action: Action::Declare {
+                id: DEADLINE_ID.into(),
+                request: appeal_deadline(now)?,
+                reminders: REMINDERS.len(),
+            },
+        },
+        Step {
+            name: "proposal",
+            caption: "an appointment proposal: accept it in the panel (Proposals tab)",
+            action: Action::Publish(next()?),
+        },
+        Step {
+            name: "system",
+            caption: "a notice from IT to the whole firm",
+            action: Action::Publish(next()?),
+        },
+    ])
+}
+
+/// The appeal deadline: due in [`DEADLINE_IN_SECS`], reminded at [`REMINDERS`], Claire
+/// as the backup (told a minute after the critical reminder if nobody acknowledged).
+fn appeal_deadline(now: DateTime<Utc>) -> Result<DeadlineRequest> {
+    let paris = FixedOffset::east_opt(3600).context("+01:00 is a valid offset")?;
+    let steps: Vec<_> = REMINDERS
+        .iter()
+        .map(|(secs, urgency)| serde_json::json!({"before": {"seconds": secs}, "urgency": urgency}))
+        .collect();
+    Ok(DeadlineRequest {
+        deadline_type: "Délai d'appel".into(),
+        due_at: (now + TimeDelta::seconds(DEADLINE_IN_SECS)).with_timezone(&paris),
+        time_zone: Some("Europe/Paris".into()),
+        owner: MARIE.into(),
+        backup: Some(CLAIRE.into()),
+        dossier_number: Some(DOSSIER.into()),
+        dossier_title: Some("Dupont c/ Société Exemple".into()),
+        url: Some(format!(
+            "https://ged.cabinet-dupont.example/dossiers/{DOSSIER}"
+        )),
+        policy: Some(serde_json::json!({ "steps": steps })),
+        escalation: Some(serde_json::json!({"first": {"seconds": 60}, "second": null})),
+    })
 }
 
 /// The scenario's notifications, in publishing order, dated relative to `now`.
@@ -91,7 +140,6 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
         let time = (now + TimeDelta::hours(hours)).duration_trunc(TimeDelta::hours(1))?;
         Ok(time.with_timezone(&paris))
     };
-    let appeal_due_at = on_the_hour(26)?;
     let mut mail = publish(
         format!("user:{MARIE}"),
         format!("Nouveau mail — dossier {DOSSIER}"),
@@ -130,39 +178,6 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
             }),
         ),
     ];
-    let escalation = [
-        (DeadlineUrgency::Warning, 3),
-        (DeadlineUrgency::Urgent, 2),
-        (DeadlineUrgency::Critical, 1),
-    ];
-    for (urgency, remaining_days) in escalation {
-        let mut request = publish(
-            format!("user:{MARIE}"),
-            format!("Délai d'appel — dossier {DOSSIER} : J-{remaining_days}"),
-            "Déclaration d'appel à former avant l'échéance.",
-            NotificationData::DeadlineAlert(DeadlineAlert {
-                extra: Default::default(),
-                deadline_id: format!("appel-{DOSSIER}"),
-                deadline_type: "appel".into(),
-                due_at: appeal_due_at,
-                time_zone: "Europe/Paris".into(),
-                urgency,
-                remaining_days,
-                dossier_number: Some(DOSSIER.into()),
-                dossier_title: None,
-                working_days_left: None,
-                reminder: None,
-                late: false,
-                escalation: None,
-            }),
-        );
-        if urgency == DeadlineUrgency::Critical {
-            // The kind's default already; said explicitly, as the firm's deadline
-            // checker would for the last day.
-            request.urgency = Some(Urgency::Critical);
-        }
-        scenario.push(request);
-    }
     scenario.push(publish(
         format!("user:{MARIE}"),
         "Proposition de rendez-vous : M. Durand".into(),
@@ -225,21 +240,87 @@ pub fn curl_example_body() -> Result<String> {
     Ok(serde_json::to_string(&request)?)
 }
 
-/// Publishes one step (saying so first: the listener may print its arrival before
-/// the gateway's answer is back); returns the id the gateway gave it.
-pub async fn publish_step(
+/// Plays one step (saying so first: the listener may print an arrival before the
+/// gateway's answer is back); returns the ids of the notifications it led to.
+pub async fn play_step(
     http: &reqwest::Client,
     base_url: &str,
     api_key: &str,
     step: &Step,
-) -> Result<String> {
-    let request = &step.request;
-    println!(
-        "→ publishing {} to {}",
-        request.data.kind().as_str(),
-        request.to
-    );
-    Ok(publish_one(http, base_url, api_key, request).await?.id)
+) -> Result<Vec<String>> {
+    match &step.action {
+        Action::Publish(request) => {
+            println!(
+                "→ publishing {} to {}",
+                request.data.kind().as_str(),
+                request.to
+            );
+            Ok(vec![
+                publish_one(http, base_url, api_key, request).await?.id,
+            ])
+        }
+        Action::Declare {
+            id,
+            request,
+            reminders,
+        } => {
+            println!(
+                "→ declaring deadline {id} for {} (PUT /v1/deadlines/{id})",
+                request.owner
+            );
+            let call = http
+                .put(format!("{base_url}/v1/deadlines/{id}"))
+                .bearer_auth(api_key)
+                .json(request);
+            let _: DeadlineView = send_json(call, &format!("declaring {id}")).await?;
+            reminders_sent(http, base_url, api_key, id, *reminders).await
+        }
+    }
+}
+
+/// Waits for the gateway to send a deadline's first `count` reminders; returns their
+/// notification ids.
+async fn reminders_sent(
+    http: &reqwest::Client,
+    base_url: &str,
+    api_key: &str,
+    id: &str,
+    count: usize,
+) -> Result<Vec<String>> {
+    let deadline =
+        tokio::time::Instant::now() + std::time::Duration::from_secs(DEADLINE_IN_SECS as u64 + 20);
+    let mut announced = 0;
+    loop {
+        let call = http
+            .get(format!("{base_url}/v1/deadlines/{id}"))
+            .bearer_auth(api_key);
+        let view: DeadlineView = send_json(call, &format!("reading {id}")).await?;
+        let sent: Vec<_> = view
+            .reminders
+            .iter()
+            .filter(|r| r.state == StepState::Sent)
+            .collect();
+        for reminder in sent.iter().skip(announced) {
+            println!(
+                "  the gateway sent reminder {} ({:?})",
+                reminder.label, reminder.urgency
+            );
+        }
+        announced = sent.len();
+        if sent.len() >= count {
+            return Ok(sent
+                .iter()
+                .flat_map(|r| r.notification_ids.clone())
+                .collect());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "deadline {id}: only {} of {count} reminders were sent in time",
+                sent.len()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// `POST /v1/publish` with the API key.
@@ -265,40 +346,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_scenario_tells_the_story_in_seven_notifications() {
+    fn the_scenario_publishes_four_notifications_and_declares_one_deadline() {
         let steps = steps(Utc::now()).expect("builds");
-        let scenario: Vec<PublishRequest> = steps.iter().map(|s| s.request.clone()).collect();
-        let kinds: Vec<Kind> = scenario.iter().map(|r| r.data.kind()).collect();
+        let kinds: Vec<Option<Kind>> = steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Publish(r) => Some(r.data.kind()),
+                Action::Declare { .. } => None,
+            })
+            .collect();
         assert_eq!(
             kinds,
             [
-                Kind::EmailReceived,
-                Kind::DossierUpdated,
-                Kind::DeadlineAlert,
-                Kind::DeadlineAlert,
-                Kind::DeadlineAlert,
-                Kind::ProposalCreated,
-                Kind::SystemNotification,
+                Some(Kind::EmailReceived),
+                Some(Kind::DossierUpdated),
+                None,
+                Some(Kind::ProposalCreated),
+                Some(Kind::SystemNotification),
             ]
         );
-        let urgencies: Vec<_> = scenario.iter().map(|r| r.data.default_urgency()).collect();
-        assert!(urgencies[2] < urgencies[3] && urgencies[3] < urgencies[4]);
-        assert_eq!(scenario[4].urgency, Some(Urgency::Critical));
-        let deadline_ids: Vec<_> = scenario[2..5]
-            .iter()
-            .map(|r| match &r.data {
-                NotificationData::DeadlineAlert(d) => d.deadline_id.clone(),
-                other => panic!("not a deadline: {other:?}"),
-            })
-            .collect();
-        assert!(deadline_ids.iter().all(|id| id == &deadline_ids[0]));
+        let Action::Declare { request, .. } = &steps[2].action else {
+            unreachable!("checked above");
+        };
+        let json = serde_json::to_value(request).expect("serialises");
+        assert_eq!(json["policy"]["steps"].as_array().map(Vec::len), Some(3));
+        assert!(request.due_at.with_timezone(&Utc) > Utc::now());
         let names: HashSet<&str> = steps.iter().map(|s| s.name).collect();
         assert_eq!(names.len(), steps.len(), "screenshot names are distinct");
-        for request in &scenario {
-            let json = serde_json::to_value(request).expect("serialises");
-            let back: PublishRequest = serde_json::from_value(json).expect("round-trips");
-            assert_eq!(&back, request);
-            assert!(request.to.parse::<tocsin_protocol::StreamName>().is_ok());
+        for step in &steps {
+            if let Action::Publish(request) = &step.action {
+                let json = serde_json::to_value(request).expect("serialises");
+                let back: PublishRequest = serde_json::from_value(json).expect("round-trips");
+                assert_eq!(&back, request);
+                assert!(request.to.parse::<tocsin_protocol::StreamName>().is_ok());
+            }
         }
     }
 

@@ -193,14 +193,12 @@ async fn publish_steps(
             tokio::time::sleep(PACE).await;
         }
         println!("\n[{}/{}] {}", index + 1, steps.len(), step.caption);
-        let id = scenario::publish_step(http, play.url, play.api_key, step).await?;
+        let led_to = scenario::play_step(http, play.url, play.api_key, step).await?;
         if let Some(app) = app.as_deref_mut() {
-            app.desktop
-                .wait_stored(std::slice::from_ref(&id), DELIVERY_TIMEOUT)
-                .await?;
+            app.desktop.wait_stored(&led_to, DELIVERY_TIMEOUT).await?;
             app.screenshot(step.name).await?;
         }
-        ids.push(id);
+        ids.extend(led_to);
     }
     Ok(ids)
 }
@@ -275,6 +273,11 @@ fn print_intro(url: &str, api_key: &str, log_path: &Path) -> Result<()> {
     println!("  curl -sS -X POST {url}/v1/publish \\");
     println!("    -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\");
     println!("    -d '{body}'");
+    println!("The receipt of the appeal deadline (who was told, who acknowledged, when):");
+    println!(
+        "  curl -sS {url}/v1/deadlines/{} -H 'Authorization: Bearer {api_key}'",
+        scenario::DEADLINE_ID
+    );
     println!();
     println!("→ the firm's software publishing with the API key; ← what Marie's socket receives");
     Ok(())
