@@ -1,6 +1,6 @@
 //! The audit trail against the real binary: for a dossier, the firm can show that the
-//! lawyer was told (published by the scheduler, written to each of her two devices),
-//! read it on one and acknowledged it there — each step with its device and time —
+//! lawyer was told (published by the scheduler, written to each of her two devices,
+//! shown as an OS notification on one), read it there and acknowledged it — each step with its device and time —
 //! through `GET /v1/audit` with an admin key, and through `audit export` as CSV once
 //! the gateway stopped. A publishing key may not read it.
 
@@ -84,6 +84,13 @@ async fn a_dossiers_trail_shows_every_step_with_device_and_time() {
             },
         ),
         (
+            "shown-1",
+            ClientFrame::Shown {
+                id: "shown-1".into(),
+                notification_ids: vec![id.clone()],
+            },
+        ),
+        (
             "ack-1",
             ClientFrame::Acknowledge {
                 id: "ack-1".into(),
@@ -154,6 +161,7 @@ async fn a_dossiers_trail_shows_every_step_with_device_and_time() {
             (AuditEvent::Published, String::new()),
             (AuditEvent::Delivered, "Bureau — Marie".into()),
             (AuditEvent::Delivered, "Portable — Marie".into()),
+            (AuditEvent::Shown, "Bureau — Marie".into()),
             (AuditEvent::Read, "Bureau — Marie".into()),
             (AuditEvent::Acknowledged, "Bureau — Marie".into()),
         ],
@@ -178,7 +186,7 @@ async fn a_dossiers_trail_shows_every_step_with_device_and_time() {
         .json()
         .await
         .expect("JSON");
-    assert_eq!(by_deadline.records.len(), 5);
+    assert_eq!(by_deadline.records.len(), 6);
     let other: AuditPage = audit(admin_key.clone(), "dossier=2026-9999")
         .await
         .json()
@@ -201,7 +209,7 @@ async fn a_dossiers_trail_shows_every_step_with_device_and_time() {
         .await;
     let lines: Vec<_> = csv.lines().collect();
     assert!(lines[0].starts_with("id,at,event,"), "{csv}");
-    assert_eq!(lines.len(), 6, "a header and five steps: {csv}");
+    assert_eq!(lines.len(), 7, "a header and six steps: {csv}");
     assert!(
         lines
             .iter()
@@ -224,7 +232,7 @@ async fn a_dossiers_trail_shows_every_step_with_device_and_time() {
             "json",
         ])
         .await;
-    assert_eq!(json.lines().count(), 5);
+    assert_eq!(json.lines().count(), 6);
     for line in json.lines() {
         let record: tocsin_protocol::audit::AuditRecord =
             serde_json::from_str(line).expect("a record");

@@ -79,6 +79,15 @@ pub enum ClientFrame {
         /// Ids of `deadline-alert` notifications (at most 500).
         notification_ids: Vec<String>,
     },
+    /// Report that these notifications were shown on this device as OS notifications
+    /// (the audit trail's "shown"; recorded for deadline alerts). Needs the `shown`
+    /// feature.
+    Shown {
+        /// Action id.
+        id: String,
+        /// The notifications shown (at most 500).
+        notification_ids: Vec<String>,
+    },
     /// Subscribe this connection to a conversation the user is a member of.
     Join {
         /// Action id.
@@ -132,6 +141,7 @@ impl ClientFrame {
             | ClientFrame::MarkAllRead { id, .. }
             | ClientFrame::ProposalRespond { id, .. }
             | ClientFrame::Acknowledge { id, .. }
+            | ClientFrame::Shown { id, .. }
             | ClientFrame::Join { id, .. }
             | ClientFrame::Leave { id, .. }
             | ClientFrame::Typing { id, .. }
@@ -279,8 +289,10 @@ pub struct Welcome {
 pub mod features {
     /// The `acknowledge` action and `acknowledged` frames (deadlines).
     pub const ACKNOWLEDGE: &str = "acknowledge";
+    /// The `shown` action (OS notifications shown, for the audit trail).
+    pub const SHOWN: &str = "shown";
     /// Every feature this build's gateway offers.
-    pub const ALL: &[&str] = &[ACKNOWLEDGE];
+    pub const ALL: &[&str] = &[ACKNOWLEDGE, SHOWN];
 }
 
 /// One subscribed stream in `welcome` (or in a `join` result).

@@ -29,6 +29,7 @@ const MAX_RETRY: Duration = Duration::from_secs(60);
 pub(super) fn feature_of(frame: &ClientFrame) -> Option<&'static str> {
     match frame {
         ClientFrame::Acknowledge { .. } => Some(tocsin_protocol::frames::features::ACKNOWLEDGE),
+        ClientFrame::Shown { .. } => Some(tocsin_protocol::frames::features::SHOWN),
         _ => None,
     }
 }

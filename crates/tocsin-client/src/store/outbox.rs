@@ -25,7 +25,8 @@ fn refused_type(frame: &ClientFrame) -> Option<&'static str> {
         ClientFrame::MarkRead { .. }
         | ClientFrame::MarkAllRead { .. }
         | ClientFrame::ProposalRespond { .. }
-        | ClientFrame::Acknowledge { .. } => None,
+        | ClientFrame::Acknowledge { .. }
+        | ClientFrame::Shown { .. } => None,
         ClientFrame::Auth { .. } => Some("auth"),
         ClientFrame::Hello { .. } => Some("hello"),
         ClientFrame::Join { .. } => Some("join"),

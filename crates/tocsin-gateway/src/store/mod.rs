@@ -162,6 +162,14 @@ pub trait Store: Send + Sync + 'static {
         proposal_id: &str,
         response: ProposalResponse,
     ) -> Result<ActionOutcome, StoreError>;
+    /// Records that the visible deadline alerts among `ids` were shown as OS
+    /// notifications on the acting device (the audit trail's `shown`).
+    async fn record_shown(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        ids: &[String],
+    ) -> Result<ActionOutcome, StoreError>;
     /// Acknowledges the deadlines of the visible alerts among `ids` (see
     /// docs/DEADLINES.md): who, when, from which device; their escalations stop.
     async fn acknowledge(

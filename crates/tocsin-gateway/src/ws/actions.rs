@@ -91,6 +91,13 @@ impl Session {
                 let answer = self.acknowledge(&id, notification_ids).await?;
                 (id, answer)
             }
+            ClientFrame::Shown {
+                id,
+                notification_ids,
+            } => {
+                let answer = self.record_shown(&id, notification_ids).await?;
+                (id, answer)
+            }
             ClientFrame::Join {
                 id,
                 conversation_id,
@@ -222,6 +229,21 @@ impl Session {
             .state
             .store
             .mark_read(self.key(id), &self.streams(), &ids)
+            .await;
+        self.apply(outcome)
+    }
+
+    async fn record_shown(&mut self, id: &str, ids: Vec<String>) -> Result<Answer, End> {
+        if ids.is_empty() || ids.len() > MAX_MARK_READ {
+            return Ok(Err(ErrorBody::new(
+                ErrorCode::InvalidRequest,
+                format!("shown takes 1-{MAX_MARK_READ} notification ids"),
+            )));
+        }
+        let outcome = self
+            .state
+            .store
+            .record_shown(self.key(id), &self.streams(), &ids)
             .await;
         self.apply(outcome)
     }

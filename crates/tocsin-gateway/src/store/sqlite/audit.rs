@@ -7,7 +7,7 @@
 //! belong to no firm and are not audited.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use tocsin_protocol::audit::{AuditEvent, AuditRecord};
 
 use super::time::{from_us, to_us};
@@ -99,6 +99,36 @@ pub fn read_range(
         kind
     ])?;
     Ok(())
+}
+
+/// Records that the visible deadline alerts among `ids` were shown as OS notifications
+/// on the acting device; the answer counts them.
+pub fn shown(
+    conn: &Connection,
+    key: &crate::store::ActionKey,
+    visible: &std::collections::HashSet<String>,
+    ids: &[String],
+    at_us: i64,
+) -> Result<Result<serde_json::Value, tocsin_protocol::ErrorBody>, StoreError> {
+    let sql = format!(
+        "INSERT INTO audit (tenant, at_us, event, notification_id, deadline_id, dossier, user_id, device)
+         SELECT u.tenant, ?1, 'shown', n.id, {FROM_NOTIFICATION}, u.id,
+                (SELECT device_name FROM sessions WHERE id = ?4)
+         FROM notifications n, users u
+         WHERE n.id = ?2 AND u.id = ?3 AND n.kind = 'deadline-alert'"
+    );
+    let mut stream_of = conn.prepare_cached("SELECT stream FROM notifications WHERE id = ?1")?;
+    let mut insert = conn.prepare_cached(&sql)?;
+    let mut recorded = 0;
+    for id in ids {
+        let stream: Option<String> = stream_of
+            .query_row(params![id], |row| row.get(0))
+            .optional()?;
+        if stream.is_some_and(|s| visible.contains(&s)) {
+            recorded += insert.execute(params![at_us, id, key.user_id, key.session_id])?;
+        }
+    }
+    Ok(Ok(serde_json::json!({ "recorded": recorded })))
 }
 
 /// Records entries as given (deliveries, OS notifications shown, acknowledgements).

@@ -406,6 +406,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_shown(
+        &self,
+        action: ActionKey,
+        streams: &[StreamName],
+        ids: &[String],
+    ) -> Result<ActionOutcome, StoreError> {
+        self.action(action, streams, ActionCommand::Shown(ids.to_vec()))
+            .await
+    }
+
     async fn acknowledge(
         &self,
         action: ActionKey,

@@ -207,6 +207,10 @@ pub fn apply_action(
             respond_proposal(conn, key, &visible, &tenant, &proposal_id, response, fresh)?,
             None,
         ),
+        ActionCommand::Shown(ids) => (
+            super::audit::shown(conn, key, &visible, &ids, to_us(Utc::now()))?,
+            None,
+        ),
         ActionCommand::Acknowledge {
             tenant,
             session_id,

@@ -110,6 +110,8 @@ pub enum ActionCommand {
         /// The answer.
         response: ProposalResponse,
     },
+    /// Record that these notifications were shown as OS notifications.
+    Shown(Vec<String>),
     /// Acknowledge the deadlines of these alerts.
     Acknowledge {
         /// The user's firm.
