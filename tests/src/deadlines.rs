@@ -79,6 +79,29 @@ fn firm(users: &[&str]) -> GatewayOptions {
     }
 }
 
+/// Acknowledges one alert and checks the gateway applied it.
+async fn acknowledge(ws: &mut WsClient, action: &str, notification_id: &str) {
+    ws.send(&ClientFrame::Acknowledge {
+        id: action.into(),
+        notification_ids: vec![notification_id.to_owned()],
+    })
+    .await;
+    let result = ws.wait_result(action).await;
+    assert!(
+        matches!(result, ServerFrame::Result { ok: true, .. }),
+        "{result:?}"
+    );
+}
+
+/// The next `acknowledged` frame's acknowledgements.
+async fn next_acknowledged(ws: &mut WsClient) -> Vec<tocsin_protocol::deadline::Acknowledgement> {
+    ws.wait_for(STEP, "acknowledged", |frame| match frame {
+        ServerFrame::Acknowledged { acknowledgements } => Some(acknowledgements.clone()),
+        _ => None,
+    })
+    .await
+}
+
 /// Polls the deadline until `done` says so.
 async fn wait_view(
     gw: &Gateway,
@@ -545,24 +568,9 @@ async fn an_acknowledgement_before_the_delay_stops_the_escalation() {
         .await
         .expect_status(201, "declare");
     let alert = marie_ws.recv_notifications(1, WAIT).await;
-    marie_ws
-        .send(&ClientFrame::Acknowledge {
-            id: "ack-1".into(),
-            notification_ids: vec![alert[0].notification.id.clone()],
-        })
-        .await;
-    let result = marie_ws.wait_result("ack-1").await;
-    assert!(
-        matches!(result, ServerFrame::Result { ok: true, .. }),
-        "{result:?}"
-    );
+    acknowledge(&mut marie_ws, "ack-1", &alert[0].notification.id).await;
     // The backup is shown the acknowledgement.
-    let shown = paul_ws
-        .wait_for(STEP, "acknowledged", |frame| match frame {
-            ServerFrame::Acknowledged { acknowledgements } => Some(acknowledgements.clone()),
-            _ => None,
-        })
-        .await;
+    let shown = next_acknowledged(&mut paul_ws).await;
     assert_eq!(shown[0].user_id, marie.id);
     let view = api.deadline_ok(gw.key("dupont"), "appel-6").await;
     assert_eq!(view.escalations.len(), 1);
@@ -611,23 +619,8 @@ async fn acknowledging_a_firm_published_alert_tells_its_other_readers() {
         .await;
     marie_ws.wait_notification(&published.id, STEP).await;
     paul_ws.wait_notification(&published.id, STEP).await;
-    marie_ws
-        .send(&ClientFrame::Acknowledge {
-            id: "ack-t".into(),
-            notification_ids: vec![published.id.clone()],
-        })
-        .await;
-    let result = marie_ws.wait_result("ack-t").await;
-    assert!(
-        matches!(result, ServerFrame::Result { ok: true, .. }),
-        "{result:?}"
-    );
-    let shown = paul_ws
-        .wait_for(STEP, "acknowledged", |frame| match frame {
-            ServerFrame::Acknowledged { acknowledgements } => Some(acknowledgements.clone()),
-            _ => None,
-        })
-        .await;
+    acknowledge(&mut marie_ws, "ack-t", &published.id).await;
+    let shown = next_acknowledged(&mut paul_ws).await;
     assert_eq!(shown[0].deadline_id, "cron-1");
     assert_eq!(shown[0].user_id, gw.user("dupont", 0).id);
 }
