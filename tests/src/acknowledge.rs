@@ -322,3 +322,46 @@ async fn a_device_offline_meanwhile_learns_of_the_acknowledgement_on_reconnectin
     laptop.stop().await;
     desktop.stop().await;
 }
+
+/// A deadline the firm closes (done) no longer waits for anyone: it leaves the critical
+/// mark on a connected device at once, and on one that was offline when it was closed
+/// once it reconnects — nobody is left with an orange mark they cannot clear.
+#[tokio::test]
+async fn a_closed_deadline_leaves_the_critical_mark_live_and_after_reconnecting() {
+    let gw = firm().await;
+    let marie = gw.user("dupont", 0).clone();
+    let proxy = Proxy::start(gw.addr().to_owned()).await;
+    let direct = format!("http://{}", gw.addr());
+    let mut laptop = device(&direct, &marie, "Laptop — A", ClientOptions::default()).await;
+    let through_proxy = format!("http://{}", proxy.addr);
+    let mut desktop = device(&through_proxy, &marie, "Desktop — B", quick_heartbeat()).await;
+    declare(&gw, "appel-clos", &marie).await;
+    critical_alert(&mut laptop, "appel-clos").await;
+    critical_alert(&mut desktop, "appel-clos").await;
+    assert_eq!(unacknowledged_critical(&laptop).await, 1);
+
+    proxy.freeze();
+    until_offline(&mut desktop).await;
+    gw.api()
+        .cancel_deadline(gw.key("dupont"), "appel-clos", "done")
+        .await
+        .expect_status(200, "closed by the firm");
+    acknowledged_event(&mut laptop, "appel-clos").await;
+    assert_eq!(unacknowledged_critical(&laptop).await, 0, "cleared live");
+    assert_eq!(unacknowledged_critical(&desktop).await, 1, "not told yet");
+
+    proxy.thaw();
+    acknowledged_event(&mut desktop, "appel-clos").await;
+    assert_eq!(
+        unacknowledged_critical(&desktop).await,
+        0,
+        "cleared after reconnecting"
+    );
+    let view = gw.api().deadline_ok(gw.key("dupont"), "appel-clos").await;
+    assert!(
+        view.acknowledged.is_none(),
+        "closing is not an acknowledgement"
+    );
+    laptop.stop().await;
+    desktop.stop().await;
+}

@@ -79,7 +79,9 @@ pub enum EngineEvent {
     /// critical alerts is closed, and their rows are redrawn
     /// ([`crate::engine::EngineHandle::deadline_rows`]). An acknowledgement this
     /// device gave and the gateway refused is undone and reported by
-    /// [`EngineEvent::ActionResult`] with an error instead.
+    /// [`EngineEvent::ActionResult`] with an error instead. Also sent when the firm
+    /// closed deadlines (done or withdrawn): nobody needs to take those in any more,
+    /// and they leave the critical mark the same way.
     Acknowledged {
         /// The firm's ids of the deadlines (`deadline-alert` `data.deadline_id`).
         deadline_ids: Vec<String>,

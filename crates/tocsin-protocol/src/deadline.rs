@@ -249,3 +249,15 @@ pub enum CancelReason {
     /// The deadline no longer applies.
     Withdrawn,
 }
+
+/// A deadline that was closed (`DELETE /v1/deadlines/{id}`): nothing more is raised for
+/// it, and nobody needs to acknowledge it any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedDeadline {
+    /// The firm's id (`deadline_id` of its alerts).
+    pub deadline_id: String,
+    /// `done` or `withdrawn`.
+    pub status: DeadlineStatus,
+    /// When it was closed.
+    pub at: DateTime<Utc>,
+}

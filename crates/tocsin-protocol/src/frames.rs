@@ -214,6 +214,14 @@ pub enum ServerFrame {
         /// One per deadline and user.
         acknowledgements: Vec<crate::deadline::Acknowledgement>,
     },
+    /// Deadlines were closed by the firm's software (done or withdrawn): clients stop
+    /// showing them as waiting for an acknowledgement. Pushed to everyone involved, and
+    /// sent once after `caught_up` with the user's deadlines closed in the last 60 days.
+    /// Older clients ignore it.
+    DeadlinesClosed {
+        /// The deadlines.
+        deadlines: Vec<crate::deadline::ClosedDeadline>,
+    },
     /// An ephemeral event (typing, presence, read receipt): live only, never replayed.
     Ephemeral {
         /// The stream it was sent to.

@@ -69,6 +69,10 @@ impl<G: Gateway> Session<'_, G> {
                 self.on_acknowledged(acknowledgements).await;
                 Ok(())
             }
+            ServerFrame::DeadlinesClosed { deadlines } => {
+                self.on_deadlines_closed(deadlines).await;
+                Ok(())
+            }
             ServerFrame::Error { error } => {
                 // The close that follows says little (123 bytes); keep the full text.
                 self.last_error = Some(error.message);
@@ -245,6 +249,28 @@ impl<G: Gateway> Session<'_, G> {
             }
             Ok(_) => {}
             Err(err) => tracing::warn!(%err, "cannot apply an acknowledged push"),
+        }
+    }
+
+    /// Deadlines the firm closed: they leave the critical mark, and the app redraws
+    /// them (announced like an acknowledgement: nobody needs to take them in now).
+    async fn on_deadlines_closed(
+        &mut self,
+        deadlines: Vec<tocsin_protocol::deadline::ClosedDeadline>,
+    ) {
+        let changed = self
+            .engine
+            .with_store(move |store| Ok(store.apply_closed(&deadlines)?))
+            .await;
+        match changed {
+            Ok(deadline_ids) if !deadline_ids.is_empty() => {
+                self.engine
+                    .emit(EngineEvent::Acknowledged { deadline_ids })
+                    .await;
+                self.emit_counts().await;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "cannot apply a deadlines_closed push"),
         }
     }
 

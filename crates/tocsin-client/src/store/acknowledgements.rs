@@ -178,6 +178,38 @@ impl LocalStore {
         Ok(found)
     }
 
+    /// Records deadlines the firm closed; returns those not known closed before.
+    pub fn apply_closed(
+        &mut self,
+        closed: &[tocsin_protocol::deadline::ClosedDeadline],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO deadline_closures (deadline_id, status, at_us) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut newly = Vec::new();
+        for deadline in closed {
+            let changed = insert.execute(rusqlite::params![
+                deadline.deadline_id,
+                deadline.status.as_str(),
+                deadline.at.timestamp_micros()
+            ])?;
+            if changed > 0 {
+                newly.push(deadline.deadline_id.clone());
+            }
+        }
+        Ok(newly)
+    }
+
+    /// Whether the firm closed this deadline (done or withdrawn).
+    pub fn is_closed(&self, deadline_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deadline_closures WHERE deadline_id = ?1)",
+            )?
+            .query_row([deadline_id], |row| row.get(0))?)
+    }
+
     /// How many distinct deadlines have a critical alert held (the notification's
     /// urgency, as for toasts) and nobody's acknowledgement: the tray's orange mark.
     /// Read or not does not matter: reading an alert is not taking the deadline in.
@@ -187,7 +219,8 @@ impl LocalStore {
             .prepare_cached(
                 "SELECT COUNT(DISTINCT deadline_id) FROM inbox i
                  WHERE deadline_id IS NOT NULL AND json_extract(body, '$.urgency') = 'critical'
-                 AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.deadline_id = i.deadline_id)",
+                 AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.deadline_id = i.deadline_id)
+                 AND NOT EXISTS (SELECT 1 FROM deadline_closures c WHERE c.deadline_id = i.deadline_id)",
             )?
             .query_row([], |row| row.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -273,6 +306,32 @@ mod tests {
 
     fn ids(list: &[&str]) -> Vec<String> {
         list.iter().map(|id| (*id).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_closed_deadline_leaves_the_mark_once() {
+        let mut store = two_deadlines();
+        assert_eq!(store.unacknowledged_critical_deadlines().expect("count"), 2);
+        let closed = tocsin_protocol::deadline::ClosedDeadline {
+            deadline_id: "D2".into(),
+            status: tocsin_protocol::deadline::DeadlineStatus::Done,
+            at: t(60),
+        };
+        let newly = store
+            .apply_closed(std::slice::from_ref(&closed))
+            .expect("applies");
+        assert_eq!(newly, ["D2"]);
+        assert!(store.is_closed("D2").expect("query"));
+        assert!(
+            !store.is_acknowledged("D2").expect("query"),
+            "closed is not acknowledged"
+        );
+        assert_eq!(store.unacknowledged_critical_deadlines().expect("count"), 1);
+        let again = store.apply_closed(&[closed]).expect("applies");
+        assert!(
+            again.is_empty(),
+            "told again after every caught_up: nothing new"
+        );
     }
 
     #[test]

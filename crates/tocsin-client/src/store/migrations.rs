@@ -9,7 +9,7 @@ pub const APPLICATION_ID: i32 = 0x546F_6373;
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The first schema. Times are integer microseconds since the Unix epoch (UTC).
@@ -130,6 +130,16 @@ CREATE TABLE acknowledgements (
     PRIMARY KEY (deadline_id, user_id)
 ) STRICT;
 CREATE INDEX acknowledgements_action ON acknowledgements(action_id) WHERE action_id IS NOT NULL;
+"#;
+
+/// Deadlines the firm closed (done or withdrawn), as the gateway reported them: nobody
+/// needs to acknowledge them any more, so they leave the tray's critical mark.
+const V5: &str = r#"
+CREATE TABLE deadline_closures (
+    deadline_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    at_us INTEGER NOT NULL
+) STRICT;
 "#;
 
 #[cfg(test)]

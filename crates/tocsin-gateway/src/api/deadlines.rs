@@ -109,7 +109,9 @@ pub async fn delete(
     if !state.store.cancel_deadline(&tenant, &id, status).await? {
         return Err(unknown(&id));
     }
-    Ok(Json(load(&state, &tenant, &id).await?))
+    let view = load(&state, &tenant, &id).await?;
+    announce_closed(&state, &view);
+    Ok(Json(view))
 }
 
 /// Query of `GET /v1/deadlines`.
@@ -170,6 +172,27 @@ pub async fn list(
         .map(|found| view(found, &settings, now))
         .collect();
     Ok(Json(DeadlineList { deadlines }))
+}
+
+/// Tells every device of everyone involved that the deadline no longer waits for an
+/// acknowledgement.
+fn announce_closed(state: &AppState, view: &DeadlineView) {
+    let frame = crate::ws::encode_frame(&tocsin_protocol::ServerFrame::DeadlinesClosed {
+        deadlines: vec![tocsin_protocol::deadline::ClosedDeadline {
+            deadline_id: view.id.clone(),
+            status: view.status,
+            at: view.updated_at,
+        }],
+    });
+    let mut users: Vec<&String> = std::iter::once(&view.owner)
+        .chain(view.backup.as_ref())
+        .chain(view.escalations.iter().flat_map(|e| e.recipients.iter()))
+        .collect();
+    users.sort();
+    users.dedup();
+    for user in users {
+        state.hub.send_to_user(user, frame.clone());
+    }
 }
 
 async fn load(state: &AppState, tenant: &str, id: &str) -> Result<DeadlineView, AppError> {

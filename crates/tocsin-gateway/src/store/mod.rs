@@ -220,6 +220,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<tocsin_protocol::audit::AuditRecord>, StoreError>;
     /// Deletes a firm's audit records older than `cutoff`; returns how many.
     async fn prune_audit(&self, tenant: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The deadlines closed in the last 60 days that a user is involved in (sent after
+    /// `caught_up`).
+    async fn user_closed_deadlines(
+        &self,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<Vec<tocsin_protocol::deadline::ClosedDeadline>, StoreError>;
     /// The acknowledgements a user's devices should hold (sent after `caught_up`).
     async fn user_acknowledgements(
         &self,

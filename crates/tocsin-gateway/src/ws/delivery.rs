@@ -113,7 +113,8 @@ impl Session {
             .send(&ServerFrame::CaughtUp { positions })
             .await
             .map_err(|stop| self.stop(stop))?;
-        self.send_acknowledgements().await
+        self.send_acknowledgements().await?;
+        self.send_closed_deadlines().await
     }
 
     /// The acknowledgements of the user's open deadlines, so a device that was offline
@@ -136,6 +137,29 @@ impl Session {
         };
         self.writer
             .send(&ServerFrame::Acknowledged { acknowledgements })
+            .await
+            .map_err(|stop| self.stop(stop))
+    }
+
+    /// The user's deadlines closed in the last 60 days, so a device that was offline
+    /// when the firm closed one stops waiting for its acknowledgement. Like
+    /// [`Session::send_acknowledgements`], a failed lookup costs only the sync.
+    async fn send_closed_deadlines(&mut self) -> Result<(), End> {
+        let deadlines = match self
+            .state
+            .store
+            .user_closed_deadlines(&self.user.tenant, &self.user.id)
+            .await
+        {
+            Ok(deadlines) if !deadlines.is_empty() => deadlines,
+            Ok(_) => return Ok(()),
+            Err(err) => {
+                tracing::warn!(error = %err, user = %self.user.id, "cannot read closed deadlines");
+                return Ok(());
+            }
+        };
+        self.writer
+            .send(&ServerFrame::DeadlinesClosed { deadlines })
             .await
             .map_err(|stop| self.stop(stop))
     }

@@ -7,6 +7,8 @@ mod membership;
 mod session;
 mod socket;
 
+pub use socket::encode as encode_frame;
+
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};

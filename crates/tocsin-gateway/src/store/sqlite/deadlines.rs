@@ -224,6 +224,35 @@ pub fn acknowledgements_for_user(
         .collect::<Result<_, _>>()?)
 }
 
+/// The deadlines closed in the last 60 days that the user is involved in (owner,
+/// backup, told by an escalation), so their devices stop waiting for them.
+pub fn closed_for_user(
+    conn: &Connection,
+    tenant: &str,
+    user_id: &str,
+) -> Result<Vec<tocsin_protocol::deadline::ClosedDeadline>, StoreError> {
+    let since = to_us(Utc::now() - chrono::Duration::days(60));
+    Ok(conn
+        .prepare_cached(
+            "SELECT external_id, status, updated_us FROM deadlines d
+             WHERE d.tenant = ?1 AND d.status != 'open' AND d.updated_us >= ?3
+             AND (d.owner = ?2 OR d.backup = ?2 OR EXISTS (
+                 SELECT 1 FROM schedule s, json_each(s.recipients) r
+                 WHERE s.tenant = ?1 AND s.deadline_id = d.external_id
+                 AND s.kind = 'escalation' AND r.value = ?2))
+             ORDER BY updated_us",
+        )?
+        .query_map(params![tenant, user_id, since], |row| {
+            let status: String = row.get(1)?;
+            Ok(tocsin_protocol::deadline::ClosedDeadline {
+                deadline_id: row.get(0)?,
+                status: DeadlineStatus::parse(&status).unwrap_or(DeadlineStatus::Done),
+                at: from_us(row.get(2)?),
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
 /// Declares or changes a deadline; returns whether it is new. With a plan, every
 /// planned step of the deadline is cancelled and the new ones take their place.
 pub fn upsert(conn: &Connection, upsert: DeadlineUpsert) -> Result<bool, StoreError> {

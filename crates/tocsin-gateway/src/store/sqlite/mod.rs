@@ -495,6 +495,17 @@ impl Store for SqliteStore {
         self.write(|reply| Command::Fire { firings, reply }).await
     }
 
+    async fn user_closed_deadlines(
+        &self,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<Vec<tocsin_protocol::deadline::ClosedDeadline>, StoreError> {
+        let (tenant, user_id) = (tenant.to_owned(), user_id.to_owned());
+        self.pool
+            .run(move |conn| deadlines::closed_for_user(conn, &tenant, &user_id))
+            .await
+    }
+
     async fn user_acknowledgements(
         &self,
         tenant: &str,
