@@ -394,6 +394,42 @@ async fn bad_declarations_are_refused_saying_what_to_fix() {
     api.cancel_deadline(key, "theirs", "done")
         .await
         .expect_status(404, "cancel another firm's");
+    // Lists are of one firm: martin's deadline is in martin's list only, and filters
+    // by owner (id or email) and dossier.
+    let jean = &gw.user("martin", 0).email;
+    let list = |key: &str, query: String| {
+        let api = api.clone();
+        let key = key.to_owned();
+        async move {
+            api.deadlines(&key, &query)
+                .await
+                .expect_status(200, "list")
+                .json::<tocsin_protocol::deadline::DeadlineList>()
+                .deadlines
+                .into_iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(list(key, String::new()).await.is_empty(), "dupont has none");
+    assert_eq!(
+        list(gw.key("martin"), format!("owner={jean}")).await,
+        ["theirs"]
+    );
+    assert_eq!(
+        list(gw.key("martin"), "dossier=2026/0142".into()).await,
+        ["theirs"]
+    );
+    assert!(
+        list(gw.key("martin"), "owner=nobody@martin.example".into())
+            .await
+            .is_empty()
+    );
+    assert!(
+        list(gw.key("martin"), format!("owner={}", marie.email))
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -141,16 +141,16 @@ pub async fn list(
 ) -> Result<Json<DeadlineList>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     let owner = match &query.owner {
-        Some(who) => Some(
-            state
-                .store
-                .firm_user(&tenant, who)
-                .await?
-                .map(|user| user.id)
-                // An unknown owner owns nothing: an empty list, like a filter that
-                // matches nothing.
-                .unwrap_or_else(|| format!("\u{0}{who}")),
-        ),
+        Some(who) => match state.store.firm_user(&tenant, who).await? {
+            Some(user) => Some(user.id),
+            // Someone who is not of the firm owns nothing here: an empty list, like
+            // any filter that matches nothing (another firm's users stay unknown).
+            None => {
+                return Ok(Json(DeadlineList {
+                    deadlines: Vec::new(),
+                }));
+            }
+        },
         None => None,
     };
     let filter = DeadlineFilter {
