@@ -5,6 +5,10 @@ fn main() {
     let manifest = tauri_build::AppManifest::new().commands(&[
         "snapshot",
         "list_items",
+        "list_deadlines",
+        "acknowledge",
+        "rotate_calendar_feed",
+        "revoke_calendar_feed",
         "mark_read",
         "mark_all_read",
         "respond_proposal",

@@ -1,7 +1,8 @@
 //! The bridge from the engine to the user: renders each [`EngineEvent`] (state,
-//! tray, panel events, OS notifications shown, and closed once read elsewhere) and
-//! turns notification clicks back into engine commands, the notification's link
-//! opened, or panel navigation. Events that arrive together (a replay of thousands)
+//! tray, panel events, OS notifications shown, and closed once read elsewhere or
+//! once their deadline is acknowledged) and turns notification clicks back into
+//! engine commands (mark read, acknowledge), the notification's link opened, or
+//! panel navigation. Events that arrive together (a replay of thousands)
 //! are handled as one batch: the last counts, one snapshot, one tray update.
 //!
 //! Everything it knows comes through the engine's door: its events, and its
@@ -22,7 +23,7 @@ use crate::ipc::{self, EVENT_ACTION_RESULT, EVENT_NEW_ITEMS, Item, Navigate, New
 use crate::notifier::{Notifier, ToastClick};
 use crate::panel::{self, PANEL};
 use crate::state::AppState;
-use crate::toast::{self, ACTION_DEFAULT, ACTION_MARK_READ, ToastContent};
+use crate::toast::{self, ACTION_ACKNOWLEDGE, ACTION_DEFAULT, ACTION_MARK_READ, ToastContent};
 use crate::{link, view};
 
 /// At most this many events are handled before the view is refreshed once.
@@ -39,6 +40,8 @@ struct Batch {
     toasts: Vec<ToastContent>,
     /// Notifications that became read: their toasts are closed.
     read: Vec<String>,
+    /// Deadlines that became acknowledged: their alerts' toasts are closed.
+    acknowledged: Vec<String>,
     /// The engine's last counts in the batch (each supersedes the one before).
     counts: Option<Counts>,
 }
@@ -138,19 +141,30 @@ async fn handle(app: &AppHandle, engine: &Engine, event: EngineEvent, batch: &mu
             batch.tabs.extend(Tab::ALL);
         }
         EngineEvent::ActionResult { action, error, .. } => {
-            let proposal_id = match action.as_deref() {
-                Some(ClientFrame::ProposalRespond { proposal_id, .. }) => Some(proposal_id.clone()),
-                _ => None,
-            };
             if let Some(error) = &error {
                 tracing::warn!(code = ?error.code, message = %error.message, "the gateway refused an action");
             }
-            if proposal_id.is_some() {
-                batch.tabs.insert(Tab::Proposals);
+            let result = match to_tell(action.as_deref(), error.is_some()) {
+                Told::Nothing => None,
+                Told::Proposal(proposal_id) => {
+                    batch.tabs.insert(Tab::Proposals);
+                    Some((ipc::ActionKind::Proposal, Some(proposal_id), Vec::new()))
+                }
+                Told::RefusedAcknowledgement(alert_ids) => {
+                    // Undone by the engine already: the rows are redrawn, and the
+                    // panel says why next to them.
+                    batch.tabs.insert(Tab::Deadlines);
+                    let deadline_ids = deadlines_of_alerts(engine, alert_ids).await;
+                    Some((ipc::ActionKind::Acknowledge, None, deadline_ids))
+                }
+            };
+            if let Some((kind, proposal_id, deadline_ids)) = result {
                 let result = ipc::ActionResult {
+                    action: kind,
                     ok: error.is_none(),
                     error: error.map(|e| AppError::new("refused", e.message)),
                     proposal_id,
+                    deadline_ids,
                 };
                 if panel::is_open(app)
                     && let Err(err) = app.emit_to(PANEL, EVENT_ACTION_RESULT, result)
@@ -174,8 +188,60 @@ async fn handle(app: &AppHandle, engine: &Engine, event: EngineEvent, batch: &mu
             batch.read.extend(ids);
             batch.tabs.extend(Tab::ALL);
         }
+        EngineEvent::Acknowledged { deadline_ids } => {
+            batch.acknowledged.extend(deadline_ids);
+            batch.tabs.insert(Tab::Deadlines);
+        }
         EngineEvent::Warning(warning) => tracing::warn!(%warning, "engine warning"),
     }
+}
+
+/// What the panel is told of an action the gateway answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Told {
+    /// Nothing (mark read: the counts say it all; an accepted acknowledgement: its
+    /// row shows who took it in).
+    Nothing,
+    /// A proposal response, accepted or not: its buttons wait for it.
+    Proposal(String),
+    /// A refused acknowledgement (undone here), of these alerts.
+    RefusedAcknowledgement(Vec<String>),
+}
+
+/// Sorts an answered action (as the engine queued it) by what the panel is told.
+fn to_tell(action: Option<&ClientFrame>, refused: bool) -> Told {
+    match action {
+        Some(ClientFrame::ProposalRespond { proposal_id, .. }) => {
+            Told::Proposal(proposal_id.clone())
+        }
+        Some(ClientFrame::Acknowledge {
+            notification_ids, ..
+        }) if refused => Told::RefusedAcknowledgement(notification_ids.clone()),
+        _ => Told::Nothing,
+    }
+}
+
+/// The firm's deadline a notification is an alert of.
+fn deadline_of(notification: &tocsin_protocol::Notification) -> Option<&str> {
+    match &notification.data {
+        tocsin_protocol::NotificationData::DeadlineAlert(alert) => Some(&alert.deadline_id),
+        _ => None,
+    }
+}
+
+/// The deadlines of these alerts, in order, each once (an acknowledgement names up
+/// to five alerts per deadline).
+async fn deadlines_of_alerts(engine: &Engine, alert_ids: Vec<String>) -> Vec<String> {
+    let mut deadlines: Vec<String> = Vec::new();
+    for id in alert_ids {
+        if let Some(n) = load(engine, id).await
+            && let Some(deadline) = deadline_of(&n)
+            && !deadlines.iter().any(|d| d == deadline)
+        {
+            deadlines.push(deadline.to_owned());
+        }
+    }
+    deadlines
 }
 
 /// A notification held by the engine.
@@ -190,10 +256,14 @@ async fn load(engine: &Engine, id: String) -> Option<tocsin_protocol::Notificati
 }
 
 /// Refreshes the view once for the batch, shows its toasts and closes those of
-/// notifications read meanwhile.
+/// notifications read and deadlines acknowledged meanwhile.
 async fn flush(app: &AppHandle, engine: &Engine, batch: Batch) {
-    if !batch.toasts.is_empty() || !batch.read.is_empty() {
-        render_toasts(app, batch.toasts, batch.read).await;
+    if !batch.toasts.is_empty() || !batch.read.is_empty() || !batch.acknowledged.is_empty() {
+        let closing = Closing {
+            read: batch.read,
+            acknowledged: batch.acknowledged,
+        };
+        render_toasts(app, batch.toasts, closing).await;
     }
     if let Some(counts) = &batch.counts {
         app.state::<AppState>()
@@ -218,15 +288,25 @@ async fn flush(app: &AppHandle, engine: &Engine, batch: Batch) {
     }
 }
 
+/// What a batch takes off the screen.
+#[derive(Debug, Default)]
+struct Closing {
+    /// Notifications read.
+    read: Vec<String>,
+    /// Deadlines acknowledged.
+    acknowledged: Vec<String>,
+}
+
 /// Shows toasts and closes read ones on a blocking thread; records whether the
 /// notification service answers, so the panel can say why there are none.
-async fn render_toasts(app: &AppHandle, toasts: Vec<ToastContent>, read: Vec<String>) {
+async fn render_toasts(app: &AppHandle, toasts: Vec<ToastContent>, closing: Closing) {
     let state = app.state::<AppState>();
     let notifier = state.notifier.clone();
     let shows = !toasts.is_empty();
-    let outcome = tokio::task::spawn_blocking(move || show_and_close(&*notifier, &toasts, &read))
-        .await
-        .unwrap_or_else(|err| Err(err.to_string()));
+    let outcome =
+        tokio::task::spawn_blocking(move || show_and_close(&*notifier, &toasts, &closing))
+            .await
+            .unwrap_or_else(|err| Err(err.to_string()));
     // Only showing says whether the service answers: closing has nothing to say
     // when no toast was on screen.
     if shows {
@@ -234,23 +314,28 @@ async fn render_toasts(app: &AppHandle, toasts: Vec<ToastContent>, read: Vec<Str
     }
 }
 
-/// Shows a batch's toasts, except those of notifications read in the same batch
-/// (read on the phone while this desktop was catching up: nothing to take in any
-/// more), then closes the toasts of every notification read. Blocking. The result
-/// is the last toast's.
+/// Shows a batch's toasts, except those of notifications read or deadlines
+/// acknowledged in the same batch (on the phone while this desktop was catching up:
+/// nothing to take in any more), then closes the toasts of every notification read
+/// and every deadline acknowledged. Blocking. The result is the last toast's.
 fn show_and_close(
     notifier: &dyn Notifier,
     toasts: &[ToastContent],
-    read: &[String],
+    closing: &Closing,
 ) -> Result<(), String> {
-    let read_ids: HashSet<&str> = read.iter().map(String::as_str).collect();
+    let read_ids: HashSet<&str> = closing.read.iter().map(String::as_str).collect();
+    let acknowledged: BTreeSet<&str> = closing.acknowledged.iter().map(String::as_str).collect();
     let mut last = Ok(());
     for toast in toasts {
-        if toast
+        let read = toast
             .notification_id
             .as_deref()
-            .is_some_and(|id| read_ids.contains(id))
-        {
+            .is_some_and(|id| read_ids.contains(id));
+        let taken_in = toast
+            .deadline_id
+            .as_deref()
+            .is_some_and(|id| acknowledged.contains(id));
+        if read || taken_in {
             continue;
         }
         last = notifier.show(toast);
@@ -258,10 +343,15 @@ fn show_and_close(
             tracing::warn!(%err, summary = %toast.summary, "cannot show an OS notification");
         }
     }
-    for id in read {
+    for id in &closing.read {
         if let Err(err) = notifier.close(id) {
             // Gone already (dismissed meanwhile), or no service: nothing to undo.
             tracing::debug!(%err, id, "cannot close an OS notification");
+        }
+    }
+    for deadline in acknowledged {
+        if let Err(err) = notifier.close_deadline(deadline) {
+            tracing::debug!(%err, deadline, "cannot close an acknowledged deadline's OS notification");
         }
     }
     last
@@ -287,12 +377,21 @@ pub fn set_notifications_status(app: &AppHandle, outcome: Result<(), String>) {
     };
 }
 
-/// Turns notification clicks into actions until the app ends: "Mark as read" to the
-/// engine; "Open" (the default action) opens the notification's link when it has one
-/// that may be opened, else — and when the system cannot open it — the panel at it.
+/// Turns notification clicks into actions until the app ends: "Mark as read" and
+/// "Acknowledge" (of the alert's deadline) to the engine; "Open" (the default
+/// action) opens the notification's link when it has one that may be opened, else —
+/// and when the system cannot open it — the panel at it.
 pub async fn follow_clicks(app: AppHandle, mut clicks: mpsc::UnboundedReceiver<ToastClick>) {
     while let Some(click) = clicks.recv().await {
         tracing::debug!(?click, "notification clicked");
+        if click.action == ACTION_ACKNOWLEDGE {
+            if let (Some(id), Some(engine)) =
+                (click.notification_id, app.state::<AppState>().engine())
+            {
+                acknowledge_from_toast(&engine, id).await;
+            }
+            continue;
+        }
         if click.action == ACTION_MARK_READ {
             if let (Some(id), Some(engine)) =
                 (click.notification_id, app.state::<AppState>().engine())
@@ -326,6 +425,33 @@ pub async fn follow_clicks(app: AppHandle, mut clicks: mpsc::UnboundedReceiver<T
     }
 }
 
+/// A toast's "Acknowledge": the deadline of the alert it shows, acknowledged through
+/// the engine (applied here at once, sent when connected). The toast knows only its
+/// notification: the deadline is read from the engine's copy.
+async fn acknowledge_from_toast(engine: &EngineHandle, notification_id: String) {
+    let deadline = match engine.get(notification_id.clone()).await {
+        Ok(Some(item)) => deadline_of(&item.notification).map(str::to_owned),
+        Ok(None) => None,
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the notification to acknowledge");
+            return;
+        }
+    };
+    match deadline {
+        Some(deadline_id) => {
+            engine
+                .send(Command::Acknowledge {
+                    deadline_ids: vec![deadline_id],
+                })
+                .await;
+        }
+        None => tracing::warn!(
+            notification_id,
+            "Acknowledge on a toast that is not a held deadline alert"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tocsin_client::store::testing;
@@ -341,7 +467,12 @@ mod tests {
     #[test]
     fn toasts_read_in_their_batch_are_not_shown_and_read_ones_are_closed() {
         let notifier = Recording::default();
-        show_and_close(&notifier, &[toast_of("n1"), toast_of("n2")], &[]).expect("shown");
+        show_and_close(
+            &notifier,
+            &[toast_of("n1"), toast_of("n2")],
+            &Closing::default(),
+        )
+        .expect("shown");
         let n1 = 1;
         // Next batch: n3 arrives and is read at once (the phone), n4 arrives, the
         // summary stands for many, and n1 (on screen) is read elsewhere.
@@ -353,7 +484,7 @@ mod tests {
         show_and_close(
             &notifier,
             &[toast_of("n3"), toast_of("n4"), summary],
-            &["n3".to_owned(), "n1".to_owned(), "not-shown".to_owned()],
+            &read(&["n3", "n1", "not-shown"]),
         )
         .expect("shown");
         let shown: Vec<Option<String>> = notifier
@@ -375,7 +506,98 @@ mod tests {
         );
         assert_eq!(notifier.closed(), vec![n1], "only n1 was on screen");
         // The summary is never closed by a read, whatever it stood for.
-        show_and_close(&notifier, &[], &["n2".to_owned(), "n4".to_owned()]).expect("closed");
+        show_and_close(&notifier, &[], &read(&["n2", "n4"])).expect("closed");
         assert_eq!(notifier.closed(), vec![1, 2, 3]);
+    }
+
+    fn read(ids: &[&str]) -> Closing {
+        Closing {
+            read: ids.iter().map(|id| (*id).to_owned()).collect(),
+            acknowledged: Vec::new(),
+        }
+    }
+
+    /// A critical alert's toast of deadline `deadline`.
+    fn critical_of(id: &str, deadline: &str) -> ToastContent {
+        let mut n = testing::deadline(id, 0, 20);
+        if let tocsin_protocol::NotificationData::DeadlineAlert(d) = &mut n.data {
+            d.deadline_id = deadline.to_owned();
+        }
+        toast::for_notification(&n, Locale::En)
+    }
+
+    #[test]
+    fn an_acknowledged_deadline_closes_its_toast_and_one_in_its_batch_is_not_shown() {
+        let notifier = Recording::default();
+        show_and_close(
+            &notifier,
+            &[critical_of("a1", "D1"), critical_of("b1", "D2")],
+            &Closing::default(),
+        )
+        .expect("shown");
+        assert_eq!(notifier.shown.lock().expect("lock").len(), 2);
+        // D1 acknowledged on the phone; D3's alert arrives in the batch that says it
+        // was acknowledged meanwhile (a colleague, while this desktop was offline).
+        let closing = Closing {
+            read: Vec::new(),
+            acknowledged: vec!["D1".to_owned(), "D3".to_owned(), "D1".to_owned()],
+        };
+        show_and_close(&notifier, &[critical_of("c1", "D3")], &closing).expect("closed");
+        assert_eq!(notifier.closed(), vec![1], "D1's toast, once; D2's stays");
+        let shown: Vec<Option<String>> = notifier
+            .shown
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|t| t.deadline_id.clone())
+            .collect();
+        assert_eq!(
+            shown,
+            vec![Some("D1".to_owned()), Some("D2".to_owned())],
+            "D3 was taken in before it was shown"
+        );
+    }
+
+    #[test]
+    fn answered_actions_are_told_to_the_panel_by_kind() {
+        let proposal = ClientFrame::ProposalRespond {
+            id: "a1".into(),
+            proposal_id: "p1".into(),
+            response: tocsin_protocol::frames::ProposalResponse::Accept,
+        };
+        assert_eq!(to_tell(Some(&proposal), false), Told::Proposal("p1".into()));
+        assert_eq!(to_tell(Some(&proposal), true), Told::Proposal("p1".into()));
+        let acknowledge = ClientFrame::Acknowledge {
+            id: "a2".into(),
+            notification_ids: vec!["n2".into(), "n1".into()],
+        };
+        assert_eq!(
+            to_tell(Some(&acknowledge), true),
+            Told::RefusedAcknowledgement(vec!["n2".into(), "n1".into()])
+        );
+        assert_eq!(
+            to_tell(Some(&acknowledge), false),
+            Told::Nothing,
+            "an accepted acknowledgement shows in its row"
+        );
+        let read = ClientFrame::MarkRead {
+            id: "a3".into(),
+            notification_ids: vec!["n1".into()],
+        };
+        assert_eq!(to_tell(Some(&read), true), Told::Nothing);
+        assert_eq!(to_tell(None, true), Told::Nothing, "answered twice");
+    }
+
+    #[test]
+    fn a_toast_finds_its_deadline_through_its_notification() {
+        let alert = testing::alert(
+            "n1",
+            "appel-2026-0142",
+            0,
+            tocsin_protocol::notification::DeadlineUrgency::Critical,
+            20,
+        );
+        assert_eq!(deadline_of(&alert), Some("appel-2026-0142"));
+        assert_eq!(deadline_of(&testing::email("n2", 0)), None);
     }
 }

@@ -9,16 +9,20 @@ use tocsin_protocol::Kind;
 use tocsin_protocol::frames::ProposalResponse;
 
 use crate::error::AppError;
-use crate::ipc::{Item, Navigate, PreferencesView, Snapshot};
+use crate::ipc::{
+    CalendarFeedView, CalendarRevoked, DeadlineRowView, Item, Navigate, PreferencesView, Snapshot,
+};
 use crate::link::{self, LinkError};
 use crate::prefs::{self, Pause};
 use crate::state::AppState;
-use crate::{panel, session};
+use crate::{calendar, panel, session};
 
 /// The most items one `list_items` call returns.
 const MAX_PAGE: u32 = 200;
 /// The most ids one `mark_read` names: one action, one frame of bounded size.
 const MAX_MARK_READ: usize = 1000;
+/// The most deadlines one `acknowledge` names (the engine splits them into frames).
+const MAX_ACKNOWLEDGE: usize = 500;
 
 /// What the panel shows outside the lists.
 #[tauri::command]
@@ -69,6 +73,66 @@ pub async fn list_items(
         listed.extend(Item::from_inbox(item, status));
     }
     Ok(listed)
+}
+
+/// The Deadlines tab: one row per deadline, soonest due first, with what its latest
+/// alert says and links to.
+#[tauri::command]
+pub async fn list_deadlines(
+    state: State<'_, AppState>,
+    limit: u32,
+) -> Result<Vec<DeadlineRowView>, AppError> {
+    let engine = signed_in(&state)?;
+    let limit = limit.clamp(1, MAX_PAGE) as usize;
+    let rows = engine
+        .deadline_rows(limit)
+        .await
+        .map_err(AppError::internal)?;
+    let mut listed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let latest = engine
+            .get(row.latest_alert_id.clone())
+            .await
+            .map_err(AppError::internal)?;
+        listed.push(DeadlineRowView::new(
+            row,
+            latest.as_ref().map(|item| &item.notification),
+        ));
+    }
+    Ok(listed)
+}
+
+/// Acknowledges deadlines ("Pris en compte", for the whole firm): applied here at
+/// once, offline too, and sent when connected. Who took them in arrives as
+/// `items-changed` (deadlines); a refusal as `action-result`.
+#[tauri::command]
+pub async fn acknowledge(
+    state: State<'_, AppState>,
+    deadline_ids: Vec<String>,
+) -> Result<(), AppError> {
+    if deadline_ids.is_empty() {
+        return Ok(());
+    }
+    if deadline_ids.len() > MAX_ACKNOWLEDGE {
+        return Err(AppError::new(
+            "invalid_input",
+            "acknowledge at most 500 deadlines at once",
+        ));
+    }
+    to_engine(&state, Command::Acknowledge { deadline_ids }).await
+}
+
+/// A new calendar (ICS) feed URL for the signed-in user; the previous one stops
+/// working.
+#[tauri::command]
+pub async fn rotate_calendar_feed(app: AppHandle) -> Result<CalendarFeedView, AppError> {
+    calendar::rotate(&app).await
+}
+
+/// Turns the calendar feed off.
+#[tauri::command]
+pub async fn revoke_calendar_feed(app: AppHandle) -> Result<CalendarRevoked, AppError> {
+    calendar::revoke(&app).await
 }
 
 /// The engine, or "not signed in".

@@ -76,6 +76,14 @@ pub struct Strings {
     pub action_open: &'static str,
     /// Notification action: mark the item read.
     pub action_mark_read: &'static str,
+    /// Notification action on a critical deadline: acknowledge it ("Pris en compte"),
+    /// for the whole firm; not the same as marking it read.
+    pub action_acknowledge: &'static str,
+    /// Notification body of an escalation: `{owner}` is the owner who did not
+    /// acknowledge the deadline.
+    pub escalated_from: &'static str,
+    /// Escalation body when the owner's name is not known.
+    pub escalated_anonymous: &'static str,
     /// Catch-up summary title: "{n} …".
     pub summary_title: &'static str,
     /// Dossier prefix in notification bodies.
@@ -105,6 +113,12 @@ pub struct Strings {
     pub err_open_failed: &'static str,
     /// Open: the notification has no link that may be opened.
     pub err_no_link: &'static str,
+    /// Calendar feed: the engine holds no valid access token (not connected).
+    pub err_calendar_offline: &'static str,
+    /// Calendar feed: the gateway refused this device's access token.
+    pub err_calendar_refused: &'static str,
+    /// Calendar feed: the gateway has no such route (an older version).
+    pub err_calendar_unsupported: &'static str,
     /// Panel notice: no notification service.
     pub no_notification_service: &'static str,
     /// Panel notice: no secret store.
@@ -127,6 +141,9 @@ const FR: Strings = Strings {
     menu_quit: "Quitter",
     action_open: "Ouvrir",
     action_mark_read: "Marquer comme lu",
+    action_acknowledge: "Pris en compte",
+    escalated_from: "{owner} n'a pas pris en compte ce délai",
+    escalated_anonymous: "Le responsable n'a pas pris en compte ce délai",
     summary_title: "nouvelles notifications pendant votre absence",
     dossier: "Dossier",
     due: "Échéance :",
@@ -141,6 +158,9 @@ const FR: Strings = Strings {
     err_protocol: "Réponse inattendue : est-ce bien une passerelle Tocsin ?",
     err_open_failed: "Impossible d'ouvrir le lien : aucun logiciel de cette machine ne le prend en charge",
     err_no_link: "Cette notification n'a pas de lien à ouvrir",
+    err_calendar_offline: "Pas de connexion à la passerelle : le lien de calendrier se crée une fois connecté",
+    err_calendar_refused: "La passerelle a refusé la demande pour cet appareil : attendez la reconnexion puis réessayez",
+    err_calendar_unsupported: "Cette passerelle ne propose pas de flux de calendrier (version trop ancienne ?)",
     no_notification_service: "Aucun service de notifications du système ne répond ; l'icône et ce panneau restent à jour",
     no_secret_store: "Aucun trousseau du système n'est disponible : la connexion ne sera pas conservée après la fermeture de Tocsin",
 };
@@ -161,6 +181,9 @@ const EN: Strings = Strings {
     menu_quit: "Quit",
     action_open: "Open",
     action_mark_read: "Mark as read",
+    action_acknowledge: "Acknowledge",
+    escalated_from: "{owner} has not acknowledged this deadline",
+    escalated_anonymous: "Its owner has not acknowledged this deadline",
     summary_title: "new notifications while you were away",
     dossier: "Dossier",
     due: "Due:",
@@ -175,6 +198,9 @@ const EN: Strings = Strings {
     err_protocol: "Unexpected answer: is this a Tocsin gateway?",
     err_open_failed: "Cannot open the link: no application on this machine handles it",
     err_no_link: "This notification has no link to open",
+    err_calendar_offline: "Not connected to the gateway: the calendar link can be made once connected",
+    err_calendar_refused: "The gateway refused this device's request: wait until it reconnects, then try again",
+    err_calendar_unsupported: "This gateway offers no calendar feed (an older version?)",
     no_notification_service: "No OS notification service answers; the tray badge and this panel stay up to date",
     no_secret_store: "No OS keyring is available: you will have to sign in again after Tocsin quits",
 };

@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use tocsin_client::events::ConnectionState;
 use tocsin_client::policy::{Preferences, QuietHours};
-use tocsin_client::store::{InboxItem, Tab};
-use tocsin_protocol::notification::{DeadlineUrgency, ProposalStatus};
+use tocsin_client::store::{DeadlineAck, DeadlineRow, InboxItem, Tab};
+use tocsin_protocol::notification::{DeadlineUrgency, Escalation, ProposalStatus};
 use tocsin_protocol::{Kind, Notification, NotificationData, Urgency};
 
 use crate::error::AppError;
@@ -21,7 +21,7 @@ pub const EVENT_STATE: &str = "state";
 pub const EVENT_ITEMS_CHANGED: &str = "items-changed";
 /// Event: live notifications arrived (for the live region).
 pub const EVENT_NEW_ITEMS: &str = "new-items";
-/// Event: the gateway answered a proposal response.
+/// Event: the gateway answered a proposal response, or refused an acknowledgement.
 pub const EVENT_ACTION_RESULT: &str = "action-result";
 /// Event: open the panel at a place.
 pub const EVENT_NAVIGATE: &str = "navigate";
@@ -79,8 +79,11 @@ pub struct Snapshot {
     pub locale: Locale,
     /// The pause in force.
     pub paused_until: Option<DateTime<Utc>>,
-    /// An unread critical deadline exists.
+    /// A critical deadline nobody acknowledged exists (the tray's orange mark).
     pub critical_pending: bool,
+    /// How many: the Deadlines tab's badge (the engine's
+    /// `unacknowledged_critical_deadlines`).
+    pub unacknowledged_critical: u64,
 }
 
 /// A proposal's details and status.
@@ -224,6 +227,99 @@ impl Item {
     }
 }
 
+/// One deadline in the Deadlines tab (`list_deadlines`): the engine's
+/// [`DeadlineRow`] with what the panel shows of its latest alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadlineRowView {
+    /// The firm's id of the deadline (what `acknowledge` names).
+    pub deadline_id: String,
+    /// "Délai d'appel".
+    pub deadline_type: String,
+    /// The dossier's number, when known.
+    pub dossier_number: Option<String>,
+    /// The dossier's title, when known.
+    pub dossier_title: Option<String>,
+    /// When due, RFC 3339 with the deadline's own offset.
+    pub due_at: String,
+    /// The deadline's IANA zone.
+    pub time_zone: String,
+    /// Working days left as of `as_of` (`None`: the alert did not say).
+    pub working_days_left: Option<i64>,
+    /// Calendar days left as of `as_of`.
+    pub remaining_days: i64,
+    /// When the latest alert was raised.
+    pub as_of: DateTime<Utc>,
+    /// The most urgent of its alerts.
+    pub urgency: DeadlineUrgency,
+    /// One of its alerts is critical.
+    pub critical: bool,
+    /// The latest alert's reminder label (`J-1`).
+    pub reminder: Option<String>,
+    /// One of its alerts is unread.
+    pub unread: bool,
+    /// Its alerts, newest first (a navigation to any of them lands on this row).
+    pub alert_ids: Vec<String>,
+    /// The newest alert: what "Open" opens.
+    pub latest_alert_id: String,
+    /// The latest alert's title.
+    pub title: String,
+    /// The latest alert's body.
+    pub body: String,
+    /// The latest alert's link, only when the shell would open it (`open_link` with
+    /// `latest_alert_id`).
+    pub url: Option<String>,
+    /// The first acknowledgement, if any (`user_id: null`: this device's own, not yet
+    /// confirmed by the gateway).
+    pub acknowledged: Option<DeadlineAck>,
+    /// Every acknowledgement, first first.
+    pub acknowledgements: Vec<DeadlineAck>,
+    /// Set when the user received it as an escalation of someone else's deadline.
+    pub escalation: Option<Escalation>,
+}
+
+impl DeadlineRowView {
+    /// The panel's row of `row`, with its latest alert when the engine still holds it.
+    pub fn new(row: DeadlineRow, latest: Option<&Notification>) -> Self {
+        DeadlineRowView {
+            title: latest.map_or_else(|| row.deadline_type.clone(), |n| n.title.clone()),
+            body: latest.map(|n| n.body.clone()).unwrap_or_default(),
+            url: latest.and_then(crate::link::openable).map(str::to_owned),
+            deadline_id: row.deadline_id,
+            deadline_type: row.deadline_type,
+            dossier_number: row.dossier_number,
+            dossier_title: row.dossier_title,
+            due_at: row.due_at.to_rfc3339(),
+            time_zone: row.time_zone,
+            working_days_left: row.working_days_left,
+            remaining_days: row.remaining_days,
+            as_of: row.as_of,
+            urgency: row.urgency,
+            critical: row.critical,
+            reminder: row.reminder,
+            unread: row.unread,
+            alert_ids: row.alert_ids,
+            latest_alert_id: row.latest_alert_id,
+            acknowledged: row.acknowledged,
+            acknowledgements: row.acknowledgements,
+            escalation: row.escalation,
+        }
+    }
+}
+
+/// `rotate_calendar_feed`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarFeedView {
+    /// The URL to subscribe to in a calendar app (absolute).
+    pub url: String,
+}
+
+/// `revoke_calendar_feed`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarRevoked {
+    /// False when there was no feed to turn off.
+    pub revoked: bool,
+}
+
 /// A daily quiet window as the panel edits it ("22:00").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuietHoursView {
@@ -344,11 +440,25 @@ pub struct NewItems {
     pub items: Vec<Item>,
 }
 
+/// Which action an `action-result` is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A proposal response (`respond_proposal`).
+    Proposal,
+    /// An acknowledgement (`acknowledge`, a toast's Acknowledge).
+    Acknowledge,
+}
+
 /// `action-result` payload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActionResult {
+    /// What was answered.
+    pub action: ActionKind,
     /// The proposal answered, when the action was a proposal response.
     pub proposal_id: Option<String>,
+    /// The deadlines of a refused acknowledgement (undone here); empty otherwise.
+    pub deadline_ids: Vec<String>,
     /// Accepted by the gateway.
     pub ok: bool,
     /// Why not.
@@ -494,6 +604,76 @@ mod tests {
         view.enabled_kinds.insert(Kind::SystemNotification, true);
         view.apply(&mut prefs).expect("valid");
         assert!(prefs.kind_enabled(Kind::Unknown));
+    }
+
+    /// D1 as the engine lists it: two alerts, this device's own acknowledgement
+    /// waiting for the gateway, received as an escalation of Marie's deadline.
+    fn row() -> DeadlineRow {
+        let due_at =
+            chrono::DateTime::parse_from_rfc3339("2026-12-14T23:59:00+01:00").expect("a date");
+        DeadlineRow {
+            deadline_id: "D1".into(),
+            deadline_type: "Délai d'appel".into(),
+            dossier_number: Some("2026-0142".into()),
+            dossier_title: Some("Dupont c/ Martin".into()),
+            due_at,
+            time_zone: "Europe/Paris".into(),
+            working_days_left: Some(2),
+            remaining_days: 3,
+            as_of: testing::t(0),
+            urgency: DeadlineUrgency::Critical,
+            critical: true,
+            reminder: Some("J-2".into()),
+            unread: true,
+            alert_ids: vec!["n2".into(), "n1".into()],
+            latest_alert_id: "n2".into(),
+            acknowledged: Some(DeadlineAck {
+                user_id: None,
+                user_name: String::new(),
+                device: None,
+                at: testing::t(60),
+                pending: true,
+            }),
+            acknowledgements: Vec::new(),
+            escalation: Some(Escalation {
+                step: 1,
+                owner: "u-marie".into(),
+                owner_name: "Marie".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_deadline_row_carries_its_latest_alerts_words_and_checked_link() {
+        let mut latest = testing::deadline("n2", 10, 20);
+        latest.title = "Délai d'appel — 2026-0142".into();
+        latest.body = "J-2 ouvrés".into();
+        latest.url = Some("https://dms.dupont.fr/dossiers/2026-0142".into());
+        let view = DeadlineRowView::new(row(), Some(&latest));
+        assert_eq!(view.title, latest.title);
+        assert_eq!(view.body, "J-2 ouvrés");
+        assert_eq!(view.url.as_deref(), latest.url.as_deref());
+        let json = serde_json::to_value(&view).expect("json");
+        assert_eq!(
+            json["due_at"], "2026-12-14T23:59:00+01:00",
+            "its own offset"
+        );
+        assert_eq!(json["working_days_left"], 2);
+        assert_eq!(json["urgency"], "critical");
+        assert_eq!(json["alert_ids"], json!(["n2", "n1"]));
+        assert_eq!(json["acknowledged"]["user_id"], serde_json::Value::Null);
+        assert_eq!(json["acknowledged"]["pending"], true);
+        assert_eq!(json["escalation"]["owner_name"], "Marie");
+        assert_eq!(json["escalation"]["step"], 1);
+
+        latest.url = Some("javascript:alert(1)".into());
+        assert_eq!(DeadlineRowView::new(row(), Some(&latest)).url, None);
+        // Its latest alert no longer held (retention): the deadline still shows.
+        let bare = DeadlineRowView::new(row(), None);
+        assert_eq!(
+            (bare.title.as_str(), bare.body.as_str(), bare.url),
+            ("Délai d'appel", "", None)
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`tray`] + [`badge`]: the tray menu and the icon's pixels.
 //! - [`notifier`] + [`toast`]: OS notifications and their wording per kind.
 //! - [`link`]: a notification's link opened with the system's handler, checked again.
+//! - [`calendar`]: the user's calendar (ICS) feed, made and turned off on the gateway.
 //! - [`nudges`]: network changes and resume from sleep (system bus) → reconnect now.
 //! - [`panel`]: the on-demand panel window.
 //! - [`commands`] + [`ipc`]: the panel's commands and the contract's types
@@ -23,6 +24,7 @@
 
 pub mod badge;
 pub mod bridge;
+pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod error;
@@ -91,6 +93,10 @@ pub fn run() -> ExitCode {
             commands::snapshot,
             commands::take_navigation,
             commands::list_items,
+            commands::list_deadlines,
+            commands::acknowledge,
+            commands::rotate_calendar_feed,
+            commands::revoke_calendar_feed,
             commands::mark_read,
             commands::mark_all_read,
             commands::respond_proposal,

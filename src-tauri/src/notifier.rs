@@ -15,7 +15,9 @@
 //! "mark all read") has its toast closed ([`Notifier::close`]): a critical deadline
 //! never expires, and one the lawyer already took in on the phone must not wait on
 //! this screen too. [`OnScreen`] remembers which server id shows which notification,
-//! for the [`MAX_ON_SCREEN`] most recent toasts.
+//! for the [`MAX_ON_SCREEN`] most recent toasts. A deadline acknowledged (here, on
+//! another device, by a colleague) has its alert's toast closed the same way
+//! ([`Notifier::close_deadline`]), found by the key its alerts replace each other by.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,7 +40,7 @@ pub const MAX_ON_SCREEN: usize = 200;
 /// The user clicked a notification or one of its actions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToastClick {
-    /// The action key (`default`, `mark-read`).
+    /// The action key (`default`, `acknowledge`, `mark-read`).
     pub action: String,
     /// The notification it was about (`None` for a summary).
     pub notification_id: Option<String>,
@@ -56,6 +58,9 @@ pub trait Notifier: Send + Sync + 'static {
     /// elsewhere); nothing to do, and `Ok`, when none shows it. Summaries stand for
     /// many notifications and are never closed this way.
     fn close(&self, notification_id: &str) -> Result<(), String>;
+    /// Closes the toasts still showing an alert of deadline `deadline_id` (it was
+    /// acknowledged); `Ok` when none shows one.
+    fn close_deadline(&self, deadline_id: &str) -> Result<(), String>;
 }
 
 /// One toast this app put on the notification server's screen.
@@ -81,6 +86,11 @@ struct Shown {
 pub struct OnScreen {
     /// Oldest first.
     shown: VecDeque<Shown>,
+    /// Toasts another replaced on screen (same server id), as (server id, what they
+    /// showed), at most [`MAX_ON_SCREEN`]: their click threads still wait on that id
+    /// and wake with the successor's click, which is not theirs to handle (a click
+    /// on the critical alert would open or acknowledge twice).
+    superseded: VecDeque<(u32, Option<String>)>,
 }
 
 impl OnScreen {
@@ -95,6 +105,18 @@ impl OnScreen {
 
     /// The server showed `toast` as `server_id` (a new id, or the one it replaced).
     pub fn shown(&mut self, server_id: u32, toast: &ToastContent) {
+        if let Some(replaced) = self
+            .shown
+            .iter()
+            .find(|shown| shown.server_id == server_id)
+            .filter(|shown| shown.notification_id != toast.notification_id)
+        {
+            self.superseded
+                .push_back((server_id, replaced.notification_id.clone()));
+            while self.superseded.len() > MAX_ON_SCREEN {
+                self.superseded.pop_front();
+            }
+        }
         self.shown.retain(|shown| shown.server_id != server_id);
         self.shown.push_back(Shown {
             server_id,
@@ -113,6 +135,35 @@ impl OnScreen {
             .iter()
             .position(|shown| shown.notification_id.as_deref() == Some(notification_id))?;
         self.shown.remove(index).map(|shown| shown.server_id)
+    }
+
+    /// True, once, when the toast `server_id` showing `notification_id` was replaced
+    /// by another since: a click on that id is the successor's.
+    pub fn take_superseded(&mut self, server_id: u32, notification_id: Option<&str>) -> bool {
+        let Some(index) = self
+            .superseded
+            .iter()
+            .position(|(id, n)| *id == server_id && n.as_deref() == notification_id)
+        else {
+            return false;
+        };
+        self.superseded.remove(index);
+        true
+    }
+
+    /// Forgets every toast shown with the [`ToastContent::replaces`] key `key` and
+    /// returns their server ids, to close them (one, unless a replaced toast's
+    /// server gave a new id).
+    pub fn take_key(&mut self, key: &str) -> Vec<u32> {
+        let mut taken = Vec::new();
+        self.shown.retain(|shown| {
+            let matches = shown.replaces.as_deref() == Some(key);
+            if matches {
+                taken.push(shown.server_id);
+            }
+            !matches
+        });
+        taken
     }
 
     /// The toast `server_id` showing `notification_id` was closed, dismissed, expired
@@ -239,6 +290,20 @@ impl Notifier for DesktopNotifier {
         tracing::debug!(notification_id, server_id, "closing a toast read elsewhere");
         close_on_server(server_id)
     }
+
+    fn close_deadline(&self, deadline_id: &str) -> Result<(), String> {
+        let server_ids = lock(&self.on_screen).take_key(&crate::toast::deadline_key(deadline_id));
+        let mut last = Ok(());
+        for server_id in server_ids {
+            tracing::debug!(
+                deadline_id,
+                server_id,
+                "closing the toast of an acknowledged deadline"
+            );
+            last = close_on_server(server_id);
+        }
+        last
+    }
 }
 
 /// `CloseNotification(server_id)` on the session bus. notify-rust closes only
@@ -307,9 +372,15 @@ impl DesktopNotifier {
                 handle.wait_for_action(|action| {
                     // Off the screen now, whatever happened: forgotten before the
                     // click is handled, so the read it causes closes nothing.
-                    lock(&on_screen).forget(server_id, notification_id.as_deref());
-                    // "__closed" is notify-rust's word for "dismissed without action".
-                    if action != "__closed" {
+                    let replaced = {
+                        let mut on_screen = lock(&on_screen);
+                        on_screen.forget(server_id, notification_id.as_deref());
+                        on_screen.take_superseded(server_id, notification_id.as_deref())
+                    };
+                    // "__closed" is notify-rust's word for "dismissed without action";
+                    // a replaced toast's thread wakes with its successor's click,
+                    // which the successor's own thread handles.
+                    if action != "__closed" && !replaced {
                         let _ = clicks.send(ToastClick {
                             action: action.to_owned(),
                             notification_id,
@@ -412,12 +483,24 @@ pub(crate) mod tests {
             }
             Ok(())
         }
+
+        fn close_deadline(&self, deadline_id: &str) -> Result<(), String> {
+            let ids = lock(&self.on_screen).take_key(&crate::toast::deadline_key(deadline_id));
+            self.closed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(ids);
+            Ok(())
+        }
     }
 
     /// A toast for notification `id`, replacing others of `key`.
     fn toast(id: Option<&str>, key: Option<&str>) -> ToastContent {
         ToastContent {
             notification_id: id.map(str::to_owned),
+            deadline_id: key
+                .and_then(|k| k.strip_prefix("deadline:"))
+                .map(str::to_owned),
             tab: None,
             summary: id.unwrap_or("summary").to_owned(),
             body: String::new(),
@@ -473,6 +556,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_click_on_a_replaced_toast_belongs_to_its_successor_only() {
+        let mut on_screen = OnScreen::default();
+        on_screen.shown(7, &toast(Some("warning"), Some("deadline:d1")));
+        assert!(
+            !on_screen.take_superseded(7, Some("warning")),
+            "still its own"
+        );
+        on_screen.shown(7, &toast(Some("critical"), Some("deadline:d1")));
+        // Both click threads wake on id 7: the warning's stands down, once.
+        assert!(on_screen.take_superseded(7, Some("warning")));
+        assert!(!on_screen.take_superseded(7, Some("warning")));
+        assert!(!on_screen.take_superseded(7, Some("critical")));
+        // The same notification shown again in its own place is not replaced.
+        on_screen.shown(8, &toast(Some("n1"), None));
+        on_screen.shown(8, &toast(Some("n1"), None));
+        assert!(!on_screen.take_superseded(8, Some("n1")));
+    }
+
+    #[test]
     fn a_toast_closed_or_acted_on_is_forgotten_and_its_key_shows_anew() {
         let mut on_screen = OnScreen::default();
         on_screen.shown(7, &toast(Some("n1"), Some("deadline:d1")));
@@ -488,6 +590,36 @@ pub(crate) mod tests {
             "a new toast next"
         );
         assert_eq!(on_screen.take("n1"), None, "nothing left to close");
+    }
+
+    #[test]
+    fn an_acknowledged_deadline_closes_its_alert_and_nothing_else() {
+        let notifier = Recording::default();
+        notifier
+            .show(&toast(Some("d1-warning"), Some("deadline:d1")))
+            .expect("shown");
+        let d1 = notifier.last_id();
+        notifier
+            .show(&toast(Some("d1-critical"), Some("deadline:d1")))
+            .expect("shown");
+        notifier
+            .show(&toast(Some("d2-critical"), Some("deadline:d2")))
+            .expect("shown");
+        let d2 = notifier.last_id();
+        notifier.show(&toast(Some("mail"), None)).expect("shown");
+
+        notifier.close_deadline("d1").expect("closed");
+        assert_eq!(notifier.closed(), vec![d1], "d1's one toast on screen");
+        notifier.close_deadline("d1").expect("nothing left");
+        notifier
+            .close_deadline("never-shown")
+            .expect("nothing to close");
+        assert_eq!(notifier.closed(), vec![d1]);
+        notifier.close("d1-critical").expect("nothing left");
+        assert_eq!(notifier.closed(), vec![d1], "already forgotten");
+        assert_eq!(lock(&notifier.on_screen).len(), 2, "d2 and the mail stay");
+        notifier.close_deadline("d2").expect("closed");
+        assert_eq!(notifier.closed(), vec![d1, d2]);
     }
 
     #[test]

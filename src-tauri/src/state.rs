@@ -57,8 +57,12 @@ pub struct Shared {
     pub unread: BTreeMap<Tab, u64>,
     /// Outbox length, as the engine last counted it.
     pub pending_actions: usize,
-    /// An unread critical deadline exists (the engine's count is above zero).
+    /// A critical deadline nobody acknowledged exists (the engine's count is above
+    /// zero): the tray's orange mark. Reading its alerts does not clear it.
     pub critical_pending: bool,
+    /// How many (the engine's `unacknowledged_critical_deadlines`): the Deadlines
+    /// tab's badge.
+    pub unacknowledged_critical: u64,
     /// OS notifications.
     pub notifications: NotificationsStatus,
     /// Secret store.
@@ -106,6 +110,7 @@ impl AppState {
                 unread: BTreeMap::new(),
                 pending_actions: 0,
                 critical_pending: false,
+                unacknowledged_critical: 0,
                 notifications: NotificationsStatus {
                     available: true,
                     problem: None,
@@ -178,6 +183,7 @@ impl AppState {
                 .paused_until
                 .filter(|until| *until > Utc::now()),
             critical_pending: shared.critical_pending,
+            unacknowledged_critical: shared.unacknowledged_critical,
         }
     }
 }
@@ -190,10 +196,18 @@ impl Shared {
         if self.session.as_ref().map(|s| s.id) != Some(session) {
             return false;
         }
+        self.take_counts(counts);
+        true
+    }
+
+    /// Takes the engine's counts as they are shown.
+    fn take_counts(&mut self, counts: &Counts) {
         self.unread.clone_from(&counts.unread);
         self.pending_actions = counts.outbox;
-        self.critical_pending = counts.unread_critical_deadlines > 0;
-        true
+        // Acknowledged, not read: a critical deadline keeps the mark until someone
+        // takes it in (docs/DEADLINES.md §3), however many of its alerts were read.
+        self.unacknowledged_critical = counts.unacknowledged_critical_deadlines;
+        self.critical_pending = counts.unacknowledged_critical_deadlines > 0;
     }
 
     /// Ends the session, if any: with no engine there is nothing unread to show.
@@ -201,6 +215,7 @@ impl Shared {
         self.unread.clear();
         self.pending_actions = 0;
         self.critical_pending = false;
+        self.unacknowledged_critical = 0;
         self.session.take()
     }
 
@@ -320,6 +335,7 @@ mod tests {
         let counts = Counts {
             unread: BTreeMap::from([(Tab::Deadlines, 2)]),
             unread_critical_deadlines: 1,
+            unacknowledged_critical_deadlines: 1,
             outbox: 4,
         };
         // Signed out: the last counts of a stopped engine are not shown.
@@ -330,6 +346,31 @@ mod tests {
         assert!(s.unread.is_empty());
         assert_eq!(s.pending_actions, 0);
         assert!(!s.critical_pending);
+    }
+
+    #[test]
+    fn the_critical_mark_follows_unacknowledged_deadlines_not_unread_alerts() {
+        let mut s = shared();
+        // Its alerts read on the phone, the deadline not taken in: the mark stays.
+        s.take_counts(&Counts {
+            unread: BTreeMap::new(),
+            unread_critical_deadlines: 0,
+            unacknowledged_critical_deadlines: 2,
+            outbox: 0,
+        });
+        assert!(s.critical_pending);
+        assert_eq!(s.unacknowledged_critical, 2);
+        // Acknowledged, still unread: the mark goes, the unread count stays.
+        s.take_counts(&Counts {
+            unread: BTreeMap::from([(Tab::Deadlines, 3)]),
+            unread_critical_deadlines: 3,
+            unacknowledged_critical_deadlines: 0,
+            outbox: 1,
+        });
+        assert!(!s.critical_pending);
+        assert_eq!(s.unacknowledged_critical, 0);
+        assert_eq!(s.unread.get(&Tab::Deadlines), Some(&3));
+        assert_eq!(s.pending_actions, 1);
     }
 
     #[test]

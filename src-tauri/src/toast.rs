@@ -14,12 +14,17 @@ use crate::i18n::Locale;
 pub const ACTION_DEFAULT: &str = "default";
 /// The action key of "Mark as read".
 pub const ACTION_MARK_READ: &str = "mark-read";
+/// The action key of "Acknowledge" ("Pris en compte"), on critical deadline alerts.
+pub const ACTION_ACKNOWLEDGE: &str = "acknowledge";
 
 /// One OS notification, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToastContent {
     /// The notification it stands for (`None` for a summary).
     pub notification_id: Option<String>,
+    /// The firm's deadline it is an alert of (`deadline-alert` only): once the
+    /// deadline is acknowledged, the toast has nothing left to ask.
+    pub deadline_id: Option<String>,
     /// The tab to open on click.
     pub tab: Option<Tab>,
     /// First line.
@@ -94,6 +99,10 @@ pub fn for_notification(notification: &Notification, locale: Locale) -> ToastCon
             if let Some(number) = &d.dossier_number {
                 lines.push(format!("{} {number}", s.dossier));
             }
+            // Someone else's deadline: say why it reached this user.
+            if let Some(escalation) = &d.escalation {
+                lines.push(escalation_line(&escalation.owner_name, locale));
+            }
         }
         NotificationData::EmailReceived(e) => {
             if !notification.body.contains(&e.from) {
@@ -115,12 +124,22 @@ pub fn for_notification(notification: &Notification, locale: Locale) -> ToastCon
         }
         _ => {}
     }
+    let deadline_id = match &notification.data {
+        NotificationData::DeadlineAlert(d) => Some(d.deadline_id.clone()),
+        _ => None,
+    };
+    // Servers show two or three buttons: a critical deadline asks to be taken in
+    // first; "Mark as read" stays for what is only to be read.
     let mut actions = vec![(ACTION_DEFAULT, s.action_open)];
+    if critical && deadline_id.is_some() {
+        actions.push((ACTION_ACKNOWLEDGE, s.action_acknowledge));
+    }
     if critical {
         actions.push((ACTION_MARK_READ, s.action_mark_read));
     }
     ToastContent {
         notification_id: Some(notification.id.clone()),
+        deadline_id,
         tab: Tab::of(notification.kind()),
         summary: notification.title.clone(),
         body: lines.join("\n"),
@@ -129,9 +148,26 @@ pub fn for_notification(notification: &Notification, locale: Locale) -> ToastCon
         critical,
         actions,
         replaces: match &notification.data {
-            NotificationData::DeadlineAlert(d) => Some(format!("deadline:{}", d.deadline_id)),
+            NotificationData::DeadlineAlert(d) => Some(deadline_key(&d.deadline_id)),
             _ => None,
         },
+    }
+}
+
+/// The [`ToastContent::replaces`] key of a deadline's alerts: one toast per deadline
+/// on screen, and the one to close once the deadline is acknowledged.
+pub fn deadline_key(deadline_id: &str) -> String {
+    format!("deadline:{deadline_id}")
+}
+
+/// "Marie Dupont n'a pas pris en compte ce délai".
+fn escalation_line(owner_name: &str, locale: Locale) -> String {
+    let s = locale.strings();
+    let owner = owner_name.trim();
+    if owner.is_empty() {
+        s.escalated_anonymous.to_owned()
+    } else {
+        s.escalated_from.replace("{owner}", owner)
     }
 }
 
@@ -151,6 +187,7 @@ pub fn for_summary(count: usize, by_kind: &BTreeMap<Kind, usize>, locale: Locale
         .join(", ");
     ToastContent {
         notification_id: None,
+        deadline_id: None,
         tab: (by_tab.len() == 1)
             .then(|| by_tab.keys().next().copied())
             .flatten(),
@@ -184,9 +221,10 @@ fn tab_name(tab: Tab, locale: Locale) -> &'static str {
 mod tests {
     use super::*;
     use tocsin_client::store::testing;
+    use tocsin_protocol::notification::DeadlineUrgency;
 
     #[test]
-    fn a_critical_deadline_is_critical_with_open_and_mark_read() {
+    fn a_critical_deadline_is_critical_with_open_acknowledge_and_mark_read() {
         let mut n = testing::deadline("n1", 0, 20);
         n.urgency = Urgency::Critical;
         n.title = "Appel — RG 24/01234".into();
@@ -195,7 +233,21 @@ mod tests {
         assert_eq!(toast.summary, "Appel — RG 24/01234");
         assert_eq!(
             toast.actions,
-            vec![("default", "Open"), ("mark-read", "Mark as read")]
+            vec![
+                ("default", "Open"),
+                ("acknowledge", "Acknowledge"),
+                ("mark-read", "Mark as read")
+            ]
+        );
+        assert_eq!(toast.deadline_id.as_deref(), Some("d-n1"));
+        assert_eq!(toast.replaces, Some(deadline_key("d-n1")));
+        assert_eq!(
+            for_notification(&n, Locale::Fr).actions,
+            vec![
+                ("default", "Ouvrir"),
+                ("acknowledge", "Pris en compte"),
+                ("mark-read", "Marquer comme lu")
+            ]
         );
         assert_eq!(toast.category, "x-tocsin.deadline");
         assert_eq!(toast.icon, "dialog-warning");
@@ -215,10 +267,55 @@ mod tests {
     }
 
     #[test]
+    fn an_ordinary_deadline_alert_offers_open_only_and_an_escalation_says_whose_it_was() {
+        let warning = testing::alert("n4", "d-n4", 0, DeadlineUrgency::Warning, 72);
+        assert_ne!(warning.urgency, Urgency::Critical);
+        let warning = for_notification(&warning, Locale::Fr);
+        assert!(!warning.critical);
+        assert_eq!(warning.actions, vec![("default", "Ouvrir")]);
+        assert_eq!(warning.deadline_id.as_deref(), Some("d-n4"));
+
+        let mut escalated = testing::deadline("n5", 0, 1);
+        assert_eq!(escalated.urgency, Urgency::Critical);
+        if let NotificationData::DeadlineAlert(d) = &mut escalated.data {
+            d.escalation = Some(tocsin_protocol::notification::Escalation {
+                step: 1,
+                owner: "u-marie".into(),
+                owner_name: "Marie".into(),
+            });
+        }
+        let fr = for_notification(&escalated, Locale::Fr);
+        assert!(
+            fr.body.ends_with("Marie n'a pas pris en compte ce délai"),
+            "{}",
+            fr.body
+        );
+        let en = for_notification(&escalated, Locale::En);
+        assert!(
+            en.body
+                .ends_with("Marie has not acknowledged this deadline"),
+            "{}",
+            en.body
+        );
+        assert_eq!(en.actions[1], ("acknowledge", "Acknowledge"));
+        if let NotificationData::DeadlineAlert(d) = &mut escalated.data
+            && let Some(e) = &mut d.escalation
+        {
+            e.owner_name = " ".into();
+        }
+        assert!(
+            for_notification(&escalated, Locale::Fr)
+                .body
+                .ends_with("Le responsable n'a pas pris en compte ce délai")
+        );
+    }
+
+    #[test]
     fn an_email_is_ordinary_and_names_its_sender_and_dossier() {
         let n = testing::email("n2", 0);
         let toast = for_notification(&n, Locale::Fr);
         assert!(!toast.critical);
+        assert_eq!(toast.deadline_id, None);
         assert_eq!(toast.actions, vec![("default", "Ouvrir")]);
         assert_eq!(toast.icon, "mail-unread");
         assert_eq!(toast.category, "email.arrived");

@@ -1,6 +1,7 @@
 //! OS notifications as the notification server receives them: a critical deadline is
-//! urgent, never expires and offers "Mark as read", which — clicked — reaches the
-//! gateway and clears the tray's count; an ordinary one is normal with "Open" only.
+//! urgent, never expires and offers "Acknowledge" and "Mark as read" (desktop_deadlines.rs
+//! clicks the first), the second of which — clicked — reaches the gateway and clears the
+//! tray's count; an ordinary one is normal with "Open" only.
 //! Without any notification server the app carries on with the tray. A real dunst
 //! draws a critical notification for a screenshot. A pause from the tray silences
 //! ordinary toasts, never critical ones; clicking a notification opens the panel —
@@ -72,6 +73,7 @@ async fn desktop_a_critical_deadline_notifies_urgently_and_mark_read_reaches_the
             shown.action_pairs(),
             vec![
                 ("default".to_owned(), "Open".to_owned()),
+                ("acknowledge".to_owned(), "Acknowledge".to_owned()),
                 ("mark-read".to_owned(), "Mark as read".to_owned()),
             ]
         );
@@ -146,6 +148,7 @@ async fn desktop_the_mark_read_action_is_labelled_in_french() {
             shown.action_pairs(),
             vec![
                 ("default".to_owned(), "Ouvrir".to_owned()),
+                ("acknowledge".to_owned(), "Pris en compte".to_owned()),
                 ("mark-read".to_owned(), "Marquer comme lu".to_owned()),
             ]
         );

@@ -500,9 +500,10 @@ async fn panel_screenshot(lang: &str, name: &str, expected_tab_label: &str) {
         wd.by_testid("tab-deadlines").await?.click().await?;
         wd.wait_attribute(&testid("tab-deadlines"), "aria-selected", "true", STEP)
             .await?;
+        // One row per deadline (desktop_deadlines.rs covers the row itself).
         wd.wait_until("the deadline listed alone", STEP, async |wd| {
-            let items = wd.find_all(&testid("item")).await?;
-            Ok((items.len() == 1).then_some(()))
+            let rows = wd.find_all(&testid("deadline-row")).await?;
+            Ok((rows.len() == 1).then_some(()))
         })
         .await?;
         let label = wd

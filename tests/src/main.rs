@@ -8,6 +8,7 @@ mod calendar; // A user's calendar feed read by Python's icalendar: own open dea
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
 mod deadlines; // Deadlines the gateway owns: reminders in order and rising, re-planned, cancelled, exactly once across SIGKILL and downtime; escalation; scheduled publishes.
+mod desktop_deadlines; // The Deadlines tab: one row per deadline, escalations say whose; Acknowledge from the panel or the critical toast reaches the gateway and clears the tray's mark; the ICS link.
 mod desktop_keyring; // The token in gnome-keyring (secret-tool finds it), resumed after a restart, cleared by sign-out.
 mod desktop_notifications; // OS notifications: urgency, timeout, actions (mark read reaches the gateway), no server, dunst.
 mod desktop_panel; // The panel over WebDriver: sign-in, tabs, mark read, proposals, offline and recovery, screenshots.

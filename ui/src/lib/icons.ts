@@ -55,6 +55,8 @@ export const ICONS = {
   refresh: ['M20.5 12a8.5 8.5 0 1 1-2.5-6', 'M20.5 3.5V8H16'],
   spinner: ['M21 12a9 9 0 1 1-6.2-8.6'],
   external: ['M14 4h6v6', 'M20 4l-9 9', 'M18 14v4a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h4'],
+  copy: ['M9 9h10a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H11a2 2 0 0 1-2-2z', 'M5 15a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h8a2 2 0 0 1 2 2'],
+  userCheck: [circle(9, 8, 4), 'M2.5 20.5a6.5 6.5 0 0 1 11.5-4', 'm15 18 2 2 4-4'],
   paperclip: ['m20.5 11.5-8.4 8.4a5 5 0 0 1-7.1-7.1l8.4-8.4a3.3 3.3 0 0 1 4.7 4.7l-8.4 8.4a1.7 1.7 0 0 1-2.4-2.4l7.8-7.7'],
 } as const satisfies Record<string, readonly string[]>;
 

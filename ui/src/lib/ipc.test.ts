@@ -22,6 +22,20 @@ function recorder(answers: Record<string, unknown> = {}) {
 }
 
 describe('commands', () => {
+  it('deadlines and the calendar feed use the contract names', async () => {
+    const { calls } = recorder();
+    await commands.listDeadlines(200);
+    await commands.acknowledge(['appel-2026-0142']);
+    await commands.rotateCalendarFeed();
+    await commands.revokeCalendarFeed();
+    expect(calls).toEqual([
+      ['list_deadlines', { limit: 200 }],
+      ['acknowledge', { deadlineIds: ['appel-2026-0142'] }],
+      ['rotate_calendar_feed', undefined],
+      ['revoke_calendar_feed', undefined],
+    ]);
+  });
+
   it('send the contract names and argument shapes', async () => {
     const { calls } = recorder();
     await commands.snapshot();

@@ -51,7 +51,10 @@ export interface Snapshot {
   secret_store: { persistent: boolean; warning: string | null };
   locale: Locale;
   paused_until: string | null;
+  /** A critical deadline nobody acknowledged exists (the tray's orange mark). */
   critical_pending: boolean;
+  /** How many: the Deadlines tab's badge. Reading their alerts does not lower it. */
+  unacknowledged_critical: number;
 }
 
 export type ProposalStatus = 'pending' | 'accepted' | 'rejected' | 'cancelled';
@@ -94,6 +97,60 @@ export interface Item {
   deadline: DeadlineInfo | null;
 }
 
+/** Who took a deadline in. `user_id: null`: this device's own acknowledgement, not yet
+ *  confirmed by the gateway (`user_name` is then ""). */
+export interface DeadlineAck {
+  user_id: string | null;
+  user_name: string;
+  device: string | null;
+  at: string;
+  pending: boolean;
+}
+
+/** Received as an escalation: the owner did not acknowledge in time. */
+export interface Escalation {
+  step: number;
+  owner: string;
+  owner_name: string;
+}
+
+/** One deadline in the Deadlines tab (`list_deadlines`): all its alerts in one row. */
+export interface DeadlineRow {
+  deadline_id: string;
+  deadline_type: string;
+  dossier_number: string | null;
+  dossier_title: string | null;
+  /** RFC 3339 with the deadline's own offset. */
+  due_at: string;
+  time_zone: string;
+  /** As of `as_of` (the latest alert), not as of now; null when the alert did not say. */
+  working_days_left: number | null;
+  remaining_days: number;
+  as_of: string;
+  /** The most urgent of its alerts. */
+  urgency: DeadlineUrgency;
+  critical: boolean;
+  reminder: string | null;
+  unread: boolean;
+  /** Newest first; a navigation to any of them lands on this row. */
+  alert_ids: string[];
+  latest_alert_id: string;
+  /** The latest alert's title, body and (checked) link: "Open" = `open_link(latest_alert_id)`. */
+  title: string;
+  body: string;
+  url: string | null;
+  acknowledged: DeadlineAck | null;
+  acknowledgements: DeadlineAck[];
+  escalation: Escalation | null;
+}
+
+export interface CalendarFeed {
+  url: string;
+}
+export interface CalendarRevoked {
+  revoked: boolean;
+}
+
 export interface QuietHours {
   start: string;
   end: string;
@@ -130,8 +187,12 @@ export interface ItemsChanged {
 export interface NewItems {
   items: Item[];
 }
+export type ActionKind = 'proposal' | 'acknowledge';
 export interface ActionResult {
+  /** `acknowledge`: sent only when refused (undone), naming its deadlines. */
+  action: ActionKind;
   proposal_id: string | null;
+  deadline_ids: string[];
   ok: boolean;
   error: AppError | null;
 }
@@ -211,6 +272,12 @@ export const commands = {
   takeNavigation: () => call<Navigation | null>('take_navigation'),
   listItems: (tab: Tab, limit: number, before: string | null = null) =>
     call<Item[]>('list_items', { tab, limit, before }),
+  /** The Deadlines tab: one row per deadline, soonest due first. */
+  listDeadlines: (limit: number) => call<DeadlineRow[]>('list_deadlines', { limit }),
+  /** "Pris en compte", for the whole firm: applied at once (offline too), queued. */
+  acknowledge: (deadlineIds: string[]) => call<null>('acknowledge', { deadlineIds }),
+  rotateCalendarFeed: () => call<CalendarFeed>('rotate_calendar_feed'),
+  revokeCalendarFeed: () => call<CalendarRevoked>('revoke_calendar_feed'),
   markRead: (ids: string[]) => call<null>('mark_read', { ids }),
   markAllRead: (tab: Tab | null) => call<null>('mark_all_read', { tab }),
   respondProposal: (proposalId: string, response: ProposalResponse) =>

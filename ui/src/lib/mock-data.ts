@@ -1,9 +1,10 @@
 // Sample items for the mock backend: a morning at a Paris firm (a mail on dossier
-// 2026-0142, a dossier update, deadlines at warning/urgent/critical, appointment
+// 2026-0142, a dossier update, deadlines at warning/urgent/critical — one with two
+// alerts, one escalated from a colleague, one already acknowledged —, appointment
 // proposals, a system notice, a notice of a kind from a newer gateway), dated relative
 // to `now` so relative times read well. Some carry a link into the firm's software.
 
-import type { Item, Kind, Tab, Urgency } from './ipc';
+import type { DeadlineAck, Item, Kind, Tab, Urgency } from './ipc';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -50,6 +51,7 @@ function item(b: Base, extra: Partial<Pick<Item, 'proposal' | 'deadline'>> = {})
 export function sampleItems(nowMs: number = Date.now()): Item[] {
   const ago = (ms: number) => iso(nowMs - ms);
   const criticalDue = at(nowMs, 1, 12, 0);
+  const escalatedDue = at(nowMs, 2, 9, 0);
   const urgentDue = at(nowMs, 2, 17, 0);
   const warningDue = at(nowMs, 3, 23, 59);
   const firstStart = at(nowMs, 2, 14, 30);
@@ -98,9 +100,30 @@ export function sampleItems(nowMs: number = Date.now()): Item[] {
         title: 'Délai d’appel — 2026-0142',
         body: 'Dernier jour pour interjeter appel du jugement du TJ de Paris (Lefèvre c/ SCI Les Tilleuls).',
         created_at: ago(50 * MIN),
-        data: { deadline_id: 'DL-3381', deadline_type: 'appel', due_at: criticalDue, time_zone: 'Europe/Paris', urgency: 'critical', remaining_days: 1, dossier_number: '2026-0142' },
+        url: 'https://ged.cabinet.fr/dossiers/2026-0142/delais',
+        data: { deadline_id: 'DL-3381', deadline_type: 'Délai d’appel', due_at: criticalDue, time_zone: 'Europe/Paris', urgency: 'critical', remaining_days: 1, working_days_left: 1, reminder: 'J-1', dossier_number: '2026-0142', dossier_title: 'Lefèvre c/ SCI Les Tilleuls' },
       },
-      { deadline: { due_at: criticalDue, urgency: 'critical', remaining_days: 1, deadline_type: 'appel' } },
+      { deadline: { due_at: criticalDue, urgency: 'critical', remaining_days: 1, deadline_type: 'Délai d’appel' } },
+    ),
+    item(
+      {
+        id: 'n-0989', kind: 'deadline-alert', tab: 'deadlines', urgency: 'normal', read: true,
+        title: 'Délai d’appel — 2026-0142',
+        body: 'Appel du jugement du TJ de Paris à interjeter sous trois jours ouvrés.',
+        created_at: ago(2 * DAY + HOUR),
+        data: { deadline_id: 'DL-3381', deadline_type: 'Délai d’appel', due_at: criticalDue, time_zone: 'Europe/Paris', urgency: 'warning', remaining_days: 3, working_days_left: 3, reminder: 'J-3', dossier_number: '2026-0142', dossier_title: 'Lefèvre c/ SCI Les Tilleuls' },
+      },
+      { deadline: { due_at: criticalDue, urgency: 'warning', remaining_days: 3, deadline_type: 'Délai d’appel' } },
+    ),
+    item(
+      {
+        id: 'n-1009', kind: 'deadline-alert', tab: 'deadlines', urgency: 'critical', read: false,
+        title: 'Délai de pourvoi — 2025-0614',
+        body: 'Escalade : Maître Dubois n’a pas pris ce délai en compte.',
+        created_at: ago(20 * MIN),
+        data: { deadline_id: 'DL-3390', deadline_type: 'Délai de pourvoi', due_at: escalatedDue, time_zone: 'Europe/Paris', urgency: 'critical', remaining_days: 2, working_days_left: 2, reminder: 'J-2', dossier_number: '2025-0614', escalation: { step: 1, owner: 'u-dubois', owner_name: 'Claire Dubois' } },
+      },
+      { deadline: { due_at: escalatedDue, urgency: 'critical', remaining_days: 2, deadline_type: 'Délai de pourvoi' } },
     ),
     item(
       {
@@ -108,9 +131,9 @@ export function sampleItems(nowMs: number = Date.now()): Item[] {
         title: 'Conclusions à signifier — 2025-0871',
         body: 'Conclusions d’intimé à notifier par RPVA avant l’échéance fixée par le conseiller de la mise en état.',
         created_at: ago(5 * HOUR),
-        data: { deadline_id: 'DL-3370', deadline_type: 'conclusions', due_at: urgentDue, time_zone: 'Europe/Paris', urgency: 'urgent', remaining_days: 2, dossier_number: '2025-0871' },
+        data: { deadline_id: 'DL-3370', deadline_type: 'Conclusions', due_at: urgentDue, time_zone: 'Europe/Paris', urgency: 'urgent', remaining_days: 2, working_days_left: 2, dossier_number: '2025-0871' },
       },
-      { deadline: { due_at: urgentDue, urgency: 'urgent', remaining_days: 2, deadline_type: 'conclusions' } },
+      { deadline: { due_at: urgentDue, urgency: 'urgent', remaining_days: 2, deadline_type: 'Conclusions' } },
     ),
     item(
       {
@@ -118,9 +141,9 @@ export function sampleItems(nowMs: number = Date.now()): Item[] {
         title: 'Prescription — 2024-0310',
         body: 'Action en responsabilité contractuelle : prescription quinquennale à interrompre.',
         created_at: ago(DAY + 2 * HOUR),
-        data: { deadline_id: 'DL-3312', deadline_type: 'prescription', due_at: warningDue, time_zone: 'Europe/Paris', urgency: 'warning', remaining_days: 3, dossier_number: '2024-0310' },
+        data: { deadline_id: 'DL-3312', deadline_type: 'Prescription', due_at: warningDue, time_zone: 'Europe/Paris', urgency: 'warning', remaining_days: 3, working_days_left: 3, dossier_number: '2024-0310' },
       },
-      { deadline: { due_at: warningDue, urgency: 'warning', remaining_days: 3, deadline_type: 'prescription' } },
+      { deadline: { due_at: warningDue, urgency: 'warning', remaining_days: 3, deadline_type: 'Prescription' } },
     ),
     item(
       {
@@ -167,6 +190,15 @@ export function sampleItems(nowMs: number = Date.now()): Item[] {
       data: { deadline_id: 'DL-3381', escalated_to: 'u-roux', level: 2 },
     }),
   ];
+}
+
+/** Who already acknowledged which sample deadline. */
+export function sampleAcknowledgements(nowMs: number = Date.now()): Record<string, DeadlineAck[]> {
+  return {
+    'DL-3312': [
+      { user_id: 'u-dupont', user_name: 'Marie Dupont', device: 'Portable — Marie', at: iso(nowMs - DAY), pending: false },
+    ],
+  };
 }
 
 /** A new mail for the `live` scenario, as if it had just arrived. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ActionResult, Item, Snapshot } from './ipc';
+import type { ActionResult, DeadlineRow, Item, Snapshot } from './ipc';
 import { MockBackend } from './mock';
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -18,9 +18,10 @@ describe('MockBackend (stands in for the shell in a browser)', () => {
     const { b } = backend();
     const s = (await b.invoke('snapshot')) as Snapshot;
     expect(s.signed_in).toBe(true);
-    expect(s.unread).toEqual({ emails: 2, dossiers: 1, deadlines: 2, proposals: 2, system: 2 });
-    expect(s.unread_total).toBe(9);
+    expect(s.unread).toEqual({ emails: 2, dossiers: 1, deadlines: 3, proposals: 2, system: 2 });
+    expect(s.unread_total).toBe(10);
     expect(s.critical_pending).toBe(true);
+    expect(s.unacknowledged_critical).toBe(2);
   });
 
   it('lists newest first, deadlines by due date, and pages with before', async () => {
@@ -31,7 +32,7 @@ describe('MockBackend (stands in for the shell in a browser)', () => {
     const deadlines = (await b.invoke('list_items', { tab: 'deadlines', limit: 50, before: null })) as Item[];
     const dues = deadlines.map((i) => Date.parse(i.deadline!.due_at));
     expect([...dues].sort((x, y) => x - y)).toEqual(dues);
-    expect(deadlines.map((d) => d.deadline!.urgency)).toEqual(['critical', 'urgent', 'warning']);
+    expect(deadlines.map((d) => d.deadline!.urgency)).toEqual(['critical', 'warning', 'critical', 'urgent', 'warning']);
     const page = (await b.invoke('list_items', { tab: 'emails', limit: 50, before: emails[0].id })) as Item[];
     expect(page.map((i) => i.id)).toEqual(emails.slice(1).map((i) => i.id));
   });
@@ -57,7 +58,7 @@ describe('MockBackend (stands in for the shell in a browser)', () => {
     await b.invoke('respond_proposal', { proposalId: 'prop-8841', response: 'accept' });
     await new Promise((r) => setTimeout(r, 5));
     const result = events.find((e) => e[0] === 'action-result')![1] as ActionResult;
-    expect(result).toEqual({ proposal_id: 'prop-8841', ok: true, error: null });
+    expect(result).toEqual({ action: 'proposal', proposal_id: 'prop-8841', deadline_ids: [], ok: true, error: null });
     const list = (await b.invoke('list_items', { tab: 'proposals', limit: 50, before: null })) as Item[];
     expect(list.find((i) => i.proposal?.proposal_id === 'prop-8841')!.proposal!.status).toBe('accepted');
   });
@@ -69,6 +70,53 @@ describe('MockBackend (stands in for the shell in a browser)', () => {
     const result = events.find((e) => e[0] === 'action-result')![1] as ActionResult;
     expect(result.ok).toBe(false);
     expect(result.error?.message).toMatch(/autre appareil/);
+  });
+
+  it('list_deadlines groups alerts into one row per deadline, soonest due first', async () => {
+    const { b } = backend();
+    const rows = (await b.invoke('list_deadlines', { limit: 50 })) as DeadlineRow[];
+    expect(rows.map((r) => r.deadline_id)).toEqual(['DL-3381', 'DL-3390', 'DL-3370', 'DL-3312']);
+    const appeal = rows[0];
+    expect(appeal.alert_ids).toEqual(['n-1005', 'n-0989']);
+    expect(appeal.latest_alert_id).toBe('n-1005');
+    expect(appeal.urgency).toBe('critical');
+    expect(appeal.working_days_left).toBe(1);
+    expect(appeal.acknowledged).toBeNull();
+    expect(rows[1].escalation?.owner_name).toBe('Claire Dubois');
+    expect(rows[3].acknowledged?.user_name).toBe('Marie Dupont');
+  });
+
+  it('acknowledge is pending at once, then named; the critical count goes down', async () => {
+    const { b, events } = backend();
+    await b.invoke('acknowledge', { deadlineIds: ['DL-3381'] });
+    let rows = (await b.invoke('list_deadlines', { limit: 50 })) as DeadlineRow[];
+    expect(rows[0].acknowledged).toMatchObject({ user_id: null, pending: true });
+    await new Promise((r) => setTimeout(r, 5));
+    rows = (await b.invoke('list_deadlines', { limit: 50 })) as DeadlineRow[];
+    expect(rows[0].acknowledged).toMatchObject({ user_name: 'Camille Durand', pending: false });
+    const last = events.filter((e) => e[0] === 'state').at(-1)![1] as Snapshot;
+    expect(last.unacknowledged_critical).toBe(1);
+    expect(last.unread.deadlines).toBe(3);
+    expect(events.some((e) => e[0] === 'items-changed' && (e[1] as { tabs: string[] }).tabs.includes('deadlines'))).toBe(true);
+  });
+
+  it('offline, an acknowledgement is queued and a calendar link cannot be made', async () => {
+    const { b } = backend(['offline']);
+    await b.invoke('acknowledge', { deadlineIds: ['DL-3390'] });
+    const s = (await b.invoke('snapshot')) as Snapshot;
+    expect(s.pending_actions).toBe(4);
+    expect(s.unacknowledged_critical).toBe(1);
+    await expect(b.invoke('rotate_calendar_feed')).rejects.toMatchObject({ code: 'offline' });
+  });
+
+  it('a calendar link is made anew each time and turned off once', async () => {
+    const { b } = backend();
+    const first = (await b.invoke('rotate_calendar_feed')) as { url: string };
+    const second = (await b.invoke('rotate_calendar_feed')) as { url: string };
+    expect(first.url).toMatch(/^https:\/\/.+\/v1\/calendar\/.+\.ics$/);
+    expect(second.url).not.toBe(first.url);
+    expect(await b.invoke('revoke_calendar_feed')).toEqual({ revoked: true });
+    expect(await b.invoke('revoke_calendar_feed')).toEqual({ revoked: false });
   });
 
   it('sign_in checks the URL like the shell does', async () => {

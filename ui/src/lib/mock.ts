@@ -6,6 +6,10 @@
 import {
   TABS,
   type AppError,
+  type DeadlineAck,
+  type DeadlineRow,
+  type DeadlineUrgency,
+  type Escalation,
   type EventMap,
   type EventName,
   type Item,
@@ -17,7 +21,7 @@ import {
   type Transport,
 } from './ipc';
 import { detectLocale } from './i18n';
-import { liveEmail, sampleItems } from './mock-data';
+import { liveEmail, sampleAcknowledgements, sampleItems } from './mock-data';
 
 export interface MockOptions {
   scenarios?: string[];
@@ -28,6 +32,9 @@ export interface MockOptions {
 }
 
 const REFUSED_PROPOSAL = 'prop-8852';
+/** This user, as the gateway names them once it confirms an acknowledgement. */
+const ME = { user_id: 'u-durand', user_name: 'Camille Durand', device: 'Tocsin desktop (poste-durand)' };
+const URGENCY_ORDER: DeadlineUrgency[] = ['info', 'warning', 'urgent', 'critical'];
 const TENANT = 'Cabinet Durand & Associés';
 
 function fail(code: string, message: string): AppError {
@@ -54,6 +61,10 @@ export class MockBackend implements Transport {
   private readonly answerDelay: number;
   private readonly now: () => number;
   private liveCount = 0;
+  /** Who acknowledged which deadline, first first. */
+  private acks: Record<string, DeadlineAck[]>;
+  private calendarSecret = 0;
+  private calendarOn = false;
   /** The links `open_link` would have opened, in order (tests read it). */
   readonly opened: string[] = [];
 
@@ -64,6 +75,7 @@ export class MockBackend implements Transport {
     this.systemLocale = opts.locale ?? 'fr';
     const now = this.now();
     this.items = scenarios.has('empty') ? [] : sampleItems(now);
+    this.acks = scenarios.has('empty') ? {} : sampleAcknowledgements(now);
     const signedIn = !scenarios.has('signedout');
     this.snap = {
       revision: 0,
@@ -80,6 +92,7 @@ export class MockBackend implements Transport {
       locale: this.systemLocale,
       paused_until: null,
       critical_pending: false,
+      unacknowledged_critical: 0,
     };
     if (scenarios.has('offline')) {
       const since = new Date(now - 17 * 60_000).toISOString();
@@ -119,6 +132,18 @@ export class MockBackend implements Transport {
       }
       case 'list_items':
         return this.listItems(args.tab as Tab, args.limit as number, args.before as string | null);
+      case 'list_deadlines':
+        this.requireSignedIn();
+        return structuredClone(this.deadlineRows().slice(0, Math.max(0, args.limit as number)));
+      case 'acknowledge':
+        this.requireSignedIn();
+        return this.acknowledge((args.deadlineIds as string[]) ?? []);
+      case 'rotate_calendar_feed':
+        this.requireSignedIn();
+        return this.rotateCalendar();
+      case 'revoke_calendar_feed':
+        this.requireSignedIn();
+        return this.revokeCalendar();
       case 'mark_read':
         this.requireSignedIn();
         return this.markRead((args.ids as string[]) ?? []);
@@ -256,15 +281,107 @@ export class MockBackend implements Transport {
           this.snap.locale === 'fr'
             ? 'Cette proposition a déjà reçu une réponse depuis un autre appareil.'
             : 'This proposal was already answered from another device.';
-        this.emit('action-result', { proposal_id: proposalId, ok: false, error: fail('conflict', message) });
+        this.emit('action-result', {
+          action: 'proposal',
+          proposal_id: proposalId,
+          deadline_ids: [],
+          ok: false,
+          error: fail('conflict', message),
+        });
         return;
       }
       it.proposal!.status = response === 'accept' ? 'accepted' : 'rejected';
       it.read = true;
       this.changed(['proposals']);
-      this.emit('action-result', { proposal_id: proposalId, ok: true, error: null });
+      this.emit('action-result', { action: 'proposal', proposal_id: proposalId, deadline_ids: [], ok: true, error: null });
     }, this.answerDelay);
     return null;
+  }
+
+  /** Like the engine: one row per deadline, grouped from its alerts, soonest due first. */
+  private deadlineRows(): DeadlineRow[] {
+    const groups = new Map<string, Item[]>();
+    for (const it of this.items) {
+      const id = it.kind === 'deadline-alert' ? it.data.deadline_id : undefined;
+      if (typeof id !== 'string') continue;
+      groups.set(id, [...(groups.get(id) ?? []), it]);
+    }
+    const rows: DeadlineRow[] = [];
+    for (const [deadline_id, alerts] of groups) {
+      alerts.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+      const latest = alerts[0];
+      const d = latest.data;
+      const text = (v: unknown) => (typeof v === 'string' ? v : null);
+      const acks = this.acks[deadline_id] ?? [];
+      const escalations = alerts
+        .map((a) => a.data.escalation as Escalation | undefined)
+        .filter((e): e is Escalation => !!e)
+        .sort((a, b) => b.step - a.step);
+      rows.push({
+        deadline_id,
+        deadline_type: latest.deadline!.deadline_type,
+        dossier_number: alerts.map((a) => text(a.data.dossier_number)).find((v) => v) ?? null,
+        dossier_title: alerts.map((a) => text(a.data.dossier_title)).find((v) => v) ?? null,
+        due_at: latest.deadline!.due_at,
+        time_zone: text(d.time_zone) ?? 'Europe/Paris',
+        working_days_left: typeof d.working_days_left === 'number' ? d.working_days_left : null,
+        remaining_days: latest.deadline!.remaining_days,
+        as_of: latest.created_at,
+        urgency: alerts
+          .map((a) => a.deadline!.urgency)
+          .reduce((m, u) => (URGENCY_ORDER.indexOf(u) > URGENCY_ORDER.indexOf(m) ? u : m), 'info' as DeadlineUrgency),
+        critical: alerts.some((a) => a.urgency === 'critical'),
+        reminder: text(d.reminder),
+        unread: alerts.some((a) => !a.read),
+        alert_ids: alerts.map((a) => a.id),
+        latest_alert_id: latest.id,
+        title: latest.title,
+        body: latest.body,
+        url: latest.url,
+        acknowledged: acks[0] ?? null,
+        acknowledgements: acks,
+        escalation: escalations[0] ?? null,
+      });
+    }
+    rows.sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at) || a.deadline_id.localeCompare(b.deadline_id));
+    return rows;
+  }
+
+  /** Like the engine: this device's own at once (pending), named once "the gateway" answers. */
+  private acknowledge(ids: string[]): null {
+    const known = new Set(this.deadlineRows().map((r) => r.deadline_id));
+    const fresh = ids.filter((id) => known.has(id) && !(this.acks[id]?.length));
+    if (fresh.length === 0) return null;
+    const at = new Date(this.now()).toISOString();
+    for (const id of fresh) this.acks[id] = [{ user_id: null, user_name: '', device: null, at, pending: true }];
+    const offline = this.snap.connection.state !== 'connected';
+    if (offline) this.snap.pending_actions += 1;
+    this.changed(['deadlines']);
+    if (offline) return null;
+    setTimeout(() => {
+      for (const id of fresh) this.acks[id] = [{ ...ME, at, pending: false }];
+      this.changed(['deadlines']);
+    }, this.answerDelay);
+    return null;
+  }
+
+  private rotateCalendar(): { url: string } {
+    if (this.snap.connection.state !== 'connected') {
+      throw fail('offline', 'Pas de connexion à la passerelle : le lien de calendrier se crée une fois connecté');
+    }
+    this.calendarSecret += 1;
+    this.calendarOn = true;
+    const secret = `demo${this.calendarSecret}-${Math.random().toString(36).slice(2, 12)}`;
+    return { url: `${this.snap.account?.server ?? 'https://tocsin.cabinet-durand.fr'}/v1/calendar/${secret}.ics` };
+  }
+
+  private revokeCalendar(): { revoked: boolean } {
+    if (this.snap.connection.state !== 'connected') {
+      throw fail('offline', 'Pas de connexion à la passerelle : le lien de calendrier se crée une fois connecté');
+    }
+    const revoked = this.calendarOn;
+    this.calendarOn = false;
+    return { revoked };
   }
 
   private async signIn(server: string, email: string, password: string): Promise<Snapshot> {
@@ -330,7 +447,9 @@ export class MockBackend implements Transport {
     for (const it of this.items) if (!it.read) unread[it.tab] += 1;
     this.snap.unread = unread;
     this.snap.unread_total = TABS.reduce((n, t) => n + unread[t], 0);
-    this.snap.critical_pending = this.items.some((i) => !i.read && i.deadline?.urgency === 'critical');
+    const unacknowledged = this.deadlineRows().filter((r) => r.critical && !r.acknowledged).length;
+    this.snap.unacknowledged_critical = unacknowledged;
+    this.snap.critical_pending = unacknowledged > 0;
   }
 
   private changed(tabs: Tab[]): void {

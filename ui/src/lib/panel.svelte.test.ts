@@ -37,7 +37,46 @@ describe('Panel wired to a backend', () => {
     await settle();
     expect(p.view.tab).toBe('deadlines');
     expect(p.view.focusItem).toBe('n-1001');
-    expect(p.lists.deadlines.items.some((i) => i.id === 'n-1001')).toBe(true);
+    expect(p.deadlines.rows.some((r) => r.alert_ids.includes('n-1001'))).toBe(true);
+    p.stop();
+  });
+
+  it('the Deadlines tab lists rows; Acknowledge is busy until the row shows who', async () => {
+    const p = start();
+    await p.start();
+    p.selectTab('deadlines');
+    await settle();
+    expect(p.deadlines.loaded).toBe(true);
+    const appeal = p.deadlines.rows.find((r) => r.deadline_id === 'DL-3381')!;
+    expect(appeal.alert_ids).toHaveLength(2);
+    const clicked = p.acknowledge(appeal);
+    expect(p.acks['DL-3381']).toEqual({ busy: true, error: null });
+    await clicked;
+    await settle(20);
+    const after = p.deadlines.rows.find((r) => r.deadline_id === 'DL-3381')!;
+    expect(after.acknowledged?.user_name).toBe('Camille Durand');
+    expect(p.acks['DL-3381']).toEqual({ busy: false, error: null });
+    expect(p.snapshot?.unacknowledged_critical).toBe(1);
+    p.stop();
+  });
+
+  it('a refused acknowledgement is said on its row, and proposals are left alone', async () => {
+    const p = start();
+    await p.start();
+    p.selectTab('deadlines');
+    await settle();
+    p.proposalEvent({ type: 'clicked', proposal_id: 'prop-8841', response: 'accept' });
+    p.ackEvent({ type: 'clicked', deadline_ids: ['DL-3390'] });
+    backend.emit('action-result', {
+      action: 'acknowledge',
+      proposal_id: null,
+      deadline_ids: ['DL-3390'],
+      ok: false,
+      error: { code: 'refused', message: 'deadline cancelled' },
+    });
+    await settle();
+    expect(p.acks['DL-3390']).toEqual({ busy: false, error: 'deadline cancelled' });
+    expect(p.proposals['prop-8841'].busy).toBe(true);
     p.stop();
   });
 

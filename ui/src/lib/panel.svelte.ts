@@ -1,13 +1,17 @@
 // The panel's live state, wired to the shell: the snapshot (from `snapshot` then `state`
-// events), the view (view.ts), the visible tab's list (items.ts), the proposal buttons
-// (proposals.ts) and the live-region text. Components read it and call its methods.
+// events), the view (view.ts), the visible tab's list (items.ts; the Deadlines tab lists
+// one row per deadline instead, deadlines.ts), the proposal and Acknowledge buttons
+// (proposals.ts, deadlines.ts) and the live-region text. Components read it and call
+// its methods.
 
 import {
   TABS,
   commands,
   on,
   toAppError,
+  type ActionResult,
   type AppError,
+  type DeadlineRow,
   type Item,
   type ProposalResponse,
   type Snapshot,
@@ -16,6 +20,7 @@ import {
 } from './ipc';
 import { appendPage, markReadLocally, mayHaveMore, nextCursor, PAGE_SIZE, refetchLimit } from './items';
 import { announcement } from './live';
+import { markRowsReadLocally, reduceAcks, type AckEvent, type AcksUi } from './deadlines';
 import { setLocale, ui } from './locale.svelte';
 import { reduceProposals, type ProposalEvent, type ProposalsUi } from './proposals';
 import * as views from './view';
@@ -28,6 +33,21 @@ export interface TabList {
   more: boolean;
 }
 
+/** The Deadlines tab's rows (`list_deadlines`: one list, no pages). */
+export interface DeadlineList {
+  rows: DeadlineRow[];
+  loaded: boolean;
+  loading: boolean;
+  error: AppError | null;
+}
+
+function emptyDeadlines(): DeadlineList {
+  return { rows: [], loaded: false, loading: false, error: null };
+}
+
+/** As many rows as the shell gives at once. */
+const DEADLINE_ROWS = 200;
+
 function emptyLists(): Record<Tab, TabList> {
   return Object.fromEntries(
     TABS.map((t) => [t, { items: [], loaded: false, loading: false, error: null, more: false }]),
@@ -39,7 +59,9 @@ export class Panel {
   startError = $state<AppError | null>(null);
   view = $state<views.ViewState>(views.initialViewState());
   lists = $state<Record<Tab, TabList>>(emptyLists());
+  deadlines = $state<DeadlineList>(emptyDeadlines());
   proposals = $state<ProposalsUi>({});
+  acks = $state<AcksUi>({});
   /** Why "Open" failed, per item id (cleared by the next try). */
   linkErrors = $state<Record<string, AppError>>({});
   liveText = $state('');
@@ -60,7 +82,7 @@ export class Panel {
           on('state', (s) => this.applySnapshot(s)),
           on('items-changed', ({ tabs }) => this.itemsChanged(tabs)),
           on('new-items', ({ items }) => this.announce(items)),
-          on('action-result', (result) => this.proposalEvent({ type: 'result', result })),
+          on('action-result', (result) => this.actionResult(result)),
           on('navigate', (nav) => this.navigate(nav)),
         ]);
       }
@@ -85,7 +107,9 @@ export class Panel {
     setLocale(next.locale);
     if (previous?.signed_in && !next.signed_in) {
       this.lists = emptyLists();
+      this.deadlines = emptyDeadlines();
       this.proposals = {};
+      this.acks = {};
     }
     if (previous && !previous.signed_in && next.signed_in) void this.fetchTab(this.view.tab);
   }
@@ -123,6 +147,7 @@ export class Panel {
   // ---- the list ----
 
   async fetchTab(tab: Tab): Promise<void> {
+    if (tab === 'deadlines') return this.fetchDeadlines();
     const list = this.lists[tab];
     const seq = ++this.seq[tab];
     const limit = refetchLimit(list.items.length);
@@ -138,6 +163,24 @@ export class Panel {
       if (seq === this.seq[tab]) list.error = toAppError(e);
     } finally {
       if (seq === this.seq[tab]) list.loading = false;
+    }
+  }
+
+  async fetchDeadlines(): Promise<void> {
+    const list = this.deadlines;
+    const seq = ++this.seq.deadlines;
+    list.loading = true;
+    try {
+      const rows = await commands.listDeadlines(DEADLINE_ROWS);
+      if (seq !== this.seq.deadlines) return;
+      list.rows = rows;
+      list.error = null;
+      list.loaded = true;
+      this.ackEvent({ type: 'rows', rows });
+    } catch (e) {
+      if (seq === this.seq.deadlines) list.error = toAppError(e);
+    } finally {
+      if (seq === this.seq.deadlines) list.loading = false;
     }
   }
 
@@ -176,6 +219,7 @@ export class Panel {
   async markAllRead(tab: Tab): Promise<void> {
     const list = this.lists[tab];
     list.items = markReadLocally(list.items, 'all');
+    if (tab === 'deadlines') this.deadlines.rows = markRowsReadLocally(this.deadlines.rows, 'all');
     try {
       await commands.markAllRead(tab);
     } catch (e) {
@@ -184,8 +228,36 @@ export class Panel {
     }
   }
 
-  /** "Open": the shell opens the item's link (looked up by id) with the system's handler. */
-  async openLink(item: Item): Promise<void> {
+  /** "Mark as read" on a deadline's row: every alert of it. */
+  async markDeadlineRead(row: DeadlineRow): Promise<void> {
+    this.deadlines.rows = markRowsReadLocally(this.deadlines.rows, [row.deadline_id]);
+    try {
+      await commands.markRead(row.alert_ids);
+    } catch (e) {
+      this.deadlines.error = toAppError(e);
+      void this.fetchDeadlines();
+    }
+  }
+
+  /** "Pris en compte": busy until the row shows it (the shell applies it at once, offline
+   *  too) or a refusal comes back as an action-result. */
+  async acknowledge(row: DeadlineRow): Promise<void> {
+    const ids = [row.deadline_id];
+    this.ackEvent({ type: 'clicked', deadline_ids: ids });
+    try {
+      await commands.acknowledge(ids);
+    } catch (e) {
+      this.ackEvent({ type: 'failed', deadline_ids: ids, error: toAppError(e) });
+    }
+  }
+
+  ackEvent(event: AckEvent): void {
+    this.acks = reduceAcks(this.acks, event);
+  }
+
+  /** "Open": the shell opens the item's link (looked up by id) with the system's handler;
+   *  a deadline's row opens its latest alert's. */
+  async openLink(item: Pick<Item, 'id' | 'url'>): Promise<void> {
     if (!item.url) return;
     delete this.linkErrors[item.id];
     try {
@@ -196,6 +268,17 @@ export class Panel {
   }
 
   // ---- proposals ----
+
+  /** An answered action: a proposal's buttons settle; a refused acknowledgement is said
+   *  on its rows, which the shell already undid (they are fetched again). */
+  private actionResult(result: ActionResult): void {
+    if (result.action === 'acknowledge') {
+      this.ackEvent({ type: 'result', result });
+      if (this.shown === 'inbox' && this.view.tab === 'deadlines') void this.fetchDeadlines();
+      return;
+    }
+    this.proposalEvent({ type: 'result', result });
+  }
 
   proposalEvent(event: ProposalEvent): void {
     this.proposals = reduceProposals(this.proposals, event);

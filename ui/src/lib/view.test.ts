@@ -29,6 +29,7 @@ function snap(signed_in: boolean): Snapshot {
     locale: 'fr',
     paused_until: null,
     critical_pending: false,
+    unacknowledged_critical: 0,
   };
 }
 

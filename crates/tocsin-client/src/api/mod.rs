@@ -1,5 +1,6 @@
 //! The gateway's HTTP API (docs/PROTOCOL.md §3 and §7): sign-in, token refresh,
-//! sign-out, history, unread counts, and publishing (for `tocsin send`).
+//! sign-out, history, unread counts, publishing (for `tocsin send`), and the user's
+//! calendar feed (`calendar.rs`).
 //!
 //! One [`ApiClient`] per gateway; it is cheap to clone (the connection pool is shared).
 //! Every call returns an [`ApiError`] sorted by what to do about it. Nothing here
@@ -7,6 +8,7 @@
 //! looks like a stolen token and signs the device out), so retry policy belongs to the
 //! caller, which knows what is safe to repeat.
 
+mod calendar;
 mod error;
 mod url;
 
@@ -26,6 +28,7 @@ use tocsin_protocol::http::{
 };
 use tocsin_protocol::{Kind, StreamName};
 
+pub use calendar::CalendarFeed;
 pub use error::ApiError;
 pub use url::{ServerUrl, ServerUrlError};
 

@@ -8,6 +8,8 @@ use tokio::sync::mpsc;
 
 use tocsin_protocol::notification::ProposalStatus;
 
+use super::SharedAccess;
+use super::tokens::RENEW_BEFORE;
 use crate::store::{Counts, DeadlineRow, InboxItem, ListCursor, LocalStore, StoreError, Tab};
 
 /// What the app asks of the engine.
@@ -47,11 +49,38 @@ pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     /// The local store; the app reads it through the queries below.
     store: Arc<Mutex<LocalStore>>,
+    /// The engine's access token, as it last renewed or dropped it.
+    access: SharedAccess,
 }
 
 impl EngineHandle {
-    pub(crate) fn new(commands: mpsc::Sender<Command>, store: Arc<Mutex<LocalStore>>) -> Self {
-        EngineHandle { commands, store }
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        store: Arc<Mutex<LocalStore>>,
+        access: SharedAccess,
+    ) -> Self {
+        EngineHandle {
+            commands,
+            store,
+            access,
+        }
+    }
+
+    /// The engine's access token, for the app's own calls to the gateway's HTTP API
+    /// (the calendar feed, `crate::api::ApiClient`), while it holds one good for at
+    /// least another minute; `None` otherwise (not connected yet, or offline long
+    /// enough for it to expire: the engine renews it on its next connection). Never a
+    /// refresh of the app's own: the refresh token is single-use, and only the engine
+    /// presents it.
+    pub fn access_token(&self) -> Option<String> {
+        let access = self
+            .access
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        access
+            .as_ref()
+            .filter(|(_, expires)| tokio::time::Instant::now() + RENEW_BEFORE < *expires)
+            .map(|(token, _)| token.clone())
     }
 
     /// Sends a command; false when the engine has stopped.

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 pub use actions::{Applied, apply_locally};
 pub use handle::{Command, EngineHandle};
-pub(crate) use tokens::{RENEW_RETRY, TokenFailure, Tokens};
+pub(crate) use tokens::{RENEW_RETRY, SharedAccess, TokenFailure, Tokens};
 
 use crate::api::ServerUrl;
 use crate::backoff::{Backoff, BackoffConfig};
@@ -160,6 +160,8 @@ pub fn start_with<G: Gateway>(
         Some(seed) => StdRng::seed_from_u64(seed),
         None => StdRng::from_os_rng(),
     };
+    let tokens = Tokens::default();
+    let access = tokens.shared();
     let engine = Engine {
         gateway,
         backoff: Backoff::new(config.backoff),
@@ -171,10 +173,10 @@ pub fn start_with<G: Gateway>(
         commands,
         jumps,
         policy,
-        tokens: Tokens::default(),
+        tokens,
     };
     let task = tokio::spawn(engine.run());
-    Ok((EngineHandle::new(commands_tx, store), events, task))
+    Ok((EngineHandle::new(commands_tx, store, access), events, task))
 }
 
 /// What the engine does after a session or a failed token renewal.

@@ -10,6 +10,7 @@
 //! whose answer was lost (a timeout) is retried with the same token: the gateway's
 //! grace window returns the same successor.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -25,11 +26,18 @@ pub(crate) const RENEW_BEFORE: Duration = Duration::from_secs(60);
 /// the open socket, while the access token is still good.
 pub(crate) const RENEW_RETRY: Duration = Duration::from_secs(5);
 
+/// The engine's access token as [`super::EngineHandle::access_token`] reads it, for
+/// the app's own HTTP calls (the calendar feed): a copy, so a caller never holds the
+/// engine up, and never a refresh of its own (the refresh token is single-use).
+pub(crate) type SharedAccess = Arc<Mutex<Option<(String, Instant)>>>;
+
 /// What the engine knows of its tokens.
 #[derive(Debug, Default)]
 pub(crate) struct Tokens {
     /// The current access token and when it expires.
     access: Option<(String, Instant)>,
+    /// The same, published for the app's handle.
+    published: SharedAccess,
     /// 4100 closes since the last good session: one refresh is tried, not more.
     invalid_token_strikes: u32,
     /// The newest refresh token, once one was received (the secret store's copy may
@@ -62,6 +70,21 @@ impl Tokens {
     /// Drops the access token: the next connection renews it first.
     pub(crate) fn forget_access(&mut self) {
         self.access = None;
+        self.publish();
+    }
+
+    /// Where the access token is published for the app's handle.
+    pub(crate) fn shared(&self) -> SharedAccess {
+        self.published.clone()
+    }
+
+    /// Copies the access token (or its absence) to [`Tokens::shared`].
+    fn publish(&self) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        published.clone_from(&self.access);
     }
 
     /// A session went live: a later 4100 may try a refresh again.
@@ -109,6 +132,7 @@ impl<G: Gateway> Engine<G> {
                 self.save_refresh_token().await;
                 let expires = Instant::now() + Duration::from_secs(tokens.expires_in);
                 self.tokens.access = Some((tokens.access_token, expires));
+                self.tokens.publish();
                 Ok(())
             }
             Err(ApiError::Unauthorized(message)) => Err(TokenFailure::SignedOut(message)),
