@@ -310,19 +310,44 @@ async fn render_toasts(app: &AppHandle, toasts: Vec<ToastContent>, closing: Clos
     // Only showing says whether the service answers: closing has nothing to say
     // when no toast was on screen.
     if shows {
-        set_notifications_status(app, outcome);
+        let shown = outcome
+            .as_ref()
+            .map(|s| s.deadline_alerts.clone())
+            .unwrap_or_default();
+        set_notifications_status(app, outcome.map(|_| ()));
+        report_shown(app, shown).await;
     }
+}
+
+/// Tells the gateway's audit trail which deadline alerts this device showed (what a
+/// firm shows its insurer: "it was on her screen at 09:00").
+async fn report_shown(app: &AppHandle, notification_ids: Vec<String>) {
+    if notification_ids.is_empty() {
+        return;
+    }
+    if let Some(engine) = app.state::<AppState>().engine() {
+        engine.send(Command::ReportShown { notification_ids }).await;
+    }
+}
+
+/// What [`show_and_close`] showed.
+#[derive(Debug, Default)]
+struct Shown {
+    /// The notification ids of the deadline alerts shown.
+    deadline_alerts: Vec<String>,
 }
 
 /// Shows a batch's toasts, except those of notifications read or deadlines
 /// acknowledged in the same batch (on the phone while this desktop was catching up:
 /// nothing to take in any more), then closes the toasts of every notification read
-/// and every deadline acknowledged. Blocking. The result is the last toast's.
+/// and every deadline acknowledged. Blocking. The result is the last toast's, with the
+/// deadline alerts shown.
 fn show_and_close(
     notifier: &dyn Notifier,
     toasts: &[ToastContent],
     closing: &Closing,
-) -> Result<(), String> {
+) -> Result<Shown, String> {
+    let mut shown = Shown::default();
     let read_ids: HashSet<&str> = closing.read.iter().map(String::as_str).collect();
     let acknowledged: BTreeSet<&str> = closing.acknowledged.iter().map(String::as_str).collect();
     let mut last = Ok(());
@@ -339,8 +364,15 @@ fn show_and_close(
             continue;
         }
         last = notifier.show(toast);
-        if let Err(err) = &last {
-            tracing::warn!(%err, summary = %toast.summary, "cannot show an OS notification");
+        match &last {
+            Err(err) => {
+                tracing::warn!(%err, summary = %toast.summary, "cannot show an OS notification")
+            }
+            Ok(()) => {
+                if let (Some(_), Some(id)) = (&toast.deadline_id, &toast.notification_id) {
+                    shown.deadline_alerts.push(id.clone());
+                }
+            }
         }
     }
     for id in &closing.read {
@@ -354,7 +386,7 @@ fn show_and_close(
             tracing::debug!(%err, deadline, "cannot close an acknowledged deadline's OS notification");
         }
     }
-    last
+    last.map(|()| shown)
 }
 
 /// Records the notification service's state.

@@ -411,6 +411,32 @@ async fn desktop_deadlines_the_critical_toasts_acknowledge_reaches_the_gateway()
             1,
             "one acknowledgement: the replaced warning's toast did not send its own"
         );
+        // The app told the audit trail the alert was on this screen.
+        let admin_key = gw
+            .admin(&[
+                "key", "create", "--tenant", "dupont", "--name", "audit", "--admin",
+            ])
+            .await
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        poll("the toast reported shown", STEP, async || {
+            let page: tocsin_protocol::audit::AuditPage = reqwest::Client::new()
+                .get(format!("http://{}/v1/audit?deadline={first}", gw.addr()))
+                .bearer_auth(&admin_key)
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok(page
+                .records
+                .iter()
+                .any(|r| r.event == tocsin_protocol::audit::AuditEvent::Shown)
+                .then_some(()))
+        })
+        .await?;
 
         // Another deadline, acknowledged on Marie's laptop: its toast here is closed.
         let second = "pourvoi-2026-0199";

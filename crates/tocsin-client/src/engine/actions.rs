@@ -164,6 +164,10 @@ impl Desk<'_> {
             Command::Acknowledge { deadline_ids } => {
                 return Some(Action::Acknowledge(deadline_ids));
             }
+            Command::ReportShown { notification_ids } => ClientFrame::Shown {
+                id,
+                notification_ids,
+            },
             Command::SetPreferences(prefs) => {
                 // Not an action for the gateway: preferences are this device's own.
                 self.policy.prefs = *prefs;

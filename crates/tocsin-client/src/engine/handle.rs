@@ -34,6 +34,13 @@ pub enum Command {
         /// The deadlines.
         deadline_ids: Vec<String>,
     },
+    /// These notifications were shown as OS notifications on this device: reported
+    /// to the gateway's audit trail (it records deadline alerts), queued like any
+    /// action so an offline display is reported once back.
+    ReportShown {
+        /// The notifications shown.
+        notification_ids: Vec<String>,
+    },
     /// The user edited their notification preferences: decide later toasts with these.
     SetPreferences(Box<crate::policy::Preferences>),
     /// The network changed (new Wi-Fi, VPN up) or the machine woke up: reconnect now.
