@@ -1,6 +1,7 @@
 //! The scenarios of `cargo xtask bench`, each bounded in time and reporting one
 //! [`Report`]. Every scenario starts its own fresh gateway.
 
+pub mod deadlines;
 pub mod desktop;
 pub mod fanout;
 pub mod idle;
@@ -49,7 +50,15 @@ impl Ctx {
 }
 
 /// Every scenario, in the order they run.
-pub const ALL: &[&str] = &["idle", "fanout", "unicast", "replay", "storm", "desktop"];
+pub const ALL: &[&str] = &[
+    "idle",
+    "fanout",
+    "unicast",
+    "replay",
+    "storm",
+    "desktop",
+    "deadlines",
+];
 
 /// Runs one scenario by name.
 pub async fn run(name: &str, ctx: &Ctx) -> Result<Report> {
@@ -60,6 +69,7 @@ pub async fn run(name: &str, ctx: &Ctx) -> Result<Report> {
         "replay" => replay::run(ctx).await,
         "storm" => storm::run(ctx).await,
         "desktop" => desktop::run(ctx).await,
+        "deadlines" => deadlines::run(ctx).await,
         other => anyhow::bail!(
             "unknown scenario '{other}'; the scenarios are: {}",
             ALL.join(", ")

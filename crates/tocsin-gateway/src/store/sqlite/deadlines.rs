@@ -195,10 +195,52 @@ fn ack_of(row: &Row) -> rusqlite::Result<Acknowledgement> {
     })
 }
 
+/// The deadlines a user is involved in (owner, backup, told by an escalation), as a
+/// common table expression `involved(id)` over `?1` (firm) and `?2` (user). Every
+/// connection runs it before `caught_up`, so each part is an index lookup
+/// (`deadlines_owner`, `deadlines_backup`, `schedule_escalated`): a filter on the
+/// firm's deadlines with an `OR` of these would read all of them, ~20 ms a connection
+/// at 100k deadlines (docs/BENCHMARKS.md, deadlines). The queries join it with
+/// `CROSS JOIN`, which makes SQLite keep it the outer loop: without statistics the
+/// planner would rather read the firm's deadlines and probe the few involved.
+const INVOLVED: &str = "WITH involved(id) AS (
+        SELECT external_id FROM deadlines WHERE tenant = ?1 AND owner = ?2
+        UNION SELECT external_id FROM deadlines WHERE tenant = ?1 AND backup = ?2
+        UNION SELECT s.deadline_id FROM schedule s, json_each(s.recipients) r
+            WHERE s.tenant = ?1 AND s.kind = 'escalation' AND s.recipients IS NOT NULL
+            AND r.value = ?2)";
+
+fn acknowledgements_sql() -> String {
+    format!(
+        "{INVOLVED}, current(id) AS (
+             SELECT d.external_id FROM involved i CROSS JOIN deadlines d
+             ON d.tenant = ?1 AND d.external_id = i.id
+             WHERE d.status = 'open' OR d.updated_us >= ?3)
+         SELECT a.deadline_id, a.user_id, COALESCE(u.name, ''), a.device, a.at_us, a.notification_id
+         FROM acknowledgements a LEFT JOIN users u ON u.id = a.user_id
+         WHERE a.tenant = ?1 AND a.deadline_id IN current
+         UNION
+         SELECT a.deadline_id, a.user_id, COALESCE(u.name, ''), a.device, a.at_us, a.notification_id
+         FROM acknowledgements a LEFT JOIN users u ON u.id = a.user_id
+         WHERE a.tenant = ?1 AND a.user_id = ?2 AND a.at_us >= ?3
+         ORDER BY 5"
+    )
+}
+
+fn closed_sql() -> String {
+    format!(
+        "{INVOLVED}
+         SELECT d.external_id, d.status, d.updated_us FROM involved i CROSS JOIN deadlines d
+         ON d.tenant = ?1 AND d.external_id = i.id
+         WHERE d.status != 'open' AND d.updated_us >= ?3
+         ORDER BY d.updated_us"
+    )
+}
+
 /// The acknowledgements a user's devices should hold: those of the deadlines the user
-/// is involved in (owner, backup, told by an escalation) that are open or closed in
-/// the last 60 days (a device offline meanwhile still learns of them), and the user's
-/// own of the last 60 days (alerts the firm published itself).
+/// is involved in that are open or closed in the last 60 days (a device offline
+/// meanwhile still learns of them), and the user's own of the last 60 days (alerts the
+/// firm published itself).
 pub fn acknowledgements_for_user(
     conn: &Connection,
     tenant: &str,
@@ -206,26 +248,13 @@ pub fn acknowledgements_for_user(
 ) -> Result<Vec<Acknowledgement>, StoreError> {
     let since = to_us(Utc::now() - chrono::Duration::days(60));
     Ok(conn
-        .prepare_cached(
-            "SELECT a.deadline_id, a.user_id, COALESCE(u.name, ''), a.device, a.at_us, a.notification_id
-             FROM acknowledgements a LEFT JOIN users u ON u.id = a.user_id
-             WHERE a.tenant = ?1 AND (
-                 (a.user_id = ?2 AND a.at_us >= ?3)
-                 OR a.deadline_id IN (
-                     SELECT external_id FROM deadlines d WHERE d.tenant = ?1
-                     AND (d.status = 'open' OR d.updated_us >= ?3)
-                     AND (d.owner = ?2 OR d.backup = ?2 OR EXISTS (
-                         SELECT 1 FROM schedule s, json_each(s.recipients) r
-                         WHERE s.tenant = ?1 AND s.deadline_id = d.external_id
-                         AND s.kind = 'escalation' AND r.value = ?2))))
-             ORDER BY a.at_us",
-        )?
+        .prepare_cached(&acknowledgements_sql())?
         .query_map(params![tenant, user_id, since], ack_of)?
         .collect::<Result<_, _>>()?)
 }
 
-/// The deadlines closed in the last 60 days that the user is involved in (owner,
-/// backup, told by an escalation), so their devices stop waiting for them.
+/// The deadlines closed in the last 60 days that the user is involved in, so their
+/// devices stop waiting for them.
 pub fn closed_for_user(
     conn: &Connection,
     tenant: &str,
@@ -233,15 +262,7 @@ pub fn closed_for_user(
 ) -> Result<Vec<tocsin_protocol::deadline::ClosedDeadline>, StoreError> {
     let since = to_us(Utc::now() - chrono::Duration::days(60));
     Ok(conn
-        .prepare_cached(
-            "SELECT external_id, status, updated_us FROM deadlines d
-             WHERE d.tenant = ?1 AND d.status != 'open' AND d.updated_us >= ?3
-             AND (d.owner = ?2 OR d.backup = ?2 OR EXISTS (
-                 SELECT 1 FROM schedule s, json_each(s.recipients) r
-                 WHERE s.tenant = ?1 AND s.deadline_id = d.external_id
-                 AND s.kind = 'escalation' AND r.value = ?2))
-             ORDER BY updated_us",
-        )?
+        .prepare_cached(&closed_sql())?
         .query_map(params![tenant, user_id, since], |row| {
             let status: String = row.get(1)?;
             Ok(tocsin_protocol::deadline::ClosedDeadline {
@@ -543,3 +564,6 @@ fn involved(conn: &Connection, tenant: &str, deadline_id: &str) -> Result<Vec<St
     }
     Ok(users)
 }
+
+#[cfg(test)]
+mod tests;

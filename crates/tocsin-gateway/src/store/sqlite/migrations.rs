@@ -53,6 +53,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10),
     ])
 }
 
@@ -212,8 +213,18 @@ INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
 
 /// The newest schema this build knows (SQLite's `user_version` after the upgrade).
 pub fn latest_version() -> i64 {
-    9
+    10
 }
+
+/// Migration 10: the indexes that make "the deadlines this user is involved in"
+/// (`deadlines::INVOLVED`, run at every connection) lookups instead of a read of all
+/// the firm's deadlines: by backup, the escalations that fired (with recipients), and
+/// a user's own acknowledgements.
+const V10: &str = r#"
+CREATE INDEX deadlines_backup ON deadlines(tenant, backup) WHERE backup IS NOT NULL;
+CREATE INDEX schedule_escalated ON schedule(tenant) WHERE kind = 'escalation' AND recipients IS NOT NULL;
+CREATE INDEX acknowledgements_user ON acknowledgements(tenant, user_id, at_us);
+"#;
 
 /// Migration 9: the audit trail — what a firm shows when a deadline is disputed:
 /// each notification published (by which key, or the scheduler), delivered to which
