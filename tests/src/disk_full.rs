@@ -1,11 +1,14 @@
 //! A full disk: publishes are refused with a clear 503 while nothing acknowledged is
-//! lost, the gateway keeps serving, and publishing works again once space is freed.
+//! lost, the gateway keeps serving, readiness reports it, and both readiness and
+//! publishing recover once space is freed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tocsin_e2e::publisher::email_with_body;
-use tocsin_e2e::{Gateway, GatewayOptions, STEP, SmallDisk, WsClient, assert_consecutive};
+use tocsin_e2e::{
+    Gateway, GatewayOptions, STEP, SmallDisk, WsClient, assert_consecutive, poll_until,
+};
 use tocsin_protocol::ErrorCode;
 
 /// The most publishes tried before the disk must be full (4 MiB / 8 KiB ≈ 500).
@@ -52,6 +55,14 @@ async fn a_full_disk_refuses_publishes_clearly_loses_nothing_and_recovers() {
         !acknowledged.is_empty(),
         "some publishes fit before the disk filled"
     );
+    // Readiness says so (a load balancer stops sending publishes here).
+    let ready = api.get("/readyz").await;
+    assert_eq!(ready.status.as_u16(), 503, "{:?}", ready.body);
+    assert!(
+        ready.body.to_string().contains("disk is full"),
+        "readiness names the cause: {}",
+        ready.body
+    );
 
     // Every acknowledged notification was delivered live, in order, nothing more.
     let live = client
@@ -65,6 +76,11 @@ async fn a_full_disk_refuses_publishes_clearly_loses_nothing_and_recovers() {
 
     // The operator frees space; the same gateway process accepts publishes again.
     gw.free_filler();
+    // Readiness recovers by itself, before any publish tries the disk again.
+    poll_until(STEP, "readiness after space was freed", || async {
+        (api.get("/readyz").await.status.as_u16() == 200).then_some(())
+    })
+    .await;
     let after = email_with_body(&marie.stream(), "after the cleanup", 100);
     let resumed = api.publish_ok(&key, &after).await;
     assert_eq!(

@@ -2,7 +2,7 @@
 //!
 //! [`Gateway::start`] runs the binary's own CLI (`init`, `tenant add`, `user add`,
 //! `key create`), edits `config.toml`, then `serve`s and waits for the
-//! `listening on http://…` line. The process's stderr goes to a log file in the data
+//! `listening on http://…` (or `https://…`, with `[tls]`) line. The process's stderr goes to a log file in the data
 //! directory; when a test panics, [`Drop`] prints where it is and its tail, and keeps the
 //! directory.
 
@@ -83,6 +83,8 @@ pub struct GatewayOptions {
     pub login_max_concurrent_hashes: Option<u64>,
     /// `login.hash_queue_wait_ms`.
     pub login_hash_queue_wait_ms: Option<u64>,
+    /// More arguments for `init` (`--tls-self-signed 127.0.0.1` serves HTTPS).
+    pub init_args: Vec<String>,
 }
 
 /// A data directory on a tmpfs of `size_bytes`, holding a `filler` file of
@@ -195,6 +197,10 @@ pub struct Gateway {
     global_key: Option<String>,
     /// `taskset -c` list for `serve`, when pinned.
     pin_cpus: Option<String>,
+    /// What `init` printed on stdout (the TLS fingerprint, with `--tls-self-signed`).
+    init_output: String,
+    /// `https` when the last `serve` announced TLS, else `http`.
+    scheme: &'static str,
 }
 
 impl Gateway {
@@ -215,8 +221,12 @@ impl Gateway {
             global_key: None,
             small_disk: options.small_disk,
             pin_cpus: options.pin_cpus.clone(),
+            init_output: String::new(),
+            scheme: "http",
         };
-        gateway.cli(&["init"], None).await;
+        let mut init = vec!["init"];
+        init.extend(options.init_args.iter().map(String::as_str));
+        gateway.init_output = gateway.cli(&init, None).await;
         gateway.edit_config(&options);
         for spec in &options.tenants {
             let fixture = gateway.create_tenant(spec).await;
@@ -264,14 +274,26 @@ impl Gateway {
         &self.addr
     }
 
-    /// `ws://127.0.0.1:PORT/v1/ws`.
+    /// `ws://127.0.0.1:PORT/v1/ws` (`wss://` with TLS).
     pub fn ws_url(&self) -> String {
-        format!("ws://{}{}", self.addr, tocsin_protocol::WS_PATH)
+        let scheme = if self.scheme == "https" { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.addr, tocsin_protocol::WS_PATH)
     }
 
-    /// An HTTP client for the current process.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// An HTTP client for the current process (with TLS, one that trusts no
+    /// self-signed certificate: see `Api::with_client`).
     pub fn api(&self) -> Api {
-        Api::new(format!("http://{}", self.addr))
+        Api::new(self.base_url())
+    }
+
+    /// What `init` printed on stdout.
+    pub fn init_output(&self) -> &str {
+        &self.init_output
     }
 
     /// The data directory.
@@ -405,14 +427,19 @@ impl Gateway {
         let mut lines = BufReader::new(stdout).lines();
         let wait_for_listening = async {
             while let Some(line) = lines.next_line().await.expect("stdout is readable") {
-                if let Some(addr) = line.trim().strip_prefix("listening on http://") {
-                    return Some(addr.trim_end_matches('/').to_owned());
+                let Some(url) = line.trim().strip_prefix("listening on ") else {
+                    continue;
+                };
+                for scheme in ["http", "https"] {
+                    if let Some(addr) = url.strip_prefix(&format!("{scheme}://")) {
+                        return Some((scheme, addr.trim_end_matches('/').to_owned()));
+                    }
                 }
             }
             None
         };
-        let addr = match tokio::time::timeout(START_TIMEOUT, wait_for_listening).await {
-            Ok(Some(addr)) => addr,
+        let (scheme, addr) = match tokio::time::timeout(START_TIMEOUT, wait_for_listening).await {
+            Ok(Some(found)) => found,
             Ok(None) => panic!(
                 "tocsin-gateway serve exited before listening ({:?}); log:\n{}",
                 child.try_wait(),
@@ -426,6 +453,7 @@ impl Gateway {
         // Keep draining stdout so the gateway never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.addr = addr;
+        self.scheme = scheme;
         self.child = Some(child);
         if self.small_disk.is_some() {
             // The copy inside the namespace is done once the gateway listens.

@@ -78,6 +78,12 @@ impl Api {
         Api { client, base }
     }
 
+    /// A client for `base` built by the caller (one that trusts a test's own
+    /// certificate, for `https://`).
+    pub fn with_client(client: reqwest::Client, base: String) -> Api {
+        Api { client, base }
+    }
+
     /// Sends a request and reads the whole reply; a transport error is returned, not a
     /// panic, so publishers can notice that the gateway died.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Result<Reply> {

@@ -24,6 +24,7 @@ mod isolation; // One firm never sees, reads, publishes into or marks another fi
 mod limits; // Per-user connection cap, Origin allow-list, first-frame auth deadline.
 mod login_throttling; // Login floods keep memory flat (503); guesses get 429 per address and account, never locking the owner out.
 mod membership; // Members added to or removed from a conversation while connected: effective at once.
+mod metrics; // /metrics during a scenario: each counter moved by what happened, promtool accepts it; the token guards it, the private address does not need it; the documented alert rules pass promtool.
 mod offline_actions; // Offline actions keep their promise: mark-all-read covers what was seen; long queues are paced, never dropped.
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
@@ -34,4 +35,5 @@ mod slow_consumer; // A client that stops reading is cut off alone and resumes w
 mod soak; // A seeded random schedule of SIGKILLs, black holes and actions of every kind: nothing lost, applied once, unread agrees.
 mod store_integrity; // An older copy restored, the WAL deleted, a damaged file, a held lock: refused clearly, nothing lost.
 mod terminal_client; // `tocsin listen` killed and restarted resumes from its persisted positions.
+mod tls; // Built-in TLS: HTTPS and WSS, TLS 1.2/1.3 only (openssl, testssl), plain HTTP told to use https, certificate reload under open WebSockets, expiry.
 mod webhooks; // Signed receipts from a durable outbox: a receiver down, then slow, then up gets every event at least once, across a restart.

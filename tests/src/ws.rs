@@ -5,6 +5,7 @@
 //! methods" is how a test plays a silent or slow peer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -13,10 +14,10 @@ use tocsin_protocol::{ClientFrame, Notification, Position, ServerFrame, StreamNa
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 /// How a client authenticates and what it sends on the upgrade.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +28,8 @@ pub struct ConnectOptions {
     pub origin: Option<String>,
     /// A tiny socket receive buffer, so an unread socket fills up after a few KiB.
     pub small_receive_buffer: bool,
+    /// For `wss://`: the TLS client config (the roots it trusts).
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 impl ConnectOptions {
@@ -99,8 +102,8 @@ pub struct CatchUp {
 
 /// One WebSocket connection to the gateway.
 pub struct WsClient {
-    /// The socket.
-    socket: WebSocketStream<TcpStream>,
+    /// The socket (plain for `ws://`, TLS for `wss://`).
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The last position seen per stream (from `caught_up` and notifications), for
     /// reconnecting where this client left off.
     positions: BTreeMap<StreamName, Position>,
@@ -133,8 +136,9 @@ impl WsClient {
         }
         let host = url
             .strip_prefix("ws://")
+            .or_else(|| url.strip_prefix("wss://"))
             .and_then(|rest| rest.split('/').next())
-            .expect("a ws:// url");
+            .expect("a ws:// or wss:// url");
         let addr = host.parse().expect("the gateway address is ip:port");
         let socket = TcpSocket::new_v4().expect("a TCP socket can be created");
         if options.small_receive_buffer {
@@ -146,7 +150,10 @@ impl WsClient {
             .connect(addr)
             .await
             .map_err(|e| ConnectFailure::Other(WsError::Io(e)))?;
-        match tokio_tungstenite::client_async(request, stream).await {
+        let connector = options.tls.clone().map(Connector::Rustls);
+        match tokio_tungstenite::client_async_tls_with_config(request, stream, None, connector)
+            .await
+        {
             Ok((socket, _response)) => Ok(WsClient {
                 socket,
                 positions: BTreeMap::new(),

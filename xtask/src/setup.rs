@@ -125,6 +125,18 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         name: "python3-icalendar",
         why: "an outside iCalendar parser: the calendar feed's tests read the feed with it",
     },
+    SystemPackage {
+        name: "prometheus",
+        why: "promtool: the metrics test checks /metrics with it, and the alert rules in docs/OPERATIONS.md",
+    },
+    SystemPackage {
+        name: "openssl",
+        why: "openssl s_client and x509: the TLS tests check protocol versions and the fingerprint `init` prints",
+    },
+    SystemPackage {
+        name: "testssl.sh",
+        why: "testssl: the TLS test scans the gateway's protocols and cipher suites from outside",
+    },
 ];
 
 /// Installs the missing system packages and cargo tools.

@@ -49,6 +49,68 @@ pub struct Config {
     /// The deadline scheduler.
     #[serde(default)]
     pub deadlines: DeadlinesConfig,
+    /// Where Prometheus scrapes `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Built-in HTTPS and WSS on `listen`; absent: plain HTTP (behind a TLS proxy).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: the certificate chain and its key, PEM files (certbot's `fullchain.pem`
+/// and `privkey.pem`). Both are read again when they change, and on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first; relative to the data dir unless absolute.
+    pub cert: String,
+    /// The leaf's private key (PKCS#8, SEC1 or PKCS#1); relative to the data dir
+    /// unless absolute.
+    pub key: String,
+    /// How often the two files are checked for a change (modification time, size,
+    /// inode), in seconds; 0 reloads on SIGHUP only (e.g. on a network filesystem).
+    #[serde(default = "default_tls_reload_check_secs")]
+    pub reload_check_secs: u64,
+}
+
+fn default_tls_reload_check_secs() -> u64 {
+    5
+}
+
+impl TlsConfig {
+    /// The certificate file's path.
+    pub fn cert_path(&self, data_dir: &Path) -> PathBuf {
+        in_data_dir(data_dir, &self.cert)
+    }
+
+    /// The key file's path.
+    pub fn key_path(&self, data_dir: &Path) -> PathBuf {
+        in_data_dir(data_dir, &self.key)
+    }
+}
+
+/// `path` as given when absolute, else inside the data dir.
+fn in_data_dir(data_dir: &Path, path: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    if path.is_absolute() {
+        path
+    } else {
+        data_dir.join(path)
+    }
+}
+
+/// `[metrics]`: `/metrics` is served on the main port to whoever presents `token`
+/// (`Authorization: Bearer`), and, if `listen` is set, on that second address too,
+/// without a token (bind it to localhost or a private network). With neither,
+/// `/metrics` is off: it names the firms (`tenant` labels) and their activity, which
+/// the open internet has no business reading. `init` writes a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The bearer token that reads `/metrics` on the main port.
+    pub token: Option<String>,
+    /// A second address serving only `/metrics`, without a token.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[deadlines]`: the scheduler. A firm's policies (reminder hour, calendar, delays)
@@ -298,6 +360,18 @@ impl Config {
             "http publish rate limits must be at least 1"
         );
         self.login.validate()?;
+        if let Some(token) = &self.metrics.token {
+            anyhow::ensure!(
+                token.len() >= 16,
+                "metrics.token must be at least 16 characters (a random one: `openssl rand -hex 24`)"
+            );
+        }
+        if let Some(tls) = &self.tls {
+            anyhow::ensure!(
+                !tls.cert.is_empty() && !tls.key.is_empty(),
+                "[tls] needs both cert and key (PEM files; `tocsin-gateway init --tls-self-signed HOST` makes a pair)"
+            );
+        }
         if let Some(external) = &self.auth.external {
             crate::auth::ExternalVerifier::new(external.clone())
                 .map(|_| ())
@@ -408,6 +482,40 @@ failure_delay_ms = 1000
 max_failure_delay_ms = 300000
 max_concurrent_hashes = 0     # 0 = one per core; each needs 19 MiB
 hash_queue_wait_ms = 2000
+
+# Built-in HTTPS and WSS (docs/OPERATIONS.md, "TLS"); `init --tls-self-signed HOST`
+# writes this section with a self-signed pair. Certbot's files, for example:
+# [tls]
+# cert = "/etc/letsencrypt/live/gateway.example/fullchain.pem"
+# key = "/etc/letsencrypt/live/gateway.example/privkey.pem"
+"#
+    )
+}
+
+/// The `[metrics]` section `init` appends: Prometheus reads `/metrics` with this token.
+pub fn metrics_config_text(token: &str) -> String {
+    format!(
+        r#"
+# Prometheus scrapes /metrics with `Authorization: Bearer <token>` (docs/OPERATIONS.md);
+# `listen` adds a second address serving /metrics without a token (keep it private).
+[metrics]
+token = "{token}"
+# listen = "127.0.0.1:9851"
+"#
+    )
+}
+
+/// The `[tls]` section `init --tls-self-signed` appends.
+pub fn tls_config_text(cert: &str, key: &str) -> String {
+    format!(
+        r#"
+# HTTPS and WSS on `listen` (docs/OPERATIONS.md, "TLS"). The files are read again when
+# they change (certbot renewals) and on SIGHUP. Without [tls] the gateway speaks plain
+# HTTP, for a TLS proxy in front of it.
+[tls]
+cert = {cert:?}
+key = {key:?}
+reload_check_secs = 5         # 0: reload on SIGHUP only
 "#
     )
 }
@@ -419,7 +527,8 @@ mod tests {
     #[test]
     fn the_initial_config_parses_to_the_defaults() {
         let secret = "x".repeat(40);
-        let config: Config = toml::from_str(&initial_config_text(&secret)).expect("parses");
+        let text = initial_config_text(&secret) + &metrics_config_text(&"m".repeat(32));
+        let config: Config = toml::from_str(&text).expect("parses");
         config.validate().expect("valid");
         let defaults = Config::with_secret(secret);
         assert_eq!(config.listen, defaults.listen);
@@ -429,6 +538,24 @@ mod tests {
         );
         assert_eq!(config.retention_secs, 30 * 24 * 3600);
         assert_eq!(config.login, defaults.login);
+        assert_eq!(config.metrics.token, Some("m".repeat(32)));
+    }
+
+    #[test]
+    fn tls_paths_are_relative_to_the_data_dir_unless_absolute() {
+        let text = initial_config_text(&"x".repeat(40))
+            + &tls_config_text("tls/cert.pem", "/etc/tocsin/key.pem");
+        let config: Config = toml::from_str(&text).expect("parses");
+        config.validate().expect("valid");
+        let tls = config.tls.expect("[tls] is set");
+        let data_dir = Path::new("/var/lib/tocsin");
+        assert_eq!(
+            tls.cert_path(data_dir),
+            Path::new("/var/lib/tocsin/tls/cert.pem")
+        );
+        assert_eq!(tls.key_path(data_dir), Path::new("/etc/tocsin/key.pem"));
+        assert_eq!(tls.reload_check_secs, 5);
+        assert!(Config::with_secret("x".repeat(40)).tls.is_none());
     }
 
     #[test]

@@ -158,6 +158,7 @@ impl From<QueryRejection> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        crate::metrics::refused(self.body.code.as_str(), crate::metrics::Surface::Http);
         if self.status.is_client_error() {
             tracing::info!(status = self.status.as_u16(), code = ?self.body.code, message = %self.body.message, "request refused");
         }

@@ -28,6 +28,9 @@ pub struct Live {
     pub stored: Arc<StoredNotification>,
     /// Its frame with `replay: false`.
     pub frame: Utf8Bytes,
+    /// When the writer handed it over (just after its commit): the start of the
+    /// delivery latency metric.
+    pub committed: std::time::Instant,
 }
 
 /// What a connection's queue carries.
@@ -118,6 +121,7 @@ impl ConnHandle {
             Ok(()) => {}
             Err(Full(_)) => {
                 if !self.kill.is_cancelled() {
+                    crate::metrics::slow_consumer();
                     tracing::warn!(conn = self.id, user = %self.user_id, "slow consumer: queue full, closing with 4001");
                 }
                 self.kill(
@@ -349,6 +353,7 @@ impl Hub {
 impl Fanout for Hub {
     fn deliver(&self, notifications: &[Arc<StoredNotification>]) {
         let streams = read(&self.streams);
+        let committed = std::time::Instant::now();
         for stored in notifications {
             let Some(subs) = streams.get(&stored.stream) else {
                 continue;
@@ -356,6 +361,7 @@ impl Fanout for Hub {
             let live = Arc::new(Live {
                 stored: stored.clone(),
                 frame: Utf8Bytes::from(stored.frame_text(false)),
+                committed,
             });
             for conn in subs {
                 conn.offer(Outbound::Notification(live.clone()));

@@ -16,6 +16,8 @@ pub mod email;
 pub mod error;
 pub mod hub;
 pub mod listener;
+pub mod metrics;
+pub mod metrics_serve;
 pub mod queue;
 pub mod server;
 pub mod state;

@@ -3,7 +3,8 @@
 //! connection with hyper directly, with a deadline for the first byte and then for the
 //! headers (the handshake), a cap of open connections per source address, a backoff
 //! when `accept` fails, and a graceful shutdown: stop accepting, let in-flight
-//! requests finish.
+//! requests finish. With `[tls]`, `listener/tls.rs` runs the TLS handshake between
+//! the first byte and hyper, inside the same deadline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,13 +17,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 mod per_ip;
+pub mod tls;
 
 pub use per_ip::PerIp;
+pub use tls::Tls;
 
 /// How long in-flight HTTP requests get to finish at shutdown.
 const GRACE: Duration = Duration::from_secs(10);
@@ -38,6 +41,9 @@ pub struct ConnectionLimits {
     pub handshake_timeout: Duration,
     /// Open connections per source address.
     pub per_ip: Arc<PerIp>,
+    /// HTTPS and WSS instead of plain HTTP: the handshake must also finish within
+    /// `handshake_timeout` of the accept.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// Accepts connections until `shutdown` is cancelled, then drains.
@@ -109,9 +115,9 @@ impl Connection {
         };
         // hyper's header timeout starts at the first byte: a socket that never sends
         // one would be held forever.
+        let deadline = tokio::time::Instant::now() + self.limits.handshake_timeout;
         let mut first = [0_u8; 1];
-        let first_byte =
-            tokio::time::timeout(self.limits.handshake_timeout, stream.peek(&mut first));
+        let first_byte = tokio::time::timeout_at(deadline, stream.peek(&mut first));
         let sent = tokio::select! {
             sent = first_byte => matches!(sent, Ok(Ok(read)) if read > 0),
             () = self.shutdown.cancelled() => false,
@@ -122,6 +128,25 @@ impl Connection {
         }
         // Small frames (pings, acks) must not wait for Nagle.
         let _ = stream.set_nodelay(true);
+        match self.limits.tls.clone() {
+            None => self.serve_http(stream, peer).await,
+            Some(tls) => {
+                let accepted = tls
+                    .accept(stream, peer, first[0], deadline, &self.shutdown)
+                    .await;
+                if let Some(stream) = accepted {
+                    self.serve_http(stream, peer).await;
+                }
+            }
+        }
+        drop(slot);
+    }
+
+    /// Serves HTTP (and upgrades) on a plain or TLS stream.
+    async fn serve_http<I>(self, stream: I, peer: SocketAddr)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let service = TowerToHyperService::new(WithPeer {
             app: self.app,
             peer,
@@ -134,7 +159,6 @@ impl Connection {
         if let Err(err) = connection.await {
             tracing::debug!(error = %err, "HTTP connection ended with an error");
         }
-        drop(slot);
     }
 }
 

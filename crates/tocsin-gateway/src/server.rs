@@ -29,6 +29,15 @@ pub fn open(
     data_dir: &Path,
     shutdown: CancellationToken,
 ) -> anyhow::Result<AppState> {
+    // Before the store: a certificate that cannot serve stops the start at once.
+    let tls = match &config.tls {
+        Some(tls) => Some(Arc::new(crate::listener::Tls::from_config(
+            tls,
+            data_dir,
+            crate::clock::Clock::system(),
+        )?)),
+        None => None,
+    };
     let hub = Hub::new();
     let path = config.database_path(data_dir);
     let store = SqliteStore::serve(&path, &config.sqlite_synchronous, hub.clone())
@@ -46,13 +55,18 @@ pub fn open(
     };
     let auth = Arc::new(Authenticator::new(access, external));
     let store: Arc<dyn Store> = Arc::new(store);
-    Ok(AppState::new(Arc::new(config), store, hub, auth, shutdown))
+    let metrics_listener = crate::metrics_serve::bind(&config)?;
+    let mut state = AppState::new(Arc::new(config), store, hub, auth, shutdown);
+    state.tls = tls;
+    state.metrics_listener = Arc::new(std::sync::Mutex::new(metrics_listener));
+    Ok(state)
 }
 
 /// Serves HTTP and WebSocket on `listener` until `state.shutdown` is cancelled, then
 /// drains: every session closes with 4000 going_away (sessions watch child tokens of
 /// the shutdown token), and this returns once they are gone or after a timeout.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    let metrics = crate::metrics_serve::start(&state)?;
     let pruner = tokio::spawn(prune_loop(state.clone()));
     let scheduler = tokio::spawn(crate::deadlines::scheduler::Scheduler::of(&state).run());
     let webhooks = tokio::spawn(crate::webhooks::Deliverer::of(&state)?.run());
@@ -67,7 +81,12 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     let limits = crate::listener::ConnectionLimits {
         handshake_timeout: Duration::from_millis(state.config.http.handshake_timeout_ms.max(1)),
         per_ip: crate::listener::PerIp::new(state.config.http.max_connections_per_ip),
+        tls: state.tls.clone(),
     };
+    if let Some(tls) = state.tls.clone() {
+        // Ends at the shutdown token.
+        tokio::spawn(tls.watch(state.shutdown.clone()));
+    }
     crate::listener::accept_loop(listener, app, limits, state.shutdown.clone()).await;
     state.hub.close_all(
         CloseCode::GoingAway,
@@ -81,6 +100,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         tracing::warn!("some WebSocket sessions did not close in time");
     }
     pruner.abort();
+    metrics.abort();
     // The scheduler stops at the shutdown token; a step it was applying either
     // committed or stays planned for the next start.
     let _ = scheduler.await;

@@ -53,6 +53,14 @@ pub struct AppState {
     pub audit: AuditSink,
     /// The task emptying `audit`, taken by `server::serve` to run it.
     pub audit_writer: Arc<Mutex<Option<AuditWriter>>>,
+    /// The TLS acceptor and its certificate, with `[tls]` (set by `server::open`);
+    /// `/readyz` reports its expiry warning.
+    pub tls: Option<Arc<crate::listener::Tls>>,
+    /// Renders `/metrics` (the process's one recorder).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The `[metrics] listen` socket, bound by `server::open` (so a port in use stops
+    /// the start before "listening on" is printed), taken by `server::serve`.
+    pub metrics_listener: Arc<Mutex<Option<std::net::TcpListener>>>,
 }
 
 impl AppState {
@@ -90,6 +98,9 @@ impl AppState {
             webhook_wake: Arc::new(Notify::new()),
             audit,
             audit_writer: Arc::new(Mutex::new(Some(audit_writer))),
+            tls: None,
+            metrics: crate::metrics::install(),
+            metrics_listener: Arc::new(Mutex::new(None)),
         }
     }
 }

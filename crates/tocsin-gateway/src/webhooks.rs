@@ -134,6 +134,7 @@ impl Deliverer {
         }))
         .await;
         for (event, attempt) in attempts {
+            crate::metrics::webhook_attempt(matches!(attempt, WebhookAttempt::Delivered { .. }));
             if let WebhookAttempt::Failed { error, retry_at } = &attempt {
                 tracing::warn!(
                     tenant = %event.tenant,

@@ -37,6 +37,26 @@ pub enum ErrorCode {
     Unknown,
 }
 
+impl ErrorCode {
+    /// The code as it is on the wire (`rate_limited`), e.g. for a metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::StoreBusy => "store_busy",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
 /// The body of every HTTP error and the `error` of a failed action result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -56,6 +76,35 @@ impl ErrorBody {
             code,
             message: message.into(),
             retry_after_ms: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// Metrics label errors with `as_str`: it must be the wire name, or a dashboard's
+    /// `code="rate_limited"` would match nothing.
+    #[test]
+    fn as_str_is_the_wire_name() {
+        use ErrorCode::*;
+        for code in [
+            InvalidRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            TooLarge,
+            RateLimited,
+            Unavailable,
+            StoreBusy,
+            Internal,
+            Unsupported,
+            Unknown,
+        ] {
+            let wire = serde_json::to_string(&code).expect("serialises");
+            assert_eq!(wire, format!("\"{}\"", code.as_str()));
         }
     }
 }

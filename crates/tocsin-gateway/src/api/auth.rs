@@ -46,7 +46,10 @@ pub async fn login(
             return Err(err);
         }
     };
-    let user = user.ok_or_else(|| AppError::unauthorized(BAD_CREDENTIALS))?;
+    let user = user.ok_or_else(|| {
+        crate::metrics::auth_failed(crate::metrics::AuthFailure::BadPassword);
+        AppError::unauthorized(BAD_CREDENTIALS)
+    })?;
     state.login_guard.succeeded(&attempt);
     let refresh_token = new_refresh_token();
     let session_id = uuid::Uuid::now_v7().to_string();
@@ -152,13 +155,17 @@ pub async fn refresh(
                 "this device's session was revoked (its refresh token was used twice); sign in again",
             );
             tracing::warn!("a rotated refresh token was presented again; its session is revoked");
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::BadRefreshToken);
             Err(AppError::unauthorized(
                 "this refresh token was already used, so the session was revoked for safety; sign in again",
             ))
         }
-        RotateOutcome::Invalid => Err(AppError::unauthorized(
-            "unknown, expired or revoked refresh token; sign in again",
-        )),
+        RotateOutcome::Invalid => {
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::BadRefreshToken);
+            Err(AppError::unauthorized(
+                "unknown, expired or revoked refresh token; sign in again",
+            ))
+        }
     }
 }
 

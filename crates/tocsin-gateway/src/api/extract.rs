@@ -47,9 +47,11 @@ impl FromRequestParts<AppState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let token = bearer(&parts.headers)?.ok_or_else(|| {
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::MissingCredentials);
             AppError::unauthorized("sign in first: send `Authorization: Bearer <access token>`")
         })?;
         if token.starts_with(API_KEY_PREFIX) {
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::MissingCredentials);
             return Err(AppError::unauthorized(
                 "this endpoint needs a user's access token, not an API key",
             ));
@@ -72,6 +74,7 @@ impl Publisher {
     /// on every request.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Publisher, AppError> {
         let bad = || {
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::BadApiKey);
             AppError::unauthorized(
                 "unknown or revoked API key; create one with `tocsin-gateway key create`",
             )
@@ -96,9 +99,12 @@ impl FromRequestParts<AppState> for Publisher {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers)?
-            .ok_or_else(|| AppError::unauthorized("send `Authorization: Bearer <API key>`"))?;
+        let token = bearer(&parts.headers)?.ok_or_else(|| {
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::MissingCredentials);
+            AppError::unauthorized("send `Authorization: Bearer <API key>`")
+        })?;
         if !token.starts_with(API_KEY_PREFIX) {
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::MissingCredentials);
             return Err(AppError::unauthorized(
                 "this endpoint needs an API key (tsk_…), not a user token",
             ));

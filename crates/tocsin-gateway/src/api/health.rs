@@ -10,13 +10,18 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: 503 while shutting down or when the database does not answer.
+/// `GET /readyz`: 503 while shutting down or when the database does not answer; a
+/// TLS certificate near its expiry is named in the 200's body (monitoring that greps
+/// for "warning" sees it before clients do).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
     }
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready".into()),
+        Ok(()) => match state.tls.as_ref().and_then(|tls| tls.expiry_warning()) {
+            Some(warning) => (StatusCode::OK, format!("ready (warning: {warning})")),
+            None => (StatusCode::OK, "ready".into()),
+        },
         Err(err) => {
             tracing::error!(error = %err, "readiness check failed");
             (

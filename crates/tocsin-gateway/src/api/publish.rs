@@ -26,10 +26,12 @@ pub async fn publish(
 ) -> Result<(StatusCode, Json<PublishResponse>), AppError> {
     check_rate(&state, &publisher, 1)?;
     let append = prepare(&state, &publisher, request).await?;
+    let kind = append.notification.data.kind();
     let mut appended = state.store.append(vec![append]).await?;
     let appended = appended
         .pop()
         .ok_or_else(|| AppError::internal("append returned nothing"))?;
+    count_published(kind, &appended);
     let status = match (appended.deliver_at, appended.duplicate) {
         (Some(_), _) => {
             state.schedule_wake.notify_one();
@@ -72,17 +74,27 @@ pub async fn publish_batch(
             })?;
         batch.push(append);
     }
-    let results: Vec<PublishResponse> = state
-        .store
-        .append(batch)
-        .await?
-        .into_iter()
-        .map(response)
-        .collect();
+    let kinds: Vec<_> = batch.iter().map(|a| a.notification.data.kind()).collect();
+    let appended = state.store.append(batch).await?;
+    for (kind, appended) in kinds.into_iter().zip(&appended) {
+        count_published(kind, appended);
+    }
+    let results: Vec<PublishResponse> = appended.into_iter().map(response).collect();
     if results.iter().any(|result| result.deliver_at.is_some()) {
         state.schedule_wake.notify_one();
     }
     Ok((StatusCode::CREATED, Json(BatchPublishResponse { results })))
+}
+
+/// Counts a stored publish in `tocsin_publishes_total` (refusals are counted with
+/// their error code by `AppError`).
+fn count_published(kind: tocsin_protocol::notification::Kind, appended: &Appended) {
+    let result = match (appended.deliver_at, appended.duplicate) {
+        (Some(_), _) => "scheduled",
+        (None, true) => "duplicate",
+        (None, false) => "stored",
+    };
+    crate::metrics::published(kind.as_str(), result, 1);
 }
 
 fn response(appended: Appended) -> PublishResponse {

@@ -70,7 +70,7 @@ pub async fn put(
     Ok(Json(WebhookView {
         url: request.url,
         secret: generated.then_some(secret),
-        pending: state.store.pending_webhook_events(&tenant).await?,
+        pending: state.store.pending_webhook_events(Some(&tenant)).await?,
     }))
 }
 
@@ -87,7 +87,7 @@ pub async fn get(
     Ok(Json(WebhookView {
         url: webhook.url,
         secret: None,
-        pending: state.store.pending_webhook_events(&tenant).await?,
+        pending: state.store.pending_webhook_events(Some(&tenant)).await?,
     }))
 }
 

@@ -62,6 +62,18 @@ impl Authenticator {
     /// an expired but genuine token gives [`TokenError::Expired`]; anything else that
     /// fails gives [`TokenError::Invalid`] with the reason.
     pub async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        let verified = self.verify_uncounted(token).await;
+        if let Err(err) = &verified {
+            crate::metrics::auth_failed(match err {
+                TokenError::Expired => crate::metrics::AuthFailure::ExpiredToken,
+                _ => crate::metrics::AuthFailure::InvalidToken,
+            });
+        }
+        verified
+    }
+
+    /// [`Authenticator::verify`] without counting its failures.
+    async fn verify_uncounted(&self, token: &str) -> Result<Identity, TokenError> {
         jwt::ensure_size(token)?;
         let Some(external) = &self.external else {
             return self.access.verify(token);

@@ -9,7 +9,7 @@ use base64::Engine;
 use clap::Subcommand;
 
 use crate::auth::{hash_password, new_api_key};
-use crate::config::{CONFIG_FILE, Config, initial_config_text};
+use crate::config::{CONFIG_FILE, Config, initial_config_text, metrics_config_text};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Fanout, NewApiKey, NewUser, Store, StoredNotification};
 
@@ -90,8 +90,9 @@ impl Fanout for NoFanout {
     fn deliver(&self, _: &[Arc<StoredNotification>]) {}
 }
 
-/// `init`: creates the data dir and config.toml (never overwrites one).
-pub fn init(data_dir: &Path) -> anyhow::Result<()> {
+/// `init`: creates the data dir and config.toml (never overwrites one); with
+/// `--tls-self-signed`, a self-signed pair and `[tls]` too.
+pub fn init(data_dir: &Path, args: &super::tls::InitArgs) -> anyhow::Result<()> {
     let path = data_dir.join(CONFIG_FILE);
     anyhow::ensure!(
         !path.exists(),
@@ -100,9 +101,17 @@ pub fn init(data_dir: &Path) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(data_dir)?;
     restrict(data_dir, 0o700)?;
+    let tls = super::tls::self_signed_for_init(data_dir, args)?;
     let secret: [u8; 48] = rand::random();
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
-    std::fs::write(&path, initial_config_text(&secret))?;
+    let metrics_token = hex::encode(rand::random::<[u8; 24]>());
+    let text = initial_config_text(&secret) + &metrics_config_text(&metrics_token);
+    let text = text
+        + &tls
+            .as_ref()
+            .map(|tls| tls.config_text())
+            .unwrap_or_default();
+    std::fs::write(&path, text)?;
     restrict(&path, 0o600)?;
     let config = Config::load(data_dir)?;
     // Create and migrate the database now, so the first `serve` has nothing to do.
@@ -115,6 +124,9 @@ pub fn init(data_dir: &Path) -> anyhow::Result<()> {
     drop(store);
     eprintln!("initialised {}", data_dir.display());
     println!("{}", path.display());
+    if let Some(tls) = &tls {
+        tls.print(data_dir, config.listen);
+    }
     Ok(())
 }
 

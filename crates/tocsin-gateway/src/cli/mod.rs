@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod serve;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the data directory and a config file with generated secrets.
-    Init,
+    Init(tls::InitArgs),
     /// Run the gateway.
     Serve(serve::ServeArgs),
     /// Manage firms.
@@ -51,7 +52,7 @@ pub fn main() -> ExitCode {
         Err(err) => return fail(err),
     };
     let result = match cli.command {
-        Command::Init => admin::init(&data_dir),
+        Command::Init(args) => admin::init(&data_dir, &args),
         Command::Serve(args) => serve::run(&data_dir, args),
         Command::Tenant(command) => {
             admin::run_blocking(&data_dir, |store| admin::tenant(store, command))

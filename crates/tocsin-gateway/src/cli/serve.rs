@@ -50,8 +50,12 @@ async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
     })?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %data_dir.display(), "gateway listening");
-    // Tests and scripts read this line to learn the port.
-    println!("listening on http://{local}");
+    // Tests and scripts read this line to learn the port (and the scheme).
+    let scheme = if state.tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{local}");
+    if let Some(tls) = state.tls.clone() {
+        tokio::spawn(super::tls::reload_on_sighup(tls));
+    }
     tokio::spawn(wait_for_signal(shutdown));
     server::serve(listener, state).await
 }

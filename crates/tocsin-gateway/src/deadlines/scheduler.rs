@@ -97,6 +97,16 @@ impl Scheduler {
             return Ok(0);
         }
         let count = due.len();
+        // Lag is measured on the scheduler's clock (paused in tests), per step found due.
+        let lags: Vec<_> = due
+            .iter()
+            .map(|d| {
+                (
+                    d.step.kind.as_str(),
+                    (now - d.step.at).to_std().unwrap_or_default(),
+                )
+            })
+            .collect();
         let firings = firings(self.store.as_ref(), due, now, self.late_after)
             .await
             .map_err(|err| err.to_string())?;
@@ -106,6 +116,9 @@ impl Scheduler {
             .await
             .map_err(|err| err.to_string())?;
         tracing::info!(due = count, applied, "scheduled steps applied");
+        for (kind, lag) in lags {
+            crate::metrics::step_applied(kind, lag);
+        }
         if applied > 0 {
             self.webhooks.notify_one();
         }

@@ -254,8 +254,8 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         attempt: WebhookAttempt,
     ) -> Result<(), StoreError>;
-    /// Undelivered webhook events of a firm.
-    async fn pending_webhook_events(&self, tenant: &str) -> Result<u64, StoreError>;
+    /// Undelivered webhook events of a firm, or of every firm (`None`: the metric).
+    async fn pending_webhook_events(&self, tenant: Option<&str>) -> Result<u64, StoreError>;
     /// The user whose calendar feed secret has this SHA-256 digest.
     async fn calendar_feed_user(&self, secret_hash: &str) -> Result<Option<User>, StoreError>;
     /// Gives a user's calendar feed a new secret digest (the old URL stops working).

@@ -178,12 +178,15 @@ impl Session {
                 data: Some(data),
                 error: None,
             },
-            Err(error) => ServerFrame::Result {
-                id,
-                ok: false,
-                data: None,
-                error: Some(error),
-            },
+            Err(error) => {
+                crate::metrics::refused(error.code.as_str(), crate::metrics::Surface::WebSocket);
+                ServerFrame::Result {
+                    id,
+                    ok: false,
+                    data: None,
+                    error: Some(error),
+                }
+            }
         };
         self.send(&frame).await
     }

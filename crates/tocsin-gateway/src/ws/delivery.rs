@@ -58,6 +58,12 @@ impl Session {
             }
             statuses.push(status);
         }
+        // A reconnect (positions sent) counts once: recovered only if every stream it
+        // held positions for was.
+        if !positions.is_empty() {
+            let held = |status: &&StreamStatus| positions.contains_key(&status.stream);
+            crate::metrics::resumed(statuses.iter().filter(held).all(|s| s.recovered));
+        }
         // The firm's display name, for the client's status line; a failed lookup
         // only costs the nicety.
         let tenant_name = store
@@ -233,6 +239,7 @@ impl Session {
                     .await
                     .map_err(|stop| self.stop(stop))?;
                 self.receipt(&stored);
+                crate::metrics::delivered_from_store();
             }
             self.writer.flush().await.map_err(|stop| self.stop(stop))?;
         }
@@ -268,6 +275,7 @@ impl Session {
                 .await
                 .map_err(|stop| self.stop(stop))?;
             self.receipt(&live.stored);
+            crate::metrics::delivered_live(live.committed);
             return Ok(());
         }
         // Ahead of the cursor: fill the gap first.
@@ -280,6 +288,7 @@ impl Session {
             .await
             .map_err(|stop| self.stop(stop))?;
         self.receipt(&live.stored);
+        crate::metrics::delivered_live(live.committed);
         if let Some(cursor) = self.cursors.get_mut(stream) {
             cursor.next = offset + 1;
         }

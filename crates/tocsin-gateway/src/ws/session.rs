@@ -159,7 +159,11 @@ async fn open(
         finish(writer, end, None, &mut reader).await;
         return None;
     };
-    let unregister = Unregister(state.hub.clone(), handle.clone());
+    let unregister = Unregister(
+        state.hub.clone(),
+        handle.clone(),
+        crate::metrics::OpenConnection::new(&user.tenant),
+    );
     tracing::info!(conn = handle.id, user = %user.id, tenant = %user.tenant, "WebSocket connected");
 
     let hello = match next_handshake_frame(&mut reader, deadline, &kill).await {
@@ -210,6 +214,10 @@ async fn finish(
     handle: Option<&Arc<ConnHandle>>,
     reader: &mut SplitStream<WebSocket>,
 ) {
+    match &end {
+        End::Close(code, _) => crate::metrics::disconnected(&code.code().to_string()),
+        End::Gone => crate::metrics::disconnected("gone"),
+    }
     match end {
         // Boxed: closing happens once; its future would otherwise be part of the live
         // task's state for the connection's whole life.
@@ -243,8 +251,14 @@ async fn close_and_linger(
     let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
 }
 
-/// Unregisters from the hub however the session ends.
-struct Unregister(Arc<crate::hub::Hub>, Arc<ConnHandle>);
+/// Unregisters from the hub however the session ends (and the connection stops
+/// counting as open).
+struct Unregister(
+    Arc<crate::hub::Hub>,
+    Arc<ConnHandle>,
+    // Held for its drop: the open-connections gauge goes down with the session.
+    #[allow(dead_code)] crate::metrics::OpenConnection,
+);
 
 impl Drop for Unregister {
     fn drop(&mut self) {

@@ -1,7 +1,8 @@
 //! What the writer knows about the database's health, shared with `/readyz`.
 //!
-//! A read (`ping`) cannot see that another process holds the write lock, nor that the
-//! files were deleted under the gateway: only the writer meets those. It records them
+//! A read (`ping`) cannot see that another process holds the write lock, that the
+//! disk is full, nor that the files were deleted under the gateway: only the writer
+//! meets those. It records them
 //! here, and readiness reports them, so a load balancer stops sending publishes to a
 //! gateway that would refuse them.
 
@@ -22,6 +23,8 @@ enum State {
     Writable,
     /// The last write waited past the busy timeout for another process's lock.
     Busy,
+    /// The last write found the disk full.
+    Full,
     /// The files were deleted or replaced: writes are refused until a restart.
     Unusable(String),
 }
@@ -40,6 +43,7 @@ impl Health {
         match &*self.lock() {
             State::Writable => Ok(()),
             State::Busy => Err(StoreError::Busy),
+            State::Full => Err(StoreError::DiskFull),
             State::Unusable(message) => Err(StoreError::Unusable(message.clone())),
         }
     }
@@ -52,6 +56,7 @@ impl Health {
         }
         *state = match outcome {
             Err(StoreError::Busy) => State::Busy,
+            Err(StoreError::DiskFull) => State::Full,
             _ => State::Writable,
         };
     }
@@ -59,6 +64,11 @@ impl Health {
     /// Whether the last write found the lock held by another process.
     pub fn is_busy(&self) -> bool {
         matches!(*self.lock(), State::Busy)
+    }
+
+    /// Whether the last write found the disk full.
+    pub fn is_full(&self) -> bool {
+        matches!(*self.lock(), State::Full)
     }
 
     /// From now on every write is refused with `message`.

@@ -553,10 +553,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn pending_webhook_events(&self, tenant: &str) -> Result<u64, StoreError> {
-        let tenant = tenant.to_owned();
+    async fn pending_webhook_events(&self, tenant: Option<&str>) -> Result<u64, StoreError> {
+        let tenant = tenant.map(str::to_owned);
         self.pool
-            .run(move |conn| webhooks::pending(conn, &tenant))
+            .run(move |conn| webhooks::pending(conn, tenant.as_deref()))
             .await
     }
 

@@ -143,11 +143,11 @@ pub fn record(conn: &Connection, id: i64, attempt: &WebhookAttempt) -> Result<()
     Ok(())
 }
 
-/// Undelivered events of a firm (for operators and tests).
-pub fn pending(conn: &Connection, tenant: &str) -> Result<u64, StoreError> {
+/// Undelivered events of a firm, or of all (for operators, metrics and tests).
+pub fn pending(conn: &Connection, tenant: Option<&str>) -> Result<u64, StoreError> {
     let n: i64 = conn
         .prepare_cached(
-            "SELECT count(*) FROM webhook_outbox WHERE tenant = ?1 AND delivered_us IS NULL",
+            "SELECT count(*) FROM webhook_outbox WHERE delivered_us IS NULL AND (?1 IS NULL OR tenant = ?1)",
         )?
         .query_row(params![tenant], |row| row.get(0))?;
     Ok(n.max(0) as u64)

@@ -237,6 +237,23 @@ impl Guard {
     }
 }
 
+/// Free space beside the database below which a full disk is still full: room for
+/// dozens of ordinary publishes, so readiness does not flap on the next one.
+const ROOM_AGAIN: u64 = 512 * 1024;
+
+/// The bytes an unprivileged process may still write on the database's filesystem.
+#[cfg(unix)]
+fn free_bytes(database: &std::path::Path) -> Option<u64> {
+    let dir = database.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let stat = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some(stat.blocks_available().saturating_mul(stat.fragment_size()))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_: &std::path::Path) -> Option<u64> {
+    None
+}
+
 /// Runs the writer loop until every sender is dropped or [`Command::Close`].
 pub fn run(mut writer: Writer, commands: mpsc::Receiver<Command>) {
     tune(&writer.conn);
@@ -287,6 +304,9 @@ impl Writer {
         if self.health.is_busy() {
             self.probe_lock();
         }
+        if self.health.is_full() {
+            self.probe_space();
+        }
         if let Some(guard) = &mut self.guard {
             guard.record(false);
         }
@@ -329,6 +349,33 @@ impl Writer {
         }
     }
 
+    /// Whether the disk has room again (the operator freed some), so readiness recovers
+    /// without waiting for a publish: [`ROOM_AGAIN`] free beside the database, and a
+    /// write of one page that changes nothing. One page alone fits long before a
+    /// publish does (the refused one may have needed dozens), so free space decides
+    /// first.
+    fn probe_space(&mut self) {
+        let room = self
+            .guard
+            .as_ref()
+            .and_then(|guard| free_bytes(&guard.database));
+        if room.is_some_and(|free| free < ROOM_AGAIN) {
+            return;
+        }
+        let probe = self
+            .conn
+            .execute_batch(
+                "BEGIN IMMEDIATE; UPDATE meta SET value = value WHERE key = 'commits'; COMMIT;",
+            )
+            .map_err(StoreError::from);
+        if probe.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if !matches!(probe, Err(StoreError::DiskFull)) {
+            self.health.record_commit(&probe);
+        }
+    }
+
     /// At shutdown: folds the WAL into the database file, so a stopped gateway's data
     /// is one self-contained file (copying `tocsin.db` alone is a whole backup).
     fn close(&mut self) {
@@ -363,7 +410,12 @@ impl Writer {
                 pending.extend(batch.into_iter().filter_map(Pending::refused));
                 Err(refusal)
             }
-            None => self.transact(batch, &mut pending, &mut delivered),
+            None => {
+                let (commands, started) = (batch.len(), Instant::now());
+                let commit = self.transact(batch, &mut pending, &mut delivered);
+                crate::metrics::committed(commands, started.elapsed());
+                commit
+            }
         };
         self.health.record_commit(&commit);
         if let Err(err) = &commit {
