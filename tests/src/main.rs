@@ -29,6 +29,7 @@ mod offline_actions; // Offline actions keep their promise: mark-all-read covers
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
 mod replay; // Reconnecting replays exactly what was missed, then goes live without a gap.
+mod service_unit; // The systemd unit: `systemd-analyze verify` accepts it, `systemd-analyze security` scores it confined (≤ 2.0).
 mod sessions; // In-band refresh outlives the old token; sign-out and token reuse close the device.
 mod shutdown; // SIGTERM closes every client with 4000 and exits 0.
 mod slow_consumer; // A client that stops reading is cut off alone and resumes without loss.

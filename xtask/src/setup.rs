@@ -126,6 +126,10 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "an outside iCalendar parser: the calendar feed's tests read the feed with it",
     },
     SystemPackage {
+        name: "systemd",
+        why: "systemd-analyze: the service unit's test verifies it and scores its confinement",
+    },
+    SystemPackage {
         name: "prometheus",
         why: "promtool: the metrics test checks /metrics with it, and the alert rules in docs/OPERATIONS.md",
     },
