@@ -313,6 +313,31 @@ async fn plain_http_and_ws_to_the_tls_port_are_told_to_use_https() {
         .get("/healthz")
         .await
         .expect_status(200, "HTTPS after refusals");
+    // And both refusals are counted, for the operator who wonders why desktops fail.
+    let config: toml::Table = read(&gw.data_dir().join("config.toml"))
+        .parse()
+        .expect("config parses");
+    let token = config["metrics"]["token"]
+        .as_str()
+        .expect("a metrics token");
+    let pem = read(&cert_path(&gw));
+    let metrics = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("PEM"))
+        .build()
+        .expect("a reqwest client")
+        .get(format!("{}/metrics", gw.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("a body");
+    assert!(
+        metrics
+            .contains(r#"tocsin_refusals_total{code="plain_http_on_tls",surface="connection"} 2"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

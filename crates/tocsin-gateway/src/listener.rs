@@ -119,12 +119,18 @@ impl Connection {
         let mut first = [0_u8; 1];
         let first_byte = tokio::time::timeout_at(deadline, stream.peek(&mut first));
         let sent = tokio::select! {
-            sent = first_byte => matches!(sent, Ok(Ok(read)) if read > 0),
-            () = self.shutdown.cancelled() => false,
+            sent = first_byte => sent,
+            () = self.shutdown.cancelled() => return,
         };
-        if !sent {
-            tracing::debug!(%peer, "closed a connection that sent nothing in time");
-            return;
+        match sent {
+            Ok(Ok(read)) if read > 0 => {}
+            // Closed before a byte (a TCP health probe) or failed: nothing to count.
+            Ok(_) => return,
+            Err(_) => {
+                tracing::debug!(%peer, "closed a connection that sent nothing in time");
+                crate::metrics::refused("handshake_timeout", crate::metrics::Surface::Connection);
+                return;
+            }
         }
         // Small frames (pings, acks) must not wait for Nagle.
         let _ = stream.set_nodelay(true);
@@ -164,6 +170,7 @@ impl Connection {
 
 /// Answers a connection over its address's cap with a short 503 and closes it.
 async fn refuse_over_cap(mut stream: TcpStream, peer: SocketAddr, max: usize) {
+    crate::metrics::refused("too_many_connections", crate::metrics::Surface::Connection);
     static REFUSALS: Throttled = Throttled::new();
     REFUSALS.log(|count| {
         tracing::warn!(%peer, max, count, "connection refused: too many open connections from this address (http.max_connections_per_ip)")

@@ -118,7 +118,7 @@ fn describe() {
     );
     describe_counter!(
         REFUSALS,
-        "Requests and actions refused, by error code (rate_limited, too_large, unauthorized, …) and surface (http, websocket)."
+        "Requests, actions and connections refused, by error code (rate_limited, too_large, unauthorized, …; for connections: too_many_connections, handshake_timeout, tls_handshake_failed, plain_http_on_tls) and surface (http, websocket, connection)."
     );
     describe_counter!(
         AUTH_FAILURES,
@@ -222,6 +222,9 @@ pub enum Surface {
     Http,
     /// A WebSocket action's error result or close.
     WebSocket,
+    /// The accept loop, before any HTTP: the per-address cap, the handshake deadline,
+    /// TLS.
+    Connection,
 }
 
 /// A request or action was refused with error `code` (its wire name).
@@ -229,6 +232,7 @@ pub fn refused(code: &str, surface: Surface) {
     let surface = match surface {
         Surface::Http => "http",
         Surface::WebSocket => "websocket",
+        Surface::Connection => "connection",
     };
     counter!(REFUSALS, "code" => code.to_owned(), "surface" => surface).increment(1);
 }
@@ -248,6 +252,8 @@ pub enum AuthFailure {
     BadRefreshToken,
     /// No credentials, or the wrong kind for the route.
     MissingCredentials,
+    /// The right password (or a valid token) of an account its firm disabled.
+    DisabledAccount,
 }
 
 /// An authentication failed for `reason`.
@@ -259,6 +265,7 @@ pub fn auth_failed(reason: AuthFailure) {
         AuthFailure::BadPassword => "bad_password",
         AuthFailure::BadRefreshToken => "bad_refresh_token",
         AuthFailure::MissingCredentials => "missing_credentials",
+        AuthFailure::DisabledAccount => "disabled_account",
     };
     counter!(AUTH_FAILURES, "reason" => reason).increment(1);
 }

@@ -185,6 +185,7 @@ impl Tls {
         shutdown: &CancellationToken,
     ) -> Option<TlsStream<TcpStream>> {
         if first_byte != HANDSHAKE_RECORD {
+            crate::metrics::refused("plain_http_on_tls", crate::metrics::Surface::Connection);
             refuse_plaintext(stream, peer).await;
             return None;
         }
@@ -197,12 +198,17 @@ impl Tls {
         match finished {
             Ok(Ok(stream)) => Some(stream),
             Ok(Err(err)) => {
+                crate::metrics::refused(
+                    "tls_handshake_failed",
+                    crate::metrics::Surface::Connection,
+                );
                 FAILURES.log(
                     |count| tracing::debug!(%peer, error = %err, count, "TLS handshake failed"),
                 );
                 None
             }
             Err(_) => {
+                crate::metrics::refused("handshake_timeout", crate::metrics::Surface::Connection);
                 FAILURES.log(|count| {
                     tracing::debug!(%peer, count, "closed a connection that did not finish its TLS handshake in time")
                 });
