@@ -4,6 +4,7 @@
 
 mod acknowledge; // Acknowledged is not read: one device's acknowledgement clears the other's mark; offline, it reaches the gateway once.
 mod audit; // The proof: a dossier's audit trail lists publish, delivery per device, read and acknowledgement with times; admin keys only; CSV export.
+mod backup; // backup under continuous publishing (consistent, publishes stay fast), restore refused while serving, old files kept aside, clients rebuild exactly when the backup is an older history; doctor; a database of the previous schema opens and migrates.
 mod calendar; // A user's calendar feed read by Python's icalendar: own open deadlines, one alarm per reminder; rotate, revoke, cancel.
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
@@ -37,4 +38,5 @@ mod soak; // A seeded random schedule of SIGKILLs, black holes and actions of ev
 mod store_integrity; // An older copy restored, the WAL deleted, a damaged file, a held lock: refused clearly, nothing lost.
 mod terminal_client; // `tocsin listen` killed and restarted resumes from its persisted positions.
 mod tls; // Built-in TLS: HTTPS and WSS, TLS 1.2/1.3 only (openssl, testssl), plain HTTP told to use https, certificate reload under open WebSockets, expiry.
+mod user_governance; // Users who leave: disabled (every socket closed at once with 4101), enabled, erased with the audit trail kept anonymised; admin keys only; the CLI on a stopped gateway, deferring to the API while one serves.
 mod webhooks; // Signed receipts from a durable outbox: a receiver down, then slow, then up gets every event at least once, across a restart.

@@ -58,6 +58,9 @@ pub async fn can_read(
     })
 }
 
+/// What a disabled user is told, at sign-in and on every use of a token.
+pub const DISABLED_ACCOUNT: &str = "this account is disabled; ask your firm's administrator";
+
 /// The stored user a verified identity speaks for. External identities get a shadow
 /// user on first sight (their firm must exist); a token whose firm does not match the
 /// stored user's is refused.
@@ -104,6 +107,12 @@ pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User
             ));
         }
     };
+    // Before the session check: disabling revokes every session too, and "disabled"
+    // is the answer that tells the user what to do (not "sign in again").
+    if user.disabled {
+        crate::metrics::auth_failed(crate::metrics::AuthFailure::DisabledAccount);
+        return Err(AppError::forbidden(DISABLED_ACCOUNT));
+    }
     if let Some(session_id) = &identity.session_id
         && !store.session_active(session_id).await?
     {
@@ -114,11 +123,6 @@ pub async fn resolve_user(store: &dyn Store, identity: &Identity) -> Result<User
     if user.tenant != identity.tenant {
         return Err(AppError::forbidden(
             "the token's firm does not match the user's firm",
-        ));
-    }
-    if user.disabled {
-        return Err(AppError::forbidden(
-            "this account is disabled; ask your firm's administrator",
         ));
     }
     Ok(user)

@@ -294,6 +294,13 @@ impl Hub {
         }
     }
 
+    /// Closes every connection of one user (disabled or erased by an administrator).
+    pub fn close_user(&self, user_id: &str, code: CloseCode, reason: &str) {
+        for conn in read(&self.users).get(user_id).into_iter().flatten() {
+            conn.kill(code, reason);
+        }
+    }
+
     /// A conversation's members are now `members` (its stream stood at `from` right
     /// after the change): the open connections of removed members stop receiving it at
     /// once and forget it, those of added members are subscribed at once and told.

@@ -139,7 +139,7 @@ fn describe() {
     );
     describe_counter!(
         AUTH_FAILURES,
-        "Failed authentications, by reason (expired_token, invalid_token, bad_api_key, bad_password, bad_refresh_token, missing_credentials)."
+        "Failed authentications, by reason (expired_token, invalid_token, bad_api_key, bad_password, bad_refresh_token, missing_credentials, disabled_account)."
     );
     describe_histogram!(
         SCHEDULER_LAG,

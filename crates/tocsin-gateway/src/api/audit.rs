@@ -44,11 +44,7 @@ pub async fn list(
     publisher: Publisher,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, AppError> {
-    if !publisher.key.admin && publisher.key.tenant.is_some() {
-        return Err(AppError::forbidden(
-            "reading the audit trail needs an admin key: tocsin-gateway key create --tenant <firm> --admin",
-        ));
-    }
+    publisher.require_admin("reading the audit trail")?;
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     let user_id = match &query.user {
         Some(who) => Some(

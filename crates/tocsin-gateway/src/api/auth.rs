@@ -46,10 +46,20 @@ pub async fn login(
             return Err(err);
         }
     };
-    let user = user.ok_or_else(|| {
-        crate::metrics::auth_failed(crate::metrics::AuthFailure::BadPassword);
-        AppError::unauthorized(BAD_CREDENTIALS)
-    })?;
+    let user = match user {
+        Checked::Right(user) => user,
+        Checked::Wrong => {
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::BadPassword);
+            return Err(AppError::unauthorized(BAD_CREDENTIALS));
+        }
+        Checked::Disabled => {
+            // Told only to whoever knows the password: it reveals no more than a
+            // sign-in would, and the user learns whom to ask instead of retrying.
+            state.login_guard.succeeded(&attempt);
+            crate::metrics::auth_failed(crate::metrics::AuthFailure::DisabledAccount);
+            return Err(AppError::forbidden(crate::access::DISABLED_ACCOUNT));
+        }
+    };
     state.login_guard.succeeded(&attempt);
     let refresh_token = new_refresh_token();
     let session_id = uuid::Uuid::now_v7().to_string();
@@ -67,24 +77,40 @@ pub async fn login(
     tokens(&state, &user, &session_id, refresh_token).map(Json)
 }
 
-/// The user `email` names if `password` is theirs; `None` for wrong credentials.
+/// What a password check found.
+enum Checked {
+    /// The password is the user's, and the account is enabled.
+    Right(User),
+    /// Unknown email, wrong password, or an account without a password.
+    Wrong,
+    /// The password is right, but the firm disabled the account.
+    Disabled,
+}
+
+/// Whether `password` is the password of the user `email` names.
 async fn check_password(
     state: &AppState,
     email: &str,
     password: String,
-) -> Result<Option<User>, AppError> {
+) -> Result<Checked, AppError> {
     let user = state.store.user_by_email(email.trim()).await?;
     // Argon2 is deliberately slow and big: off the async workers, a few at a time.
     state
         .hash_gate
         .run(move || match user {
-            Some(user) if !user.disabled => match &user.password_hash {
-                Some(hash) if verify_password(&password, hash) => Some(user),
-                _ => None,
+            Some(user) => match &user.password_hash {
+                Some(hash) if verify_password(&password, hash) => {
+                    if user.disabled {
+                        Checked::Disabled
+                    } else {
+                        Checked::Right(user)
+                    }
+                }
+                _ => Checked::Wrong,
             },
-            _ => {
+            None => {
                 dummy_verify();
-                None
+                Checked::Wrong
             }
         })
         .await

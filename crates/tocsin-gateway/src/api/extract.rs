@@ -95,6 +95,20 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// Refuses a publishing key on a route for the firm's administrator (the audit
+    /// trail, governing users): only a firm's admin key or a global key passes. `what`
+    /// names what was refused, e.g. "reading the audit trail".
+    pub fn require_admin(&self, what: &str) -> Result<(), AppError> {
+        if !self.key.admin && self.key.tenant.is_some() {
+            return Err(AppError::forbidden(format!(
+                "{what} needs an admin key: tocsin-gateway key create --tenant <firm> --admin"
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl FromRequestParts<AppState> for Publisher {
     type Rejection = AppError;
 

@@ -12,11 +12,12 @@ mod history;
 pub mod login_guard;
 pub mod metrics;
 mod publish;
+mod users;
 mod webhook;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -38,6 +39,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/history", get(history::history))
         .route("/v1/unread", get(history::unread))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/users/{user}", delete(users::delete))
+        .route("/v1/users/{user}/disable", post(users::disable))
+        .route("/v1/users/{user}/enable", post(users::enable))
         .route("/v1/deadlines", get(deadlines::list))
         .route(
             "/v1/deadlines/{id}",

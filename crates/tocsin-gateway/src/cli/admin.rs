@@ -53,6 +53,9 @@ pub enum UserCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// `disable`, `enable`, `delete --erase` (cli/users.rs).
+    #[command(flatten)]
+    Govern(super::users::GovernCommand),
 }
 
 /// `key …`.
@@ -187,9 +190,10 @@ pub async fn tenant(store: Arc<dyn Store>, command: TenantCommand) -> anyhow::Re
     Ok(())
 }
 
-/// `user add|list`.
+/// `user add|list|disable|enable|delete`.
 pub async fn user(store: Arc<dyn Store>, command: UserCommand) -> anyhow::Result<()> {
     match command {
+        UserCommand::Govern(command) => super::users::govern(store, command).await?,
         UserCommand::Add {
             tenant,
             email,

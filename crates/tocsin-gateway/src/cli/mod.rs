@@ -3,8 +3,12 @@
 
 mod admin;
 mod audit;
+mod backup;
+mod doctor;
 mod serve;
+mod signals;
 mod tls;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +46,12 @@ pub enum Command {
     /// Export a firm's audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Copy the database to FILE, while the gateway serves (config.toml not included).
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the database (the gateway stopped; the old one kept aside).
+    Restore(backup::RestoreArgs),
+    /// Check the data directory: one line per check, exit code 1 when one fails.
+    Doctor,
 }
 
 /// Runs the command line; errors are printed for humans, with exit code 1.
@@ -58,12 +68,20 @@ pub fn main() -> ExitCode {
             admin::run_blocking(&data_dir, |store| admin::tenant(store, command))
         }
         Command::User(command) => {
-            admin::run_blocking(&data_dir, |store| admin::user(store, command))
+            let preflight = match &command {
+                admin::UserCommand::Govern(govern) => users::preflight(&data_dir, govern),
+                _ => Ok(()),
+            };
+            preflight
+                .and_then(|()| admin::run_blocking(&data_dir, |store| admin::user(store, command)))
         }
         Command::Key(command) => admin::run_blocking(&data_dir, |store| admin::key(store, command)),
         Command::Audit(command) => {
             admin::run_blocking(&data_dir, |store| audit::run(store, command))
         }
+        Command::Backup(args) => backup::run_backup(&data_dir, &args),
+        Command::Restore(args) => backup::run_restore(&data_dir, &args),
+        Command::Doctor => doctor::run(&data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

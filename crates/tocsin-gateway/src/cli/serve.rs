@@ -40,6 +40,11 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
+    // Before the database is opened, held until `serve` returns: `restore` refuses
+    // while it is held (store/sqlite/serve_lock.rs), and a start during a restore is
+    // refused.
+    let _database_lock =
+        crate::store::sqlite::serve_lock::ServeLock::serving(&config.database_path(data_dir))?;
     let shutdown = CancellationToken::new();
     let listen = config.listen;
     let state = server::open(config, data_dir, shutdown.clone())?;
@@ -49,14 +54,12 @@ async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
         )
     })?;
     let local = listener.local_addr()?;
+    let signals = super::signals::Signals::watch()?;
     tracing::info!(address = %local, data_dir = %data_dir.display(), "gateway listening");
     // Tests and scripts read this line to learn the port (and the scheme).
     let scheme = if state.tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{local}");
-    if let Some(tls) = state.tls.clone() {
-        tokio::spawn(super::tls::reload_on_sighup(tls));
-    }
-    tokio::spawn(wait_for_signal(shutdown));
+    signals.spawn(shutdown, state.tls.clone());
     server::serve(listener, state).await
 }
 
@@ -78,31 +81,6 @@ fn bind(listen: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener
     socket.set_reuseaddr(true)?;
     socket.bind(listen)?;
     socket.listen(ACCEPT_BACKLOG)
-}
-
-async fn wait_for_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot watch SIGTERM");
-                    let _ = ctrl_c.await;
-                    shutdown.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down: closing connections with going_away");
-    shutdown.cancel();
 }
 
 /// Every connection is a file descriptor, and the usual soft limit (1024) is reached by

@@ -1,18 +1,16 @@
 //! The command line's TLS side: `init --tls-self-signed HOST` (a self-signed pair for
 //! a firm's LAN, where no public CA can vouch for `gateway.cabinet.lan` or
-//! `192.168.1.10`: clients check its fingerprint instead), and SIGHUP asking the
-//! running gateway to read its certificate again.
+//! `192.168.1.10`: clients check its fingerprint instead). SIGHUP, which asks the
+//! running gateway to read its certificate again, is in `signals.rs`.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
 use crate::config::tls_config_text;
-use crate::listener::Tls;
 use crate::listener::tls::fingerprint;
 
 /// Where `init` writes the pair, relative to the data dir (and so in `[tls]`).
@@ -176,32 +174,10 @@ fn write_new(path: &PathBuf, contents: &str, mode: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each SIGHUP (`systemctl kill -s HUP tocsin-gateway`, e.g. from a certbot deploy
-/// hook) asks the gateway to read its certificate and key again, without waiting for
-/// the next check of the files.
-#[cfg(unix)]
-pub async fn reload_on_sighup(tls: Arc<Tls>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(hangup) => hangup,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot watch SIGHUP: the certificate reloads only when its files change");
-            return;
-        }
-    };
-    while hangup.recv().await.is_some() {
-        tracing::info!(cert = %tls.cert_path().display(), "SIGHUP: reading the TLS certificate again");
-        tls.request_reload();
-    }
-}
-
-/// No SIGHUP off Unix: the certificate reloads when its files change.
-#[cfg(not(unix))]
-pub async fn reload_on_sighup(_tls: Arc<Tls>) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::Tls;
 
     #[test]
     fn hosts_are_names_or_addresses() {

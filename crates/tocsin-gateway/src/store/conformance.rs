@@ -440,6 +440,155 @@ pub async fn pruning_moves_first(store: Arc<dyn Store>) {
     );
 }
 
+/// Disabling signs every device out; erasing deletes the user's data and leaves the
+/// firm's proof under an anonymised id, without their id, email or device name.
+pub async fn users_are_disabled_and_erased(store: Arc<dyn Store>) {
+    let lea = store
+        .create_user(NewUser {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant: "dupont".into(),
+            email: "lea@dupont.example".into(),
+            name: "Léa".into(),
+            role: "lawyer".into(),
+            password_hash: None,
+            external: false,
+        })
+        .await
+        .expect("user");
+    let expires = Utc::now() + chrono::Duration::days(1);
+    for (id, hash) in [("lea-1", "lea-h1"), ("lea-2", "lea-h2")] {
+        store
+            .create_session(NewSession {
+                id: id.into(),
+                user_id: lea.id.clone(),
+                device_name: "Portable — Léa".into(),
+                refresh_hash: hash.into(),
+                expires_at: expires,
+            })
+            .await
+            .expect("session");
+    }
+    assert_eq!(
+        store
+            .set_user_disabled(&lea.id, true)
+            .await
+            .expect("disables"),
+        2
+    );
+    assert!(
+        store
+            .user_by_id(&lea.id)
+            .await
+            .expect("reads")
+            .expect("kept")
+            .disabled
+    );
+    assert!(!store.session_active("lea-1").await.expect("reads"));
+    assert_eq!(
+        store
+            .set_user_disabled(&lea.id, false)
+            .await
+            .expect("enables"),
+        0
+    );
+    assert!(
+        !store
+            .user_by_id(&lea.id)
+            .await
+            .expect("reads")
+            .expect("kept")
+            .disabled
+    );
+    assert!(
+        !store.session_active("lea-2").await.expect("reads"),
+        "enabling brings no session back"
+    );
+    assert!(matches!(
+        store.set_user_disabled("nobody", true).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let stream = StreamName::User(lea.id.clone());
+    store
+        .create_session(NewSession {
+            id: "lea-3".into(),
+            user_id: lea.id.clone(),
+            device_name: "Portable — Léa".into(),
+            refresh_hash: "lea-h3".into(),
+            expires_at: expires,
+        })
+        .await
+        .expect("session");
+    let sent = store
+        .append(vec![request(&stream, "for lea@dupont.example", None)])
+        .await
+        .expect("appends");
+    let action = ActionKey {
+        user_id: lea.id.clone(),
+        session_id: Some("lea-3".into()),
+        action_id: "lea-read".into(),
+    };
+    store
+        .mark_read(action, std::slice::from_ref(&stream), &[sent[0].id.clone()])
+        .await
+        .expect("reads");
+
+    let anonymised = store.erase_user(&lea.id).await.expect("erases");
+    assert!(anonymised.starts_with("erased:"), "{anonymised}");
+    assert!(store.user_by_id(&lea.id).await.expect("reads").is_none());
+    assert!(
+        store
+            .user_by_email("lea@dupont.example")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+    assert!(!store.session_active("lea-3").await.expect("reads"));
+    assert!(
+        store
+            .read_range(&stream, 0, 10, 10)
+            .await
+            .expect("reads")
+            .is_empty(),
+        "the personal stream is gone"
+    );
+    let filter = |user_id: &str| AuditFilter {
+        tenant: "dupont".into(),
+        dossier: None,
+        user_id: Some(user_id.to_owned()),
+        deadline_id: None,
+        from: None,
+        to: None,
+        after: None,
+        limit: 100,
+    };
+    assert!(
+        store
+            .audit(filter(&lea.id))
+            .await
+            .expect("reads")
+            .is_empty()
+    );
+    let proof = store.audit(filter(&anonymised)).await.expect("reads");
+    let events: Vec<_> = proof.iter().map(|r| r.event).collect();
+    assert_eq!(
+        events,
+        [
+            tocsin_protocol::audit::AuditEvent::Published,
+            tocsin_protocol::audit::AuditEvent::Read
+        ]
+    );
+    let text = serde_json::to_string(&proof).expect("serialises");
+    for personal in [lea.id.as_str(), "lea@dupont.example", "Léa"] {
+        assert!(!text.contains(personal), "{personal} left in {text}");
+    }
+    assert_eq!(proof[1].device.as_deref(), Some("device 1"));
+    assert!(matches!(
+        store.erase_user(&lea.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 /// No grace window: a rotated-away token is a replay at once.
 const NO_GRACE: std::time::Duration = std::time::Duration::ZERO;
 

@@ -54,6 +54,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
     /// Revokes an API key; false if unknown.
     async fn revoke_api_key(&self, key_id: &str) -> Result<bool, StoreError>;
+    /// Disables (`true`) or enables a user by id. Disabling revokes every device
+    /// session of theirs in the same transaction and returns how many were signed in;
+    /// enabling brings none back. `NotFound` for an unknown id.
+    async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<u64, StoreError>;
+    /// Erases a user (GDPR) in one transaction: account, sessions, memberships, read
+    /// state, calendar feed and personal stream go; audit records, acknowledgements and
+    /// deadlines keep the returned anonymised id (`erased:…`) instead of theirs, without
+    /// their email or device names. `NotFound` for an unknown id.
+    async fn erase_user(&self, user_id: &str) -> Result<String, StoreError>;
 
     // --- device sessions ----------------------------------------------------------
 

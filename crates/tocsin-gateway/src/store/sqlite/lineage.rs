@@ -146,7 +146,7 @@ pub fn begin_serving(conn: &mut Connection, database: &Path) -> Result<Lineage, 
 }
 
 /// Gives every stream a fresh epoch; returns how many there are.
-fn rotate_epochs(conn: &Connection) -> Result<usize, StoreError> {
+pub(super) fn rotate_epochs(conn: &Connection) -> Result<usize, StoreError> {
     let names: Vec<String> = conn
         .prepare("SELECT name FROM streams")?
         .query_map([], |row| row.get(0))?

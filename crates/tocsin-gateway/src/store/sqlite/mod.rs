@@ -3,8 +3,10 @@
 
 mod accounts;
 mod audit;
+pub mod backup;
 mod connection;
 mod deadlines;
+mod governance;
 mod health;
 mod integrity;
 mod lineage;
@@ -12,6 +14,7 @@ mod migrations;
 mod ops;
 mod reads;
 mod schedule;
+pub mod serve_lock;
 mod time;
 mod webhooks;
 mod writer;
@@ -239,6 +242,17 @@ impl Store for SqliteStore {
         let key_id = key_id.to_owned();
         self.change(move |conn| accounts::revoke_api_key(conn, &key_id))
             .await
+    }
+
+    async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<u64, StoreError> {
+        let id = user_id.to_owned();
+        self.change(move |conn| governance::set_disabled(conn, &id, disabled))
+            .await
+    }
+
+    async fn erase_user(&self, user_id: &str) -> Result<String, StoreError> {
+        let id = user_id.to_owned();
+        self.change(move |conn| governance::erase(conn, &id)).await
     }
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
@@ -642,6 +656,7 @@ mod tests {
         suite::schedule_steps_fire_once(store.clone(), &marie).await;
         suite::scheduled_publishes_are_stored_when_fired(store.clone()).await;
         suite::pruning_moves_first(store.clone()).await;
+        suite::users_are_disabled_and_erased(store.clone()).await;
     }
 
     /// Everything acknowledged survives closing and reopening the file.
