@@ -28,6 +28,7 @@ mod membership; // Members added to or removed from a conversation while connect
 mod metrics; // /metrics during a scenario: each counter moved by what happened, promtool accepts it; the token guards it, the private address does not need it; the documented alert rules pass promtool.
 mod offline_actions; // Offline actions keep their promise: mark-all-read covers what was seen; long queues are paced, never dropped.
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
+mod publish_cli; // `tocsin-gateway publish` from a script: reaches the desktop through the running gateway (config's address, HTTPS with its own pair, or --gateway); a wrong key or bad --data exits 1 with the reason.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
 mod replay; // Reconnecting replays exactly what was missed, then goes live without a gap.
 mod service_unit; // The systemd unit: `systemd-analyze verify` accepts it, `systemd-analyze security` scores it confined (≤ 2.0).

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod backup;
 mod doctor;
+mod publish;
 mod serve;
 mod signals;
 mod tls;
@@ -52,6 +53,9 @@ pub enum Command {
     Restore(backup::RestoreArgs),
     /// Check the data directory: one line per check, exit code 1 when one fails.
     Doctor,
+    /// Publish one notification through the running gateway (for scripts; the API key
+    /// in TOCSIN_API_KEY).
+    Publish(publish::PublishArgs),
 }
 
 /// Runs the command line; errors are printed for humans, with exit code 1.
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => backup::run_backup(&data_dir, &args),
         Command::Restore(args) => backup::run_restore(&data_dir, &args),
         Command::Doctor => doctor::run(&data_dir),
+        Command::Publish(args) => publish::run(&data_dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,8 +19,8 @@ use super::migrations;
 use crate::store::StoreError;
 
 /// What an operator reads when the database cannot be used: where to go next.
-const RESTORE_HINT: &str = "stop here, copy your latest backup of the database over it \
-     (docs/OPERATIONS.md, \"Restore\"), and start again";
+const RESTORE_HINT: &str = "stop here, put your latest backup in its place with \
+     `tocsin-gateway restore BACKUP` (docs/OPERATIONS.md, \"Restore\"), and start again";
 
 /// Refuses a database file that is missing or empty where a gateway served one before
 /// (its lineage file says so), or that is empty at all: SQLite would take either for a
@@ -233,7 +233,7 @@ pub fn rescue(conn: &Connection, database: &Path, vanished: Vanished) -> String 
                 ),
                 Err(err) => format!(
                     "saving a copy into {} failed ({err}); stop the gateway and restore your \
-                     latest backup",
+                     latest backup (`tocsin-gateway restore BACKUP`)",
                     rescued.display()
                 ),
             };
