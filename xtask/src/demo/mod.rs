@@ -147,7 +147,7 @@ async fn demo(
         "# a throwaway data dir, deleted on exit: export TOCSIN_DATA_DIR={}",
         data_dir.display()
     );
-    let cli = GatewayCli::new(gateway_binary, data_dir);
+    let cli = GatewayCli::new(gateway_binary.clone(), data_dir.clone());
     let outcome = async {
         // The private session first: a missing package shows before anything else.
         let headless = if mode == AppMode::Headless {
@@ -171,6 +171,8 @@ async fn demo(
             url: &gateway.url,
             api_key: &api_key,
             log_path: &log_path,
+            data_dir: &data_dir,
+            binary: &gateway_binary,
             once,
             interrupted: &interrupted,
         };

@@ -36,6 +36,10 @@ pub struct Play<'a> {
     pub api_key: &'a str,
     /// Its log, shown in the intro.
     pub log_path: &'a Path,
+    /// Its data dir (the metrics token is in its config.toml).
+    pub data_dir: &'a Path,
+    /// Its binary, for the CLI example.
+    pub binary: &'a Path,
     /// Play once without pauses, check, exit.
     pub once: bool,
     /// Ctrl-C.
@@ -81,7 +85,7 @@ impl App<'_> {
 /// Starts the app (if planned) and the listener, plays the scenario, then (unless
 /// `once`) waits for Ctrl-C; the app and the listener are always stopped.
 pub async fn run(play: Play<'_>, plan: Option<AppPlan<'_>>) -> Result<()> {
-    print_intro(play.url, play.api_key, play.log_path)?;
+    print_intro(&play)?;
     let mut app = match plan {
         Some(plan) => Some(start_app(&play, plan).await?),
         None => None,
@@ -262,8 +266,16 @@ async fn wait_for_listener(
     Ok(())
 }
 
+/// The `[metrics] token` `init` wrote, if it can be read.
+fn metrics_token(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join("config.toml")).ok()?;
+    let config: toml::Table = text.parse().ok()?;
+    Some(config.get("metrics")?.get("token")?.as_str()?.to_owned())
+}
+
 /// What the user needs to play along: URL, accounts, key, a publish command.
-fn print_intro(url: &str, api_key: &str, log_path: &Path) -> Result<()> {
+fn print_intro(play: &Play<'_>) -> Result<()> {
+    let (url, api_key, log_path) = (play.url, play.api_key, play.log_path);
     let body = scenario::curl_example_body()?;
     println!();
     println!("Tocsin gateway  {url}   (log: {})", log_path.display());
@@ -278,6 +290,15 @@ fn print_intro(url: &str, api_key: &str, log_path: &Path) -> Result<()> {
         "  curl -sS {url}/v1/deadlines/{} -H 'Authorization: Bearer {api_key}'",
         scenario::DEADLINE_ID
     );
+    println!("The same from a script, with the gateway's CLI:");
+    println!(
+        "  TOCSIN_API_KEY={api_key} {} publish --gateway {url} --to user:{MARIE} --title 'Sauvegarde terminée'",
+        play.binary.display()
+    );
+    if let Some(token) = metrics_token(play.data_dir) {
+        println!("Its Prometheus metrics (connections, deliveries, latency, refusals):");
+        println!("  curl -sS {url}/metrics -H 'Authorization: Bearer {token}'");
+    }
     println!();
     println!("→ the firm's software publishing with the API key; ← what Marie's socket receives");
     Ok(())
