@@ -8,7 +8,7 @@
 //! The URL is a credential: it is shown to the panel and never written to disk.
 
 use tauri::{AppHandle, Manager};
-use tocsin_client::api::{ApiClient, ApiError, ServerUrl};
+use tocsin_client::api::{ApiClient, ApiError};
 
 use crate::error::AppError;
 use crate::i18n::Locale;
@@ -49,12 +49,9 @@ fn client(app: &AppHandle) -> Result<(ApiClient, String, Locale), AppError> {
             .session
             .as_ref()
             .ok_or_else(|| AppError::not_signed_in(locale))?;
-        (
-            session.account.profile.server.clone(),
-            session.engine.clone(),
-        )
+        (session.account.profile.server_url(), session.engine.clone())
     };
-    let server = ServerUrl::parse(&server).map_err(|err| AppError::from_url(&err, locale))?;
+    let server = server.map_err(|err| AppError::from_url(&err, locale))?;
     let token = engine
         .access_token()
         .ok_or_else(|| AppError::new("offline", locale.strings().err_calendar_offline))?;

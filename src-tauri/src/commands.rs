@@ -262,15 +262,17 @@ pub async fn open_link(app: AppHandle, id: String) -> Result<(), AppError> {
     })
 }
 
-/// Signs in and returns the new snapshot.
+/// Signs in and returns the new snapshot; `fingerprint` is the certificate the user
+/// confirmed after an `untrusted_certificate` refusal.
 #[tauri::command]
 pub async fn sign_in(
     app: AppHandle,
     server: String,
     email: String,
     password: String,
+    fingerprint: Option<String>,
 ) -> Result<Snapshot, AppError> {
-    session::sign_in(&app, &server, &email, &password).await?;
+    session::sign_in(&app, &server, &email, &password, fingerprint.as_deref()).await?;
     Ok(app.state::<AppState>().snapshot())
 }
 

@@ -14,6 +14,10 @@ pub struct AppError {
     pub code: &'static str,
     /// What went wrong and what to do, in the user's language.
     pub message: String,
+    /// `untrusted_certificate` only: the SHA-256 fingerprint the gateway presented,
+    /// for the user to compare before trusting it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl AppError {
@@ -22,6 +26,7 @@ impl AppError {
         AppError {
             code,
             message: message.into(),
+            fingerprint: None,
         }
     }
 
@@ -54,6 +59,14 @@ impl AppError {
                 AppError::new("unreachable", format!("{} ({err})", s.err_unreachable))
             }
             ApiError::Tls { .. } => AppError::new("tls", format!("{} ({err})", s.err_tls)),
+            ApiError::UntrustedCertificate { fingerprint, .. } => AppError {
+                fingerprint: Some(fingerprint.to_string()),
+                ..AppError::new("untrusted_certificate", s.err_untrusted_certificate)
+            },
+            ApiError::CertificateChanged(changed) => AppError::new(
+                "certificate_changed",
+                format!("{} ({changed})", s.err_certificate_changed),
+            ),
             ApiError::Unauthorized(_) => AppError::new("unauthorized", s.err_unauthorized),
             ApiError::RateLimited { .. } => {
                 AppError::new("rate_limited", format!("{} ({err})", s.err_rate_limited))

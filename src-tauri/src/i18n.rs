@@ -100,6 +100,13 @@ pub struct Strings {
     pub err_unreachable: &'static str,
     /// Sign-in: TLS failure.
     pub err_tls: &'static str,
+    /// Sign-in: a certificate this computer does not trust (self-signed): the user
+    /// is asked to compare its fingerprint with the IT person's.
+    pub err_untrusted_certificate: &'static str,
+    /// A confirmed (pinned) certificate was replaced by another one.
+    pub err_certificate_changed: &'static str,
+    /// Sign-in: the fingerprint to trust is not a SHA-256 fingerprint.
+    pub err_invalid_fingerprint: &'static str,
     /// Sign-in: wrong email or password.
     pub err_unauthorized: &'static str,
     /// Sign-in: too many attempts.
@@ -152,6 +159,9 @@ const FR: Strings = Strings {
     err_insecure_url: "http:// en clair n'est accepté que vers cette machine : utilisez https://",
     err_unreachable: "Passerelle injoignable : vérifiez l'adresse et votre connexion réseau",
     err_tls: "Connexion sécurisée impossible (certificat TLS) : vérifiez l'adresse ou demandez à votre informaticien",
+    err_untrusted_certificate: "Certificat inconnu de cet ordinateur : comparez son empreinte avec celle que votre informaticien vous a donnée",
+    err_certificate_changed: "Le certificat de la passerelle a changé : ne continuez pas avant que votre informaticien vous confirme la nouvelle empreinte, puis reconnectez-vous pour l'accepter",
+    err_invalid_fingerprint: "Empreinte invalide : 64 chiffres hexadécimaux attendus",
     err_unauthorized: "Adresse e-mail ou mot de passe incorrect",
     err_rate_limited: "Trop de tentatives : patientez un peu avant de réessayer",
     err_server: "La passerelle a rencontré une erreur : réessayez plus tard",
@@ -192,6 +202,9 @@ const EN: Strings = Strings {
     err_insecure_url: "Plain http:// is only allowed to this machine: use https://",
     err_unreachable: "Cannot reach the gateway: check the address and your network",
     err_tls: "No secure connection (TLS certificate): check the address or ask your IT contact",
+    err_untrusted_certificate: "This computer does not know the gateway's certificate: compare its fingerprint with the one your IT person gave you",
+    err_certificate_changed: "The gateway's certificate changed: do not continue until your IT person confirms the new fingerprint, then sign in again to accept it",
+    err_invalid_fingerprint: "Invalid fingerprint: 64 hexadecimal digits expected",
     err_unauthorized: "Wrong email or password",
     err_rate_limited: "Too many attempts: wait a little before trying again",
     err_server: "The gateway failed: try again later",

@@ -210,8 +210,14 @@ fn setup(
         Some(sign_in) => {
             let app = handle.clone();
             tauri::async_runtime::spawn(async move {
-                if let Err(err) =
-                    session::sign_in(&app, &sign_in.server, &sign_in.email, &sign_in.password).await
+                if let Err(err) = session::sign_in(
+                    &app,
+                    &sign_in.server,
+                    &sign_in.email,
+                    &sign_in.password,
+                    None,
+                )
+                .await
                 {
                     tracing::error!(code = err.code, %err, "sign-in from the command line failed");
                     eprintln!("error: sign-in failed: {err}");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tauri::{AppHandle, Manager};
 use tocsin_client::account::{self, Account, App};
-use tocsin_client::api::ServerUrl;
+use tocsin_client::api::{CertFingerprint, ServerUrl};
 use tocsin_client::engine::{self, Command};
 use tocsin_client::events::ConnectionState;
 use tocsin_client::policy::Policy;
@@ -15,6 +15,7 @@ use tocsin_client::profile::Profile;
 use tocsin_client::secrets::{self, SecretStore};
 
 use crate::error::AppError;
+use crate::i18n::Locale;
 use crate::ipc::SecretStoreStatus;
 use crate::nudges::Nudges;
 use crate::state::{AppState, Session};
@@ -51,16 +52,21 @@ fn open_secrets(app: &AppHandle) -> Arc<dyn SecretStore> {
     Arc::from(store)
 }
 
-/// Signs in with a password, remembers the device, starts the engine.
+/// Signs in with a password, remembers the device, starts the engine. With a
+/// `fingerprint` (the user confirmed the one an untrusted gateway presented), the
+/// gateway's certificate is pinned to it and saved with the profile.
 pub async fn sign_in(
     app: &AppHandle,
     server: &str,
     email: &str,
     password: &str,
+    fingerprint: Option<&str>,
 ) -> Result<(), AppError> {
     let state = app.state::<AppState>();
     let locale = state.locale();
-    let server = ServerUrl::parse(server.trim()).map_err(|err| AppError::from_url(&err, locale))?;
+    let server = ServerUrl::parse(server.trim())
+        .map_err(|err| AppError::from_url(&err, locale))?
+        .with_pin(pin(fingerprint, locale)?);
     let device_name = device_name();
     tracing::info!(server = %server.as_str(), "signing in");
     let tokens = account::log_in(&server, email, password, &device_name)
@@ -87,6 +93,21 @@ pub async fn sign_in(
     start_engine(app, signed_in, secrets).map_err(AppError::internal)?;
     tracing::info!(server = %server.as_str(), "signed in");
     Ok(())
+}
+
+/// The confirmed fingerprint, if the user confirmed one.
+fn pin(fingerprint: Option<&str>, locale: Locale) -> Result<Option<CertFingerprint>, AppError> {
+    fingerprint
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| {
+            text.parse().map_err(|_| {
+                AppError::new(
+                    "invalid_fingerprint",
+                    locale.strings().err_invalid_fingerprint,
+                )
+            })
+        })
+        .transpose()
 }
 
 /// At start: resumes the saved account if its token is in the secret store. Runs in

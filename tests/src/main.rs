@@ -27,6 +27,8 @@ mod login_throttling; // Login floods keep memory flat (503); guesses get 429 pe
 mod membership; // Members added to or removed from a conversation while connected: effective at once.
 mod metrics; // /metrics during a scenario: each counter moved by what happened, promtool accepts it; the token guards it, the private address does not need it; the documented alert rules pass promtool.
 mod offline_actions; // Offline actions keep their promise: mark-all-read covers what was seen; long queues are paced, never dropped.
+mod openapi; // /v1/openapi.json is OpenAPI 3.1, what the CLI prints, and every operation in it is served; schemathesis against a live gateway finds no 5xx and no undocumented answer.
+mod ops_guide; // docs/OPERATIONS.md's Debian VPS guide run as written against the real binary (shims for sudo, apt, certbot, systemctl): TLS readyz, a publish, metrics, a nightly backup that restores, doctor, the unit verified.
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod publish_cli; // `tocsin-gateway publish` from a script: reaches the desktop through the running gateway (config's address, HTTPS with its own pair, or --gateway); a wrong key or bad --data exits 1 with the reason.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
@@ -39,5 +41,6 @@ mod soak; // A seeded random schedule of SIGKILLs, black holes and actions of ev
 mod store_integrity; // An older copy restored, the WAL deleted, a damaged file, a held lock: refused clearly, nothing lost.
 mod terminal_client; // `tocsin listen` killed and restarted resumes from its persisted positions.
 mod tls; // Built-in TLS: HTTPS and WSS, TLS 1.2/1.3 only (openssl, testssl), plain HTTP told to use https, certificate reload under open WebSockets, expiry.
+mod tls_pinning; // A self-signed gateway pinned by the fingerprint init printed: the real client signs in and receives over WSS; no pin shows the fingerprint, a wrong or replaced certificate is refused as changed.
 mod user_governance; // Users who leave: disabled (every socket closed at once with 4101), enabled, erased with the audit trail kept anonymised; admin keys only; the CLI on a stopped gateway, deferring to the API while one serves.
 mod webhooks; // Signed receipts from a durable outbox: a receiver down, then slow, then up gets every event at least once, across a restart.

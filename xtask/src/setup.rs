@@ -4,7 +4,8 @@
 //! apt (as root, or through `sudo -n`; never prompting). Elsewhere the list is printed
 //! for the developer to install and the command carries on. Then `cargo-nextest`,
 //! `tauri-driver` and `cargo-deny` are installed if they do not answer (the last two
-//! at a pinned version).
+//! at a pinned version), and schemathesis (PyPI, pinned) into a virtualenv at
+//! `.tools/schemathesis` for the OpenAPI test.
 
 use std::path::Path;
 use std::process::Command;
@@ -138,6 +139,14 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "openssl s_client and x509: the TLS tests check protocol versions and the fingerprint `init` prints",
     },
     SystemPackage {
+        name: "curl",
+        why: "curl: the ops guide's test runs docs/OPERATIONS.md's checks (readyz, metrics) as written",
+    },
+    SystemPackage {
+        name: "python3-venv",
+        why: "a virtualenv for schemathesis (PyPI), which the OpenAPI test runs against a live gateway",
+    },
+    SystemPackage {
         name: "testssl.sh",
         why: "testssl: the TLS test scans the gateway's protocols and cipher suites from outside",
     },
@@ -150,6 +159,8 @@ pub fn run() -> Result<()> {
     header("setup: cargo tools");
     ensure_nextest()?;
     ensure_tauri_driver()?;
+    header("setup: python tools");
+    ensure_schemathesis()?;
     if crate::advisories::snapshot_present() {
         ensure_cargo_deny()
     } else {
@@ -268,6 +279,38 @@ fn ensure_nextest() -> Result<()> {
     process::run_step(
         "install cargo-nextest",
         &mut process::cargo(["install", "cargo-nextest", "--locked"]),
+    )
+}
+
+/// The schemathesis release the OpenAPI test's flags and config file are written for
+/// (its CLI changed a lot between 3.x and 4.x).
+const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+/// Installs schemathesis [`SCHEMATHESIS_VERSION`] into `.tools/schemathesis` (a
+/// virtualenv: Debian's Python refuses `pip install` outside one) unless it is there.
+fn ensure_schemathesis() -> Result<()> {
+    let venv = process::repo_root().join(".tools/schemathesis");
+    let binary = venv.join("bin/schemathesis");
+    let version = Command::new(&binary).arg("--version").output();
+    if let Ok(output) = version
+        && output.status.success()
+        && String::from_utf8_lossy(&output.stdout).contains(SCHEMATHESIS_VERSION)
+    {
+        println!("schemathesis {SCHEMATHESIS_VERSION} is installed");
+        return Ok(());
+    }
+    process::run_step(
+        "create the schemathesis virtualenv",
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+    )?;
+    process::run_step(
+        "pip install schemathesis",
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("schemathesis=={SCHEMATHESIS_VERSION}"),
+        ]),
     )
 }
 

@@ -76,7 +76,7 @@ impl Account {
 
     /// The engine's settings for this account, with its local database in `dirs`.
     pub fn engine_config(&self, dirs: &Dirs) -> anyhow::Result<EngineConfig> {
-        let server = ServerUrl::parse(&self.profile.server)?;
+        let server = self.profile.server_url()?;
         let mut config = EngineConfig::new(server, self.secret_account.clone(), dirs.data.clone());
         config.client_name = self.app.client_name();
         Ok(config)
@@ -96,7 +96,7 @@ pub async fn log_in(
 }
 
 /// Remembers a sign-in on this device: the refresh token in the secret store, the
-/// profile saved, and a fresh local database — rebuilt from the gateway's history,
+/// profile saved (with the certificate `server` pins, if any), and a fresh local database — rebuilt from the gateway's history,
 /// never mixed with a previous account's notifications.
 pub fn remember(
     app: App,
@@ -114,6 +114,7 @@ pub fn remember(
         server: server.as_str().to_owned(),
         email,
         device_name: device_name.to_owned(),
+        pin: server.pin(),
     };
     profile.save(&dirs.config)?;
     remove_database(&dirs.data);
@@ -146,7 +147,7 @@ pub async fn sign_out(
     secrets: &dyn SecretStore,
 ) -> anyhow::Result<Result<(), String>> {
     let revoked = match secrets.get(&account.secret_account)? {
-        Some(token) => match ServerUrl::parse(&account.profile.server) {
+        Some(token) => match account.profile.server_url() {
             Ok(server) => ApiClient::new(server)
                 .logout(&token)
                 .await

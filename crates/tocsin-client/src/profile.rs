@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{CertFingerprint, ServerUrl, ServerUrlError};
+
 /// The profile file's name in the config dir.
 const PROFILE_FILE: &str = "profile.json";
 
@@ -26,6 +28,11 @@ pub struct Profile {
     pub email: String,
     /// This device's name.
     pub device_name: String,
+    /// The SHA-256 fingerprint of the gateway certificate the user confirmed, when
+    /// the gateway's certificate is not one the system trusts (self-signed). Absent
+    /// in older profiles: the usual verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<CertFingerprint>,
 }
 
 impl Profile {
@@ -46,6 +53,11 @@ impl Profile {
             config: dirs.config_dir().join("client"),
             data: dirs.data_dir().join("client"),
         })
+    }
+
+    /// The gateway, with the confirmed certificate pinned if there is one.
+    pub fn server_url(&self) -> Result<ServerUrl, ServerUrlError> {
+        Ok(ServerUrl::parse(&self.server)?.with_pin(self.pin))
     }
 
     /// Where the profile is kept in `config_dir`.
@@ -92,8 +104,33 @@ mod tests {
             server: "http://127.0.0.1:7850".into(),
             email: "m@d.fr".into(),
             device_name: "t".into(),
+            pin: None,
         };
         profile.save(dir.path()).expect("saves");
         assert_eq!(Profile::load(dir.path()).expect("loads"), profile);
+        let text = std::fs::read_to_string(Profile::path(dir.path())).expect("read");
+        assert!(!text.contains("pin"), "no pin, no field: {text}");
+    }
+
+    #[test]
+    fn a_pinned_certificate_is_kept_with_the_profile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pin: CertFingerprint = format!("{}AB", "AB:".repeat(31))
+            .parse()
+            .expect("fingerprint");
+        let profile = Profile {
+            server: "https://192.168.1.10:7850/".into(),
+            email: "m@d.fr".into(),
+            device_name: "t".into(),
+            pin: Some(pin),
+        };
+        profile.save(dir.path()).expect("saves");
+        let text = std::fs::read_to_string(Profile::path(dir.path())).expect("read");
+        assert!(
+            text.contains(&pin.to_string()),
+            "written as printed: {text}"
+        );
+        let loaded = Profile::load(dir.path()).expect("loads");
+        assert_eq!(loaded.server_url().expect("url").pin(), Some(pin));
     }
 }

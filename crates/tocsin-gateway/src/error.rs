@@ -1,7 +1,8 @@
 //! One error type for the HTTP API: a status and the protocol's `ErrorBody`.
 //! Internal details are logged, never sent.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tocsin_protocol::{ErrorBody, ErrorCode};
@@ -152,6 +153,32 @@ impl From<QueryRejection> for AppError {
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
             rejection.body_text(),
+        )
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> AppError {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            rejection.body_text(),
+        )
+    }
+}
+
+/// A plain HTTP request to the WebSocket route (a browser, a scanner, a client that
+/// dropped the `Upgrade` headers) gets the API's error shape, saying what to send.
+impl From<WebSocketUpgradeRejection> for AppError {
+    fn from(rejection: WebSocketUpgradeRejection) -> AppError {
+        AppError::new(
+            rejection.status(),
+            ErrorCode::InvalidRequest,
+            format!(
+                "{}; this is the WebSocket endpoint: connect with a WebSocket client offering `Sec-WebSocket-Protocol: {}` (docs/PROTOCOL.md)",
+                rejection.body_text(),
+                tocsin_protocol::SUBPROTOCOL
+            ),
         )
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditEvent {
     /// Stored: by an API key (`actor: key:<id>`), the scheduler (`scheduler`), or a
@@ -50,6 +51,7 @@ impl AuditEvent {
 
 /// One step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     /// Increasing: page with `after=<id>`.
     pub id: i64,
@@ -83,6 +85,7 @@ pub struct AuditRecord {
 
 /// `GET /v1/audit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// Oldest first.
     pub records: Vec<AuditRecord>,

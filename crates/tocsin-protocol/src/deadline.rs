@@ -15,6 +15,7 @@ use crate::notification::DeadlineUrgency;
 /// `PUT /v1/deadlines/{id}`: declare or change a deadline (idempotent upsert by the
 /// firm's own id).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadlineRequest {
     /// The type of deadline, free text ("Délai d'appel").
     pub deadline_type: String,
@@ -50,6 +51,7 @@ pub struct DeadlineRequest {
 
 /// Where a deadline stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineStatus {
     /// Declared, reminders planned or running.
@@ -84,6 +86,7 @@ impl DeadlineStatus {
 
 /// What became of one planned step (a reminder or an escalation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     /// Not due yet.
@@ -124,6 +127,7 @@ impl StepState {
 
 /// A reminder of a deadline, planned or sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReminderView {
     /// `J-3`, `J-0`, `T-30s`: which step of the policy.
     pub label: String,
@@ -146,6 +150,7 @@ pub struct ReminderView {
 
 /// An escalation step of a deadline, planned or sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EscalationView {
     /// 1: the backup (else the partners); 2: the partners.
     pub step: u32,
@@ -166,6 +171,7 @@ pub struct EscalationView {
 
 /// Who took a deadline in, when, from which device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Acknowledgement {
     /// The firm's id of the deadline (`deadline_id` of its alerts).
     pub deadline_id: String,
@@ -186,6 +192,7 @@ pub struct Acknowledgement {
 /// A deadline and everything the gateway did about it: `GET /v1/deadlines/{id}`, and
 /// the answer to `PUT`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadlineView {
     /// The firm's own id.
     pub id: String,
@@ -234,6 +241,7 @@ pub struct DeadlineView {
 
 /// `GET /v1/deadlines`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadlineList {
     /// Matching deadlines, soonest due first.
     pub deadlines: Vec<DeadlineView>,
@@ -241,6 +249,7 @@ pub struct DeadlineList {
 
 /// Why a deadline is cancelled (`DELETE /v1/deadlines/{id}?reason=…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     /// The act was done (the default).
@@ -253,6 +262,7 @@ pub enum CancelReason {
 /// A deadline that was closed (`DELETE /v1/deadlines/{id}`): nothing more is raised for
 /// it, and nobody needs to acknowledge it any more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClosedDeadline {
     /// The firm's id (`deadline_id` of its alerts).
     pub deadline_id: String,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// A machine-readable error code. New codes may be added; clients treat an unknown
 /// code like `internal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request is malformed or a field is invalid (HTTP 400/422).
@@ -59,6 +60,7 @@ impl ErrorCode {
 
 /// The body of every HTTP error and the `error` of a failed action result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The stable code.
     pub code: ErrorCode,

@@ -14,6 +14,7 @@ pub const MAX_HISTORY_LIMIT: u32 = 500;
 
 /// A user as the API shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// The user's id (`user:<id>` is their stream).
     pub id: String,
@@ -31,6 +32,7 @@ pub struct UserInfo {
 
 /// `POST /v1/auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// The account's email.
     pub email: String,
@@ -42,6 +44,7 @@ pub struct LoginRequest {
 
 /// `POST /v1/auth/refresh`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     /// The current refresh token; it is replaced by the one in the answer.
     pub refresh_token: String,
@@ -49,6 +52,7 @@ pub struct RefreshRequest {
 
 /// `POST /v1/auth/logout`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogoutRequest {
     /// The refresh token of the device session to end.
     pub refresh_token: String,
@@ -56,6 +60,7 @@ pub struct LogoutRequest {
 
 /// The answer to login and refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// A short-lived JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -69,6 +74,7 @@ pub struct TokenResponse {
 
 /// `POST /v1/publish`: one notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishRequest {
     /// `user:<id or email>`, `tenant:<slug>`, `conversation:<id>` or `all`.
     pub to: String,
@@ -105,6 +111,7 @@ pub struct PublishRequest {
 
 /// The answer to a publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishResponse {
     /// The notification's id.
     pub id: String,
@@ -125,6 +132,7 @@ pub struct PublishResponse {
 
 /// `POST /v1/publish/batch`: stored all together or not at all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchPublishRequest {
     /// At most [`MAX_BATCH`] notifications.
     pub notifications: Vec<PublishRequest>,
@@ -132,6 +140,7 @@ pub struct BatchPublishRequest {
 
 /// The answer to a batch publish, one result per notification, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchPublishResponse {
     /// The results, in request order.
     pub results: Vec<PublishResponse>,
@@ -139,6 +148,7 @@ pub struct BatchPublishResponse {
 
 /// One item of `GET /v1/history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryItem {
     /// Its offset in the stream.
     pub offset: u64,
@@ -150,6 +160,7 @@ pub struct HistoryItem {
 
 /// The answer to `GET /v1/history?stream=…&after=…&limit=…`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryResponse {
     /// The stream.
     pub stream: StreamName,
@@ -168,6 +179,7 @@ pub struct HistoryResponse {
 
 /// The answer to `GET /v1/unread`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnreadResponse {
     /// All unread notifications.
     pub total: u64,
@@ -177,6 +189,7 @@ pub struct UnreadResponse {
 
 /// `PUT /v1/conversations/{id}/members`: the whole member list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MembersRequest {
     /// User ids or emails, all of the conversation's firm.
     pub members: Vec<String>,
@@ -184,6 +197,7 @@ pub struct MembersRequest {
 
 /// The answer to a members update.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MembersResponse {
     /// The conversation's id.
     pub conversation_id: String,

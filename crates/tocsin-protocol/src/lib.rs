@@ -13,6 +13,7 @@
 //! - [`close`]: close codes in their two ranges (reconnect / do not reconnect).
 //! - [`http`]: request and response bodies of the HTTP API under `/v1`.
 //! - [`error`]: stable error codes shared by HTTP answers and action results.
+//! - `openapi` (feature `openapi`): the JSON Schemas of the hand-written serde forms.
 
 pub mod audit;
 pub mod close;
@@ -23,6 +24,8 @@ pub mod frames;
 pub mod fuzz;
 pub mod http;
 pub mod notification;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod stream;
 
 pub use close::CloseCode;

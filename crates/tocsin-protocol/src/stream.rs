@@ -131,6 +131,7 @@ impl<'de> Deserialize<'de> for StreamName {
 ///
 /// Offset 0 means "nothing yet" (the stream's first notification has offset 1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Position {
     /// The stream's epoch the offset belongs to.
     pub epoch: String,

@@ -32,6 +32,25 @@ pub enum ApiError {
         /// What the TLS layer said.
         reason: String,
     },
+    /// The certificate is not one this machine trusts (self-signed, unknown
+    /// issuer): `fingerprint` is the one presented, for the user to compare with the
+    /// one their IT person gave before pinning it ([`super::ServerUrl::with_pin`]).
+    #[error(
+        "the certificate of {url} is not trusted by this computer ({reason}); its SHA-256 \
+         fingerprint is {fingerprint}"
+    )]
+    UntrustedCertificate {
+        /// The endpoint called (without its query).
+        url: String,
+        /// What the verification said.
+        reason: String,
+        /// The SHA-256 fingerprint of the certificate presented.
+        fingerprint: super::CertFingerprint,
+    },
+    /// A pinned gateway presented another certificate: refused, and the user must
+    /// confirm the new one (never accepted silently).
+    #[error("{0}")]
+    CertificateChanged(super::CertificateChanged),
     /// HTTP 401: bad, expired or revoked credentials. A refused refresh means
     /// "signed out".
     #[error("unauthorized: {0}")]
@@ -63,7 +82,11 @@ impl ApiError {
         match self {
             ApiError::Unreachable { .. } | ApiError::RateLimited { .. } => true,
             ApiError::Server { status, .. } => *status >= 500,
-            ApiError::Tls { .. } | ApiError::Unauthorized(_) | ApiError::Protocol(_) => false,
+            ApiError::Tls { .. }
+            | ApiError::UntrustedCertificate { .. }
+            | ApiError::CertificateChanged(_)
+            | ApiError::Unauthorized(_)
+            | ApiError::Protocol(_) => false,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod calendar;
 mod error;
+mod pin;
 mod url;
 
 #[cfg(test)]
@@ -30,6 +31,8 @@ use tocsin_protocol::{Kind, StreamName};
 
 pub use calendar::CalendarFeed;
 pub use error::ApiError;
+pub use pin::{CertFingerprint, CertificateChanged, FingerprintError, probe};
+pub(crate) use pin::{CertProblem, cert_problem};
 pub use url::{ServerUrl, ServerUrlError};
 
 /// How long establishing a connection (TCP and TLS) may take.
@@ -68,14 +71,17 @@ impl ApiClient {
     /// A client with other timeouts (tests, slow links).
     pub fn with_timeouts(server: ServerUrl, connect: Duration, request: Duration) -> Self {
         let build = || {
-            reqwest::Client::builder()
+            let builder = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
                 .connect_timeout(connect)
                 .timeout(request)
                 // The API never redirects; following one could send a token elsewhere.
                 .redirect(reqwest::redirect::Policy::none())
-                .https_only(server.is_https())
-                .build()
+                .https_only(server.is_https());
+            match server.pinned_tls() {
+                Some(tls) => builder.use_preconfigured_tls((*tls).clone()).build(),
+                None => builder.build(),
+            }
         };
         // With rustls and these options building cannot fail (it fails only on TLS
         // options not used here); should it ever, the default client still works.
@@ -214,12 +220,34 @@ impl ApiClient {
         })
     }
 
+    /// Sorts a failed send; a certificate the usual roots refuse is probed for its
+    /// fingerprint, so the app can ask the user to confirm it.
+    async fn send_failed(&self, err: &reqwest::Error, url: &str) -> ApiError {
+        match pin::cert_problem(err) {
+            Some(pin::CertProblem::Changed(changed)) => ApiError::CertificateChanged(changed),
+            Some(pin::CertProblem::Refused(reason)) if self.server.pin().is_none() => {
+                match probe(&self.server, CONNECT_TIMEOUT).await {
+                    Ok(fingerprint) => ApiError::UntrustedCertificate {
+                        url: url.to_owned(),
+                        reason,
+                        fingerprint,
+                    },
+                    Err(_) => error::from_transport(err, url, self.server.is_https()),
+                }
+            }
+            _ => error::from_transport(err, url, self.server.is_https()),
+        }
+    }
+
     /// Sends and reads the answer; any status but 2xx becomes an [`ApiError`].
     async fn call(&self, request: RequestBuilder, route: &str) -> Result<Answer, ApiError> {
         let url = self.server.endpoint(route);
         let transport =
             |err: reqwest::Error| error::from_transport(&err, url.as_str(), self.server.is_https());
-        let mut response = request.send().await.map_err(transport)?;
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => return Err(self.send_failed(&err, url.as_str()).await),
+        };
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();

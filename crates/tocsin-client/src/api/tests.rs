@@ -510,14 +510,16 @@ async fn serve_self_signed() -> SocketAddr {
 }
 
 #[tokio::test]
-async fn an_untrusted_certificate_is_a_tls_error() {
+async fn an_untrusted_certificate_is_reported_with_its_fingerprint() {
     let addr = serve_self_signed().await;
     let url = ServerUrl::parse(&format!("https://localhost:{}/", addr.port())).expect("url");
     match ApiClient::new(url).login("a", "b", "c").await {
-        Err(ApiError::Tls { reason, .. }) => {
-            assert!(reason.contains("certificate"), "{reason}")
+        Err(err @ ApiError::UntrustedCertificate { .. }) => {
+            let message = err.to_string();
+            assert!(message.contains("not trusted"), "{message}");
+            assert!(message.contains("SHA-256 fingerprint"), "{message}");
         }
-        other => panic!("expected a TLS error, got {other:?}"),
+        other => panic!("expected an untrusted certificate, got {other:?}"),
     }
 }
 

@@ -8,8 +8,15 @@ use std::str::FromStr;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use super::pin::CertFingerprint;
+
 /// A validated gateway base URL, always ending with `/` (a path prefix such as
 /// `https://host/tocsin/` is kept). Displays as that normalised URL.
+///
+/// It may carry the SHA-256 fingerprint of a certificate the user confirmed
+/// ([`ServerUrl::with_pin`]): every connection made from it then trusts exactly that
+/// certificate. The pin is not part of the text form (serde, `Display`): the
+/// profile keeps it beside the URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ServerUrl {
@@ -17,6 +24,8 @@ pub struct ServerUrl {
     base: Url,
     /// `ws(s)://host[:port]/[prefix/]v1/ws`.
     websocket: Url,
+    /// The one certificate to accept, when the user confirmed one (https only).
+    pin: Option<CertFingerprint>,
 }
 
 /// Why a gateway URL was refused.
@@ -95,7 +104,11 @@ impl ServerUrl {
         websocket
             .set_scheme(websocket_scheme)
             .map_err(|()| invalid("cannot derive the WebSocket URL".into()))?;
-        Ok(ServerUrl { base, websocket })
+        Ok(ServerUrl {
+            base,
+            websocket,
+            pin: None,
+        })
     }
 
     /// The normalised base URL, ending with `/`.
@@ -111,6 +124,23 @@ impl ServerUrl {
     /// The WebSocket endpoint: `wss://…/v1/ws` (or `ws://` for loopback http).
     pub fn websocket_url(&self) -> &Url {
         &self.websocket
+    }
+
+    /// The same gateway, trusting exactly the certificate `pin` (or, with `None`,
+    /// the usual roots). Ignored for plain http to loopback, which has no certificate.
+    pub fn with_pin(mut self, pin: Option<CertFingerprint>) -> Self {
+        self.pin = pin.filter(|_| self.is_https());
+        self
+    }
+
+    /// The confirmed certificate's fingerprint, if one is pinned.
+    pub fn pin(&self) -> Option<CertFingerprint> {
+        self.pin
+    }
+
+    /// The TLS configuration of a pinned gateway; `None`: the usual verification.
+    pub(crate) fn pinned_tls(&self) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+        self.pin.map(super::pin::pinned_config)
     }
 
     /// True for `https://` (the WebSocket then uses `wss://`).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use tocsin_client::account::{self, Account, App};
-use tocsin_client::api::{ApiClient, ServerUrl};
+use tocsin_client::api::{ApiClient, CertFingerprint, ServerUrl};
 use tocsin_client::engine;
 use tocsin_client::events::{ConnectionState, EngineEvent};
 use tocsin_client::policy::Policy;
@@ -48,6 +48,10 @@ enum Command {
         /// A name for this device.
         #[arg(long, default_value = "tocsin terminal")]
         device_name: String,
+        /// Trust exactly the certificate with this SHA-256 fingerprint (a
+        /// self-signed gateway: the one `init --tls-self-signed` printed).
+        #[arg(long, value_name = "AB:CD:…")]
+        certificate_fingerprint: Option<CertFingerprint>,
     },
     /// Print notifications as they arrive (and what was missed), until interrupted.
     Listen {
@@ -123,8 +127,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             email,
             password_stdin,
             device_name,
+            certificate_fingerprint,
         } => {
-            let server = ServerUrl::parse(&server)?;
+            let server = ServerUrl::parse(&server)?.with_pin(certificate_fingerprint);
             let password = read_password(password_stdin)?;
             let tokens = account::log_in(&server, &email, &password, &device_name).await?;
             let (store, warning) = secrets::choose(&dirs.config, true);
@@ -161,7 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let server = match server {
                 Some(server) => ServerUrl::parse(&server)?,
-                None => ServerUrl::parse(&Profile::load(&dirs.config)?.server)?,
+                None => Profile::load(&dirs.config)?.server_url()?,
             };
             let data = data.unwrap_or_else(|| {
                 if kind == "system-notification" {

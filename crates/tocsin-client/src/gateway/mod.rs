@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::api::{ApiClient, ApiError, ServerUrl};
+use crate::api::{ApiClient, ApiError, CertProblem, ServerUrl};
 
 /// How long connecting (TCP + TLS + upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -117,7 +117,18 @@ impl Gateway for HttpGateway {
             .read_buffer_size(16 * 1024)
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
-        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        // A pinned gateway gets the verifier that accepts its one certificate; else
+        // tungstenite's usual roots.
+        let connector = self
+            .server
+            .pinned_tls()
+            .map(tokio_tungstenite::Connector::Rustls);
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            connector,
+        );
         match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(Ok((socket, _))) => Ok(socket),
             Ok(Err(WsError::Http(response))) if response.status().as_u16() == 401 => {
@@ -135,7 +146,7 @@ impl Gateway for HttpGateway {
                     response.status()
                 )))
             }
-            Ok(Err(err)) => Err(ConnectError::Failed(format!("cannot connect: {err}"))),
+            Ok(Err(err)) => Err(failed(&err)),
             Err(_) => Err(ConnectError::Failed("connecting timed out".into())),
         }
     }
@@ -155,6 +166,19 @@ impl Gateway for HttpGateway {
         self.api
             .history(access_token, stream, after, limit, unread_only)
             .await
+    }
+}
+
+/// A failed connection; a certificate problem is not retried (it needs the user:
+/// a changed certificate must be confirmed anew), anything else is.
+fn failed(err: &WsError) -> ConnectError {
+    match crate::api::cert_problem(err) {
+        Some(CertProblem::Changed(changed)) => ConnectError::Refused(changed.to_string()),
+        Some(CertProblem::Refused(reason)) => ConnectError::Refused(format!(
+            "the gateway's certificate is not trusted ({reason}): sign in again to \
+             compare its fingerprint with the one your IT person gave you"
+        )),
+        None => ConnectError::Failed(format!("cannot connect: {err}")),
     }
 }
 

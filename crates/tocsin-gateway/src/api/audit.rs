@@ -3,13 +3,13 @@
 //! publishing key (the mail monitor's) may not read it.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tocsin_protocol::audit::AuditPage;
 
 use super::deadlines::firm;
-use super::extract::Publisher;
+use super::extract::{ApiQuery, Publisher};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::AuditFilter;
@@ -18,7 +18,8 @@ use crate::store::AuditFilter;
 pub const MAX_PAGE: u32 = 1000;
 
 /// Query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// The firm, for a global key.
     tenant: Option<String>,
@@ -39,10 +40,18 @@ pub struct AuditQuery {
 }
 
 /// `GET /v1/audit?dossier=…|user=…|deadline=…&from=&to=&after=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "admin",
+    params(AuditQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "A page of the firm's audit trail, oldest first", body = AuditPage))
+)]
 pub async fn list(
     State(state): State<AppState>,
     publisher: Publisher,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, AppError> {
     publisher.require_admin("reading the audit trail")?;
     let tenant = firm(&publisher, query.tenant.as_deref())?;

@@ -7,7 +7,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use tocsin_protocol::http::{LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserInfo};
-use tocsin_protocol::{CloseCode, ErrorCode};
+use tocsin_protocol::{CloseCode, ErrorBody, ErrorCode};
 
 use super::extract::ApiJson;
 use super::login_guard::Attempt;
@@ -26,6 +26,14 @@ const BAD_CREDENTIALS: &str = "wrong email or password";
 ///
 /// [`LoginGuard`]: super::login_guard::LoginGuard
 /// [`HashGate`]: crate::auth::password::HashGate
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses((status = 200, description = "Signed in: a token pair for this device", body = TokenResponse),
+        (status = 401, description = "Wrong email or password, or a disabled account", body = ErrorBody))
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -139,6 +147,14 @@ fn gate_error(err: GateError) -> AppError {
 }
 
 /// `POST /v1/auth/refresh`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 200, description = "The next token pair", body = TokenResponse),
+        (status = 401, description = "Unknown, expired or revoked refresh token: sign in again", body = ErrorBody))
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RefreshRequest>,
@@ -196,6 +212,13 @@ pub async fn refresh(
 }
 
 /// `POST /v1/auth/logout`: ends the device session. Idempotent.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    request_body = LogoutRequest,
+    responses((status = 204, description = "The device session is over (also when it already was)"))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LogoutRequest>,

@@ -21,14 +21,14 @@
 //!   path is the secret.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tocsin_protocol::deadline::{DeadlineStatus, DeadlineView};
 
-use super::extract::SignedIn;
+use super::extract::{ApiPath, SignedIn};
 use crate::auth::hash_token;
 use crate::deadlines::declare::firm_settings;
 use crate::deadlines::ics;
@@ -47,7 +47,7 @@ const FEED_PREFIX: &str = "/v1/calendar/";
 const ICS_TYPE: &str = "text/calendar; charset=utf-8";
 
 /// The answer to `POST /v1/me/calendar`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedAddress {
     /// The URL to subscribe to: absolute when the request said which host it was sent
     /// to, else the same as `path`.
@@ -64,7 +64,14 @@ fn unknown_feed() -> AppError {
 }
 
 /// `GET /v1/calendar/{secret}.ics`: the user's open deadlines as iCalendar.
-pub async fn feed(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/v1/calendar/{file}",
+    tag = "read",
+    params(("file" = String, Path, description = "`<secret>.ics` from POST /v1/me/calendar")),
+    responses((status = 200, description = "The user's open deadlines as an iCalendar feed", content_type = "text/calendar"))
+)]
+pub async fn feed(State(state): State<AppState>, ApiPath(file): ApiPath<String>) -> Response {
     match feed_text(&state, &file).await {
         Ok(text) => (
             [
@@ -136,6 +143,13 @@ fn calendar_name(user: &User) -> String {
 }
 
 /// `POST /v1/me/calendar`: a new secret (the previous URL, if any, stops working).
+#[utoipa::path(
+    post,
+    path = "/v1/me/calendar",
+    tag = "read",
+    security(("user_token" = [])),
+    responses((status = 200, description = "A new feed address; the previous one stops working", body = FeedAddress))
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -153,6 +167,13 @@ pub async fn rotate(
 }
 
 /// `DELETE /v1/me/calendar`: 204, or 404 when the user had no feed.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/calendar",
+    tag = "read",
+    security(("user_token" = [])),
+    responses((status = 204, description = "The feed address no longer works"))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     signed_in: SignedIn,

@@ -2,14 +2,14 @@
 //! admin (access token) sets who belongs to a conversation.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use tocsin_protocol::StreamName;
 use tocsin_protocol::http::{MembersRequest, MembersResponse};
 use tocsin_protocol::stream::is_valid_id;
 
-use super::extract::{API_KEY_PREFIX, ApiJson, Publisher, SignedIn, bearer};
+use super::extract::{API_KEY_PREFIX, ApiJson, ApiPath, ApiQuery, Publisher, SignedIn, bearer};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -43,17 +43,28 @@ impl FromRequestParts<AppState> for FirmCaller {
 }
 
 /// `?tenant=` for global keys.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MembersQuery {
+    /// The firm, for a global key.
     tenant: Option<String>,
 }
 
 /// `PUT /v1/conversations/{id}/members`.
+#[utoipa::path(
+    put,
+    path = "/v1/conversations/{id}/members",
+    tag = "admin",
+    params(("id" = String, Path, description = "The conversation's id"), MembersQuery),
+    request_body = MembersRequest,
+    security(("api_key" = []), ("user_token" = [])),
+    responses((status = 200, description = "The whole member list as stored", body = MembersResponse))
+)]
 pub async fn put_members(
     State(state): State<AppState>,
     caller: FirmCaller,
-    Path(id): Path<String>,
-    Query(query): Query<MembersQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<MembersQuery>,
     ApiJson(request): ApiJson<MembersRequest>,
 ) -> Result<Json<MembersResponse>, AppError> {
     if !is_valid_id(&id) {

@@ -5,7 +5,7 @@
 //! `?tenant=`): another firm's deadline id is answered exactly like an unknown one.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use tocsin_protocol::deadline::{
     CancelReason, DeadlineList, DeadlineRequest, DeadlineStatus, DeadlineView,
 };
 
-use super::extract::{ApiJson, Publisher};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Publisher};
 use crate::deadlines::declare::{declare, firm_settings};
 use crate::deadlines::settings::FirmSettings;
 use crate::deadlines::view::view;
@@ -25,7 +25,8 @@ use crate::store::DeadlineFilter;
 const MAX_LIST: u32 = 500;
 
 /// `?tenant=` for global keys.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FirmQuery {
     /// The firm, for a global key.
     pub tenant: Option<String>,
@@ -53,11 +54,21 @@ fn unknown(id: &str) -> AppError {
 }
 
 /// `PUT /v1/deadlines/{id}`: 201 when new, 200 when changed (or unchanged).
+#[utoipa::path(
+    put,
+    path = "/v1/deadlines/{id}",
+    tag = "deadlines",
+    params(("id" = String, Path, description = "The firm's own id of the deadline"), FirmQuery),
+    request_body = DeadlineRequest,
+    security(("api_key" = [])),
+    responses((status = 201, description = "Declared", body = DeadlineView),
+        (status = 200, description = "Changed, or unchanged", body = DeadlineView))
+)]
 pub async fn put(
     State(state): State<AppState>,
     publisher: Publisher,
-    Path(id): Path<String>,
-    Query(query): Query<FirmQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<FirmQuery>,
     ApiJson(request): ApiJson<DeadlineRequest>,
 ) -> Result<(StatusCode, Json<DeadlineView>), AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
@@ -73,33 +84,51 @@ pub async fn put(
 }
 
 /// `GET /v1/deadlines/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/deadlines/{id}",
+    tag = "deadlines",
+    params(("id" = String, Path, description = "The firm's own id of the deadline"), FirmQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "The deadline with its reminders and receipts", body = DeadlineView))
+)]
 pub async fn get(
     State(state): State<AppState>,
     publisher: Publisher,
-    Path(id): Path<String>,
-    Query(query): Query<FirmQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<FirmQuery>,
 ) -> Result<Json<DeadlineView>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     Ok(Json(load(&state, &tenant, &id).await?))
 }
 
 /// Query of `DELETE /v1/deadlines/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CancelQuery {
     /// The firm, for a global key.
     tenant: Option<String>,
     /// `done` (the default) or `withdrawn`.
     #[serde(default)]
+    #[param(inline)]
     reason: CancelReason,
 }
 
 /// `DELETE /v1/deadlines/{id}?reason=done|withdrawn`: nothing more is raised for it;
 /// its record and receipts stay.
+#[utoipa::path(
+    delete,
+    path = "/v1/deadlines/{id}",
+    tag = "deadlines",
+    params(("id" = String, Path, description = "The firm's own id of the deadline"), CancelQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Closed: nothing more is raised for it", body = DeadlineView))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     publisher: Publisher,
-    Path(id): Path<String>,
-    Query(query): Query<CancelQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<CancelQuery>,
 ) -> Result<Json<DeadlineView>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     let status = match query.reason {
@@ -115,7 +144,8 @@ pub async fn delete(
 }
 
 /// Query of `GET /v1/deadlines`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The firm, for a global key.
     tenant: Option<String>,
@@ -128,16 +158,25 @@ pub struct ListQuery {
     /// Due before.
     due_to: Option<DateTime<Utc>>,
     /// `open`, `done` or `withdrawn`.
+    #[param(inline)]
     status: Option<DeadlineStatus>,
     /// At most this many (default 100, at most 500).
     limit: Option<u32>,
 }
 
 /// `GET /v1/deadlines?owner=&dossier=&due_from=&due_to=&status=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/v1/deadlines",
+    tag = "deadlines",
+    params(ListQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "The firm's deadlines, soonest due first", body = DeadlineList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     publisher: Publisher,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<DeadlineList>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     let owner = match &query.owner {
@@ -206,10 +245,18 @@ async fn load(state: &AppState, tenant: &str, id: &str) -> Result<DeadlineView, 
 }
 
 /// `GET /v1/deadline-settings`: the firm's settings, defaults filled in.
+#[utoipa::path(
+    get,
+    path = "/v1/deadline-settings",
+    tag = "deadlines",
+    params(FirmQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "The firm's deadline settings", body = FirmSettings))
+)]
 pub async fn get_settings(
     State(state): State<AppState>,
     publisher: Publisher,
-    Query(query): Query<FirmQuery>,
+    ApiQuery(query): ApiQuery<FirmQuery>,
 ) -> Result<Json<FirmSettings>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     Ok(Json(
@@ -219,10 +266,19 @@ pub async fn get_settings(
 
 /// `PUT /v1/deadline-settings`: replaces the firm's settings (fields left out take
 /// their defaults). Deadlines already declared keep their plan until they change.
+#[utoipa::path(
+    put,
+    path = "/v1/deadline-settings",
+    tag = "deadlines",
+    params(FirmQuery),
+    request_body = FirmSettings,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Saved; open deadlines are re-planned", body = FirmSettings))
+)]
 pub async fn put_settings(
     State(state): State<AppState>,
     publisher: Publisher,
-    Query(query): Query<FirmQuery>,
+    ApiQuery(query): ApiQuery<FirmQuery>,
     ApiJson(settings): ApiJson<FirmSettings>,
 ) -> Result<Json<FirmSettings>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;

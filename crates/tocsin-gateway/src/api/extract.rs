@@ -17,6 +17,17 @@ use crate::store::{ApiKey, User};
 #[from_request(via(axum::Json), rejection(AppError))]
 pub struct ApiJson<T>(pub T);
 
+/// A query string whose rejections answer with our `ErrorBody` (axum's own answer is
+/// plain text, which the OpenAPI document could not describe).
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Path parameters whose rejections answer with our `ErrorBody`.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct ApiPath<T>(pub T);
+
 /// The prefix of every API key.
 pub const API_KEY_PREFIX: &str = "tsk_";
 

@@ -1,18 +1,19 @@
 //! `GET /v1/history` and `GET /v1/unread`: what a signed-in user may read.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use tocsin_protocol::StreamName;
 use tocsin_protocol::http::{HistoryItem, HistoryResponse, MAX_HISTORY_LIMIT, UnreadResponse};
 
-use super::extract::SignedIn;
+use super::extract::{ApiQuery, SignedIn};
 use crate::access::{can_read, readable_streams};
 use crate::error::AppError;
 use crate::state::AppState;
 
 /// Query of `GET /v1/history`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// The stream.
     stream: String,
@@ -28,10 +29,18 @@ pub struct HistoryQuery {
 }
 
 /// `GET /v1/history?stream=…&after=…&limit=…[&unread=true]`.
+#[utoipa::path(
+    get,
+    path = "/v1/history",
+    tag = "read",
+    params(HistoryQuery),
+    security(("user_token" = [])),
+    responses((status = 200, description = "A page of a stream the user may read", body = HistoryResponse))
+)]
 pub async fn history(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryResponse>, AppError> {
     let stream: StreamName =
         query
@@ -81,6 +90,13 @@ pub async fn history(
 }
 
 /// `GET /v1/unread`: unread counts per kind.
+#[utoipa::path(
+    get,
+    path = "/v1/unread",
+    tag = "read",
+    security(("user_token" = [])),
+    responses((status = 200, description = "The user's unread counts", body = UnreadResponse))
+)]
 pub async fn unread(
     State(state): State<AppState>,
     signed_in: SignedIn,

@@ -18,6 +18,13 @@ use crate::state::AppState;
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /metrics` on the main port.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(("metrics_token" = [])),
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String))
+)]
 pub async fn scrape(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -19,6 +19,16 @@ use crate::store::{AppendRequest, Appended, IdempotencyKey, User};
 use validate::{Validated, validate};
 
 /// `POST /v1/publish`.
+#[utoipa::path(
+    post,
+    path = "/v1/publish",
+    tag = "publish",
+    request_body = PublishRequest,
+    security(("api_key" = [])),
+    responses((status = 201, description = "Stored and sent", body = PublishResponse),
+        (status = 200, description = "A retry of an idempotency key: the first result, nothing new stored", body = PublishResponse),
+        (status = 202, description = "Scheduled (`deliver_at` in the future)", body = PublishResponse))
+)]
 pub async fn publish(
     State(state): State<AppState>,
     publisher: Publisher,
@@ -44,6 +54,15 @@ pub async fn publish(
 }
 
 /// `POST /v1/publish/batch`: all stored in one transaction, or none.
+#[utoipa::path(
+    post,
+    path = "/v1/publish/batch",
+    tag = "publish",
+    request_body = BatchPublishRequest,
+    security(("api_key" = [])),
+    responses((status = 201, description = "All stored, in one transaction", body = BatchPublishResponse),
+        (status = 200, description = "Every item was a retry of its idempotency key", body = BatchPublishResponse))
+)]
 pub async fn publish_batch(
     State(state): State<AppState>,
     publisher: Publisher,

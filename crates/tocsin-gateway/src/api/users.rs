@@ -8,18 +8,19 @@
 //! CLI, working on the database file, could not do (`cli/users.rs`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tocsin_protocol::CloseCode;
 
 use super::deadlines::firm;
-use super::extract::Publisher;
+use super::extract::{ApiPath, ApiQuery, Publisher};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::User;
 
 /// Query of every route here.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// The firm, for a global key.
     tenant: Option<String>,
@@ -29,7 +30,7 @@ pub struct UserQuery {
 }
 
 /// The answer to disable and enable.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserState {
     /// The user's id.
     pub id: String,
@@ -44,7 +45,7 @@ pub struct UserState {
 }
 
 /// The answer to an erasure.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Erased {
     /// The id the user had.
     pub id: String,
@@ -70,11 +71,19 @@ async fn governed_user(
 
 /// `POST /v1/users/{user}/disable`: every device session revoked and every open
 /// socket closed with 4101 at once; sign-in refused until enabled.
+#[utoipa::path(
+    post,
+    path = "/v1/users/{user}/disable",
+    tag = "admin",
+    params(("user" = String, Path, description = "The user's id or email"), UserQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Disabled: sessions revoked, sockets closed", body = UserState))
+)]
 pub async fn disable(
     State(state): State<AppState>,
     publisher: Publisher,
-    Path(who): Path<String>,
-    Query(query): Query<UserQuery>,
+    ApiPath(who): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<UserState>, AppError> {
     let user = governed_user(&state, &publisher, &query, &who).await?;
     let sessions_revoked = state.store.set_user_disabled(&user.id, true).await?;
@@ -94,11 +103,19 @@ pub async fn disable(
 }
 
 /// `POST /v1/users/{user}/enable`: sign-in works again (old sessions stay revoked).
+#[utoipa::path(
+    post,
+    path = "/v1/users/{user}/enable",
+    tag = "admin",
+    params(("user" = String, Path, description = "The user's id or email"), UserQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Enabled: the user may sign in again", body = UserState))
+)]
 pub async fn enable(
     State(state): State<AppState>,
     publisher: Publisher,
-    Path(who): Path<String>,
-    Query(query): Query<UserQuery>,
+    ApiPath(who): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<UserState>, AppError> {
     let user = governed_user(&state, &publisher, &query, &who).await?;
     state.store.set_user_disabled(&user.id, false).await?;
@@ -115,11 +132,19 @@ pub async fn enable(
 /// `DELETE /v1/users/{user}?erase=true`: the user's personal data erased (see
 /// `store/sqlite/governance.rs` for what goes and what the firm keeps); their open
 /// sockets closed with 4100 at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{user}",
+    tag = "admin",
+    params(("user" = String, Path, description = "The user's id or email"), UserQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Erased; the audit trail names the anonymised id", body = Erased))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     publisher: Publisher,
-    Path(who): Path<String>,
-    Query(query): Query<UserQuery>,
+    ApiPath(who): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<Erased>, AppError> {
     let user = governed_user(&state, &publisher, &query, &who).await?;
     if !query.erase {

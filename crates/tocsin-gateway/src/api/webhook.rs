@@ -3,12 +3,12 @@
 //! set, and how many events wait for delivery, are shown.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::deadlines::{FirmQuery, firm};
-use super::extract::{ApiJson, Publisher};
+use super::extract::{ApiJson, ApiQuery, Publisher};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::Webhook;
@@ -17,7 +17,7 @@ use crate::store::Webhook;
 const MIN_SECRET: usize = 16;
 
 /// `PUT /v1/webhook`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     /// Where events are posted (`https://`; `http://` only to loopback).
@@ -27,7 +27,7 @@ pub struct WebhookRequest {
 }
 
 /// What `GET`/`PUT /v1/webhook` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     /// The endpoint.
     url: String,
@@ -39,10 +39,19 @@ pub struct WebhookView {
 }
 
 /// `PUT /v1/webhook`: sets the endpoint (and secret).
+#[utoipa::path(
+    put,
+    path = "/v1/webhook",
+    tag = "deadlines",
+    params(FirmQuery),
+    request_body = WebhookRequest,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Set; a generated secret is shown this once", body = WebhookView))
+)]
 pub async fn put(
     State(state): State<AppState>,
     publisher: Publisher,
-    Query(query): Query<FirmQuery>,
+    ApiQuery(query): ApiQuery<FirmQuery>,
     ApiJson(request): ApiJson<WebhookRequest>,
 ) -> Result<Json<WebhookView>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
@@ -75,10 +84,18 @@ pub async fn put(
 }
 
 /// `GET /v1/webhook`.
+#[utoipa::path(
+    get,
+    path = "/v1/webhook",
+    tag = "deadlines",
+    params(FirmQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "The endpoint and the events waiting for it", body = WebhookView))
+)]
 pub async fn get(
     State(state): State<AppState>,
     publisher: Publisher,
-    Query(query): Query<FirmQuery>,
+    ApiQuery(query): ApiQuery<FirmQuery>,
 ) -> Result<Json<WebhookView>, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     let webhook = state.store.webhook(&tenant).await?.ok_or_else(|| {
@@ -92,10 +109,18 @@ pub async fn get(
 }
 
 /// `DELETE /v1/webhook`: no more events are queued; queued ones wait for a new one.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhook",
+    tag = "deadlines",
+    params(FirmQuery),
+    security(("api_key" = [])),
+    responses((status = 204, description = "Removed"))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     publisher: Publisher,
-    Query(query): Query<FirmQuery>,
+    ApiQuery(query): ApiQuery<FirmQuery>,
 ) -> Result<StatusCode, AppError> {
     let tenant = firm(&publisher, query.tenant.as_deref())?;
     state.store.set_webhook(&tenant, None).await?;

@@ -56,6 +56,9 @@ pub enum Command {
     /// Publish one notification through the running gateway (for scripts; the API key
     /// in TOCSIN_API_KEY).
     Publish(publish::PublishArgs),
+    /// Print the HTTP API's OpenAPI 3.1 document (the same as GET /v1/openapi.json),
+    /// e.g. to generate a client without a running gateway.
+    Openapi,
 }
 
 /// Runs the command line; errors are printed for humans, with exit code 1.
@@ -87,11 +90,17 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => backup::run_restore(&data_dir, &args),
         Command::Doctor => doctor::run(&data_dir),
         Command::Publish(args) => publish::run(&data_dir, args),
+        Command::Openapi => print_openapi(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(err),
     }
+}
+
+fn print_openapi() -> anyhow::Result<()> {
+    println!("{}", crate::api::openapi_document().to_pretty_json()?);
+    Ok(())
 }
 
 fn fail(err: anyhow::Error) -> ExitCode {

@@ -35,7 +35,7 @@ mod tests;
 
 /// When one reminder is sent, relative to the deadline. In JSON `{"working_days": 3}`
 /// or `{"seconds": 30}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Offset {
     /// On the n-th working day before the due date, at the policy's hour (0: the day).
@@ -57,7 +57,7 @@ impl Offset {
 
 /// One step of a reminder policy, e.g. `{"before": {"working_days": 3}, "urgency":
 /// "warning"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// How long before the deadline.
@@ -71,13 +71,14 @@ pub struct Step {
 /// In JSON `{"steps": [{"before": {"working_days": 3}, "urgency": "warning"}], "at":
 /// "09:00"}`; `at` may be left out (09:00). Unknown fields are refused, so that a
 /// misspelt one is an error rather than a silently ignored setting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// The reminders, in any order: [`plan`] sorts them by instant.
     pub steps: Vec<Step>,
     /// Local time of day of working-day reminders, "HH:MM".
     #[serde(with = "hhmm", default = "default_at")]
+    #[schema(value_type = String, pattern = "^[0-2][0-9]:[0-5][0-9]$", example = "09:00")]
     pub at: NaiveTime,
 }
 

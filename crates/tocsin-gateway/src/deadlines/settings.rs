@@ -11,7 +11,7 @@ use super::calendar::{Calendar, WorkingHours};
 use super::plan::Policy;
 
 /// A delay before an escalation step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Delay {
     /// Hours counted inside the firm's working hours, on working days.
@@ -21,7 +21,8 @@ pub enum Delay {
 }
 
 /// When a critical reminder nobody acknowledged escalates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = EscalationDelays)]
 pub struct Escalation {
     /// After the critical reminder: to the backup (else the partners).
     pub first: Delay,
@@ -57,7 +58,7 @@ impl Escalation {
 }
 
 /// A firm's settings as stored and as `GET /v1/deadline-settings` shows them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FirmSettings {
     /// The firm's IANA zone: deadlines without one are in it.

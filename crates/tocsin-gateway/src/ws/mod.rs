@@ -11,10 +11,11 @@ pub use socket::encode as encode_frame;
 
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tocsin_protocol::{ErrorCode, SUBPROTOCOL};
+use tocsin_protocol::{ErrorBody, ErrorCode, SUBPROTOCOL};
 
 use crate::access::resolve_user;
 use crate::api::extract::bearer;
@@ -33,11 +34,25 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// `GET /v1/ws`: upgrades to a Tocsin v1 session.
+#[utoipa::path(
+    get,
+    path = "/v1/ws",
+    tag = "read",
+    description = "The WebSocket endpoint (docs/PROTOCOL.md): offer the subprotocol \
+        `tocsin.v1`; the access token goes in `Authorization: Bearer` or in the first \
+        frame (`hello`).",
+    security((), ("user_token" = [])),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 426, description = "Not a WebSocket upgrade request", body = ErrorBody),
+    )
+)]
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    let upgrade = upgrade?;
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
         if !state

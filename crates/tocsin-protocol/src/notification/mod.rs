@@ -25,6 +25,7 @@ pub const MAX_BODY_LEN: usize = 8 * 1024;
 
 /// A stored notification as clients see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     /// Stable, globally unique id (a UUIDv7): clients de-duplicate by it.
     pub id: String,
@@ -56,6 +57,7 @@ impl Notification {
 
 /// How insistently a client should show a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// Badge and panel only.
@@ -71,6 +73,7 @@ pub enum Urgency {
 /// Every notification kind. The first seven are stored and replayed; the last three
 /// are ephemeral: delivered live only, never stored, never replayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// New mail, linked to a dossier when known.
@@ -268,6 +271,7 @@ impl NotificationData {
 
 /// `email-received`: new mail, linked to a dossier when the mail monitor knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailReceived {
     /// The mail's subject.
     pub subject: String,
@@ -284,11 +288,13 @@ pub struct EmailReceived {
     pub has_attachments: bool,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// What happened to a dossier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DossierAction {
     /// The dossier was opened.
@@ -303,6 +309,7 @@ pub enum DossierAction {
 
 /// `dossier-updated`: a change to a case file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DossierUpdated {
     /// The dossier number, e.g. `2026-0142`.
     pub dossier_number: String,
@@ -322,11 +329,13 @@ pub struct DossierUpdated {
     pub document_name: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// How close a procedural deadline is (≤ 1 day critical, ≤ 2 urgent, ≤ 3 warning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineUrgency {
     /// More than three days left.
@@ -341,6 +350,7 @@ pub enum DeadlineUrgency {
 
 /// `deadline-alert`: a procedural deadline approaches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadlineAlert {
     /// The firm's own id of the deadline.
     pub deadline_id: String,
@@ -377,11 +387,13 @@ pub struct DeadlineAlert {
     pub escalation: Option<Escalation>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// The escalation part of a `deadline-alert` sent to someone other than the owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Escalation {
     /// 1: to the backup (else the partners); 2: to the partners.
     pub step: u32,
@@ -393,6 +405,7 @@ pub struct Escalation {
 
 /// The level of a system notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SystemLevel {
     /// For information.
@@ -407,6 +420,7 @@ pub enum SystemLevel {
 
 /// `system-notification`: a notice from the firm's systems or the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SystemNotification {
     /// Its level.
     pub level: SystemLevel,
@@ -415,11 +429,13 @@ pub struct SystemNotification {
     pub code: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// `proposal-created`: an appointment proposal a lawyer can accept or reject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProposalCreated {
     /// The proposal's id (unique per firm); `proposal_respond` names it.
     pub proposal_id: String,
@@ -441,11 +457,13 @@ pub struct ProposalCreated {
     pub dossier_number: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// The state of a proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     /// Not answered yet.
@@ -485,6 +503,7 @@ impl ProposalStatus {
 
 /// `proposal-status-changed`: a proposal was answered or withdrawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProposalStatusChanged {
     /// The proposal's id.
     pub proposal_id: String,
@@ -498,11 +517,13 @@ pub struct ProposalStatusChanged {
     pub conversation_id: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// `conversation-message`: a message in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationMessage {
     /// The conversation.
     pub conversation_id: String,
@@ -515,11 +536,13 @@ pub struct ConversationMessage {
     pub excerpt: String,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// `typing-indicator` (ephemeral): someone is typing in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TypingIndicator {
     /// The conversation.
     pub conversation_id: String,
@@ -531,6 +554,7 @@ pub struct TypingIndicator {
 
 /// A presence state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     /// At the desk.
@@ -545,6 +569,7 @@ pub enum Presence {
 
 /// `user-status` (ephemeral): someone's presence changed; sent to their firm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserStatus {
     /// Whose presence.
     pub user_id: String,
@@ -554,6 +579,7 @@ pub struct UserStatus {
 
 /// `message-read` (ephemeral): a read receipt in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageRead {
     /// The conversation.
     pub conversation_id: String,
