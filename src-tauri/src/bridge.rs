@@ -38,7 +38,7 @@ struct Batch {
     new_items: Vec<Item>,
     /// OS notifications to show.
     toasts: Vec<ToastContent>,
-    /// Notifications that became read: their toasts are closed.
+    /// Notifications that became read (or were retracted): their toasts are closed.
     read: Vec<String>,
     /// Deadlines that became acknowledged: their alerts' toasts are closed.
     acknowledged: Vec<String>,
@@ -185,6 +185,19 @@ async fn handle(app: &AppHandle, engine: &Engine, event: EngineEvent, batch: &mu
             tracing::debug!(%stream, unread_only, fetched, retained, "rebuilding from history");
         }
         EngineEvent::Read(ids) => {
+            batch.read.extend(ids);
+            batch.tabs.extend(Tab::ALL);
+        }
+        // Retracted by the firm: gone from the lists, and its toast is closed (and not
+        // shown, if it came in this batch) exactly as for a notification read.
+        EngineEvent::Retracted(ids) => {
+            batch.new_items.retain(|item| !ids.contains(&item.id));
+            batch.toasts.retain(|toast| {
+                toast
+                    .notification_id
+                    .as_ref()
+                    .is_none_or(|id| !ids.contains(id))
+            });
             batch.read.extend(ids);
             batch.tabs.extend(Tab::ALL);
         }

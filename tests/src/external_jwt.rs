@@ -264,6 +264,7 @@ fn hello_message() -> tokio_tungstenite::tungstenite::Message {
     let hello = ClientFrame::Hello {
         positions: BTreeMap::new(),
         client: None,
+        features: Vec::new(),
     };
     tokio_tungstenite::tungstenite::Message::text(
         serde_json::to_string(&hello).expect("hello serialises"),

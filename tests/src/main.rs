@@ -33,6 +33,7 @@ mod publish_api; // Idempotency, batches, history paging, unread counts, refused
 mod publish_cli; // `tocsin-gateway publish` from a script: reaches the desktop through the running gateway (config's address, HTTPS with its own pair, or --gateway); a wrong key or bad --data exits 1 with the reason.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.
 mod replay; // Reconnecting replays exactly what was missed, then goes live without a gap.
+mod retraction; // A firm retracts a misdirected notification: devices drop it, history forgets it.
 mod service_unit; // The systemd unit: `systemd-analyze verify` accepts it, `systemd-analyze security` scores it confined (≤ 2.0).
 mod sessions; // In-band refresh outlives the old token; sign-out and token reuse close the device.
 mod shutdown; // SIGTERM closes every client with 4000 and exits 0.

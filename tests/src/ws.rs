@@ -212,11 +212,23 @@ impl WsClient {
         self.socket.send(message).await
     }
 
-    /// Sends `hello` and returns `welcome`.
+    /// Sends `hello` as a current client (every client feature) and returns `welcome`.
     pub async fn hello(&mut self, positions: BTreeMap<StreamName, Position>) -> Welcome {
+        let features = vec![tocsin_protocol::frames::client_features::RETRACT.to_owned()];
+        self.hello_with(positions, features).await
+    }
+
+    /// Sends `hello` listing exactly `features` (none: a client older than them) and
+    /// returns `welcome`.
+    pub async fn hello_with(
+        &mut self,
+        positions: BTreeMap<StreamName, Position>,
+        features: Vec<String>,
+    ) -> Welcome {
         self.send(&ClientFrame::Hello {
             positions,
             client: Some("tocsin-e2e".to_owned()),
+            features,
         })
         .await;
         match self.next_frame(STEP).await {

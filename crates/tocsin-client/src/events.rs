@@ -73,6 +73,9 @@ pub enum EngineEvent {
     /// this device's own action: an OS notification still showing one of them is
     /// closed (the lawyer took it in elsewhere).
     Read(Vec<String>),
+    /// The publishing firm retracted these notifications (misdirected): they left the
+    /// inbox, and an OS notification still showing one of them is closed.
+    Retracted(Vec<String>),
     /// These deadlines became acknowledged here ("Pris en compte": by this device's
     /// user at once, or reported by the gateway — another device, a colleague), or
     /// who acknowledged them changed: an OS notification still showing one of their

@@ -273,6 +273,13 @@ impl Hub {
         }
     }
 
+    /// Sends a frame to every subscriber of a stream.
+    pub fn send_to_stream(&self, stream: &StreamName, frame: Utf8Bytes) {
+        for conn in read(&self.streams).get(stream).into_iter().flatten() {
+            conn.offer(Outbound::Frame(frame.clone()));
+        }
+    }
+
     /// Sends an ephemeral frame to a stream's subscribers, except `except`.
     pub fn send_ephemeral(&self, stream: &StreamName, frame: Utf8Bytes, except: ConnId) {
         let streams = read(&self.streams);
@@ -399,6 +406,7 @@ mod tests {
             id: format!("n{offset}"),
             kind: tocsin_protocol::Kind::EmailReceived,
             payload: Arc::from("{}"),
+            retracted_at: None,
         })
     }
 

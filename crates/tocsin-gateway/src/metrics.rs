@@ -22,6 +22,7 @@ const CONNECTS: &str = "tocsin_connects_total";
 const DISCONNECTS: &str = "tocsin_disconnects_total";
 const RESUMES: &str = "tocsin_resumes_total";
 const PUBLISHES: &str = "tocsin_publishes_total";
+const RETRACTIONS: &str = "tocsin_retractions_total";
 const DELIVERIES: &str = "tocsin_deliveries_total";
 const DELIVERY_LATENCY: &str = "tocsin_delivery_latency_seconds";
 const WRITER_BATCH: &str = "tocsin_writer_batch_commands";
@@ -98,6 +99,10 @@ fn describe() {
         "Open WebSocket connections, by firm (tenant)."
     );
     describe_counter!(CONNECTS, "WebSocket connections signed in and registered.");
+    describe_counter!(
+        RETRACTIONS,
+        "Notifications retracted by their firm, by result: retracted (stored, clients told), withdrawn (a scheduled publish never sent), already (a repeated call)."
+    );
     describe_counter!(
         DISCONNECTS,
         "WebSocket connections ended, by close code (gone: the peer vanished without a close)."
@@ -201,6 +206,12 @@ pub fn resumed(recovered: bool) {
 /// `count` notifications of `kind` were published, with `result`.
 pub fn published(kind: &'static str, result: &'static str, count: u64) {
     counter!(PUBLISHES, "kind" => kind, "result" => result).increment(count);
+}
+
+/// A `DELETE /v1/notifications/{id}` that succeeded; `result` is `retracted`,
+/// `withdrawn` or `already`.
+pub fn retracted(result: &'static str) {
+    counter!(RETRACTIONS, "result" => result).increment(1);
 }
 
 /// A live notification, handed over by the writer at `committed`, was written to a

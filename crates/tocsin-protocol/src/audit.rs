@@ -21,6 +21,9 @@ pub enum AuditEvent {
     Read,
     /// The deadline was acknowledged from this alert.
     Acknowledged,
+    /// Retracted by the publishing firm (`actor: key:<id>`): its content is gone from
+    /// the streams; this record and the `published` one keep what it was.
+    Retracted,
 }
 
 impl AuditEvent {
@@ -32,6 +35,7 @@ impl AuditEvent {
             AuditEvent::Shown => "shown",
             AuditEvent::Read => "read",
             AuditEvent::Acknowledged => "acknowledged",
+            AuditEvent::Retracted => "retracted",
         }
     }
 
@@ -43,6 +47,7 @@ impl AuditEvent {
             AuditEvent::Shown,
             AuditEvent::Read,
             AuditEvent::Acknowledged,
+            AuditEvent::Retracted,
         ]
         .into_iter()
         .find(|event| event.as_str() == text)

@@ -38,6 +38,11 @@ pub enum ClientFrame {
         /// The client's name and version, for logs (e.g. `tocsin-desktop/0.1.0`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client: Option<String>,
+        /// What this client understands beyond the first v1 (see [`client_features`]):
+        /// the gateway sends a `retracted` frame in place of a retracted notification
+        /// only to clients that list `retract`; older ones get a content-free notice.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     /// Mark notifications read for this user on every device.
     MarkRead {
@@ -222,6 +227,16 @@ pub enum ServerFrame {
         /// The deadlines.
         deadlines: Vec<crate::deadline::ClosedDeadline>,
     },
+    /// The publishing firm retracted notifications (`DELETE /v1/notifications/{id}`):
+    /// clients remove them from the inbox and close their OS notifications. Pushed
+    /// live to the stream's subscribers; during a replay, sent *in place of* a
+    /// retracted notification (its offset counts as delivered); and sent once after
+    /// `caught_up` with the retractions of the last 60 days in the connection's
+    /// streams. Only to clients whose `hello` lists the `retract` feature.
+    Retracted {
+        /// The notifications withdrawn.
+        retractions: Vec<Retraction>,
+    },
     /// An ephemeral event (typing, presence, read receipt): live only, never replayed.
     Ephemeral {
         /// The stream it was sent to.
@@ -293,14 +308,37 @@ pub struct Welcome {
     pub features: Vec<String>,
 }
 
+/// One retracted notification in a [`ServerFrame::Retracted`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retraction {
+    /// The notification's id.
+    pub notification_id: String,
+    /// Its stream.
+    pub stream: StreamName,
+    /// The stream's epoch.
+    pub epoch: String,
+    /// Its offset in the stream: in a replay, the slot this entry fills.
+    pub offset: u64,
+    /// When it was retracted.
+    pub at: DateTime<Utc>,
+}
+
+/// The names in [`ClientFrame::Hello`]'s `features`: what a client understands.
+pub mod client_features {
+    /// `retracted` frames, in a replay too (in place of the notification).
+    pub const RETRACT: &str = "retract";
+}
+
 /// The names in [`Welcome::features`].
 pub mod features {
     /// The `acknowledge` action and `acknowledged` frames (deadlines).
     pub const ACKNOWLEDGE: &str = "acknowledge";
     /// The `shown` action (OS notifications shown, for the audit trail).
     pub const SHOWN: &str = "shown";
+    /// `DELETE /v1/notifications/{id}` and `retracted` frames.
+    pub const RETRACT: &str = "retract";
     /// Every feature this build's gateway offers.
-    pub const ALL: &[&str] = &[ACKNOWLEDGE, SHOWN];
+    pub const ALL: &[&str] = &[ACKNOWLEDGE, SHOWN, RETRACT];
 }
 
 /// One subscribed stream in `welcome` (or in a `join` result).

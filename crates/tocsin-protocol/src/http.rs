@@ -130,6 +130,22 @@ pub struct PublishResponse {
     pub deliver_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// The answer to `DELETE /v1/notifications/{id}` (the same for a repeated call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetractResponse {
+    /// The notification's id.
+    pub id: String,
+    /// The stream it had been stored in; absent for a scheduled publish withdrawn
+    /// before it was stored (nobody ever received it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamName>,
+    /// When it was retracted (the first time, for a repeated call).
+    pub retracted_at: chrono::DateTime<chrono::Utc>,
+    /// True when it was already retracted: nothing changed now.
+    pub already: bool,
+}
+
 /// `POST /v1/publish/batch`: stored all together or not at all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

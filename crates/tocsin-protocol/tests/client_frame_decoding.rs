@@ -155,8 +155,13 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         (
             prop::collection::btree_map(stream_name(), position(), 0..4),
             prop::option::of(text()),
+            prop::collection::vec(text(), 0..3),
         )
-            .prop_map(|(positions, client)| ClientFrame::Hello { positions, client }),
+            .prop_map(|(positions, client, features)| ClientFrame::Hello {
+                positions,
+                client,
+                features,
+            }),
         (text(), prop::collection::vec(text(), 0..4)).prop_map(|(id, notification_ids)| {
             ClientFrame::MarkRead {
                 id,
@@ -358,7 +363,8 @@ fn unknown_fields_pass_and_duplicates_fail() {
         empty,
         ClientFrame::Hello {
             positions: BTreeMap::new(),
-            client: None
+            client: None,
+            features: Vec::new(),
         }
     );
 }

@@ -104,6 +104,7 @@ impl Listener {
         let hello = ClientFrame::Hello {
             positions: BTreeMap::new(),
             client: Some(concat!("cargo-xtask-demo/", env!("CARGO_PKG_VERSION")).into()),
+            features: Vec::new(),
         };
         socket
             .send(Message::text(serde_json::to_string(&hello)?))

@@ -303,6 +303,9 @@ fn print_event(out: &mut impl Write, event: &EngineEvent, json: bool) -> anyhow:
             eprintln!("caught up: {missed} missed while away")
         }
         EngineEvent::Warning(message) => eprintln!("warning: {message}"),
+        EngineEvent::Retracted(ids) => {
+            eprintln!("retracted by the firm: {}", ids.join(", "))
+        }
         EngineEvent::ActionResult {
             id,
             error: Some(error),

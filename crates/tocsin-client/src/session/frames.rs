@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use tocsin_protocol::frames::{ClientFrame, ServerFrame};
+use tocsin_protocol::frames::{ClientFrame, Retraction, ServerFrame};
 
 use tocsin_protocol::deadline::Acknowledgement;
 use tocsin_protocol::{ErrorBody, ErrorCode, Kind, Notification, Position, StreamName};
@@ -73,6 +73,7 @@ impl<G: Gateway> Session<'_, G> {
                 self.on_deadlines_closed(deadlines).await;
                 Ok(())
             }
+            ServerFrame::Retracted { retractions } => self.on_retracted(retractions).await,
             ServerFrame::Error { error } => {
                 // The close that follows says little (123 bytes); keep the full text.
                 self.last_error = Some(error.message);
@@ -229,6 +230,52 @@ impl<G: Gateway> Session<'_, G> {
             })
             .await;
         self.emit_read(read).await;
+    }
+
+    /// Notifications the firm retracted. An entry at its stream's next offset fills
+    /// that slot of the replay (the cursor moves over it); the others (a live push,
+    /// the list after `caught_up`) only remove what is held. Either way the
+    /// notification is never stored or shown again.
+    async fn on_retracted(&mut self, retractions: Vec<Retraction>) -> Result<(), SessionEnd> {
+        let (mut slots, mut others) = (Vec::new(), Vec::new());
+        for retraction in retractions {
+            match self.cursors.get_mut(&retraction.stream) {
+                Some(cursor)
+                    if cursor.epoch == retraction.epoch && retraction.offset == cursor.next =>
+                {
+                    cursor.next += 1;
+                    slots.push(retraction);
+                }
+                _ => others.push(retraction),
+            }
+        }
+        // What was replayed before this frame is stored first: positions stay in
+        // order, and a notification replayed then retracted is deleted with the rest.
+        if !self.replay.batch.is_empty() {
+            self.persist_replayed().await?;
+        }
+        let ids: Vec<String> = others
+            .iter()
+            .chain(&slots)
+            .map(|r| r.notification_id.clone())
+            .collect();
+        self.replay
+            .missed
+            .retain(|item| !ids.contains(&item.notification.id));
+        let removed = self
+            .engine
+            .with_store(move |store| Ok(store.apply_retracted(&others, &slots)?))
+            .await;
+        match removed {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(count = ids.len(), "notifications retracted by the firm");
+                self.engine.emit(EngineEvent::Retracted(ids)).await;
+                self.emit_counts().await;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "cannot apply a retraction"),
+        }
+        Ok(())
     }
 
     /// Deadlines acknowledged (here, on another device, by a colleague), or, after

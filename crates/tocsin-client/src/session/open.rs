@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tocsin_protocol::frames::{ClientFrame, ServerFrame, Welcome};
+use tocsin_protocol::frames::{ClientFrame, ServerFrame, Welcome, client_features};
 use tocsin_protocol::{Position, StreamName};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -48,6 +48,7 @@ pub(super) async fn open<G: Gateway>(
     let hello = ClientFrame::Hello {
         positions: positions.clone(),
         client: Some(engine.config.client_name.clone()),
+        features: vec![client_features::RETRACT.to_owned()],
     };
     send(&mut socket, &hello).await?;
     let welcome = engine

@@ -70,7 +70,8 @@ pub struct ListCursor {
     pub id: String,
 }
 
-/// Inserts a notification unless its id (or its stream position) is held already;
+/// Inserts a notification unless its id (or its stream position) is held already, or
+/// the firm retracted it;
 /// [`HELD_AT`] then tells a duplicate from a divergence.
 /// It is born read if the server said so, if a `read` push named it before it
 /// arrived, or if a "mark all read" covers it (by position, or by time for the
@@ -79,13 +80,14 @@ const INSERT: &str = "
 INSERT OR IGNORE INTO inbox
     (id, stream, epoch, stream_offset, kind, created_us, received_us, is_read, due_us, proposal_id, body,
      deadline_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
     ?8
     OR EXISTS (SELECT 1 FROM early_reads WHERE id = ?1)
     OR EXISTS (SELECT 1 FROM read_cutoffs WHERE kind IN ('', ?5) AND before_us >= ?6)
     OR EXISTS (SELECT 1 FROM read_marks
                WHERE stream = ?2 AND epoch = ?3 AND kind IN ('', ?5) AND up_to >= ?4),
-    ?9, ?10, ?11, ?12)";
+    ?9, ?10, ?11, ?12
+WHERE NOT EXISTS (SELECT 1 FROM retracted WHERE id = ?1)";
 
 /// The id held at a stream position, if any.
 const HELD_AT: &str =
@@ -93,7 +95,7 @@ const HELD_AT: &str =
 
 /// Moves a stream's position forward only: never backwards, never across epochs
 /// (an epoch change goes through [`LocalStore::reset_stream`]).
-const ADVANCE: &str = "
+pub(super) const ADVANCE: &str = "
 INSERT INTO positions (stream, epoch, last_offset) VALUES (?1, ?2, ?3)
 ON CONFLICT (stream) DO UPDATE SET last_offset = excluded.last_offset
 WHERE positions.epoch = excluded.epoch AND positions.last_offset < excluded.last_offset";

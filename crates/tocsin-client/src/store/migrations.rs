@@ -9,7 +9,14 @@ pub const APPLICATION_ID: i32 = 0x546F_6373;
 
 /// Every migration, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The first schema. Times are integer microseconds since the Unix epoch (UTC).
@@ -138,6 +145,16 @@ const V5: &str = r#"
 CREATE TABLE deadline_closures (
     deadline_id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
+    at_us INTEGER NOT NULL
+) STRICT;
+"#;
+
+/// Notifications the publishing firm retracted: their inbox rows are deleted, and the
+/// id stays here so the notification is never stored again (a live frame racing the
+/// retraction, a replay from an older position).
+const V6: &str = r#"
+CREATE TABLE retracted (
+    id TEXT PRIMARY KEY,
     at_us INTEGER NOT NULL
 ) STRICT;
 "#;

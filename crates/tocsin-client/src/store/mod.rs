@@ -40,6 +40,7 @@ pub mod outbox;
 pub mod positions;
 pub mod proposals;
 pub mod read;
+pub mod retracted;
 
 /// Sample notifications for tests (this crate's and the desktop app's).
 #[cfg(any(test, feature = "testing"))]

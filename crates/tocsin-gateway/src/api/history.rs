@@ -63,6 +63,14 @@ pub async fn history(
     } else {
         state.store.read_range(&stream, after, head, limit).await?
     };
+    // The page is paged by what was read, retracted notifications included (their
+    // content is gone, so they are not returned): a page may hold fewer than `limit`.
+    let last_read = stored.last().map(|n| n.offset);
+    let full_page = stored.len() == limit as usize;
+    let stored: Vec<_> = stored
+        .into_iter()
+        .filter(|n| n.retracted_at.is_none())
+        .collect();
     let ids: Vec<String> = stored.iter().map(|n| n.id.clone()).collect();
     let flags = state.store.read_flags(user, &ids).await?;
     let mut notifications = Vec::with_capacity(stored.len());
@@ -73,12 +81,7 @@ pub async fn history(
             notification: item.notification()?,
         });
     }
-    let next_after = match notifications.last() {
-        Some(last) if notifications.len() == limit as usize && last.offset < position.head => {
-            Some(last.offset)
-        }
-        _ => None,
-    };
+    let next_after = last_read.filter(|last| full_page && *last < position.head);
     Ok(Json(HistoryResponse {
         stream,
         epoch: position.epoch,

@@ -11,6 +11,7 @@ mod health;
 mod history;
 pub mod login_guard;
 pub mod metrics;
+mod notifications;
 mod openapi;
 mod publish;
 mod users;
@@ -39,6 +40,7 @@ fn routes(max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(publish::publish))
         .routes(routes!(publish::publish_batch))
+        .routes(routes!(notifications::retract))
         .routes(routes!(history::history))
         .routes(routes!(history::unread))
         .routes(routes!(audit::list))

@@ -912,3 +912,154 @@ pub async fn scheduled_publishes_are_stored_when_fired(store: Arc<dyn Store>) {
     );
     assert!(after[0].duplicate && after[0].deliver_at.is_none());
 }
+
+fn retract_as(id: &str, tenant: Option<&str>, admin: bool, actor: &str) -> RetractRequest {
+    RetractRequest {
+        notification_id: id.to_owned(),
+        tenant: tenant.map(str::to_owned),
+        admin,
+        actor: actor.to_owned(),
+    }
+}
+
+/// A retracted notification keeps its slot (offsets stay consecutive) without its
+/// content, is not unread any more, is answered the same when retracted again, and is
+/// unknown to another firm; a publish-only key retracts only its own; a scheduled
+/// publish is withdrawn before it is stored; the audit trail says who retracted.
+pub async fn notifications_are_retracted(store: Arc<dyn Store>, marie: &str) {
+    let stream: StreamName = format!("user:{marie}").parse().expect("name");
+    let before = store.stream_state(&stream).await.expect("state").head;
+    let mut sent = store
+        .append(vec![
+            request(&stream, "Conclusions adverses — Dossier Lefèvre", None),
+            request(&stream, "kept", None),
+        ])
+        .await
+        .expect("stored");
+    let (wrong, kept) = (sent.remove(0), sent.remove(0));
+    let unread = |store: Arc<dyn Store>, stream: StreamName| async move {
+        let counts = store
+            .unread_counts(marie, std::slice::from_ref(&stream))
+            .await
+            .expect("counts");
+        counts.iter().map(|(_, n)| n).sum::<u64>()
+    };
+    let unread_before = unread(store.clone(), stream.clone()).await;
+
+    let other_firm = store
+        .retract(retract_as(&wrong.id, Some("martin"), true, "key:m1"))
+        .await;
+    assert!(
+        matches!(other_firm, Err(StoreError::NotFound(_))),
+        "{other_firm:?}"
+    );
+    let not_its_own = store
+        .retract(retract_as(&wrong.id, Some("dupont"), false, "key:other"))
+        .await;
+    assert!(
+        matches!(not_its_own, Err(StoreError::Forbidden(_))),
+        "{not_its_own:?}"
+    );
+
+    let done = store
+        .retract(retract_as(&wrong.id, Some("dupont"), false, "key:k1"))
+        .await
+        .expect("its own publisher retracts it");
+    assert_eq!(
+        (done.stream.as_ref(), done.offset, done.already),
+        (Some(&stream), wrong.offset, false)
+    );
+    let again = store
+        .retract(retract_as(&wrong.id, Some("dupont"), true, "key:admin"))
+        .await
+        .expect("repeated");
+    assert!(again.already && again.at == done.at, "{again:?}");
+
+    let range = store
+        .read_range(&stream, before, before + 2, 10)
+        .await
+        .expect("range");
+    assert_eq!(
+        range.iter().map(|n| n.offset).collect::<Vec<_>>(),
+        [wrong.offset, kept.offset],
+        "the slot stays"
+    );
+    assert!(range[0].retracted_at.is_some() && range[1].retracted_at.is_none());
+    assert!(
+        !range[0].payload.contains("Lefèvre"),
+        "the content is gone from the stream: {}",
+        range[0].payload
+    );
+    assert!(
+        range[0]
+            .slot_frame(true, true)
+            .contains(r#""type":"retracted""#)
+    );
+    assert!(
+        range[0]
+            .slot_frame(true, false)
+            .contains(r#""type":"notification""#)
+    );
+    assert_eq!(
+        unread(store.clone(), stream.clone()).await,
+        unread_before - 1
+    );
+    let unread_range = store
+        .read_unread_range(marie, &stream, before, before + 2, 10)
+        .await
+        .expect("unread");
+    assert!(unread_range.iter().all(|n| n.id != wrong.id));
+    let recent = store
+        .recent_retractions(
+            std::slice::from_ref(&stream),
+            Utc::now() - chrono::Duration::days(1),
+        )
+        .await
+        .expect("recent");
+    assert_eq!(
+        recent
+            .iter()
+            .map(|r| (&r.notification_id[..], r.offset))
+            .collect::<Vec<_>>(),
+        [(&wrong.id[..], wrong.offset)]
+    );
+
+    let mut later = request(&stream, "later", None);
+    later.deliver_at = Some(Utc::now() + chrono::Duration::hours(1));
+    let held = store.append(vec![later]).await.expect("scheduled");
+    let withdrawn = store
+        .retract(retract_as(&held[0].id, Some("dupont"), true, "key:admin"))
+        .await
+        .expect("withdrawn");
+    assert!(withdrawn.stream.is_none() && !withdrawn.already);
+    assert!(
+        store
+            .due_steps(Utc::now() + chrono::Duration::hours(2), 100)
+            .await
+            .expect("due")
+            .iter()
+            .all(|d| d.step.kind != StepKind::Publish),
+        "the withdrawn publish is never stored"
+    );
+
+    let trail = store
+        .audit(AuditFilter {
+            tenant: "dupont".into(),
+            dossier: None,
+            user_id: Some(marie.to_owned()),
+            deadline_id: None,
+            from: None,
+            to: None,
+            after: None,
+            limit: 1000,
+        })
+        .await
+        .expect("audit");
+    let retracted: Vec<_> = trail
+        .iter()
+        .filter(|r| r.event == tocsin_protocol::audit::AuditEvent::Retracted)
+        .collect();
+    assert_eq!(retracted.len(), 1, "{trail:?}");
+    assert_eq!(retracted[0].notification_id.as_deref(), Some(&wrong.id[..]));
+    assert_eq!(retracted[0].actor.as_deref(), Some("key:k1"));
+}

@@ -134,6 +134,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(Kind, u64)>, StoreError>;
     /// Deletes notifications created before `cutoff`; returns how many.
     async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Retracts a notification (or withdraws a scheduled publish), or answers how it
+    /// was retracted before; another firm's is `NotFound`.
+    async fn retract(&self, request: RetractRequest) -> Result<Retracted, StoreError>;
+    /// The retractions made since `since` in these streams (for a connecting client).
+    async fn recent_retractions(
+        &self,
+        streams: &[StreamName],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<tocsin_protocol::frames::Retraction>, StoreError>;
     /// A cheap query proving the store answers, and that writes would not be refused
     /// (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -159,6 +159,38 @@ pub struct AppendRequest {
     pub actor: String,
 }
 
+/// A retraction asked for through `DELETE /v1/notifications/{id}`.
+#[derive(Debug, Clone)]
+pub struct RetractRequest {
+    /// The notification's id.
+    pub notification_id: String,
+    /// The key's firm: another firm's notification is unknown to it. `None` for a
+    /// global key.
+    pub tenant: Option<String>,
+    /// An admin (or global) key may retract any of its firm's notifications; a
+    /// publish-only key only those it published.
+    pub admin: bool,
+    /// Who retracts, as the audit trail names publishers: `key:<id>`.
+    pub actor: String,
+}
+
+/// What a retraction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retracted {
+    /// The notification's id.
+    pub notification_id: String,
+    /// Its stream; `None` for a scheduled publish withdrawn before it was stored.
+    pub stream: Option<StreamName>,
+    /// The stream's epoch (empty without a stream).
+    pub epoch: String,
+    /// Its offset (0 without a stream).
+    pub offset: u64,
+    /// When it was retracted.
+    pub at: DateTime<Utc>,
+    /// True when it had been retracted before: nothing changed now.
+    pub already: bool,
+}
+
 /// Where an appended notification landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -201,8 +233,11 @@ pub struct StoredNotification {
     pub id: String,
     /// Its kind.
     pub kind: Kind,
-    /// The notification's JSON (a `Notification`).
+    /// The notification's JSON (a `Notification`); for a retracted one, the
+    /// content-free notice that replaced it.
     pub payload: Arc<str>,
+    /// When the publishing firm retracted it.
+    pub retracted_at: Option<DateTime<Utc>>,
 }
 
 impl StoredNotification {
@@ -214,6 +249,33 @@ impl StoredNotification {
             r#"{{"type":"notification","stream":"{}","epoch":"{}","offset":{},"replay":{},"notification":{}}}"#,
             self.stream, self.epoch, self.offset, replay, self.payload
         )
+    }
+
+    /// The frame that fills this notification's slot on a connection: for a retracted
+    /// one, a `retracted` frame to clients that know it (`retract_aware`), the
+    /// content-free notice to others.
+    pub fn slot_frame(&self, replay: bool, retract_aware: bool) -> String {
+        match self.retraction() {
+            Some(retraction) if retract_aware => {
+                serde_json::to_string(&tocsin_protocol::ServerFrame::Retracted {
+                    retractions: vec![retraction],
+                })
+                .unwrap_or_default()
+            }
+            _ => self.frame_text(replay),
+        }
+    }
+
+    /// Its retraction, when it was retracted.
+    pub fn retraction(&self) -> Option<tocsin_protocol::frames::Retraction> {
+        self.retracted_at
+            .map(|at| tocsin_protocol::frames::Retraction {
+                notification_id: self.id.clone(),
+                stream: self.stream.clone(),
+                epoch: self.epoch.to_string(),
+                offset: self.offset,
+                at,
+            })
     }
 
     /// The notification, parsed.

@@ -22,6 +22,9 @@ use crate::error::AppError;
 use crate::hub::Outbound;
 use crate::store::StreamState;
 
+/// How far back a connecting client is told of retractions (as for closed deadlines).
+const RETRACTIONS_SYNC_DAYS: i64 = 60;
+
 /// Notifications read from the store per query while replaying or filling a gap.
 const PAGE: u32 = 500;
 
@@ -120,7 +123,32 @@ impl Session {
             .await
             .map_err(|stop| self.stop(stop))?;
         self.send_acknowledgements().await?;
-        self.send_closed_deadlines().await
+        self.send_closed_deadlines().await?;
+        self.send_recent_retractions().await
+    }
+
+    /// The retractions of the last 60 days in the connection's streams, so a device
+    /// that was offline when the firm retracted a notification it holds removes it
+    /// (one it had not received came in the replay as a `retracted` slot). Like
+    /// [`Session::send_acknowledgements`], a failed lookup costs only the sync.
+    async fn send_recent_retractions(&mut self) -> Result<(), End> {
+        if !self.retract_aware {
+            return Ok(());
+        }
+        let streams: Vec<StreamName> = self.cursors.keys().cloned().collect();
+        let since = chrono::Utc::now() - chrono::Duration::days(RETRACTIONS_SYNC_DAYS);
+        let retractions = match self.state.store.recent_retractions(&streams, since).await {
+            Ok(retractions) if !retractions.is_empty() => retractions,
+            Ok(_) => return Ok(()),
+            Err(err) => {
+                tracing::warn!(error = %err, user = %self.user.id, "cannot read retractions");
+                return Ok(());
+            }
+        };
+        self.writer
+            .send(&ServerFrame::Retracted { retractions })
+            .await
+            .map_err(|stop| self.stop(stop))
     }
 
     /// The acknowledgements of the user's open deadlines, so a device that was offline
@@ -234,8 +262,9 @@ impl Session {
                     return Err(pruned(stream));
                 }
                 after = stored.offset;
+                let frame = stored.slot_frame(replay, self.retract_aware);
                 self.writer
-                    .feed(Utf8Bytes::from(stored.frame_text(replay)))
+                    .feed(Utf8Bytes::from(frame))
                     .await
                     .map_err(|stop| self.stop(stop))?;
                 self.receipt(&stored);

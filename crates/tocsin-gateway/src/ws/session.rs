@@ -14,7 +14,7 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tocsin_protocol::frames::ClientFrame;
+use tocsin_protocol::frames::{ClientFrame, client_features};
 use tocsin_protocol::{CloseCode, StreamName};
 use tokio::time::{Instant, sleep_until};
 
@@ -78,6 +78,9 @@ pub struct Session {
     pub strikes: u32,
     /// Cancelled when the hub kills this connection or the gateway shuts down.
     pub kill: tokio_util::sync::CancellationToken,
+    /// The client listed the `retract` feature in `hello`: a retracted notification's
+    /// slot is a `retracted` frame, not the content-free notice.
+    pub retract_aware: bool,
 }
 
 /// A session past `caught_up`, ready for the live loop.
@@ -167,7 +170,11 @@ async fn open(
     tracing::info!(conn = handle.id, user = %user.id, tenant = %user.tenant, "WebSocket connected");
 
     let hello = match next_handshake_frame(&mut reader, deadline, &kill).await {
-        Incoming::Frame(ClientFrame::Hello { positions, .. }) => positions,
+        Incoming::Frame(ClientFrame::Hello {
+            positions,
+            features,
+            ..
+        }) => (positions, features),
         Incoming::Frame(_) | Incoming::UnknownAction { .. } | Incoming::Alive => {
             let end = End::violation("the first frame after auth must be hello");
             finish(writer, end, Some(&handle), &mut reader).await;
@@ -194,8 +201,9 @@ async fn open(
         limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
         strikes: 0,
         kill,
+        retract_aware: hello.1.iter().any(|f| f == client_features::RETRACT),
     };
-    if let Err(end) = session.start(hello).await {
+    if let Err(end) = session.start(hello.0).await {
         finish(session.writer, end, Some(&handle), &mut reader).await;
         return None;
     }

@@ -62,6 +62,7 @@ pub fn erase(conn: &Connection, user_id: &str) -> Result<String, StoreError> {
         "DELETE FROM notifications WHERE stream = ?1",
         "DELETE FROM idempotency WHERE stream = ?1",
         "DELETE FROM proposals WHERE stream = ?1",
+        "DELETE FROM retractions WHERE stream = ?1",
         "DELETE FROM streams WHERE name = ?1",
     ] {
         conn.execute(sql, params![stream])?;

@@ -54,6 +54,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V8),
         M::up(V9),
         M::up(V10),
+        M::up(V11),
     ])
 }
 
@@ -213,8 +214,26 @@ INSERT INTO meta (key, value) VALUES ('generation', 0), ('commits', 0);
 
 /// The newest schema this build knows (SQLite's `user_version` after the upgrade).
 pub fn latest_version() -> i64 {
-    10
+    11
 }
+
+/// Migration 11: retracting misdirected notifications (`store/sqlite/retract.rs`).
+/// A retracted notification keeps its row (offsets stay consecutive) with its content
+/// replaced and `retracted_us` set; `retractions` says when and by whom — also for a
+/// scheduled publish withdrawn before it was stored (no stream then) — so a repeated
+/// call answers the same and connecting clients learn of recent ones.
+const V11: &str = r#"
+ALTER TABLE notifications ADD COLUMN retracted_us INTEGER;
+CREATE TABLE retractions (
+    notification_id TEXT PRIMARY KEY,
+    tenant TEXT,
+    stream TEXT,
+    offset INTEGER,
+    at_us INTEGER NOT NULL,
+    actor TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX retractions_stream ON retractions(stream, at_us) WHERE stream IS NOT NULL;
+"#;
 
 /// Migration 10: the indexes that make "the deadlines this user is involved in"
 /// (`deadlines::INVOLVED`, run at every connection) lookups instead of a read of all

@@ -13,6 +13,7 @@ mod lineage;
 mod migrations;
 mod ops;
 mod reads;
+mod retract;
 mod schedule;
 pub mod serve_lock;
 mod time;
@@ -382,6 +383,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn retract(&self, request: RetractRequest) -> Result<Retracted, StoreError> {
+        self.change(move |conn| retract::retract(conn, &request))
+            .await
+    }
+
+    async fn recent_retractions(
+        &self,
+        streams: &[StreamName],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<tocsin_protocol::frames::Retraction>, StoreError> {
+        let streams = streams.to_vec();
+        self.pool
+            .run(move |conn| retract::recent(conn, &streams, since))
+            .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.health.readiness()?;
         self.pool
@@ -657,6 +674,7 @@ mod tests {
         suite::scheduled_publishes_are_stored_when_fired(store.clone()).await;
         suite::pruning_moves_first(store.clone()).await;
         suite::users_are_disabled_and_erased(store.clone()).await;
+        suite::notifications_are_retracted(store.clone(), &marie).await;
     }
 
     /// Everything acknowledged survives closing and reopening the file.

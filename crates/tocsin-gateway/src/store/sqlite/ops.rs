@@ -100,6 +100,7 @@ pub(super) fn append_one(
         id: notification.id.clone(),
         kind: notification.kind(),
         payload: Arc::from(payload),
+        retracted_at: None,
     }));
     Ok(Appended {
         id: notification.id.clone(),
@@ -474,6 +475,9 @@ pub fn prune(conn: &Connection, cutoff_us: i64) -> Result<u64, StoreError> {
     conn.prepare_cached("DELETE FROM idempotency WHERE created_us < ?1")?
         .execute(params![cutoff_us])?;
     conn.prepare_cached("DELETE FROM client_actions WHERE created_us < ?1")?
+        .execute(params![cutoff_us])?;
+    // A retraction is later than its notification: older ones refer to pruned ones.
+    conn.prepare_cached("DELETE FROM retractions WHERE at_us < ?1")?
         .execute(params![cutoff_us])?;
     if deleted > 0 {
         // A read is always later than its notification, so reads older than the

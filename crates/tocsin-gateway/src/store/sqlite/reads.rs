@@ -48,9 +48,9 @@ pub fn read_range(
     let name = stream.to_string();
     let epoch: Arc<str> = Arc::from(stream_state(conn, &name)?.epoch);
     let mut statement = conn.prepare_cached(
-        "SELECT offset, id, kind, payload FROM notifications
+        "SELECT offset, id, kind, payload, retracted_us FROM notifications
          WHERE stream = ?1 AND offset > ?2 AND offset <= ?3
-         AND (?5 IS NULL OR NOT EXISTS
+         AND (?5 IS NULL OR retracted_us IS NULL AND NOT EXISTS
               (SELECT 1 FROM reads r WHERE r.user_id = ?5 AND r.notification_id = notifications.id))
          ORDER BY offset LIMIT ?4",
     )?;
@@ -64,12 +64,13 @@ pub fn read_range(
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
                 row.get::<_, String>(3)?,
+                row.get::<_, Option<i64>>(4)?,
             ))
         },
     )?;
     let mut out = Vec::new();
     for row in rows {
-        let (offset, id, kind, payload) = row?;
+        let (offset, id, kind, payload, retracted_us) = row?;
         // A kind a newer gateway stored (then rolled back) is served as it is.
         let kind = Kind::parse_lenient(&kind);
         out.push(StoredNotification {
@@ -79,6 +80,7 @@ pub fn read_range(
             id,
             kind,
             payload: Arc::from(payload),
+            retracted_at: retracted_us.map(super::time::from_us),
         });
     }
     Ok(out)
@@ -106,7 +108,7 @@ pub fn unread_counts(
 ) -> Result<Vec<(Kind, u64)>, StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT kind, COUNT(*) FROM notifications n WHERE n.stream = ?2
-         AND NOT EXISTS (SELECT 1 FROM reads r WHERE r.user_id = ?1 AND r.notification_id = n.id)
+         AND n.retracted_us IS NULL AND NOT EXISTS (SELECT 1 FROM reads r WHERE r.user_id = ?1 AND r.notification_id = n.id)
          GROUP BY kind",
     )?;
     let mut totals: std::collections::BTreeMap<Kind, u64> = Default::default();
