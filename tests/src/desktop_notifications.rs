@@ -6,7 +6,8 @@
 //! draws a critical notification for a screenshot. A pause from the tray silences
 //! ordinary toasts, never critical ones; clicking a notification opens the panel —
 //! or, when it has a link, runs the system's opener with exactly that link instead.
-//! A toast whose notification is read elsewhere (another device, the tray) is closed.
+//! A toast whose notification is read elsewhere (another device, the tray) is closed,
+//! and so is one the firm retracts (which also leaves the tray's count).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -525,6 +526,58 @@ async fn desktop_a_toast_read_on_another_device_or_from_the_tray_is_closed() {
         assert_eq!(closed, vec![first_toast.id, second_toast.id]);
         tray.wait_label("", STEP).await?;
         laptop.close().await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_a_retracted_notification_closes_its_toast_and_leaves_the_count() {
+    let test = "desktop_a_retracted_notification_closes_its_toast_and_leaves_the_count";
+    let Some(binary) = require_desktop(test, &[]) else {
+        return;
+    };
+    let MarieSignedIn {
+        gw,
+        marie,
+        session,
+        mut app,
+        options: _,
+    } = marie_signed_in(&binary, "en_US.UTF-8", SessionOptions::default()).await;
+    within(LIMIT, async {
+        let server = session.notifications()?;
+        let tray = app.wait_tray(&session, 0, STEP).await?;
+        wait_live(&tray, STEP).await?;
+        let api = gw.api();
+        let key = gw.key("dupont");
+
+        // A critical deadline sent to Marie by mistake (its toast never expires), and
+        // one meant for her.
+        let mistaken = api
+            .publish_ok(
+                key,
+                &critical_deadline(&marie.stream(), "Appel — RG 24/09999"),
+            )
+            .await;
+        let toast = server
+            .wait_for("the mistaken deadline", STEP, |n| {
+                n.summary == "Appel — RG 24/09999"
+            })
+            .await?;
+        api.publish_ok(key, &email(&marie.stream(), "Conclusions reçues"))
+            .await;
+        server
+            .wait_for("the mail", STEP, |n| n.summary == "Conclusions reçues")
+            .await?;
+        tray.wait_label("2", STEP).await?;
+
+        // The firm retracts it: its toast closes, the count drops to the mail alone.
+        api.retract(key, &mistaken.id)
+            .await
+            .expect_status(200, "retract");
+        let closed = server.wait_closed_by_app(toast.id, STEP).await?;
+        assert_eq!(closed, vec![toast.id], "exactly the retracted one's toast");
+        tray.wait_label("1", STEP).await?;
         Ok(())
     })
     .await;

@@ -321,6 +321,15 @@ impl Api {
         self.call(request, "cancel deadline").await
     }
 
+    /// `DELETE /v1/notifications/{id}`: the firm retracts a notification.
+    pub async fn retract(&self, key: &str, id: &str) -> Reply {
+        let request = self
+            .client
+            .delete(self.url(&format!("/v1/notifications/{id}")))
+            .bearer_auth(key);
+        self.call(request, "retract").await
+    }
+
     /// `GET /v1/deadlines?{query}`.
     pub async fn deadlines(&self, key: &str, query: &str) -> Reply {
         let request = self

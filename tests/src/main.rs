@@ -13,6 +13,7 @@ mod desktop_deadlines; // The Deadlines tab: one row per deadline, escalations s
 mod desktop_keyring; // The token in gnome-keyring (secret-tool finds it), resumed after a restart, cleared by sign-out.
 mod desktop_notifications; // OS notifications: urgency, timeout, actions (mark read reaches the gateway), no server, dunst.
 mod desktop_panel; // The panel over WebDriver: sign-in, tabs, mark read, proposals, offline and recovery, screenshots.
+mod desktop_pinning; // The panel's sign-in to a self-signed gateway: the fingerprint init printed is shown, cancel or trust, the pin kept across a restart.
 mod desktop_tray; // The tray over D-Bus: count label and icon, offline look, menu in both languages, mark all read.
 mod disk_full; // A full disk refuses publishes with a clear 503, loses nothing, and recovers.
 mod durability; // Acknowledged publishes survive SIGKILL and replay exactly once, in order.

@@ -45,15 +45,8 @@ async fn publish_key(gw: &Gateway, tenant: &str) -> String {
 
 /// `DELETE /v1/notifications/{id}` with `key`: the status and the JSON body.
 async fn retract(gw: &Gateway, id: &str, key: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .delete(format!("{}/v1/notifications/{id}", gw.base_url()))
-        .bearer_auth(key)
-        .timeout(WAIT)
-        .send()
-        .await
-        .expect("the gateway answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+    let reply = gw.api().retract(key, id).await;
+    (reply.status.as_u16(), reply.body)
 }
 
 /// Frames until `caught_up` and the frames right after it (the gateway's sync lists

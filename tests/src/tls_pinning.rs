@@ -33,7 +33,7 @@ async fn self_signed_gateway() -> Gateway {
 }
 
 /// The fingerprint `init` printed, as the IT person reads it out.
-fn printed_fingerprint(gw: &Gateway) -> CertFingerprint {
+pub(crate) fn printed_fingerprint(gw: &Gateway) -> CertFingerprint {
     gw.init_output()
         .lines()
         .find_map(|line| line.strip_prefix("SHA-256 fingerprint: "))

@@ -26,7 +26,19 @@ describe('dictionaries', () => {
   });
 
   it('has a word for every sign-in error code of the contract', () => {
-    for (const code of ['invalid_url', 'insecure_url', 'unreachable', 'tls', 'unauthorized', 'rate_limited', 'server', 'protocol']) {
+    for (const code of [
+      'invalid_url',
+      'insecure_url',
+      'unreachable',
+      'tls',
+      'untrusted_certificate',
+      'certificate_changed',
+      'invalid_fingerprint',
+      'unauthorized',
+      'rate_limited',
+      'server',
+      'protocol',
+    ]) {
       expect(isKey(`error.${code}`), code).toBe(true);
     }
   });

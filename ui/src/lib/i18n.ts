@@ -119,6 +119,14 @@ const fr = {
   'signin.session_ended': 'Session terminée : {reason}',
   'signin.missing': 'Veuillez remplir les trois champs.',
   'signin.footer': 'Notifications en temps réel pour les cabinets d’avocats',
+  'signin.trust_title': 'Certificat à vérifier',
+  'signin.trust_body':
+    'Cet ordinateur ne connaît pas le certificat de cette passerelle. C’est normal la première fois pour une passerelle du cabinet à certificat auto-signé.',
+  'signin.trust_fingerprint': 'Empreinte SHA-256 présentée :',
+  'signin.trust_warning':
+    'Comparez-la, caractère par caractère, avec celle que votre informaticien vous a donnée. Si elle diffère, n’allez pas plus loin.',
+  'signin.trust_submit': 'Elle correspond : faire confiance',
+  'signin.trust_cancel': 'Annuler',
 
   'error.invalid_url': 'Cette adresse n’est pas une URL valide (par ex. https://tocsin.cabinet.fr).',
   'error.insecure_url':
@@ -128,6 +136,11 @@ const fr = {
   'error.tls':
     'Connexion sécurisée impossible : le certificat de la passerelle n’a pas été accepté.',
   'error.unauthorized': 'Adresse e-mail ou mot de passe incorrect.',
+  'error.untrusted_certificate':
+    'Certificat inconnu de cet ordinateur : comparez son empreinte avec celle que votre informaticien vous a donnée.',
+  'error.certificate_changed':
+    'Le certificat de la passerelle a changé depuis que vous lui avez fait confiance. Ne continuez pas avant que votre informaticien vous confirme la nouvelle empreinte.',
+  'error.invalid_fingerprint': 'Empreinte invalide : 64 chiffres hexadécimaux attendus.',
   'error.rate_limited': 'Trop de tentatives. Patientez un instant avant de réessayer.',
   'error.server': 'La passerelle a rencontré une erreur. Réessayez plus tard.',
   'error.protocol': 'La passerelle a répondu de façon inattendue (version incompatible ?).',
@@ -305,6 +318,14 @@ const en: Dictionary = {
   'signin.session_ended': 'Session ended: {reason}',
   'signin.missing': 'Please fill in all three fields.',
   'signin.footer': 'Real-time notifications for law firms',
+  'signin.trust_title': 'Certificate to check',
+  'signin.trust_body':
+    'This computer does not know this gateway’s certificate. That is expected the first time for a firm gateway with a self-signed certificate.',
+  'signin.trust_fingerprint': 'SHA-256 fingerprint presented:',
+  'signin.trust_warning':
+    'Compare it, character by character, with the one your IT person gave you. If it differs, go no further.',
+  'signin.trust_submit': 'It matches: trust it',
+  'signin.trust_cancel': 'Cancel',
 
   'error.invalid_url': 'This address is not a valid URL (e.g. https://tocsin.firm.example).',
   'error.insecure_url':
@@ -312,6 +333,11 @@ const en: Dictionary = {
   'error.unreachable': 'The gateway cannot be reached. Check the address and your network.',
   'error.tls': 'Secure connection failed: the gateway’s certificate was not accepted.',
   'error.unauthorized': 'Wrong email address or password.',
+  'error.untrusted_certificate':
+    'This computer does not know the gateway’s certificate: compare its fingerprint with the one your IT person gave you.',
+  'error.certificate_changed':
+    'The gateway’s certificate changed since you trusted it. Do not continue until your IT person confirms the new fingerprint.',
+  'error.invalid_fingerprint': 'Invalid fingerprint: 64 hexadecimal digits expected.',
   'error.rate_limited': 'Too many attempts. Wait a moment before trying again.',
   'error.server': 'The gateway ran into an error. Try again later.',
   'error.protocol': 'The gateway answered unexpectedly (incompatible version?).',

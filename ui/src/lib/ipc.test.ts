@@ -46,6 +46,7 @@ describe('commands', () => {
     await commands.markAllRead(null);
     await commands.respondProposal('prop-1', 'reject');
     await commands.signIn('https://gw', 'a@b.fr', 'pw');
+    await commands.signIn('https://gw', 'a@b.fr', 'pw', 'AB:CD');
     await commands.signOut();
     await commands.getPreferences();
     const prefs = {
@@ -67,6 +68,7 @@ describe('commands', () => {
       ['mark_all_read', { tab: null }],
       ['respond_proposal', { proposalId: 'prop-1', response: 'reject' }],
       ['sign_in', { server: 'https://gw', email: 'a@b.fr', password: 'pw' }],
+      ['sign_in', { server: 'https://gw', email: 'a@b.fr', password: 'pw', fingerprint: 'AB:CD' }],
       ['sign_out', undefined],
       ['get_preferences', undefined],
       ['set_preferences', { prefs }],
@@ -79,6 +81,12 @@ describe('commands', () => {
     recorder({ sign_in: { reject: { code: 'tls', message: 'bad cert' } }, sign_out: { reject: 'boom' } });
     await expect(commands.signIn('https://x', 'a@b', 'p')).rejects.toEqual({ code: 'tls', message: 'bad cert' });
     await expect(commands.signOut()).rejects.toEqual({ code: 'internal', message: 'boom' });
+  });
+
+  it('keep the fingerprint an untrusted certificate came with', async () => {
+    const refusal = { code: 'untrusted_certificate', message: 'unknown', fingerprint: 'AB:CD' };
+    recorder({ sign_in: { reject: refusal } });
+    await expect(commands.signIn('https://x', 'a@b', 'p')).rejects.toEqual(refusal);
   });
 });
 

@@ -169,6 +169,8 @@ export interface Preferences {
 export interface AppError {
   code: string;
   message: string;
+  /** `untrusted_certificate` only: the SHA-256 fingerprint ("AB:CD:…") the gateway presented. */
+  fingerprint?: string;
 }
 
 export type View = 'inbox' | 'preferences' | 'signin';
@@ -249,8 +251,10 @@ export function setTransport(t: Transport): void {
 /** Whatever a command rejected with, as an AppError (Tauri itself may reject with a string). */
 export function toAppError(e: unknown): AppError {
   if (e && typeof e === 'object' && typeof (e as AppError).code === 'string') {
-    const { code, message } = e as AppError;
-    return { code, message: typeof message === 'string' ? message : '' };
+    const { code, message, fingerprint } = e as AppError;
+    const error: AppError = { code, message: typeof message === 'string' ? message : '' };
+    if (typeof fingerprint === 'string') error.fingerprint = fingerprint;
+    return error;
   }
   if (typeof e === 'string') return { code: 'internal', message: e };
   if (e instanceof Error) return { code: 'internal', message: e.message };
@@ -284,8 +288,9 @@ export const commands = {
     call<null>('respond_proposal', { proposalId, response }),
   /** Opens the item's link with the system's handler; by id, the shell looks the URL up. */
   openLink: (id: string) => call<null>('open_link', { id }),
-  signIn: (server: string, email: string, password: string) =>
-    call<Snapshot>('sign_in', { server, email, password }),
+  /** `fingerprint`: the certificate the user chose to trust after `untrusted_certificate`. */
+  signIn: (server: string, email: string, password: string, fingerprint: string | null = null) =>
+    call<Snapshot>('sign_in', fingerprint ? { server, email, password, fingerprint } : { server, email, password }),
   signOut: () => call<null>('sign_out'),
   getPreferences: () => call<Preferences>('get_preferences'),
   setPreferences: (prefs: Preferences) => call<Preferences>('set_preferences', { prefs }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ActionResult, DeadlineRow, Item, Snapshot } from './ipc';
-import { MockBackend } from './mock';
+import { MOCK_FINGERPRINT, MockBackend } from './mock';
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
@@ -130,6 +130,22 @@ describe('MockBackend (stands in for the shell in a browser)', () => {
     const ok = (await b.invoke('sign_in', { server: 'http://localhost:8080', email: 'a@cabinet.fr', password: 'x' })) as Snapshot;
     expect(ok.signed_in).toBe(true);
     expect(ok.connection.state).toBe('connecting');
+  });
+
+  it('sign_in to a self-signed gateway asks for its fingerprint, then pins it', async () => {
+    const { b } = backend(['signedout']);
+    const server = 'https://selfsigned.cabinet.lan';
+    const args = { server, email: 'a@cabinet.fr', password: 'x' };
+    await expect(b.invoke('sign_in', args)).rejects.toMatchObject({
+      code: 'untrusted_certificate',
+      fingerprint: MOCK_FINGERPRINT,
+    });
+    await expect(b.invoke('sign_in', { ...args, fingerprint: '00:11' })).rejects.toMatchObject({
+      code: 'certificate_changed',
+    });
+    const ok = (await b.invoke('sign_in', { ...args, fingerprint: MOCK_FINGERPRINT })) as Snapshot;
+    expect(ok.signed_in).toBe(true);
+    expect(MOCK_FINGERPRINT).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
   });
 
   it('commands other than sign-in need a signed-in session', async () => {

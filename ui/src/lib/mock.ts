@@ -37,6 +37,9 @@ const ME = { user_id: 'u-durand', user_name: 'Camille Durand', device: 'Tocsin d
 const URGENCY_ORDER: DeadlineUrgency[] = ['info', 'warning', 'urgent', 'critical'];
 const TENANT = 'Cabinet Durand & Associés';
 
+/** The certificate fingerprint the mock's `selfsigned` gateways present. */
+export const MOCK_FINGERPRINT = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) % 256).toString(16).toUpperCase().padStart(2, '0')).join(':');
+
 function fail(code: string, message: string): AppError {
   return { code, message };
 }
@@ -157,7 +160,12 @@ export class MockBackend implements Transport {
         this.requireSignedIn();
         return this.openLink(args.id as string);
       case 'sign_in':
-        return this.signIn(args.server as string, args.email as string, args.password as string);
+        return this.signIn(
+          args.server as string,
+          args.email as string,
+          args.password as string,
+          (args.fingerprint as string | undefined) ?? null,
+        );
       case 'sign_out':
         return this.signOut();
       case 'get_preferences':
@@ -384,7 +392,7 @@ export class MockBackend implements Transport {
     return { revoked };
   }
 
-  private async signIn(server: string, email: string, password: string): Promise<Snapshot> {
+  private async signIn(server: string, email: string, password: string, fingerprint: string | null): Promise<Snapshot> {
     await new Promise((r) => setTimeout(r, this.answerDelay));
     let url: URL;
     try {
@@ -395,7 +403,12 @@ export class MockBackend implements Transport {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail('invalid_url', `Adresse invalide (unsupported scheme ${url.protocol})`);
     if (url.protocol === 'http:' && !isLoopback(url.hostname)) throw fail('insecure_url', 'Le http n’est permis que vers cette machine.');
     if (url.hostname.includes('unreachable')) throw fail('unreachable', `Passerelle injoignable (${url.host}: connection refused)`);
-    if (url.hostname.includes('selfsigned')) throw fail('tls', 'Connexion TLS refusée (invalid peer certificate: UnknownIssuer)');
+    // A firm's self-signed gateway, as the shell reports it: trusted once its
+    // fingerprint is confirmed, refused as changed when another one is offered.
+    if (url.hostname.includes('selfsigned') && fingerprint !== MOCK_FINGERPRINT) {
+      if (fingerprint) throw fail('certificate_changed', `Certificat changé (expected ${fingerprint}, presented ${MOCK_FINGERPRINT})`);
+      throw { ...fail('untrusted_certificate', 'Certificat inconnu de cet ordinateur'), fingerprint: MOCK_FINGERPRINT };
+    }
     if (password === 'wrong' || !email.includes('@')) throw fail('unauthorized', 'Identifiants refusés.');
     this.snap.signed_in = true;
     this.snap.account = { server: url.origin, email };

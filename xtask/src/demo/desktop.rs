@@ -101,6 +101,21 @@ impl Desktop {
         .await
     }
 
+    /// Waits until the app holds none of `ids` (the firm retracted them).
+    pub async fn wait_removed(&mut self, ids: &[String], timeout: Duration) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let database = self.database();
+        let gone: HashSet<String> = ids.iter().cloned().collect();
+        let what = format!("to remove {} retracted notification(s)", ids.len());
+        self.poll(&what, timeout, move || {
+            let stored = inbox::stored_ids(&database)?;
+            Ok(stored.is_disjoint(&gone))
+        })
+        .await
+    }
+
     /// Polls `check` (a blocking database read) until it is true; fails when the app
     /// exits, says its sign-in failed, or `timeout` passes (with the last error seen).
     async fn poll<F>(&mut self, what: &str, timeout: Duration, check: F) -> Result<()>

@@ -104,7 +104,8 @@ impl Listener {
         let hello = ClientFrame::Hello {
             positions: BTreeMap::new(),
             client: Some(concat!("cargo-xtask-demo/", env!("CARGO_PKG_VERSION")).into()),
-            features: Vec::new(),
+            // Retractions come as `retracted` frames (printed), not as the neutral notice.
+            features: vec![tocsin_protocol::frames::client_features::RETRACT.into()],
         };
         socket
             .send(Message::text(serde_json::to_string(&hello)?))
@@ -200,6 +201,11 @@ async fn next_frame(socket: &mut Socket) -> Result<ServerFrame> {
         match &frame {
             ServerFrame::Notification { .. } | ServerFrame::Welcome(_) => {}
             ServerFrame::CaughtUp { .. } => println!("← caught up: live from now"),
+            ServerFrame::Retracted { retractions } => {
+                for retraction in retractions {
+                    println!("← retracted by the firm: {}", retraction.notification_id);
+                }
+            }
             ServerFrame::Result {
                 id,
                 ok: false,

@@ -5,7 +5,9 @@
 //! the appeal deadline once (`PUT /v1/deadlines/{id}`) — the gateway itself raises its
 //! reminders warning → urgent → critical (a policy in seconds stands for working
 //! days) and, if Marie does not acknowledge the critical one, escalates to Claire, her
-//! backup — an appointment proposal to accept in the panel and a notice from IT. Some
+//! backup — an appointment proposal to accept in the panel, a mail sent to Marie by
+//! mistake that the firm's software then **retracts** (`DELETE
+//! /v1/notifications/{id}`: it leaves her inbox and her screen), and a notice from IT. Some
 //! go to Marie's own stream and some to the firm's, so the demo also shows that a
 //! lawyer receives both.
 
@@ -13,7 +15,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, DurationRound, FixedOffset, TimeDelta, Utc};
 use tocsin_protocol::NotificationData;
 use tocsin_protocol::deadline::{DeadlineRequest, DeadlineView, StepState};
-use tocsin_protocol::http::{PublishRequest, PublishResponse};
+use tocsin_protocol::http::{PublishRequest, PublishResponse, RetractResponse};
 use tocsin_protocol::notification::{
     DossierAction, DossierUpdated, EmailReceived, ProposalCreated, SystemLevel, SystemNotification,
 };
@@ -53,6 +55,8 @@ pub struct Step {
 pub enum Action {
     /// Publish one notification.
     Publish(PublishRequest),
+    /// Retract what the previous step published (it went to the wrong person).
+    RetractPrevious,
     /// Declare a deadline; the gateway raises `reminders` notifications for it.
     Declare {
         /// The firm's id of the deadline.
@@ -98,6 +102,16 @@ pub fn steps(now: DateTime<Utc>) -> Result<Vec<Step>> {
             name: "proposal",
             caption: "an appointment proposal: accept it in the panel (Proposals tab)",
             action: Action::Publish(next()?),
+        },
+        Step {
+            name: "misdirected",
+            caption: "a mail for another lawyer's dossier, sent to Marie by mistake",
+            action: Action::Publish(next()?),
+        },
+        Step {
+            name: "retracted",
+            caption: "the firm retracts it: it leaves Marie's inbox and her screen",
+            action: Action::RetractPrevious,
         },
         Step {
             name: "system",
@@ -194,6 +208,19 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
         }),
     ));
     scenario.push(publish(
+        format!("user:{MARIE}"),
+        "Nouveau mail — dossier 2026-0077".into(),
+        "Le greffe transmet l'ordonnance de clôture.",
+        NotificationData::EmailReceived(EmailReceived {
+            extra: Default::default(),
+            subject: "Ordonnance de clôture".into(),
+            from: "Greffe du tribunal judiciaire <greffe@tj.example>".into(),
+            dossier_number: Some("2026-0077".into()),
+            message_id: Some("<demo-2@tj.example>".into()),
+            has_attachments: true,
+        }),
+    ));
+    scenario.push(publish(
         format!("tenant:{TENANT}"),
         "Maintenance de la messagerie ce soir à 22 h".into(),
         "Le service informatique coupe la messagerie pendant 30 minutes.",
@@ -240,24 +267,45 @@ pub fn curl_example_body() -> Result<String> {
     Ok(serde_json::to_string(&request)?)
 }
 
+/// What a step led to.
+#[derive(Debug, Default)]
+pub struct Played {
+    /// Notifications it published (or the gateway raised) that Marie should hold.
+    pub delivered: Vec<String>,
+    /// Notifications it retracted: Marie should no longer hold them.
+    pub retracted: Vec<String>,
+}
+
 /// Plays one step (saying so first: the listener may print an arrival before the
-/// gateway's answer is back); returns the ids of the notifications it led to.
+/// gateway's answer is back); `previous` is what the step before led to.
 pub async fn play_step(
     http: &reqwest::Client,
     base_url: &str,
     api_key: &str,
     step: &Step,
-) -> Result<Vec<String>> {
-    match &step.action {
+    previous: &Played,
+) -> Result<Played> {
+    let delivered = match &step.action {
         Action::Publish(request) => {
             println!(
                 "→ publishing {} to {}",
                 request.data.kind().as_str(),
                 request.to
             );
-            Ok(vec![
-                publish_one(http, base_url, api_key, request).await?.id,
-            ])
+            vec![publish_one(http, base_url, api_key, request).await?.id]
+        }
+        Action::RetractPrevious => {
+            for id in &previous.delivered {
+                println!("→ retracting {id} (DELETE /v1/notifications/{id})");
+                let call = http
+                    .delete(format!("{base_url}/v1/notifications/{id}"))
+                    .bearer_auth(api_key);
+                let _: RetractResponse = send_json(call, &format!("retracting {id}")).await?;
+            }
+            return Ok(Played {
+                delivered: Vec::new(),
+                retracted: previous.delivered.clone(),
+            });
         }
         Action::Declare {
             id,
@@ -273,9 +321,13 @@ pub async fn play_step(
                 .bearer_auth(api_key)
                 .json(request);
             let _: DeadlineView = send_json(call, &format!("declaring {id}")).await?;
-            reminders_sent(http, base_url, api_key, id, *reminders).await
+            reminders_sent(http, base_url, api_key, id, *reminders).await?
         }
-    }
+    };
+    Ok(Played {
+        delivered,
+        retracted: Vec::new(),
+    })
 }
 
 /// Waits for the gateway to send a deadline's first `count` reminders; returns their
@@ -346,13 +398,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_scenario_publishes_four_notifications_and_declares_one_deadline() {
+    fn the_scenario_publishes_five_notifications_retracts_one_and_declares_one_deadline() {
         let steps = steps(Utc::now()).expect("builds");
         let kinds: Vec<Option<Kind>> = steps
             .iter()
             .map(|s| match &s.action {
                 Action::Publish(r) => Some(r.data.kind()),
-                Action::Declare { .. } => None,
+                Action::Declare { .. } | Action::RetractPrevious => None,
             })
             .collect();
         assert_eq!(
@@ -362,9 +414,12 @@ mod tests {
                 Some(Kind::DossierUpdated),
                 None,
                 Some(Kind::ProposalCreated),
+                Some(Kind::EmailReceived),
+                None,
                 Some(Kind::SystemNotification),
             ]
         );
+        assert!(matches!(steps[5].action, Action::RetractPrevious));
         let Action::Declare { request, .. } = &steps[2].action else {
             unreachable!("checked above");
         };

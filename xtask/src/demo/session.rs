@@ -15,7 +15,7 @@ use super::desktop::Desktop;
 use super::display;
 use super::headless::Headless;
 use super::listener::{self, Listener, ListenerEvent};
-use super::scenario::{self, CLAIRE, MARIE, PASSWORD, Step};
+use super::scenario::{self, CLAIRE, MARIE, PASSWORD, Played, Step};
 use super::screenshots::Screenshots;
 
 /// Time between two scripted publishes without `--once`, so a person can follow.
@@ -142,12 +142,12 @@ async fn listen_and_play(play: &Play<'_>, mut app: Option<&mut App<'_>>) -> Resu
             println!("the desktop app is signed in as {MARIE} and connected");
             app.screenshot("signed-in").await?;
         }
-        let ids = publish_steps(play, &http, &steps, app.as_deref_mut()).await?;
+        let published = publish_steps(play, &http, &steps, app.as_deref_mut()).await?;
         if let Some(app) = app.as_deref_mut() {
             app.screenshot("end").await?;
         }
         if play.once {
-            check(events, &ids, app.as_deref_mut()).await
+            check(events, &published, app.as_deref_mut()).await
         } else {
             println!(
                 "\nScenario done. Publish your own with the curl command above; Ctrl-C to stop."
@@ -183,43 +183,76 @@ async fn listen_and_play(play: &Play<'_>, mut app: Option<&mut App<'_>>) -> Resu
     outcome
 }
 
-/// Publishes the steps; after each, waits for the app to store it and takes a
-/// screenshot. Paced for a person unless `--once`. Returns the published ids.
+/// What the scenario published, by what Marie's devices should end with.
+struct Published {
+    /// Published and not retracted: the app must hold these.
+    held: Vec<String>,
+    /// Published, then retracted: the listener saw them, the app must not hold them.
+    retracted: Vec<String>,
+}
+
+/// Publishes the steps; after each, waits for the app to store it (or drop it, when
+/// retracted) and takes a screenshot. Paced for a person unless `--once`.
 async fn publish_steps(
     play: &Play<'_>,
     http: &reqwest::Client,
     steps: &[Step],
     mut app: Option<&mut App<'_>>,
-) -> Result<Vec<String>> {
+) -> Result<Published> {
     let mut ids = Vec::with_capacity(steps.len());
+    let mut retracted = Vec::new();
+    let mut previous = Played::default();
     for (index, step) in steps.iter().enumerate() {
         if index > 0 && !play.once {
             tokio::time::sleep(PACE).await;
         }
         println!("\n[{}/{}] {}", index + 1, steps.len(), step.caption);
-        let led_to = scenario::play_step(http, play.url, play.api_key, step).await?;
+        let played = scenario::play_step(http, play.url, play.api_key, step, &previous).await?;
         if let Some(app) = app.as_deref_mut() {
-            app.desktop.wait_stored(&led_to, DELIVERY_TIMEOUT).await?;
+            app.desktop
+                .wait_stored(&played.delivered, DELIVERY_TIMEOUT)
+                .await?;
+            app.desktop
+                .wait_removed(&played.retracted, DELIVERY_TIMEOUT)
+                .await?;
             app.screenshot(step.name).await?;
         }
-        ids.extend(led_to);
+        ids.extend(played.delivered.iter().cloned());
+        // A retracted notification did reach the listener (before it was retracted);
+        // the app must no longer hold it.
+        ids.retain(|id| !played.retracted.contains(id));
+        retracted.extend(played.retracted.iter().cloned());
+        previous = played;
     }
-    Ok(ids)
+    Ok(Published {
+        held: ids,
+        retracted,
+    })
 }
 
 /// With `--once`: every published id reached the listener, and the app's database
-/// when the app runs; every screenshot was written.
+/// holds every one not retracted, and none retracted, when the app runs; every
+/// screenshot was written.
 async fn check(
     events: mpsc::UnboundedReceiver<ListenerEvent>,
-    ids: &[String],
+    published: &Published,
     app: Option<&mut App<'_>>,
 ) -> Result<()> {
-    wait_for_listener(events, ids).await?;
+    let all: Vec<String> = [&published.held[..], &published.retracted[..]].concat();
+    wait_for_listener(events, &all).await?;
+    let ids = &published.held;
     let Some(app) = app else {
-        println!("demo ok: {} notifications delivered", ids.len());
+        println!(
+            "demo ok: {} notifications delivered, {} retracted",
+            all.len(),
+            published.retracted.len()
+        );
         return Ok(());
     };
     app.desktop.wait_stored(ids, DELIVERY_TIMEOUT).await?;
+    app.desktop
+        .wait_removed(&published.retracted, DELIVERY_TIMEOUT)
+        .await?;
     let shots = match &app.screenshots {
         Some(shots) => {
             shots.check()?;
@@ -233,8 +266,9 @@ async fn check(
     };
     println!(
         "demo ok: {} notifications delivered to the terminal listener and stored by the \
-         desktop app{shots}",
-        ids.len()
+         desktop app, {} retracted and removed from it{shots}",
+        all.len(),
+        published.retracted.len()
     );
     Ok(())
 }
