@@ -203,9 +203,9 @@ pub fn resumed(recovered: bool) {
     counter!(RESUMES, "recovered" => recovered).increment(1);
 }
 
-/// `count` notifications of `kind` were published, with `result`.
-pub fn published(kind: &'static str, result: &'static str, count: u64) {
-    counter!(PUBLISHES, "kind" => kind, "result" => result).increment(count);
+/// A notification of `kind` was published, with `result`.
+pub fn published(kind: &'static str, result: &'static str) {
+    counter!(PUBLISHES, "kind" => kind, "result" => result).increment(1);
 }
 
 /// A `DELETE /v1/notifications/{id}` that succeeded; `result` is `retracted`,

@@ -265,9 +265,10 @@ async fn check(
         None => String::new(),
     };
     println!(
-        "demo ok: {} notifications delivered to the terminal listener and stored by the \
+        "demo ok: {} notifications delivered to the terminal listener, {} held by the \
          desktop app, {} retracted and removed from it{shots}",
         all.len(),
+        ids.len(),
         published.retracted.len()
     );
     Ok(())

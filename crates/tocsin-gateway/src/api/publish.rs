@@ -113,7 +113,7 @@ fn count_published(kind: tocsin_protocol::notification::Kind, appended: &Appende
         (None, true) => "duplicate",
         (None, false) => "stored",
     };
-    crate::metrics::published(kind.as_str(), result, 1);
+    crate::metrics::published(kind.as_str(), result);
 }
 
 fn response(appended: Appended) -> PublishResponse {

@@ -162,11 +162,11 @@ async fn open(
         finish(writer, end, None, &mut reader).await;
         return None;
     };
-    let unregister = Unregister(
-        state.hub.clone(),
-        handle.clone(),
-        crate::metrics::OpenConnection::new(&user.tenant),
-    );
+    let unregister = Unregister {
+        hub: state.hub.clone(),
+        handle: handle.clone(),
+        _open: crate::metrics::OpenConnection::new(&user.tenant),
+    };
     tracing::info!(conn = handle.id, user = %user.id, tenant = %user.tenant, "WebSocket connected");
 
     let hello = match next_handshake_frame(&mut reader, deadline, &kill).await {
@@ -261,16 +261,16 @@ async fn close_and_linger(
 
 /// Unregisters from the hub however the session ends (and the connection stops
 /// counting as open).
-struct Unregister(
-    Arc<crate::hub::Hub>,
-    Arc<ConnHandle>,
+struct Unregister {
+    hub: Arc<crate::hub::Hub>,
+    handle: Arc<ConnHandle>,
     // Held for its drop: the open-connections gauge goes down with the session.
-    #[allow(dead_code)] crate::metrics::OpenConnection,
-);
+    _open: crate::metrics::OpenConnection,
+}
 
 impl Drop for Unregister {
     fn drop(&mut self) {
-        self.0.unregister(&self.1);
+        self.hub.unregister(&self.handle);
     }
 }
 
