@@ -39,16 +39,7 @@ async fn a_dossiers_trail_shows_every_step_with_device_and_time() {
         ..GatewayOptions::default()
     })
     .await;
-    let admin_key = gw
-        .admin(&[
-            "key", "create", "--tenant", "dupont", "--name", "admin", "--admin",
-        ])
-        .await
-        .trim()
-        .lines()
-        .last()
-        .expect("the key")
-        .to_owned();
+    let admin_key = gw.create_key("dupont", true).await;
     let marie = gw.user("dupont", 0).clone();
     let desk = login(&gw, &marie.email, "Bureau — Marie").await;
     let laptop = login(&gw, &marie.email, "Portable — Marie").await;

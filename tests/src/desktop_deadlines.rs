@@ -412,16 +412,7 @@ async fn desktop_deadlines_the_critical_toasts_acknowledge_reaches_the_gateway()
             "one acknowledgement: the replaced warning's toast did not send its own"
         );
         // The app told the audit trail the alert was on this screen.
-        let admin_key = gw
-            .admin(&[
-                "key", "create", "--tenant", "dupont", "--name", "audit", "--admin",
-            ])
-            .await
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_owned();
+        let admin_key = gw.create_key("dupont", true).await;
         poll("the toast reported shown", STEP, async || {
             let page: tocsin_protocol::audit::AuditPage = reqwest::Client::new()
                 .get(format!("http://{}/v1/audit?deadline={first}", gw.addr()))

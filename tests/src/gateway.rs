@@ -527,6 +527,24 @@ impl Gateway {
         self.cli(args, None).await
     }
 
+    /// Creates an API key of `tenant` with the CLI (while it serves, as an operator
+    /// would): an admin key (`--admin`: users, audit, any retraction) or a publishing
+    /// one; returns the key (the last line `key create` prints).
+    pub async fn create_key(&self, tenant: &str, admin: bool) -> String {
+        let mut args = vec!["key", "create", "--tenant", tenant];
+        if admin {
+            args.push("--admin");
+        }
+        let printed = self.admin(&args).await;
+        printed
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("key create printed no key: {printed:?}"))
+            .trim()
+            .to_owned()
+    }
+
     /// Runs one CLI command to completion and returns its stdout; panics with stderr
     /// when it fails.
     async fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {

@@ -115,16 +115,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_
         &["marie:admin", "leaver"],
     )]))
     .await;
-    let admin_key = gw
-        .admin(&[
-            "key", "create", "--tenant", "dupont", "--name", "fuzz", "--admin",
-        ])
-        .await
-        .lines()
-        .last()
-        .expect("the key")
-        .trim()
-        .to_owned();
+    let admin_key = gw.create_key("dupont", true).await;
     let marie = gw.user("dupont", 0).clone();
     let leaver = gw.user("dupont", 1).clone();
     let token = gw.api().login(&marie).await.access_token;

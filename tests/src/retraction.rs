@@ -23,30 +23,29 @@ const WAIT: Duration = Duration::from_secs(20);
 /// What the misdirected notification says: it must not be served again.
 const SECRET: &str = "Conclusions adverses — Dossier Lefèvre";
 
-async fn admin_key(gw: &Gateway, tenant: &str) -> String {
-    gw.admin(&["key", "create", "--tenant", tenant, "--admin"])
-        .await
-        .trim()
-        .lines()
-        .last()
-        .expect("the key")
-        .to_owned()
-}
-
-async fn publish_key(gw: &Gateway, tenant: &str) -> String {
-    gw.admin(&["key", "create", "--tenant", tenant])
-        .await
-        .trim()
-        .lines()
-        .last()
-        .expect("the key")
-        .to_owned()
-}
-
 /// `DELETE /v1/notifications/{id}` with `key`: the status and the JSON body.
 async fn retract(gw: &Gateway, id: &str, key: &str) -> (u16, serde_json::Value) {
     let reply = gw.api().retract(key, id).await;
     (reply.status.as_u16(), reply.body)
+}
+
+/// The ids of the client engine's next `Retracted` event.
+async fn wait_retracted(client: &mut TestClient, what: &str) -> Vec<String> {
+    client
+        .wait_for(WAIT, what, |event| match event {
+            EngineEvent::Retracted(ids) => Some(ids.clone()),
+            _ => None,
+        })
+        .await
+}
+
+/// The ids in the client's inbox, newest first.
+fn held(client: &TestClient) -> Vec<String> {
+    client
+        .inbox()
+        .iter()
+        .map(|item| item.notification.id.clone())
+        .collect()
 }
 
 /// Frames until `caught_up` and the frames right after it (the gateway's sync lists
@@ -116,9 +115,9 @@ async fn a_retracted_notification_leaves_every_device_and_the_history() {
 
     // Refused: another firm's admin key (unknown to it), a publish-only key that did
     // not publish it. Nothing changes.
-    let (status, body) = retract(&gw, &wrong.id, &admin_key(&gw, "martin").await).await;
+    let (status, body) = retract(&gw, &wrong.id, &gw.create_key("martin", true).await).await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = retract(&gw, &wrong.id, &publish_key(&gw, "dupont").await).await;
+    let (status, body) = retract(&gw, &wrong.id, &gw.create_key("dupont", false).await).await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body["message"]
@@ -146,7 +145,7 @@ async fn a_retracted_notification_leaves_every_device_and_the_history() {
         [(wrong.id.as_str(), wrong.offset)]
     );
     // Repeated by an admin key: the same answer, `already`.
-    let (status, body) = retract(&gw, &wrong.id, &admin_key(&gw, "dupont").await).await;
+    let (status, body) = retract(&gw, &wrong.id, &gw.create_key("dupont", true).await).await;
     assert_eq!(
         (status, body["already"].as_bool()),
         (200, Some(true)),
@@ -244,7 +243,7 @@ async fn a_retracted_notification_leaves_every_device_and_the_history() {
     );
 
     // The audit trail keeps it: who published, who retracted.
-    let admin = admin_key(&gw, "dupont").await;
+    let admin = gw.create_key("dupont", true).await;
     let trail: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/v1/audit?user={}", gw.base_url(), marie.email))
         .bearer_auth(&admin)
@@ -323,41 +322,21 @@ async fn the_client_engine_drops_retracted_notifications_live_and_after_being_aw
 
     let (status, body) = retract(&gw, &wrong.id, gw.key("dupont")).await;
     assert_eq!(status, 200, "{body}");
-    let ids = client
-        .wait_for(WAIT, "the retraction", |event| match event {
-            EngineEvent::Retracted(ids) => Some(ids.clone()),
-            _ => None,
-        })
-        .await;
-    assert_eq!(ids, [wrong.id.as_str()]);
-    let held: Vec<String> = client
-        .inbox()
-        .iter()
-        .map(|i| i.notification.id.clone())
-        .collect();
-    assert_eq!(held, [other.id.clone(), kept.id.clone()]);
+    assert_eq!(
+        wait_retracted(&mut client, "the retraction").await,
+        [wrong.id.as_str()]
+    );
+    assert_eq!(held(&client), [other.id.clone(), kept.id.clone()]);
 
     let (home, secrets) = client.stop().await;
     let (status, body) = retract(&gw, &other.id, gw.key("dupont")).await;
     assert_eq!(status, 200, "{body}");
     let server = tocsin_client::api::ServerUrl::parse(&base).expect("url");
     let mut client = TestClient::start_in(server, home, secrets, ClientOptions::default());
-    let ids = client
-        .wait_for(
-            WAIT,
-            "the retraction made while away",
-            |event| match event {
-                EngineEvent::Retracted(ids) => Some(ids.clone()),
-                _ => None,
-            },
-        )
-        .await;
-    assert_eq!(ids, [other.id.as_str()]);
-    let held: Vec<String> = client
-        .inbox()
-        .iter()
-        .map(|i| i.notification.id.clone())
-        .collect();
-    assert_eq!(held, [kept.id.as_str()]);
+    assert_eq!(
+        wait_retracted(&mut client, "the retraction made while away").await,
+        [other.id.as_str()]
+    );
+    assert_eq!(held(&client), [kept.id.as_str()]);
     assert_eq!(client.unread_total(), 1);
 }

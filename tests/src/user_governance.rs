@@ -17,17 +17,6 @@ use tocsin_protocol::frames::ClientFrame;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Creates an admin key of `tenant` with the CLI (the gateway may be serving).
-async fn admin_key(gw: &Gateway, tenant: &str) -> String {
-    gw.admin(&["key", "create", "--tenant", tenant, "--admin"])
-        .await
-        .trim()
-        .lines()
-        .last()
-        .expect("the key")
-        .to_owned()
-}
-
 /// `method path` with `key` as bearer; the status and the JSON body.
 async fn call(
     gw: &Gateway,
@@ -93,7 +82,7 @@ async fn disabling_closes_every_device_at_once_and_enabling_lets_them_back() {
     ]))
     .await;
     let api = gw.api();
-    let admin = admin_key(&gw, "dupont").await;
+    let admin = gw.create_key("dupont", true).await;
     let marie = gw.user("dupont", 0).clone();
     let laptop = api.login(&marie).await;
     let desk = api.login(&marie).await;
@@ -110,7 +99,7 @@ async fn disabling_closes_every_device_at_once_and_enabling_lets_them_back() {
         message(&body).contains("key create --tenant <firm> --admin"),
         "{body}"
     );
-    let other_firm = admin_key(&gw, "martin").await;
+    let other_firm = gw.create_key("martin", true).await;
     let (status, body) = post(&gw, &disable, &other_firm).await;
     assert_eq!(status, 404, "another firm's user is unknown to it: {body}");
     let (status, body) = post(&gw, "/v1/users/nobody@dupont.example/disable", &admin).await;
@@ -243,7 +232,7 @@ async fn erasing_a_user_keeps_the_audit_trail_under_an_anonymised_id() {
     )]))
     .await;
     let api = gw.api();
-    let admin = admin_key(&gw, "dupont").await;
+    let admin = gw.create_key("dupont", true).await;
     let marie = gw.user("dupont", 0).clone();
     let login = api.login(&marie).await;
     let (mut socket, _, _) =
