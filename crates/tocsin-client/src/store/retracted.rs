@@ -49,14 +49,6 @@ impl LocalStore {
         removed.dedup();
         Ok(removed)
     }
-
-    /// Whether the firm retracted this notification.
-    pub fn is_retracted(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM retracted WHERE id = ?1)")?
-            .query_row([id], |row| row.get(0))?)
-    }
 }
 
 #[cfg(test)]
@@ -91,7 +83,6 @@ mod tests {
         assert_eq!(removed, ["n1"], "only what was held is reported");
         assert!(store.get("n1").expect("get").is_none());
         assert!(store.get("n2").expect("get").is_some());
-        assert!(store.is_retracted("n1").expect("flag"));
         // The same notification again (a live frame that raced the retraction).
         let fresh = store
             .persist(&[incoming(&user(), "e1", 1, email("n1", 1))])
