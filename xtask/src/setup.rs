@@ -25,8 +25,7 @@ pub struct SystemPackage {
 
 /// Every Debian/Ubuntu package the workspace needs.
 ///
-/// Extend this list when a crate gains a system dependency, with the reason (the
-/// PostgreSQL backend's tests will add postgresql). SQLite is not here because
+/// Extend this list when a crate gains a system dependency, with the reason. SQLite is not here because
 /// rusqlite bundles it; OpenSSL's headers are only for Tauri's build tooling, the
 /// runtime TLS is rustls.
 pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
@@ -65,6 +64,12 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
     SystemPackage {
         name: "libdbus-1-dev",
         why: "D-Bus headers for the desktop app's single-instance and secret-store crates",
+    },
+    SystemPackage {
+        // The distribution's current major (15 on Debian 12, 16 on Ubuntu 24.04): the
+        // harness runs the newest one installed under /usr/lib/postgresql.
+        name: "postgresql",
+        why: "a real PostgreSQL server: the PostgreSQL store's tests start a throwaway cluster (initdb)",
     },
     SystemPackage {
         name: "util-linux",

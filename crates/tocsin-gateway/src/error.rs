@@ -114,6 +114,15 @@ impl From<StoreError> for AppError {
                 error.body.retry_after_ms = Some(STORE_BUSY_RETRY_MS);
                 error
             }
+            StoreError::Unreachable(message) => {
+                let mut error = AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    message,
+                );
+                error.body.retry_after_ms = Some(STORE_BUSY_RETRY_MS);
+                error
+            }
             StoreError::Unusable(message) => AppError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,

@@ -11,6 +11,7 @@
 mod conformance;
 mod deadlines;
 pub mod sqlite;
+mod time;
 mod types;
 
 use async_trait::async_trait;

@@ -352,6 +352,10 @@ pub enum StoreError {
     /// what to do.
     #[error("{0}")]
     Unusable(String),
+    /// The database server cannot be reached (PostgreSQL restarting, network cut):
+    /// nothing was stored; the gateway reconnects by itself.
+    #[error("{0}")]
+    Unreachable(String),
     /// The database failed unexpectedly.
     #[error("storage error: {0}")]
     Internal(String),
@@ -370,4 +374,37 @@ impl From<rusqlite::Error> for StoreError {
         }
         StoreError::Internal(err.to_string())
     }
+}
+
+/// The client actions a store's writer applies, each at most once per action key.
+pub enum ActionCommand {
+    /// Mark these ids read.
+    MarkRead(Vec<String>),
+    /// Mark all (of a kind) read, up to what the user saw when given.
+    MarkAllRead {
+        /// Only this kind.
+        kind: Option<Kind>,
+        /// Per stream, the position the user saw.
+        up_to: Option<BTreeMap<StreamName, Position>>,
+    },
+    /// Answer a proposal of `tenant`.
+    RespondProposal {
+        /// The user's firm.
+        tenant: String,
+        /// The proposal.
+        proposal_id: String,
+        /// The answer.
+        response: tocsin_protocol::frames::ProposalResponse,
+    },
+    /// Record that these notifications were shown as OS notifications.
+    Shown(Vec<String>),
+    /// Acknowledge the deadlines of these alerts.
+    Acknowledge {
+        /// The user's firm.
+        tenant: String,
+        /// The device session acting, when known.
+        session_id: Option<String>,
+        /// The alerts' notification ids.
+        ids: Vec<String>,
+    },
 }

@@ -277,7 +277,9 @@ impl Session {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             // Transient refusals keep their code, so the client's outbox retries them.
-            Err(err @ (StoreError::DiskFull | StoreError::Unusable(_))) => {
+            Err(
+                err @ (StoreError::DiskFull | StoreError::Unusable(_) | StoreError::Unreachable(_)),
+            ) => {
                 return Ok(Err(ErrorBody::new(ErrorCode::Unavailable, err.to_string())));
             }
             Err(err @ StoreError::Busy) => {

@@ -16,7 +16,6 @@ mod reads;
 mod retract;
 mod schedule;
 pub mod serve_lock;
-mod time;
 mod webhooks;
 mod writer;
 
@@ -32,7 +31,8 @@ use tokio::sync::oneshot;
 
 use self::connection::Pool;
 use self::health::Health;
-use self::writer::{ActionCommand, Answer, Command, Guard, Writer};
+use self::writer::{Answer, Command, Guard, Writer};
+use crate::store::time;
 use crate::store::*;
 
 /// The SQLite implementation of [`Store`].

@@ -15,9 +15,9 @@ use tocsin_protocol::{
 
 use super::reads::clamp_i64;
 use super::time::{from_us, new_epoch, to_us};
-use super::writer::ActionCommand;
 use crate::store::{
-    ActionKey, ActionOutcome, AppendRequest, Appended, ReadEffect, StoreError, StoredNotification,
+    ActionCommand, ActionKey, ActionOutcome, AppendRequest, Appended, ReadEffect, StoreError,
+    StoredNotification,
 };
 
 /// Appends every request, in order; `fresh` receives what must be fanned out.

@@ -25,12 +25,10 @@ use super::integrity::{self, FileWatch};
 use super::lineage::{self, Lineage};
 use super::ops;
 use crate::store::{
-    ActionKey, ActionOutcome, AppendRequest, Appended, Fanout, StoreError, StoredNotification,
+    ActionCommand, ActionKey, ActionOutcome, AppendRequest, Appended, Fanout, StoreError,
+    StoredNotification,
 };
-use std::collections::BTreeMap;
-use tocsin_protocol::frames::ProposalResponse;
-
-use tocsin_protocol::{Kind, Position, StreamName};
+use tocsin_protocol::StreamName;
 
 /// The most commands applied in one transaction.
 const MAX_COMMANDS_PER_COMMIT: usize = 512;
@@ -89,39 +87,6 @@ pub type AccountWork = Box<dyn FnOnce(Option<&Connection>) -> (bool, Answer) + S
 
 /// Sends a command's answer, given whether its transaction committed.
 pub type Answer = Box<dyn FnOnce(&Result<(), StoreError>) + Send>;
-
-/// The client actions the writer applies.
-pub enum ActionCommand {
-    /// Mark these ids read.
-    MarkRead(Vec<String>),
-    /// Mark all (of a kind) read, up to what the user saw when given.
-    MarkAllRead {
-        /// Only this kind.
-        kind: Option<Kind>,
-        /// Per stream, the position the user saw.
-        up_to: Option<BTreeMap<StreamName, Position>>,
-    },
-    /// Answer a proposal of `tenant`.
-    RespondProposal {
-        /// The user's firm.
-        tenant: String,
-        /// The proposal.
-        proposal_id: String,
-        /// The answer.
-        response: ProposalResponse,
-    },
-    /// Record that these notifications were shown as OS notifications.
-    Shown(Vec<String>),
-    /// Acknowledge the deadlines of these alerts.
-    Acknowledge {
-        /// The user's firm.
-        tenant: String,
-        /// The device session acting, when known.
-        session_id: Option<String>,
-        /// The alerts' notification ids.
-        ids: Vec<String>,
-    },
-}
 
 /// A command's answer, held until the commit succeeded.
 enum Pending {

@@ -1,4 +1,5 @@
-//! Times as stored: integer microseconds since the Unix epoch.
+//! Times as both stores keep them: integer microseconds since the Unix epoch (`*_us`
+//! columns), and stream epochs.
 
 use chrono::{DateTime, Utc};
 
