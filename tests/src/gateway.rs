@@ -85,6 +85,9 @@ pub struct GatewayOptions {
     pub login_hash_queue_wait_ms: Option<u64>,
     /// More arguments for `init` (`--tls-self-signed 127.0.0.1` serves HTTPS).
     pub init_args: Vec<String>,
+    /// `database`: a `postgres://` URL (e.g. of a [`tocsin_harness::postgres::PgCluster`])
+    /// instead of the SQLite file.
+    pub database: Option<String>,
 }
 
 /// A data directory on a tmpfs of `size_bytes`, holding a `filler` file of
@@ -240,6 +243,51 @@ impl Gateway {
         }
         gateway.serve().await;
         gateway
+    }
+
+    /// Another node of the same cluster (a gateway on PostgreSQL): a data directory
+    /// of its own holding a copy of this one's config.toml — the same secrets and
+    /// database — serving on a free port, with the same fixtures.
+    pub async fn another_node(&self) -> Gateway {
+        self.another_node_on(None).await
+    }
+
+    /// Like [`Gateway::another_node`], reaching the database at `database` instead
+    /// (the same database through a proxy that can cut the link).
+    pub async fn another_node_on(&self, database: Option<&str>) -> Gateway {
+        let data_dir = tempfile::Builder::new()
+            .prefix("tocsin-e2e-node-")
+            .tempdir()
+            .expect("a temporary data directory can be created");
+        let data_path = data_dir.path().to_path_buf();
+        std::fs::copy(
+            self.data_path.join("config.toml"),
+            data_path.join("config.toml"),
+        )
+        .expect("the first node's config.toml can be copied");
+        if let Some(url) = database {
+            let path = data_path.join("config.toml");
+            let text = std::fs::read_to_string(&path).expect("the copy reads");
+            let mut config: toml::Table = text.parse().expect("config.toml parses");
+            config.insert("database".into(), toml::Value::String(url.to_owned()));
+            std::fs::write(&path, toml::to_string(&config).expect("serialises"))
+                .expect("the node's config.toml is written");
+        }
+        let mut node = Gateway {
+            child: None,
+            addr: String::new(),
+            data_dir: Some(data_dir),
+            data_path,
+            logs: Vec::new(),
+            tenants: self.tenants.clone(),
+            global_key: self.global_key.clone(),
+            small_disk: None,
+            pin_cpus: self.pin_cpus.clone(),
+            init_output: String::new(),
+            scheme: "http",
+        };
+        node.serve().await;
+        node
     }
 
     /// The firm created for `slug`.
@@ -476,6 +524,7 @@ impl Gateway {
             .env_remove("TOCSIN_DATA_DIR")
             .env_remove("TOCSIN_LISTEN")
             .env_remove("TOCSIN_LOG_FORMAT")
+            .env_remove("TOCSIN_DATABASE")
             .env("NO_COLOR", "1");
     }
 
@@ -505,6 +554,7 @@ impl Gateway {
             .env_remove("TOCSIN_DATA_DIR")
             .env_remove("TOCSIN_LISTEN")
             .env_remove("TOCSIN_LOG_FORMAT")
+            .env_remove("TOCSIN_DATABASE")
             .env("NO_COLOR", "1");
         command
     }
@@ -653,6 +703,14 @@ impl Gateway {
             if let Some(v) = value {
                 set(&mut config, None, key, int(v));
             }
+        }
+        if let Some(database) = &options.database {
+            set(
+                &mut config,
+                None,
+                "database",
+                toml::Value::String(database.clone()),
+            );
         }
         let websocket = [
             ("heartbeat_interval_ms", options.heartbeat_interval_ms),

@@ -8,6 +8,7 @@ mod backup; // backup under continuous publishing (consistent, publishes stay fa
 mod calendar; // A user's calendar feed read by Python's icalendar: own open deadlines, one alarm per reminder; rotate, revoke, cancel.
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
+mod cluster; // Three nodes on one real PostgreSQL database: a publish on one node reaches devices on the others once and in order, read sync and a disabled user's sockets cross nodes, and a node SIGKILLed under a steady publisher loses nothing (its client resumes on another node with exactly the acknowledged set).
 mod deadlines; // Deadlines the gateway owns: reminders in order and rising, re-planned, cancelled, exactly once across SIGKILL and downtime; escalation; scheduled publishes.
 mod desktop_deadlines; // The Deadlines tab: one row per deadline, escalations say whose; Acknowledge from the panel or the critical toast reaches the gateway and clears the tray's mark; the ICS link.
 mod desktop_keyring; // The token in gnome-keyring (secret-tool finds it), resumed after a restart, cleared by sign-out.
@@ -30,6 +31,7 @@ mod metrics; // /metrics during a scenario: each counter moved by what happened,
 mod offline_actions; // Offline actions keep their promise: mark-all-read covers what was seen; long queues are paced, never dropped.
 mod openapi; // /v1/openapi.json is OpenAPI 3.1, what the CLI prints, and every operation in it is served; schemathesis against a live gateway finds no 5xx and no undocumented answer.
 mod ops_guide; // docs/OPERATIONS.md's Debian VPS guide run as written against the real binary (shims for sudo, apt, certbot, systemctl): TLS readyz, a publish, metrics, a nightly backup that restores, doctor, the unit verified.
+mod postgres_node; // One gateway on a real PostgreSQL server: live delivery, SIGKILL and replay exactly once; PostgreSQL killed under the gateway is a clear 503 and readiness 503, then both recover by themselves.
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod publish_cli; // `tocsin-gateway publish` from a script: reaches the desktop through the running gateway (config's address, HTTPS with its own pair, or --gateway); a wrong key or bad --data exits 1 with the reason.
 mod read_sync; // Read state and proposal answers are synced across a user's connections.

@@ -53,12 +53,13 @@ pub struct BenchGateway {
 }
 
 impl BenchGateway {
-    /// Starts a fresh gateway pinned to `cpus` (a `taskset -c` list; `None` leaves it
-    /// free). `tweak` adjusts config overrides for the scenario.
+    /// Starts a fresh gateway pinned to the run's gateway cores (unpinned without),
+    /// on the run's database. `tweak` adjusts config overrides for the scenario.
     pub async fn start(
-        cpus: Option<&str>,
+        ctx: &crate::scenarios::Ctx,
         tweak: impl FnOnce(&mut GatewayOptions),
     ) -> Result<BenchGateway> {
+        let cpus = ctx.gateway_cpus.as_deref();
         let secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
         let mut options = GatewayOptions {
             tenants: vec![TenantSpec::new(TENANT, &[])],
@@ -73,6 +74,7 @@ impl BenchGateway {
             publish_per_second: Some(1_000_000),
             publish_burst: Some(1_000_000),
             pin_cpus: cpus.map(str::to_owned),
+            database: ctx.fresh_database()?,
             ..GatewayOptions::default()
         };
         tweak(&mut options);

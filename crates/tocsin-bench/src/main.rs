@@ -18,6 +18,7 @@ mod stats;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -55,6 +56,10 @@ struct Cli {
     /// Also append the JSON lines to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The gateway's database: `sqlite` (its file in the data dir) or `postgres` (a
+    /// throwaway PostgreSQL cluster started for the run, one database per scenario).
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+    database: String,
 }
 
 fn main() -> ExitCode {
@@ -99,12 +104,23 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         Scale::Normal
     };
+    let postgres = match cli.database.as_str() {
+        // Not pinned: PostgreSQL's processes run where the kernel puts them (the
+        // figures say so, docs/BENCHMARKS.md).
+        "postgres" => Some(Arc::new(
+            tocsin_harness::postgres::PgCluster::start()
+                .context("starting the benchmark's PostgreSQL cluster")?,
+        )),
+        _ => None,
+    };
     let ctx = Ctx {
         scale,
         runs: if cli.smoke { 1 } else { cli.runs.max(1) },
         gateway_cpus: pin.then(|| cli.gateway_cpus.clone()),
         sizes: cli.sizes.clone(),
         fd_limit,
+        postgres,
+        databases: Default::default(),
     };
     let names: Vec<String> = if cli.only.is_empty() {
         scenarios::ALL.iter().map(|s| (*s).to_owned()).collect()
@@ -131,7 +147,7 @@ fn run(cli: Cli) -> Result<()> {
         );
         // A failed scenario is reported and the others still run: a long run should
         // not lose every figure to one failure. The exit status still says it failed.
-        let report = match runtime.block_on(scenarios::run(name, &ctx)) {
+        let mut report = match runtime.block_on(scenarios::run(name, &ctx)) {
             Ok(report) => report,
             Err(error) => {
                 eprintln!("tocsin-bench: {name} failed: {error:#}");
@@ -140,6 +156,7 @@ fn run(cli: Cli) -> Result<()> {
                 continue;
             }
         };
+        report.param("database", ctx.database_name());
         let line = report.json_line();
         println!("{line}");
         if let Some(path) = &cli.out {

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::ExternalJwtConfig;
 
+mod database;
+pub use database::{Database, DatabaseSetting, DatabaseTable};
+
 /// The name of the configuration file inside the data dir.
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -19,9 +22,10 @@ pub struct Config {
     /// Where to listen for HTTP and WebSocket.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The SQLite file, relative to the data dir unless absolute.
-    #[serde(default = "default_database")]
-    pub database: String,
+    /// The SQLite file (relative to the data dir unless absolute), or a PostgreSQL
+    /// URL / `[database]` table for several nodes (`config/database.rs`).
+    #[serde(default)]
+    pub database: DatabaseSetting,
     /// `human` (default) or `json` log lines on stderr.
     #[serde(default = "default_log_format")]
     pub log_format: String,
@@ -272,9 +276,6 @@ impl Default for LoginConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7850))
 }
-fn default_database() -> String {
-    "tocsin.db".to_owned()
-}
 fn default_log_format() -> String {
     "human".to_owned()
 }
@@ -334,6 +335,7 @@ impl Config {
             "log_format must be \"human\" or \"json\", not {:?}",
             self.log_format
         );
+        self.database.validate()?;
         anyhow::ensure!(
             matches!(self.sqlite_synchronous.as_str(), "full" | "normal"),
             "sqlite_synchronous must be \"full\" or \"normal\""
@@ -380,14 +382,14 @@ impl Config {
         Ok(())
     }
 
-    /// The SQLite file's path.
-    pub fn database_path(&self, data_dir: &Path) -> PathBuf {
-        let path = PathBuf::from(&self.database);
-        if path.is_absolute() {
-            path
-        } else {
-            data_dir.join(path)
-        }
+    /// The database this gateway serves.
+    pub fn database(&self, data_dir: &Path) -> Database {
+        self.database.resolve(data_dir)
+    }
+
+    /// The SQLite file, or an error naming `command` when the database is PostgreSQL.
+    pub fn database_path(&self, data_dir: &Path, command: &str) -> anyhow::Result<PathBuf> {
+        self.database(data_dir).sqlite_file(command)
     }
 
     /// Retention as a duration.
@@ -429,7 +431,8 @@ pub fn initial_config_text(jwt_secret: &str) -> String {
         r#"# Tocsin gateway configuration. Environment (TOCSIN_LISTEN, TOCSIN_LOG_FORMAT) and
 # flags override these values. See README.md for every setting.
 listen = "127.0.0.1:7850"
-database = "tocsin.db"        # SQLite file, relative to this directory
+database = "tocsin.db"        # SQLite file, relative to this directory; for several
+                              # nodes a PostgreSQL URL: "postgres://user:pw@host/db"
 log_format = "human"          # or "json"
 retention_secs = 2592000      # 30 days of replayable history
 prune_interval_secs = 60

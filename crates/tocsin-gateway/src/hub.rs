@@ -14,6 +14,7 @@ use axum::extract::ws::Utf8Bytes;
 use tocsin_protocol::{CloseCode, StreamName};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{ClusterEvent, Relay};
 use crate::queue::{Full, Queue};
 use crate::store::{Fanout, StoredNotification};
 
@@ -175,6 +176,9 @@ pub struct Hub {
     users: RwLock<HashMap<String, Conns>>,
     /// Next connection id.
     next_id: AtomicU64,
+    /// Where events for the other nodes go (PostgreSQL with several nodes); unset
+    /// with SQLite.
+    relay: OnceLock<Arc<dyn Relay>>,
 }
 
 /// The user already has the maximum number of connections.
@@ -265,33 +269,101 @@ impl Hub {
             .retain(|s| s != stream);
     }
 
-    /// Sends a frame to every connection of a user.
+    /// Relays events to the other nodes from now on (set once, at start).
+    pub fn set_relay(&self, relay: Arc<dyn Relay>) {
+        if self.relay.set(relay).is_err() {
+            tracing::warn!("the hub's relay was already set; keeping the first");
+        }
+    }
+
+    /// Hands an event to the relay, if there is one (built only then).
+    fn relay(&self, event: impl FnOnce() -> ClusterEvent) {
+        if let Some(relay) = self.relay.get() {
+            relay.relay(event());
+        }
+    }
+
+    /// Applies an event another node relayed, to this node's connections only.
+    pub fn apply_remote(&self, event: ClusterEvent) {
+        match event {
+            ClusterEvent::ToUser { user, frame } => self.to_user_here(&user, &frame.into()),
+            ClusterEvent::ToStream { stream, frame } => {
+                self.to_stream_here(&stream, &frame.into(), None);
+            }
+            ClusterEvent::Ephemeral { stream, frame } => {
+                self.to_stream_here(&stream, &frame.into(), None);
+            }
+            ClusterEvent::CloseSession {
+                session,
+                code,
+                reason,
+            } => self.close_session_here(&session, ClusterEvent::close_code(code), &reason),
+            ClusterEvent::CloseUser { user, code, reason } => {
+                self.close_user_here(&user, ClusterEvent::close_code(code), &reason);
+            }
+            ClusterEvent::MembersChanged {
+                stream,
+                members,
+                from,
+            } => self.members_changed_here(&stream, &members, &from),
+        }
+    }
+
+    /// Sends a frame to every connection of a user, on every node.
     pub fn send_to_user(&self, user_id: &str, frame: Utf8Bytes) {
+        self.to_user_here(user_id, &frame);
+        self.relay(|| ClusterEvent::ToUser {
+            user: user_id.to_owned(),
+            frame: frame.as_str().to_owned(),
+        });
+    }
+
+    fn to_user_here(&self, user_id: &str, frame: &Utf8Bytes) {
         let users = read(&self.users);
         for conn in users.get(user_id).into_iter().flatten() {
             conn.offer(Outbound::Frame(frame.clone()));
         }
     }
 
-    /// Sends a frame to every subscriber of a stream.
+    /// Sends a frame to every subscriber of a stream, on every node.
     pub fn send_to_stream(&self, stream: &StreamName, frame: Utf8Bytes) {
-        for conn in read(&self.streams).get(stream).into_iter().flatten() {
-            conn.offer(Outbound::Frame(frame.clone()));
-        }
+        self.to_stream_here(stream, &frame, None);
+        self.relay(|| ClusterEvent::ToStream {
+            stream: stream.clone(),
+            frame: frame.as_str().to_owned(),
+        });
     }
 
-    /// Sends an ephemeral frame to a stream's subscribers, except `except`.
+    /// Sends an ephemeral frame to a stream's subscribers on every node, except the
+    /// connection `except` (on this node).
     pub fn send_ephemeral(&self, stream: &StreamName, frame: Utf8Bytes, except: ConnId) {
-        let streams = read(&self.streams);
-        for conn in streams.get(stream).into_iter().flatten() {
-            if conn.id != except {
+        self.to_stream_here(stream, &frame, Some(except));
+        self.relay(|| ClusterEvent::Ephemeral {
+            stream: stream.clone(),
+            frame: frame.as_str().to_owned(),
+        });
+    }
+
+    fn to_stream_here(&self, stream: &StreamName, frame: &Utf8Bytes, except: Option<ConnId>) {
+        for conn in read(&self.streams).get(stream).into_iter().flatten() {
+            if Some(conn.id) != except {
                 conn.offer(Outbound::Frame(frame.clone()));
             }
         }
     }
 
-    /// Closes the connections of one device session (sign-out, revocation).
+    /// Closes the connections of one device session (sign-out, revocation), on every
+    /// node.
     pub fn close_session(&self, session_id: &str, code: CloseCode, reason: &str) {
+        self.close_session_here(session_id, code, reason);
+        self.relay(|| ClusterEvent::CloseSession {
+            session: session_id.to_owned(),
+            code: code.code(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    fn close_session_here(&self, session_id: &str, code: CloseCode, reason: &str) {
         for conns in read(&self.users).values() {
             for conn in conns {
                 if conn.session_id.as_deref() == Some(session_id) {
@@ -301,17 +373,42 @@ impl Hub {
         }
     }
 
-    /// Closes every connection of one user (disabled or erased by an administrator).
+    /// Closes every connection of one user (disabled or erased by an administrator),
+    /// on every node.
     pub fn close_user(&self, user_id: &str, code: CloseCode, reason: &str) {
+        self.close_user_here(user_id, code, reason);
+        self.relay(|| ClusterEvent::CloseUser {
+            user: user_id.to_owned(),
+            code: code.code(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    fn close_user_here(&self, user_id: &str, code: CloseCode, reason: &str) {
         for conn in read(&self.users).get(user_id).into_iter().flatten() {
             conn.kill(code, reason);
         }
     }
 
     /// A conversation's members are now `members` (its stream stood at `from` right
-    /// after the change): the open connections of removed members stop receiving it at
-    /// once and forget it, those of added members are subscribed at once and told.
+    /// after the change), on every node: the open connections of removed members stop
+    /// receiving it at once and forget it, those of added members are subscribed at
+    /// once and told.
     pub fn members_changed(
+        &self,
+        stream: &StreamName,
+        members: &[String],
+        from: &tocsin_protocol::Position,
+    ) {
+        self.members_changed_here(stream, members, from);
+        self.relay(|| ClusterEvent::MembersChanged {
+            stream: stream.clone(),
+            members: members.to_vec(),
+            from: from.clone(),
+        });
+    }
+
+    fn members_changed_here(
         &self,
         stream: &StreamName,
         members: &[String],
@@ -365,6 +462,25 @@ impl Hub {
 }
 
 impl Fanout for Hub {
+    fn subscribed_streams(&self) -> Vec<StreamName> {
+        read(&self.streams).keys().cloned().collect()
+    }
+
+    fn wants(&self, stream: &StreamName) -> bool {
+        read(&self.streams).contains_key(stream)
+    }
+
+    fn apply_remote(&self, event: ClusterEvent) {
+        Hub::apply_remote(self, event);
+    }
+
+    fn deaf(&self) {
+        self.close_all(
+            CloseCode::GoingAway,
+            "this node lost its connection to the database; reconnect (the load balancer sends you to another node) and resume",
+        );
+    }
+
     fn deliver(&self, notifications: &[Arc<StoredNotification>]) {
         let streams = read(&self.streams);
         let committed = std::time::Instant::now();

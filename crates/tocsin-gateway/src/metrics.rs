@@ -36,6 +36,9 @@ const WEBHOOK_PENDING: &str = "tocsin_webhook_outbox_pending";
 const WEBHOOK_ATTEMPTS: &str = "tocsin_webhook_attempts_total";
 const STORE_WRITABLE: &str = "tocsin_store_writable";
 const BUILD_INFO: &str = "tocsin_build_info";
+const CLUSTER_LISTENING: &str = "tocsin_cluster_listening";
+const CLUSTER_EVENTS: &str = "tocsin_cluster_events_total";
+const CLUSTER_CATCH_UPS: &str = "tocsin_cluster_catch_ups_total";
 
 /// Upper bounds of the latency histograms, in seconds: a LAN delivery takes ~1 ms, a
 /// commit with fsync 1–10 ms; the tail is what an alert looks at.
@@ -168,6 +171,33 @@ fn describe() {
         "1 while the database accepts writes; 0 when the disk is full, another process holds the lock, or the files vanished."
     );
     describe_gauge!(BUILD_INFO, "The gateway's version, as a label; always 1.");
+    describe_gauge!(
+        CLUSTER_LISTENING,
+        "PostgreSQL only: 1 while this node hears the other nodes (its LISTEN connection is up), 0 while it is deaf and reconnecting."
+    );
+    describe_counter!(
+        CLUSTER_EVENTS,
+        "PostgreSQL only: announcements between nodes, by direction (heard: another node's notifications or hub events applied here; relay_failed: a hub event this node could not send)."
+    );
+    describe_counter!(
+        CLUSTER_CATCH_UPS,
+        "PostgreSQL only: times this node's listener (re)connected and caught up every subscribed stream from the log."
+    );
+}
+
+/// Whether this node's listener hears the other nodes now.
+pub fn cluster_listening(listening: bool) {
+    gauge!(CLUSTER_LISTENING).set(if listening { 1.0 } else { 0.0 });
+}
+
+/// An announcement crossed between nodes (`heard`, `relay_failed`).
+pub fn cluster_event(direction: &'static str) {
+    counter!(CLUSTER_EVENTS, "direction" => direction).increment(1);
+}
+
+/// The listener (re)connected and caught up.
+pub fn cluster_caught_up() {
+    counter!(CLUSTER_CATCH_UPS).increment(1);
 }
 
 /// An open WebSocket connection of a firm, counted while this lives.

@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AccessTokens, Authenticator, ExternalVerifier};
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::hub::Hub;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
 /// The issuer of the gateway's own access tokens.
@@ -24,7 +25,7 @@ pub const ISSUER: &str = "tocsin-gateway";
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the store and builds the shared state.
-pub fn open(
+pub async fn open(
     config: Config,
     data_dir: &Path,
     shutdown: CancellationToken,
@@ -39,9 +40,7 @@ pub fn open(
         None => None,
     };
     let hub = Hub::new();
-    let path = config.database_path(data_dir);
-    let store = SqliteStore::serve(&path, &config.sqlite_synchronous, hub.clone())
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let store = open_store(&config, data_dir, hub.clone()).await?;
     let access = AccessTokens::new(
         config.auth.jwt_secret.as_bytes(),
         ISSUER,
@@ -54,12 +53,42 @@ pub fn open(
         None => None,
     };
     let auth = Arc::new(Authenticator::new(access, external));
-    let store: Arc<dyn Store> = Arc::new(store);
     let metrics_listener = crate::metrics_serve::bind(&config)?;
     let mut state = AppState::new(Arc::new(config), store, hub, auth, shutdown);
     state.tls = tls;
     state.metrics_listener = Arc::new(std::sync::Mutex::new(metrics_listener));
     Ok(state)
+}
+
+/// Opens the database the config names, for serving.
+async fn open_store(
+    config: &Config,
+    data_dir: &Path,
+    hub: Arc<Hub>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let database = config.database(data_dir);
+    Ok(match &database {
+        Database::Sqlite(path) => Arc::new(
+            SqliteStore::serve(path, &config.sqlite_synchronous, hub)
+                .map_err(|err| anyhow::anyhow!("{err}"))?,
+        ),
+        Database::Postgres {
+            url,
+            max_connections,
+        } => {
+            let store = PgStore::serve(url, *max_connections, hub.clone())
+                .await
+                .map_err(|err| {
+                    anyhow::anyhow!(
+                        "cannot open the PostgreSQL database {}: {err}",
+                        database.describe()
+                    )
+                })?;
+            hub.set_relay(store.relay());
+            tracing::info!(database = %database.describe(), "serving a PostgreSQL database, with the other nodes");
+            Arc::new(store)
+        }
+    })
 }
 
 /// Serves HTTP and WebSocket on `listener` until `state.shutdown` is cancelled, then

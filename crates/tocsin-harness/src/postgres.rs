@@ -22,6 +22,7 @@ pub const ROLE: &str = "tocsin";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running (or stopped) throwaway cluster.
+#[derive(Debug)]
 pub struct PgCluster {
     /// Data directory (`data/`), socket directory and server log; deleted on drop.
     dir: tempfile::TempDir,

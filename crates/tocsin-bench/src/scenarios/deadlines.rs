@@ -371,7 +371,7 @@ fn describe(report: &mut Report, index: usize, run: &Run) {
 }
 
 async fn one_run(ctx: &Ctx, sizes: Sizes) -> Result<Run> {
-    let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
+    let bench = BenchGateway::start(ctx, |_| {}).await?;
     let run = measure(&bench, sizes).await;
     run.map_err(|error| bench.explain(error))
 }

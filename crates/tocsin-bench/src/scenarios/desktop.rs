@@ -298,7 +298,7 @@ async fn one_run(
     count: usize,
     close_with_escape: bool,
 ) -> Result<Run> {
-    let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |options| {
+    let bench = BenchGateway::start(ctx, |options| {
         // A built-in user with a password: the app signs in as a user would.
         options.tenants = vec![TenantSpec::new(TENANT, &["marie"])];
     })

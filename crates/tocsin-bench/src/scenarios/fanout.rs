@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
 }
 
 async fn one_run(ctx: &Ctx, clients: usize, step_duration: Duration, burst: usize) -> Result<Run> {
-    let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
+    let bench = BenchGateway::start(ctx, |_| {}).await?;
     let log = |error: anyhow::Error| {
         let log = bench.gateway.log_tail(usize::MAX);
         let problems: Vec<&str> = log

@@ -107,7 +107,7 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
 }
 
 async fn one_run(ctx: &Ctx, n: usize, window: Duration) -> Result<Run> {
-    let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
+    let bench = BenchGateway::start(ctx, |_| {}).await?;
     provision(&bench.target, n)
         .await
         .map_err(|error| bench.explain(error))?;

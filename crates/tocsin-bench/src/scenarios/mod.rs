@@ -37,9 +37,33 @@ pub struct Ctx {
     pub sizes: Vec<usize>,
     /// The open-file limit of this process and the gateway (they share it).
     pub fd_limit: u64,
+    /// With `--database postgres`: the cluster every gateway of the run stores in.
+    pub postgres: Option<std::sync::Arc<tocsin_harness::postgres::PgCluster>>,
+    /// Databases created on it so far (each gateway gets a fresh one).
+    pub databases: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Ctx {
+    /// `sqlite` or `postgres`, for the reports.
+    pub fn database_name(&self) -> &'static str {
+        if self.postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
+    /// A fresh PostgreSQL database for the next gateway, with `--database postgres`.
+    pub fn fresh_database(&self) -> anyhow::Result<Option<String>> {
+        let Some(cluster) = &self.postgres else {
+            return Ok(None);
+        };
+        let n = self
+            .databases
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(cluster.create_database(&format!("bench_{n}"))?))
+    }
+
     /// `normal` unless this is a smoke run.
     pub fn pick<T>(&self, smoke: T, normal: T) -> T {
         match self.scale {

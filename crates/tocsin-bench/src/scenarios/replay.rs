@@ -54,7 +54,7 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
         .param("missed", missed)
         .param("runs", ctx.runs)
         .param("publish_batch", BATCH);
-    let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |options| {
+    let bench = BenchGateway::start(ctx, |options| {
         options.tenants = vec![TenantSpec::new(TENANT, &["marie"])];
     })
     .await?;

@@ -178,7 +178,7 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
 }
 
 async fn one_run(ctx: &Ctx, clients: usize, config: BackoffConfig, how: Stop) -> Result<Run> {
-    let mut bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
+    let mut bench = BenchGateway::start(ctx, |_| {}).await?;
     provision(&bench.target, clients).await?;
     let shared = Arc::new(Shared {
         caught_up: AtomicUsize::new(0),

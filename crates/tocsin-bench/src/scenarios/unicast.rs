@@ -142,7 +142,7 @@ async fn one_run(
     rates: &[f64],
     step_len: Duration,
 ) -> Result<(Vec<Step>, Step)> {
-    let bench = BenchGateway::start(ctx.gateway_cpus.as_deref(), |_| {}).await?;
+    let bench = BenchGateway::start(ctx, |_| {}).await?;
     provision(&bench.target, users).await?;
     let tally = Arc::new(Tally::default());
     let stop = CancellationToken::new();

@@ -9,7 +9,8 @@ use base64::Engine;
 use clap::Subcommand;
 
 use crate::auth::{hash_password, new_api_key};
-use crate::config::{CONFIG_FILE, Config, initial_config_text, metrics_config_text};
+use crate::config::{CONFIG_FILE, Config, Database, initial_config_text, metrics_config_text};
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Fanout, NewApiKey, NewUser, Store, StoredNotification};
 
@@ -119,7 +120,7 @@ pub fn init(data_dir: &Path, args: &super::tls::InitArgs) -> anyhow::Result<()> 
     let config = Config::load(data_dir)?;
     // Create and migrate the database now, so the first `serve` has nothing to do.
     let store = SqliteStore::open(
-        &config.database_path(data_dir),
+        &config.database_path(data_dir, "init")?,
         &config.sqlite_synchronous,
         Arc::new(NoFanout),
     )
@@ -156,13 +157,24 @@ where
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store = SqliteStore::open(
-            &config.database_path(data_dir),
-            &config.sqlite_synchronous,
-            Arc::new(NoFanout),
-        )
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
-        command(Arc::new(store)).await
+        let database = config.database(data_dir);
+        let store: Arc<dyn Store> = match &database {
+            Database::Sqlite(path) => Arc::new(
+                SqliteStore::open(path, &config.sqlite_synchronous, Arc::new(NoFanout))
+                    .map_err(|err| anyhow::anyhow!("{err}"))?,
+            ),
+            // The nodes' hubs do not hear of what an admin command stores; nothing it
+            // does is pushed to devices (firms, users, keys).
+            Database::Postgres {
+                url,
+                max_connections,
+            } => Arc::new(
+                PgStore::connect(url, (*max_connections).min(4), Arc::new(NoFanout))
+                    .await
+                    .map_err(|err| anyhow::anyhow!("cannot open {}: {err}", database.describe()))?,
+            ),
+        };
+        command(store).await
     })
 }
 

@@ -80,5 +80,5 @@ fn database_of(data_dir: &Path) -> anyhow::Result<PathBuf> {
             data_dir.display()
         )
     })?;
-    Ok(config.database_path(data_dir))
+    config.database_path(data_dir, "backup/restore")
 }

@@ -114,11 +114,25 @@ pub fn check_all(data_dir: &Path, now: DateTime<Utc>) -> Vec<Finding> {
     };
     findings.extend(permissions(data_dir));
     let database = config.as_ref().map_or_else(
-        || data_dir.join("tocsin.db"),
-        |config| config.database_path(data_dir),
+        || crate::config::Database::Sqlite(data_dir.join("tocsin.db")),
+        |config| config.database(data_dir),
     );
-    findings.extend(database_checks(&database, now));
-    findings.push(disk(&database));
+    match &database {
+        crate::config::Database::Sqlite(database) => {
+            findings.extend(database_checks(database, now));
+            findings.push(disk(database));
+        }
+        // The server's health is PostgreSQL's own tools' business; /readyz of each
+        // node says whether it reaches it.
+        crate::config::Database::Postgres { .. } => findings.push(Finding::new(
+            Level::Ok,
+            "database",
+            format!(
+                "PostgreSQL ({}): not checked here; check each node's /readyz, and the server with pg_amcheck",
+                database.describe()
+            ),
+        )),
+    }
     if let Some(tls) = config.as_ref().and_then(|config| config.tls.as_ref()) {
         findings.push(
             match Tls::from_config(tls, data_dir, Clock::system()) {
@@ -138,31 +152,33 @@ pub fn check_all(data_dir: &Path, now: DateTime<Utc>) -> Vec<Finding> {
             },
         );
     }
-    findings.push(match serve_lock::holder(&database) {
-        Ok(Holder::Nobody) => Finding::new(
-            Level::Ok,
-            "serving",
-            "no gateway serves this data directory now",
-        ),
-        Ok(Holder::Serving(pid)) => Finding::new(
-            Level::Ok,
-            "serving",
-            match pid {
-                Some(pid) => format!("a gateway serves this data directory (pid {pid})"),
-                None => "a gateway serves this data directory".to_owned(),
-            },
-        ),
-        Ok(Holder::Restoring) => Finding::new(
-            Level::Warn,
-            "serving",
-            "a restore is in progress; run doctor again once it is done",
-        ),
-        Err(err) => Finding::new(
-            Level::Warn,
-            "serving",
-            format!("cannot tell whether a gateway serves it ({err:#})"),
-        ),
-    });
+    if let crate::config::Database::Sqlite(database) = &database {
+        findings.push(match serve_lock::holder(database) {
+            Ok(Holder::Nobody) => Finding::new(
+                Level::Ok,
+                "serving",
+                "no gateway serves this data directory now",
+            ),
+            Ok(Holder::Serving(pid)) => Finding::new(
+                Level::Ok,
+                "serving",
+                match pid {
+                    Some(pid) => format!("a gateway serves this data directory (pid {pid})"),
+                    None => "a gateway serves this data directory".to_owned(),
+                },
+            ),
+            Ok(Holder::Restoring) => Finding::new(
+                Level::Warn,
+                "serving",
+                "a restore is in progress; run doctor again once it is done",
+            ),
+            Err(err) => Finding::new(
+                Level::Warn,
+                "serving",
+                format!("cannot tell whether a gateway serves it ({err:#})"),
+            ),
+        });
+    }
     findings
 }
 

@@ -19,6 +19,11 @@ pub struct ServeArgs {
     /// `human` or `json` log lines on stderr.
     #[arg(long, env = "TOCSIN_LOG_FORMAT")]
     log_format: Option<String>,
+    /// The database: a SQLite file, or `postgres://user:password@host/database` for
+    /// several nodes (the environment keeps the password out of `ps`). Admin commands
+    /// read config.toml's `database`.
+    #[arg(long, env = "TOCSIN_DATABASE")]
+    database: Option<String>,
 }
 
 /// Runs the gateway.
@@ -29,6 +34,9 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(format) = args.log_format {
         config.log_format = format;
+    }
+    if let Some(database) = args.database {
+        config.database = crate::config::DatabaseSetting::from_flag(database);
     }
     config.validate()?;
     init_logging(&config.log_format);
@@ -43,11 +51,15 @@ async fn serve(data_dir: &Path, config: Config) -> anyhow::Result<()> {
     // Before the database is opened, held until `serve` returns: `restore` refuses
     // while it is held (store/sqlite/serve_lock.rs), and a start during a restore is
     // refused.
-    let _database_lock =
-        crate::store::sqlite::serve_lock::ServeLock::serving(&config.database_path(data_dir))?;
+    let _database_lock = match config.database(data_dir) {
+        crate::config::Database::Sqlite(path) => {
+            Some(crate::store::sqlite::serve_lock::ServeLock::serving(&path)?)
+        }
+        crate::config::Database::Postgres { .. } => None,
+    };
     let shutdown = CancellationToken::new();
     let listen = config.listen;
-    let state = server::open(config, data_dir, shutdown.clone())?;
+    let state = server::open(config, data_dir, shutdown.clone()).await?;
     let listener = bind(listen).map_err(|err| {
         anyhow::anyhow!(
             "cannot listen on {listen}: {err} (is another gateway running? try --listen)"

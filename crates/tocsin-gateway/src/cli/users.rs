@@ -59,7 +59,17 @@ pub fn preflight(data_dir: &Path, command: &GovernCommand) -> anyhow::Result<()>
             (email, "DELETE", format!("/v1/users/{email}?erase=true"))
         }
     };
-    let database = Config::load(data_dir)?.database_path(data_dir);
+    let config = Config::load(data_dir)?;
+    if let crate::config::Database::Postgres { .. } = config.database(data_dir) {
+        // Nodes hold the users' connections and nothing here can see whether any
+        // serves: the admin API closes them on every node at once.
+        anyhow::bail!(
+            "this gateway uses PostgreSQL, and only the serving nodes can close {email}'s open connections at once. \
+             Ask them through the admin API with an admin key (tocsin-gateway key create --tenant <firm> --admin): \
+             curl -X {method} -H 'Authorization: Bearer <admin key>' '<gateway URL>{path}'"
+        );
+    }
+    let database = config.database_path(data_dir, "user")?;
     match serve_lock::holder(&database)? {
         Holder::Nobody => Ok(()),
         Holder::Serving(pid) => {

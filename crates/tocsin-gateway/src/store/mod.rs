@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod conformance;
 mod deadlines;
+pub mod postgres;
 pub mod sqlite;
 mod time;
 mod types;
@@ -295,8 +296,25 @@ pub struct ActionKey {
 }
 
 /// Where committed notifications go (the hub). Called by the store after each commit,
-/// in offset order, from the storage writer: it must not block.
+/// in offset order, from the storage writer: it must not block. With several nodes
+/// (PostgreSQL), the node's listener also delivers what other nodes committed, and
+/// asks which streams anyone here reads.
 pub trait Fanout: Send + Sync + 'static {
     /// Hands freshly committed notifications over for delivery.
     fn deliver(&self, notifications: &[std::sync::Arc<StoredNotification>]);
+    /// The streams someone on this node reads (to catch up after the listener was
+    /// deaf).
+    fn subscribed_streams(&self) -> Vec<StreamName> {
+        Vec::new()
+    }
+    /// Whether someone on this node reads `stream` (else another node's
+    /// notification is not even read from the log).
+    fn wants(&self, _stream: &StreamName) -> bool {
+        true
+    }
+    /// Applies what another node relayed (`crate::cluster`).
+    fn apply_remote(&self, _event: crate::cluster::ClusterEvent) {}
+    /// The node stays deaf to the other nodes (its database connection is gone):
+    /// connections should move to a node that hears them.
+    fn deaf(&self) {}
 }

@@ -1,0 +1,243 @@
+//! Webhooks and calendar feeds on PostgreSQL.
+//!
+//! A webhook event is queued by [`enqueue`] inside the writer transaction that does
+//! what it reports, so an event exists exactly when its cause committed; the webhook
+//! task (`crate::webhooks`) delivers the queue and records each attempt here. A firm
+//! without a webhook queues nothing.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, PgConnection};
+
+use super::accounts::user_where;
+use crate::store::time::{from_us, to_us};
+use crate::store::{StoreError, User, Webhook, WebhookAttempt, WebhookEvent};
+
+/// Queues an event for the firm's webhook, if it has one.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    tenant: &str,
+    kind: &str,
+    mut body: serde_json::Value,
+) -> Result<(), StoreError> {
+    // FOR KEY SHARE: a concurrent removal of the webhook (`set(None)` on another
+    // connection) waits for this transaction, so the event is queued only for a
+    // webhook that still exists when its cause commits, as on SQLite. (It does not
+    // wait for a change of the webhook's url or secret.)
+    let configured: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM webhooks WHERE tenant = $1 FOR KEY SHARE")
+            .bind(tenant)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if configured.is_none() {
+        return Ok(());
+    }
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let now = Utc::now();
+    if let Some(object) = body.as_object_mut() {
+        object.insert("id".into(), event_id.clone().into());
+        object.insert("type".into(), kind.into());
+        object.insert("tenant".into(), tenant.into());
+        object.insert(
+            "created_at".into(),
+            serde_json::to_value(now).unwrap_or_default(),
+        );
+    }
+    sqlx::query(
+        "INSERT INTO webhook_outbox (event_id, tenant, kind, body, next_us, created_us)
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(&event_id)
+    .bind(tenant)
+    .bind(kind)
+    .bind(body.to_string())
+    .bind(to_us(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets (or with `None` removes) a firm's webhook.
+pub async fn set(
+    conn: &mut PgConnection,
+    tenant: &str,
+    webhook: Option<&Webhook>,
+) -> Result<(), StoreError> {
+    match webhook {
+        Some(webhook) => {
+            // An upsert in one statement: two nodes setting it at once do not collide.
+            sqlx::query(
+                "INSERT INTO webhooks (tenant, url, secret, created_us) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, secret = excluded.secret",
+            )
+            .bind(tenant)
+            .bind(&webhook.url)
+            .bind(&webhook.secret)
+            .bind(to_us(Utc::now()))
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM webhooks WHERE tenant = $1")
+                .bind(tenant)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A firm's webhook.
+pub async fn get(conn: &mut PgConnection, tenant: &str) -> Result<Option<Webhook>, StoreError> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT url, secret FROM webhooks WHERE tenant = $1")
+            .bind(tenant)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|(url, secret)| Webhook { url, secret }))
+}
+
+/// A row of [`due`]'s query.
+type EventRow = (i64, String, String, String, String, i64, String, String);
+
+/// Events due for an attempt, oldest first, with where to send them.
+pub async fn due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<WebhookEvent>, StoreError> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT o.id, o.event_id, o.tenant, o.kind, o.body, o.attempts, w.url, w.secret
+         FROM webhook_outbox o JOIN webhooks w ON w.tenant = o.tenant
+         WHERE o.delivered_us IS NULL AND o.next_us <= $1 ORDER BY o.next_us, o.id LIMIT $2",
+    )
+    .bind(to_us(now))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, event_id, tenant, kind, body, attempts, url, secret)| WebhookEvent {
+                id,
+                event_id,
+                tenant,
+                kind,
+                body,
+                attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
+                url,
+                secret,
+            },
+        )
+        .collect())
+}
+
+/// When the next undelivered event is due (of firms that still have a webhook).
+pub async fn next_at(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let next: Option<i64> = sqlx::query_scalar(
+        "SELECT min(o.next_us) FROM webhook_outbox o JOIN webhooks w ON w.tenant = o.tenant
+         WHERE o.delivered_us IS NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(next.map(from_us))
+}
+
+/// Records one delivery attempt.
+pub async fn record(
+    conn: &mut PgConnection,
+    id: i64,
+    attempt: &WebhookAttempt,
+) -> Result<(), StoreError> {
+    match attempt {
+        WebhookAttempt::Delivered { at } => {
+            sqlx::query(
+                "UPDATE webhook_outbox SET delivered_us = $2, attempts = attempts + 1, last_error = NULL
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(to_us(*at))
+            .execute(&mut *conn)
+            .await?;
+        }
+        WebhookAttempt::Failed { retry_at, error } => {
+            sqlx::query(
+                "UPDATE webhook_outbox SET next_us = $2, attempts = attempts + 1, last_error = $3
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(to_us(*retry_at))
+            .bind(error)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Undelivered events of a firm, or of all (for operators, metrics and tests).
+pub async fn pending(conn: &mut PgConnection, tenant: Option<&str>) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_outbox
+         WHERE delivered_us IS NULL AND ($1::TEXT IS NULL OR tenant = $1)",
+    )
+    .bind(tenant)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n.max(0) as u64)
+}
+
+/// The user whose calendar feed has this secret digest.
+pub async fn feed_user(
+    conn: &mut PgConnection,
+    secret_hash: &str,
+) -> Result<Option<User>, StoreError> {
+    let user_id: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM calendar_feeds WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match user_id {
+        Some(id) => user_where(conn, "id = $1", &id).await,
+        None => Ok(None),
+    }
+}
+
+/// Gives a user's calendar feed a new secret (the old URL stops working).
+pub async fn set_feed(
+    conn: &mut PgConnection,
+    user_id: &str,
+    secret_hash: &str,
+) -> Result<(), StoreError> {
+    // calendar_feeds has no foreign key to users; the user's row is share-locked by
+    // hand (until this transaction ends) so that a concurrent erasure, which locks it
+    // FOR UPDATE and then deletes the feed, either comes after this feed and deletes
+    // it, or before it — not in between, leaving the erased user's feed behind. A
+    // missing user is not refused, as on SQLite.
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO calendar_feeds (user_id, secret_hash, created_us) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id) DO UPDATE SET secret_hash = excluded.secret_hash,
+             created_us = excluded.created_us",
+    )
+    .bind(user_id)
+    .bind(secret_hash)
+    .bind(to_us(Utc::now()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Turns a user's calendar feed off; false if there was none.
+pub async fn revoke_feed(conn: &mut PgConnection, user_id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        > 0)
+}
