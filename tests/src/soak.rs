@@ -66,7 +66,7 @@ const STORED_KINDS: [Kind; 6] = [
     Kind::SystemNotification,
 ];
 
-fn seed_from_env() -> u64 {
+pub(crate) fn seed_from_env() -> u64 {
     match std::env::var("TOCSIN_SOAK_SEED") {
         Ok(text) => {
             let text = text.trim();
@@ -98,7 +98,7 @@ fn secs_from_env() -> u64 {
 
 /// Under nextest each test is its own process: a panic anywhere (the harness, a
 /// task) also prints how to rerun this seed.
-fn announce_seed_on_panic(seed: u64) {
+pub(crate) fn announce_seed_on_panic(seed: u64) {
     if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() != Ok("process-per-test") {
         return;
     }

@@ -540,3 +540,301 @@ pub async fn user_conversations(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+
+    use super::*;
+
+    /// A firm "dupont" with the user "marie" and her session "s1" on the token "h1".
+    async fn marie(pool: &PgPool) {
+        let mut conn = pool.acquire().await.expect("connection");
+        create_tenant(&mut conn, "dupont", "Dupont")
+            .await
+            .expect("firm");
+        create_user(
+            &mut conn,
+            NewUser {
+                id: "marie".into(),
+                tenant: "dupont".into(),
+                email: "Marie@Dupont.example".into(),
+                name: "Marie".into(),
+                role: "lawyer".into(),
+                password_hash: None,
+                external: false,
+            },
+        )
+        .await
+        .expect("user");
+        create_session(
+            &mut conn,
+            NewSession {
+                id: "s1".into(),
+                user_id: "marie".into(),
+                device_name: "laptop".into(),
+                refresh_hash: "h1".into(),
+                expires_at: Utc::now() + chrono::Duration::days(1),
+            },
+        )
+        .await
+        .expect("session");
+    }
+
+    /// The first presentation of "h1" in an open transaction on one connection; the
+    /// second started on another while the first is uncommitted. Both outcomes.
+    async fn race_rotations(pool: &PgPool, grace_us: i64) -> (RotateOutcome, RotateOutcome) {
+        let expires = Utc::now() + chrono::Duration::days(1);
+        let mut first_tx = pool.begin().await.expect("begins");
+        let first = rotate_session(&mut first_tx, "h1", "h2", expires, grace_us)
+            .await
+            .expect("rotates");
+        let second = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut tx = pool.begin().await.expect("begins");
+                let outcome = rotate_session(&mut tx, "h1", "h2", expires, grace_us)
+                    .await
+                    .expect("answers");
+                tx.commit().await.expect("commits");
+                outcome
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second presentation waits for the first's commit"
+        );
+        first_tx.commit().await.expect("commits");
+        (first, second.await.expect("joins"))
+    }
+
+    async fn hashes(pool: &PgPool) -> (String, Option<String>, bool, bool) {
+        sqlx::query_as(
+            "SELECT refresh_hash, previous_hash, grace_used, revoked FROM sessions WHERE id = 's1'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("reads")
+    }
+
+    #[tokio::test]
+    async fn two_concurrent_presentations_rotate_once_and_the_other_is_a_replay() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        marie(&pool).await;
+        let (first, second) = race_rotations(&pool, 0).await;
+        let rotated = RotateOutcome::Rotated {
+            session_id: "s1".into(),
+            user_id: "marie".into(),
+        };
+        assert_eq!(first, rotated);
+        assert_eq!(
+            second,
+            RotateOutcome::Reused {
+                session_id: "s1".into()
+            },
+            "without a grace window the second presentation is a replay"
+        );
+        let (current, previous, _, revoked) = hashes(&pool).await;
+        assert_eq!((current.as_str(), previous.as_deref()), ("h2", Some("h1")));
+        assert!(revoked, "the replay revoked the session");
+        let mut conn = pool.acquire().await.expect("connection");
+        assert!(!session_active(&mut conn, "s1").await.expect("reads"));
+    }
+
+    #[tokio::test]
+    async fn two_concurrent_presentations_within_the_grace_are_one_rotation() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        marie(&pool).await;
+        let (first, second) = race_rotations(&pool, 60_000_000).await;
+        let rotated = RotateOutcome::Rotated {
+            session_id: "s1".into(),
+            user_id: "marie".into(),
+        };
+        assert_eq!(first, rotated);
+        assert_eq!(second, rotated, "the second is the grace window's retry");
+        assert_eq!(
+            hashes(&pool).await,
+            ("h2".to_owned(), Some("h1".to_owned()), true, false),
+            "rotated once: the old token is still the previous one, its grace used"
+        );
+        let mut conn = pool.acquire().await.expect("connection");
+        let expires = Utc::now() + chrono::Duration::days(1);
+        assert_eq!(
+            rotate_session(&mut conn, "h1", "h2", expires, 60_000_000)
+                .await
+                .expect("answers"),
+            RotateOutcome::Reused {
+                session_id: "s1".into()
+            },
+            "a third presentation is a replay"
+        );
+        assert!(!session_active(&mut conn, "s1").await.expect("reads"));
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_refused_as_on_sqlite() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        marie(&pool).await;
+        let mut conn = pool.acquire().await.expect("connection");
+        let other = |id: &str, email: &str| NewUser {
+            id: id.into(),
+            tenant: "dupont".into(),
+            email: email.into(),
+            name: "Other".into(),
+            role: "lawyer".into(),
+            password_hash: None,
+            external: false,
+        };
+        match create_user(&mut conn, other("marie2", "MARIE@dupont.EXAMPLE")).await {
+            Err(StoreError::Conflict(message)) => assert_eq!(
+                message,
+                "a user with this id or email (MARIE@dupont.EXAMPLE) already exists"
+            ),
+            other => panic!("an email differing only in case is refused: {other:?}"),
+        }
+        // Past the normalisation too: the unique index is on lower(email).
+        let raw = sqlx::query(
+            "INSERT INTO users (id, tenant, email, role, created_us)
+             VALUES ('raw', 'dupont', 'MARIE@DUPONT.EXAMPLE', 'lawyer', 0)",
+        )
+        .execute(&mut *conn)
+        .await;
+        assert!(
+            matches!(&raw, Err(err) if is_unique_violation(err)),
+            "{raw:?}"
+        );
+        assert!(matches!(
+            create_user(&mut conn, other("marie", "someone@else.example")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        match create_tenant(&mut conn, "dupont", "Again").await {
+            Err(StoreError::Conflict(message)) => {
+                assert_eq!(message, "a firm with slug 'dupont' already exists")
+            }
+            other => panic!("a duplicate firm is refused: {other:?}"),
+        }
+        // Inside a transaction, a refusal leaves it usable (a savepoint rolled back).
+        let mut tx = pool.begin().await.expect("begins");
+        assert!(create_tenant(&mut tx, "dupont", "Again").await.is_err());
+        create_tenant(&mut tx, "martin", "Martin")
+            .await
+            .expect("still usable");
+        tx.commit().await.expect("commits");
+        let found = user_where(&mut conn, "email = ?1", "marie@dupont.example")
+            .await
+            .expect("reads")
+            .expect("found");
+        assert_eq!(found.email, "marie@dupont.example");
+        let found = firm_user(&mut conn, "dupont", "MARIE@Dupont.example")
+            .await
+            .expect("reads")
+            .expect("found by email");
+        assert_eq!(found.id, "marie");
+        let users = list_users(&mut conn, Some("dupont")).await.expect("lists");
+        assert_eq!(users.len(), 1);
+        assert!(list_users(&mut conn, None).await.expect("lists").len() == 1);
+        create_api_key(
+            &mut conn,
+            NewApiKey {
+                key_id: "k1".into(),
+                secret_hash: "kh".into(),
+                tenant: Some("dupont".into()),
+                name: "firm software".into(),
+                admin: false,
+            },
+        )
+        .await
+        .expect("key");
+        assert!(matches!(
+            create_api_key(
+                &mut conn,
+                NewApiKey {
+                    key_id: "k2".into(),
+                    secret_hash: "kh".into(),
+                    tenant: Some("nobody".into()),
+                    name: "x".into(),
+                    admin: false,
+                },
+            )
+            .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(revoke_api_key(&mut conn, "k1").await.expect("revokes"));
+        let key = api_key(&mut conn, "k1")
+            .await
+            .expect("reads")
+            .expect("found");
+        assert!(key.revoked && !key.admin);
+        assert_eq!(list_api_keys(&mut conn).await.expect("lists"), [key]);
+        assert_eq!(
+            revoke_session(&mut conn, "h1").await.expect("revokes"),
+            Some("s1".to_owned())
+        );
+        assert!(!session_active(&mut conn, "s1").await.expect("reads"));
+    }
+
+    #[tokio::test]
+    async fn concurrent_member_replacements_do_not_mix() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        marie(&pool).await;
+        let mut conn = pool.acquire().await.expect("connection");
+        for id in ["a", "b", "c"] {
+            create_user(
+                &mut conn,
+                NewUser {
+                    id: id.into(),
+                    tenant: "dupont".into(),
+                    email: String::new(),
+                    name: id.into(),
+                    role: "lawyer".into(),
+                    password_hash: None,
+                    external: false,
+                },
+            )
+            .await
+            .expect("user");
+        }
+        set_members(&mut conn, "conv", "dupont", &["marie".into()])
+            .await
+            .expect("members");
+        let mut first_tx = pool.begin().await.expect("begins");
+        set_members(&mut first_tx, "conv", "dupont", &["a".into(), "b".into()])
+            .await
+            .expect("members");
+        let second = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut tx = pool.begin().await.expect("begins");
+                let ids = set_members(&mut tx, "conv", "dupont", &["c".into(), "b".into()])
+                    .await
+                    .expect("members");
+                tx.commit().await.expect("commits");
+                ids
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "the second replacement waits");
+        first_tx.commit().await.expect("commits");
+        assert_eq!(second.await.expect("joins"), ["b", "c"]);
+        let conversation = conversation(&mut conn, "conv")
+            .await
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(
+            conversation.members,
+            ["b", "c"],
+            "the last replacement only"
+        );
+        assert_eq!(
+            user_conversations(&mut conn, "a").await.expect("reads"),
+            Vec::<String>::new()
+        );
+        assert!(matches!(
+            set_members(&mut conn, "conv", "martin", &[]).await,
+            Err(StoreError::Forbidden(_))
+        ));
+    }
+}

@@ -21,12 +21,6 @@ use sqlx::{Connection, PgConnection};
 use super::accounts::user_where;
 use crate::store::StoreError;
 
-/// The advisory lock every writer batch takes (`writer::BATCH_LOCK`, the same key): an
-/// erasure takes it too, so it is ordered with the batches of every node as SQLite's
-/// writer ordered it with them (no notification, read flag or audit record of the
-/// user is committed by a batch in the middle of the erasure and left behind).
-const WRITER_BATCH_LOCK: i64 = 0x746f_6373_696e;
-
 fn unknown(user_id: &str) -> StoreError {
     StoreError::NotFound(format!(
         "no user '{user_id}'; see `tocsin-gateway user list`"
@@ -92,9 +86,9 @@ pub async fn set_disabled(
 pub async fn erase(conn: &mut PgConnection, user_id: &str) -> Result<String, StoreError> {
     let mut tx = conn.begin().await?;
     // First the writers' lock, then the user's row (the order every writer batch takes
-    // locks in too: the advisory lock first), see the module doc and WRITER_BATCH_LOCK.
+    // locks in too: the advisory lock first), see the module doc and super::writer::BATCH_LOCK.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITER_BATCH_LOCK)
+        .bind(super::writer::BATCH_LOCK)
         .execute(&mut *tx)
         .await?;
     let user = user_where(&mut tx, "id = $1 FOR UPDATE", user_id)
@@ -218,4 +212,110 @@ async fn anonymise_proof(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::store::postgres::accounts::{
+        create_session, create_tenant, create_user, session_active,
+    };
+    use crate::store::{NewSession, NewUser};
+
+    #[tokio::test]
+    async fn disabling_waits_for_a_session_being_created_and_revokes_it() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let mut conn = pool.acquire().await.expect("connection");
+        create_tenant(&mut conn, "dupont", "Dupont")
+            .await
+            .expect("firm");
+        create_user(
+            &mut conn,
+            NewUser {
+                id: "lea".into(),
+                tenant: "dupont".into(),
+                email: "lea@dupont.example".into(),
+                name: "Léa".into(),
+                role: "lawyer".into(),
+                password_hash: None,
+                external: false,
+            },
+        )
+        .await
+        .expect("user");
+        let mut signing_in = pool.begin().await.expect("begins");
+        create_session(
+            &mut signing_in,
+            NewSession {
+                id: "s1".into(),
+                user_id: "lea".into(),
+                device_name: "laptop".into(),
+                refresh_hash: "h1".into(),
+                expires_at: Utc::now() + chrono::Duration::days(1),
+            },
+        )
+        .await
+        .expect("session");
+        let disabling = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.acquire().await.expect("connection");
+                set_disabled(&mut conn, "lea", true)
+                    .await
+                    .expect("disables")
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!disabling.is_finished(), "disabling waits for the sign-in");
+        signing_in.commit().await.expect("commits");
+        assert_eq!(
+            disabling.await.expect("joins"),
+            1,
+            "the new session is revoked"
+        );
+        assert!(!session_active(&mut conn, "s1").await.expect("reads"));
+
+        // And erasing, with a session being created: it is deleted with the user.
+        set_disabled(&mut conn, "lea", false)
+            .await
+            .expect("enables");
+        let mut signing_in = pool.begin().await.expect("begins");
+        create_session(
+            &mut signing_in,
+            NewSession {
+                id: "s2".into(),
+                user_id: "lea".into(),
+                device_name: "laptop".into(),
+                refresh_hash: "h2".into(),
+                expires_at: Utc::now() + chrono::Duration::days(1),
+            },
+        )
+        .await
+        .expect("session");
+        let erasing = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.acquire().await.expect("connection");
+                erase(&mut conn, "lea").await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!erasing.is_finished(), "erasing waits for the sign-in");
+        signing_in.commit().await.expect("commits");
+        let anonymised = erasing.await.expect("joins").expect("erases");
+        assert!(anonymised.starts_with("erased:"), "{anonymised}");
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+            .fetch_one(&pool)
+            .await
+            .expect("counts");
+        assert_eq!(left, 0);
+        assert!(matches!(
+            erase(&mut conn, "lea").await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
 }

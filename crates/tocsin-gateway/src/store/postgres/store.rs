@@ -32,7 +32,7 @@ macro_rules! in_transaction {
 
 /// Like `in_transaction!`, but first takes the writers' batch lock
 /// ([`writer::BATCH_LOCK`]): for changes that lock many stream or notification rows
-/// (pruning, erasing a user), which could otherwise deadlock with a writer batch
+/// (pruning), which could otherwise deadlock with a writer batch
 /// locking the same rows in another order and make PostgreSQL abort the publishes.
 macro_rules! in_batch_transaction {
     ($store:expr, |$conn:ident| $work:expr) => {{
@@ -196,7 +196,8 @@ impl Store for PgStore {
     }
 
     async fn erase_user(&self, user_id: &str) -> Result<String, StoreError> {
-        in_batch_transaction!(self, |conn| governance::erase(conn, user_id))
+        // `erase` takes the writers' batch lock itself.
+        in_transaction!(self, |conn| governance::erase(conn, user_id))
     }
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {

@@ -241,3 +241,116 @@ pub async fn revoke_feed(conn: &mut PgConnection, user_id: &str) -> Result<bool,
         .rows_affected()
         > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewUser;
+    use crate::store::postgres::accounts::{create_tenant, create_user};
+
+    #[tokio::test]
+    async fn events_queue_deliver_and_feeds_find_their_user() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let mut conn = pool.acquire().await.expect("connection");
+        create_tenant(&mut conn, "dupont", "Dupont")
+            .await
+            .expect("firm");
+        enqueue(
+            &mut conn,
+            "dupont",
+            "deadline.acknowledged",
+            serde_json::json!({}),
+        )
+        .await
+        .expect("queues nothing");
+        assert_eq!(pending(&mut conn, None).await.expect("counts"), 0);
+        let webhook = Webhook {
+            url: "https://firm.example/hook".into(),
+            secret: "s".into(),
+        };
+        set(&mut conn, "dupont", Some(&webhook))
+            .await
+            .expect("sets");
+        set(&mut conn, "dupont", Some(&webhook))
+            .await
+            .expect("sets again");
+        assert_eq!(
+            get(&mut conn, "dupont").await.expect("reads"),
+            Some(webhook)
+        );
+        enqueue(
+            &mut conn,
+            "dupont",
+            "deadline.acknowledged",
+            serde_json::json!({"x": 1}),
+        )
+        .await
+        .expect("queues");
+        assert_eq!(pending(&mut conn, Some("dupont")).await.expect("counts"), 1);
+        assert_eq!(pending(&mut conn, Some("martin")).await.expect("counts"), 0);
+        let due_now = due(&mut conn, Utc::now(), 10).await.expect("reads");
+        assert_eq!(due_now.len(), 1);
+        let event = &due_now[0];
+        assert_eq!(
+            (event.kind.as_str(), event.attempts),
+            ("deadline.acknowledged", 0)
+        );
+        let body: serde_json::Value = serde_json::from_str(&event.body).expect("json");
+        assert_eq!(body["id"], event.event_id.as_str());
+        let retry_at = Utc::now() + chrono::Duration::minutes(5);
+        record(
+            &mut conn,
+            event.id,
+            &WebhookAttempt::Failed {
+                retry_at,
+                error: "503".into(),
+            },
+        )
+        .await
+        .expect("records");
+        assert!(
+            due(&mut conn, Utc::now(), 10)
+                .await
+                .expect("reads")
+                .is_empty()
+        );
+        let next = next_at(&mut conn).await.expect("reads").expect("one due");
+        assert_eq!(to_us(next), to_us(retry_at));
+        record(
+            &mut conn,
+            event.id,
+            &WebhookAttempt::Delivered { at: Utc::now() },
+        )
+        .await
+        .expect("records");
+        assert_eq!(pending(&mut conn, None).await.expect("counts"), 0);
+        assert_eq!(next_at(&mut conn).await.expect("reads"), None);
+        set(&mut conn, "dupont", None).await.expect("removes");
+        assert_eq!(get(&mut conn, "dupont").await.expect("reads"), None);
+
+        create_user(
+            &mut conn,
+            NewUser {
+                id: "lea".into(),
+                tenant: "dupont".into(),
+                email: "lea@dupont.example".into(),
+                name: "Léa".into(),
+                role: "lawyer".into(),
+                password_hash: None,
+                external: false,
+            },
+        )
+        .await
+        .expect("user");
+        set_feed(&mut conn, "lea", "f1").await.expect("feed");
+        set_feed(&mut conn, "lea", "f2").await.expect("new secret");
+        assert_eq!(feed_user(&mut conn, "f1").await.expect("reads"), None);
+        let user = feed_user(&mut conn, "f2")
+            .await
+            .expect("reads")
+            .expect("found");
+        assert_eq!(user.id, "lea");
+        assert!(revoke_feed(&mut conn, "lea").await.expect("revokes"));
+        assert!(!revoke_feed(&mut conn, "lea").await.expect("none left"));
+    }
+}
