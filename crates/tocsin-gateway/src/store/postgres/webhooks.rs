@@ -99,21 +99,37 @@ pub async fn get(conn: &mut PgConnection, tenant: &str) -> Result<Option<Webhook
 /// A row of [`due`]'s query.
 type EventRow = (i64, String, String, String, String, i64, String, String);
 
-/// Events due for an attempt, oldest first, with where to send them.
+/// How long a claimed event is not due again for other nodes: well above a delivery
+/// attempt's 10 s timeout (`crate::webhooks`).
+const CLAIM_LEASE_US: i64 = 120 * 1_000_000;
+
+/// Events due for an attempt, oldest first, with where to send them; claimed for this
+/// node for [`CLAIM_LEASE_US`].
 pub async fn due(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<WebhookEvent>, StoreError> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT o.id, o.event_id, o.tenant, o.kind, o.body, o.attempts, w.url, w.secret
-         FROM webhook_outbox o JOIN webhooks w ON w.tenant = o.tenant
-         WHERE o.delivered_us IS NULL AND o.next_us <= $1 ORDER BY o.next_us, o.id LIMIT $2",
+    // Claimed, not only read: several nodes run a deliverer each, and without a claim
+    // two would POST the same event at the same moment. The claim is a lease — the
+    // event is due again after CLAIM_LEASE if its node dies before recording the
+    // attempt — and SKIP LOCKED lets two nodes claiming at once take different events.
+    let mut rows: Vec<EventRow> = sqlx::query_as(
+        "WITH claimed AS (
+             SELECT o.id FROM webhook_outbox o JOIN webhooks w ON w.tenant = o.tenant
+             WHERE o.delivered_us IS NULL AND o.next_us <= $1
+             ORDER BY o.next_us, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED)
+         UPDATE webhook_outbox o SET next_us = $3 FROM claimed, webhooks w
+         WHERE o.id = claimed.id AND w.tenant = o.tenant
+         RETURNING o.id, o.event_id, o.tenant, o.kind, o.body, o.attempts, w.url, w.secret",
     )
     .bind(to_us(now))
     .bind(i64::from(limit))
+    .bind(to_us(now) + CLAIM_LEASE_US)
     .fetch_all(&mut *conn)
     .await?;
+    // Oldest first, as they were due (ids grow with time).
+    rows.sort_by_key(|row| row.0);
     Ok(rows
         .into_iter()
         .map(
@@ -297,6 +313,17 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_str(&event.body).expect("json");
         assert_eq!(body["id"], event.event_id.as_str());
+        // Claimed: another node's deliverer does not take it now, but does once the
+        // lease ran out (this node died before recording its attempt).
+        assert!(
+            due(&mut conn, Utc::now(), 10)
+                .await
+                .expect("reads")
+                .is_empty()
+        );
+        let later = Utc::now() + chrono::Duration::microseconds(CLAIM_LEASE_US + 1_000_000);
+        let again = due(&mut conn, later, 10).await.expect("reads");
+        assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), [event.id]);
         let retry_at = Utc::now() + chrono::Duration::minutes(5);
         record(
             &mut conn,
