@@ -202,3 +202,34 @@ pub async fn stored_event(pool: &PgPool, id: i64) -> Result<Option<ClusterEvent>
     })
     .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of announcement survives the trip through its JSON payload, within
+    /// a NOTIFY's size.
+    #[test]
+    fn announcements_round_trip() {
+        let bodies = [
+            Body::Log(vec![("user:u1".into(), 7)]),
+            Body::Event(ClusterEvent::CloseUser {
+                user: "u1".into(),
+                code: 4101,
+                reason: "disabled".into(),
+            }),
+            Body::Stored(42),
+            Body::Beat,
+        ];
+        for body in bodies {
+            let text = serde_json::to_string(&Announcement {
+                node: "n1".into(),
+                body,
+            })
+            .expect("serialises");
+            let back: Announcement = serde_json::from_str(&text).expect("parses");
+            assert_eq!(back.node, "n1", "{text}");
+            assert!(text.len() < MAX_PAYLOAD, "{text}");
+        }
+    }
+}

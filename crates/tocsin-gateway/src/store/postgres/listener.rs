@@ -319,3 +319,57 @@ async fn read_rows(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{BACKOFF, SILENCE};
+    use crate::store::Fanout;
+    use crate::store::conformance::Recorder;
+
+    /// Polls `hearing` until `want` (deaf or not) or panics after `within`.
+    async fn until(hearing: &super::Hearing, deaf: bool, within: Duration) {
+        let deadline = Instant::now() + within;
+        while hearing.deaf_for().is_some() != deaf {
+            assert!(
+                Instant::now() < deadline,
+                "deaf={deaf} not reached in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The node's own heartbeats keep a quiet listener hearing past the silence
+    /// deadline; a killed server makes it deaf, and it hears again by itself once the
+    /// server is back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn heartbeats_keep_it_hearing_and_it_recovers_from_a_dead_server() {
+        let mut cluster = tocsin_harness::postgres::PgCluster::start().expect("PostgreSQL starts");
+        let url = cluster.create_database("ear").expect("database");
+        let pool = super::super::connect_and_migrate(&url, 4)
+            .await
+            .expect("migrated");
+        let node: Arc<str> = Arc::from("test-node");
+        let fanout: Arc<dyn Fanout> = Arc::new(Recorder::default());
+        let hearing = super::start(pool.clone(), node.clone(), fanout)
+            .await
+            .expect("listens");
+        super::super::cluster::start_heartbeat(pool, node);
+
+        let quiet_until = Instant::now() + SILENCE + Duration::from_secs(1);
+        while Instant::now() < quiet_until {
+            assert!(
+                hearing.deaf_for().is_none(),
+                "went deaf on a quiet, healthy link"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        cluster.kill().expect("killed");
+        until(&hearing, true, SILENCE + Duration::from_secs(2)).await;
+        cluster.restart().expect("restarts");
+        until(&hearing, false, BACKOFF.1 + Duration::from_secs(10)).await;
+    }
+}
