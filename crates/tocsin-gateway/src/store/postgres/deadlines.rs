@@ -670,3 +670,321 @@ async fn involved(
     }
     Ok(users)
 }
+
+#[cfg(test)]
+mod tests {
+    //! What differs from SQLite's single writer: two nodes' transactions racing on
+    //! one deadline, and the involvement queries' PostgreSQL spelling.
+
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use sqlx::PgPool;
+    use tocsin_protocol::deadline::{DeadlineStatus, StepState};
+
+    use super::*;
+
+    fn declaration(id: &str) -> DeadlineRecord {
+        let now = Utc::now();
+        DeadlineRecord {
+            tenant: "dupont".into(),
+            external_id: id.into(),
+            deadline_type: "Délai d'appel".into(),
+            due_at: (now + chrono::Duration::days(3)).fixed_offset(),
+            time_zone: "Europe/Paris".into(),
+            owner: "marie".into(),
+            backup: None,
+            dossier_number: Some("2026-0142".into()),
+            dossier_title: None,
+            url: None,
+            policy: None,
+            escalation: None,
+            status: DeadlineStatus::Open,
+            revision: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn reminder(label: &str) -> NewStep {
+        NewStep {
+            at: Utc::now() + chrono::Duration::days(1),
+            kind: StepKind::Reminder,
+            step: 0,
+            label: Some(label.into()),
+            urgency: Some(DeadlineUrgency::Warning),
+            state: StepState::Planned,
+        }
+    }
+
+    /// Runs an upsert in its own transaction on its own pool connection, in a task;
+    /// commits it if it succeeded.
+    fn upsert_in_task(
+        pool: &PgPool,
+        change: DeadlineUpsert,
+    ) -> tokio::task::JoinHandle<Result<bool, StoreError>> {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await?;
+            let result = upsert(&mut tx, change).await;
+            if result.is_ok() {
+                tx.commit().await?;
+            }
+            result
+        })
+    }
+
+    /// Two nodes change one deadline from the same revision: the second waits for the
+    /// first's commit and is refused like a stale revision, not applied over it.
+    #[tokio::test]
+    async fn of_two_concurrent_upserts_from_one_revision_one_is_refused() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let created = upsert_in_task(
+            &pool,
+            DeadlineUpsert {
+                record: declaration("appel-1"),
+                expected_revision: None,
+                plan: Some(vec![reminder("J-1")]),
+            },
+        )
+        .await
+        .expect("joins")
+        .expect("declared");
+        assert!(created);
+
+        // The first holds its transaction open (its row lock) while the second runs.
+        let mut first = pool.begin().await.expect("begins");
+        let mut moved = declaration("appel-1");
+        moved.due_at = (Utc::now() + chrono::Duration::days(10)).fixed_offset();
+        upsert(
+            &mut first,
+            DeadlineUpsert {
+                record: moved,
+                expected_revision: Some(1),
+                plan: Some(vec![reminder("J-10")]),
+            },
+        )
+        .await
+        .expect("the first one passes");
+        let second = upsert_in_task(
+            &pool,
+            DeadlineUpsert {
+                record: declaration("appel-1"),
+                expected_revision: Some(1),
+                plan: Some(vec![reminder("J-2")]),
+            },
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second waits for the first's lock"
+        );
+        first.commit().await.expect("commits");
+        let refused = second.await.expect("joins");
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+
+        let mut conn = pool.acquire().await.expect("connects");
+        let state = load(&mut conn, "dupont", "appel-1")
+            .await
+            .expect("reads")
+            .expect("stored");
+        assert_eq!(state.record.revision, 2);
+        let planned: Vec<_> = state
+            .steps
+            .iter()
+            .filter(|s| s.state == StepState::Planned)
+            .filter_map(|s| s.label.as_deref())
+            .collect();
+        assert_eq!(planned, ["J-10"], "only the first one's plan: {state:?}");
+    }
+
+    /// Two nodes declare the same new deadline: there is no row to lock yet; the
+    /// second's insert waits for the first's and is refused, not merged into it.
+    #[tokio::test]
+    async fn of_two_concurrent_declarations_of_one_deadline_one_is_refused() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let mut first = pool.begin().await.expect("begins");
+        let created = upsert(
+            &mut first,
+            DeadlineUpsert {
+                record: declaration("appel-2"),
+                expected_revision: None,
+                plan: Some(vec![reminder("J-1")]),
+            },
+        )
+        .await
+        .expect("the first one passes");
+        assert!(created);
+        let mut other = declaration("appel-2");
+        other.owner = "claire".into();
+        let second = upsert_in_task(
+            &pool,
+            DeadlineUpsert {
+                record: other,
+                expected_revision: None,
+                plan: Some(vec![reminder("J-2")]),
+            },
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second waits for the first's insert"
+        );
+        first.commit().await.expect("commits");
+        let refused = second.await.expect("joins");
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        let mut conn = pool.acquire().await.expect("connects");
+        let state = load(&mut conn, "dupont", "appel-2")
+            .await
+            .expect("reads")
+            .expect("stored");
+        assert_eq!(state.record.owner, "marie");
+        assert_eq!(state.steps.len(), 1, "{state:?}");
+    }
+
+    /// A deadline of dupont, `status`, last changed `days_ago`.
+    async fn stored(
+        conn: &mut PgConnection,
+        (id, owner, backup): (&str, &str, Option<&str>),
+        tenant: &str,
+        status: &str,
+        days_ago: i64,
+    ) {
+        let updated = to_us(Utc::now() - chrono::Duration::days(days_ago));
+        sqlx::query(
+            "INSERT INTO deadlines (tenant, external_id, deadline_type, due_at, due_us, time_zone,
+                 owner, backup, status, revision, created_us, updated_us)
+             VALUES ($1, $2, 'Délai d''appel', '2026-12-20T12:00:00+01:00', $3, 'Europe/Paris',
+                 $4, $5, $6, 1, $3, $3)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(updated)
+        .bind(owner)
+        .bind(backup)
+        .bind(status)
+        .execute(&mut *conn)
+        .await
+        .expect("deadline");
+    }
+
+    async fn escalated_to(conn: &mut PgConnection, id: &str, recipients: &str) {
+        sqlx::query(
+            "INSERT INTO schedule (at_us, kind, state, tenant, deadline_id, recipients, created_us)
+             VALUES ($1, 'escalation', 'sent', 'dupont', $2, $3, $1)",
+        )
+        .bind(to_us(Utc::now()))
+        .bind(id)
+        .bind(recipients)
+        .execute(&mut *conn)
+        .await
+        .expect("escalation");
+    }
+
+    async fn acknowledged_by(conn: &mut PgConnection, tenant: &str, id: &str, user: &str) {
+        sqlx::query(
+            "INSERT INTO acknowledgements (tenant, deadline_id, user_id, at_us) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(user)
+        .bind(to_us(Utc::now()))
+        .execute(&mut *conn)
+        .await
+        .expect("acknowledgement");
+    }
+
+    /// SQLite's fixture (store/sqlite/deadlines/tests.rs): marie owns one, backs up
+    /// another and was told of a third by an escalation; the rest is not hers, too
+    /// old, still open or another firm's.
+    #[tokio::test]
+    async fn a_device_learns_what_its_user_is_involved_in() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let mut conn = pool.acquire().await.expect("connects");
+        let conn = &mut *conn;
+        stored(conn, ("owned", "marie", None), "dupont", "done", 1).await;
+        stored(
+            conn,
+            ("backed", "claire", Some("marie")),
+            "dupont",
+            "cancelled",
+            2,
+        )
+        .await;
+        stored(conn, ("escalated", "claire", None), "dupont", "done", 3).await;
+        escalated_to(conn, "escalated", r#"["paul","marie"]"#).await;
+        stored(
+            conn,
+            ("claire-only", "claire", Some("paul")),
+            "dupont",
+            "done",
+            1,
+        )
+        .await;
+        escalated_to(conn, "claire-only", r#"["paul"]"#).await;
+        stored(conn, ("old", "marie", None), "dupont", "done", 90).await;
+        stored(conn, ("open", "marie", None), "dupont", "open", 1).await;
+        stored(conn, ("elsewhere", "marie", None), "martin", "done", 1).await;
+        acknowledged_by(conn, "dupont", "open", "claire").await;
+        acknowledged_by(conn, "dupont", "escalated", "paul").await;
+        acknowledged_by(conn, "dupont", "claire-only", "claire").await;
+        acknowledged_by(conn, "dupont", "firm-published", "marie").await;
+        acknowledged_by(conn, "martin", "elsewhere", "claire").await;
+
+        let closed: Vec<String> = closed_for_user(conn, "dupont", "marie")
+            .await
+            .expect("reads")
+            .into_iter()
+            .map(|c| c.deadline_id)
+            .collect();
+        assert_eq!(closed, ["escalated", "backed", "owned"]);
+        assert!(
+            closed_for_user(conn, "dupont", "nobody")
+                .await
+                .expect("reads")
+                .is_empty()
+        );
+        let mut acks: Vec<(String, String)> = acknowledgements_for_user(conn, "dupont", "marie")
+            .await
+            .expect("reads")
+            .into_iter()
+            .map(|a| (a.deadline_id, a.user_id))
+            .collect();
+        acks.sort();
+        assert_eq!(
+            acks,
+            [
+                ("escalated".to_string(), "paul".to_string()),
+                ("firm-published".into(), "marie".into()),
+                ("open".into(), "claire".into()),
+            ]
+        );
+    }
+
+    /// The writer runs these in a spawned task: their futures must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(conn: &mut PgConnection) {
+        fn send<F: Send>(_: F) {}
+        let who = Acknowledger {
+            user_id: "marie",
+            tenant: "dupont",
+            session_id: None,
+        };
+        let visible = HashSet::new();
+        send(acknowledge(conn, &who, &visible, &[]));
+        send(upsert(
+            conn,
+            DeadlineUpsert {
+                record: declaration("x"),
+                expected_revision: None,
+                plan: None,
+            },
+        ));
+    }
+}

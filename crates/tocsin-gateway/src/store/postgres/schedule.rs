@@ -322,3 +322,212 @@ async fn scheduled_request(
         actor,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! What differs from SQLite's single writer: two nodes firing one step, and two
+    //! scheduling one idempotency key, at the same time.
+
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+    use tocsin_protocol::notification::EmailReceived;
+    use tocsin_protocol::{NotificationData, Urgency};
+
+    use super::*;
+
+    fn request(title: &str, key: Option<&str>) -> AppendRequest {
+        AppendRequest {
+            stream: StreamName::User("marie".into()),
+            tenant: Some("dupont".into()),
+            notification: Notification {
+                url: None,
+                id: uuid::Uuid::now_v7().to_string(),
+                data: NotificationData::EmailReceived(EmailReceived {
+                    extra: Default::default(),
+                    subject: title.into(),
+                    from: "Me Martin".into(),
+                    dossier_number: Some("2026-0142".into()),
+                    message_id: None,
+                    has_attachments: false,
+                }),
+                created_at: Utc::now(),
+                urgency: Urgency::Normal,
+                title: title.into(),
+                body: String::new(),
+            },
+            idempotency: key.map(|key| IdempotencyKey {
+                scope: "k1".into(),
+                key: key.into(),
+            }),
+            deliver_at: None,
+            actor: "key:k1".into(),
+        }
+    }
+
+    /// A due reminder of a deadline, with a follow-up that firing it plans.
+    fn send(step_id: i64) -> Firing {
+        Firing {
+            step_id,
+            outcome: StepState::Sent,
+            late: false,
+            appends: vec![request("reminder", None)],
+            recipients: vec!["marie".into()],
+            follow_ups: vec![crate::store::NewStep {
+                at: Utc::now() + chrono::Duration::hours(1),
+                kind: StepKind::Escalation,
+                step: 1,
+                label: None,
+                urgency: None,
+                state: StepState::Planned,
+            }],
+        }
+    }
+
+    /// Fires in its own transaction on its own pool connection, in a task; commits.
+    fn fire_in_task(
+        pool: &PgPool,
+        firing: Firing,
+    ) -> tokio::task::JoinHandle<Result<bool, StoreError>> {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await?;
+            let mut fresh = Vec::new();
+            let fired = fire(&mut tx, firing, &mut fresh).await?;
+            tx.commit().await?;
+            Ok(fired)
+        })
+    }
+
+    async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.expect("counts");
+        n
+    }
+
+    /// Two nodes fire the same due step: the second waits for the first's commit,
+    /// finds the step sent and stores nothing; the reminder is raised once.
+    #[tokio::test]
+    async fn a_step_fired_by_two_nodes_at_once_is_applied_once() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let mut conn = pool.acquire().await.expect("connects");
+        insert_step(
+            &mut conn,
+            "dupont",
+            "appel-1",
+            1,
+            &crate::store::NewStep {
+                at: Utc::now() - chrono::Duration::seconds(1),
+                kind: StepKind::Reminder,
+                step: 0,
+                label: Some("J-3".into()),
+                urgency: None,
+                state: StepState::Planned,
+            },
+        )
+        .await
+        .expect("planned");
+        let due = due(&mut conn, Utc::now(), 10).await.expect("due");
+        assert_eq!(due.len(), 1);
+        let step_id = due[0].step.id;
+        drop(conn);
+
+        let mut first = pool.begin().await.expect("begins");
+        let mut fresh = Vec::new();
+        assert!(
+            fire(&mut first, send(step_id), &mut fresh)
+                .await
+                .expect("fires")
+        );
+        assert_eq!(fresh.len(), 1);
+        let second = fire_in_task(&pool, send(step_id));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second waits for the first's claim"
+        );
+        first.commit().await.expect("commits");
+        assert!(
+            !second.await.expect("joins").expect("runs"),
+            "applied twice"
+        );
+
+        assert_eq!(count(&pool, "SELECT count(*) FROM notifications").await, 1);
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT count(*) FROM schedule WHERE kind = 'escalation'"
+            )
+            .await,
+            1,
+            "one follow-up"
+        );
+        let mut conn = pool.acquire().await.expect("connects");
+        assert!(next_at(&mut conn).await.expect("reads").is_some());
+        let (state, ids): (String, String) =
+            sqlx::query_as("SELECT state, notification_ids FROM schedule WHERE id = $1")
+                .bind(step_id)
+                .fetch_one(&mut *conn)
+                .await
+                .expect("reads");
+        assert_eq!(state, "sent");
+        assert_eq!(ids, serde_json::to_string(&[&fresh[0].id]).expect("json"));
+    }
+
+    /// Both nodes fire at once with no head start; still once.
+    #[tokio::test]
+    async fn a_step_raced_from_two_connections_fires_once() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let mut conn = pool.acquire().await.expect("connects");
+        let at = Utc::now() - chrono::Duration::seconds(1);
+        let (step_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO schedule (at_us, kind, state, tenant, deadline_id, revision, created_us)
+             VALUES ($1, 'reminder', 'planned', 'dupont', 'appel-1', 1, $1) RETURNING id",
+        )
+        .bind(to_us(at))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("planned");
+        drop(conn);
+        let (a, b) = tokio::join!(
+            fire_in_task(&pool, send(step_id)),
+            fire_in_task(&pool, send(step_id))
+        );
+        let fired = [
+            a.expect("joins").expect("runs"),
+            b.expect("joins").expect("runs"),
+        ];
+        assert_eq!(fired.iter().filter(|f| **f).count(), 1, "{fired:?}");
+        assert_eq!(count(&pool, "SELECT count(*) FROM notifications").await, 1);
+    }
+
+    /// Two nodes schedule a publish with one idempotency key at once: the second is
+    /// answered like a known key (the first's notification id), not with an error.
+    #[tokio::test]
+    async fn a_key_scheduled_twice_at_once_is_stored_once() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let mut first = pool.begin().await.expect("begins");
+        let original = request("later", Some("same"));
+        let first_id = original.notification.id.clone();
+        let stored = schedule_publish(&mut first, original, at)
+            .await
+            .expect("scheduled");
+        assert!(!stored.duplicate);
+        let second = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await?;
+                let answer = schedule_publish(&mut tx, request("later", Some("same")), at).await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(answer)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        first.commit().await.expect("commits");
+        let answer = second.await.expect("joins").expect("answered");
+        assert!(answer.duplicate);
+        assert_eq!(answer.id, first_id);
+        assert_eq!(answer.deliver_at, Some(at));
+        assert_eq!(count(&pool, "SELECT count(*) FROM schedule").await, 1);
+    }
+}
