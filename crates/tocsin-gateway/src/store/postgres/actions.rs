@@ -458,3 +458,154 @@ pub async fn prune(conn: &mut PgConnection, cutoff_us: i64) -> Result<u64, Store
     }
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+
+    use super::*;
+
+    fn key(user: &str, action: &str) -> ActionKey {
+        ActionKey {
+            user_id: user.to_owned(),
+            session_id: None,
+            action_id: action.to_owned(),
+        }
+    }
+
+    fn respond(response: ProposalResponse) -> ActionCommand {
+        ActionCommand::RespondProposal {
+            tenant: "acme".to_owned(),
+            proposal_id: "p1".to_owned(),
+            response,
+        }
+    }
+
+    async fn pending_proposal(pool: &PgPool) {
+        sqlx::query(
+            "INSERT INTO proposals (tenant, proposal_id, stream, status)
+             VALUES ('acme', 'p1', 'tenant:acme', 'pending')",
+        )
+        .execute(pool)
+        .await
+        .expect("proposal");
+    }
+
+    async fn status_changes(pool: &PgPool) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE kind = 'proposal-status-changed'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("count")
+    }
+
+    /// Runs `action` in its own transaction on another pool connection, committing
+    /// when it succeeds.
+    fn spawn_action(
+        pool: &PgPool,
+        key: ActionKey,
+        action: ActionCommand,
+    ) -> tokio::task::JoinHandle<ActionOutcome> {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.expect("begin");
+            let streams = [StreamName::Tenant("acme".into())];
+            let outcome = apply_action(&mut tx, &key, &streams, action, &mut Vec::new())
+                .await
+                .expect("applied");
+            tx.commit().await.expect("commit");
+            outcome
+        })
+    }
+
+    #[tokio::test]
+    async fn a_proposal_answered_while_another_answer_is_uncommitted_is_already_answered() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        pending_proposal(&pool).await;
+        let streams = [StreamName::Tenant("acme".into())];
+        let mut first = pool.begin().await.expect("begin");
+        let mut fresh = Vec::new();
+        let accepted = apply_action(
+            &mut first,
+            &key("u1", "a1"),
+            &streams,
+            respond(ProposalResponse::Accept),
+            &mut fresh,
+        )
+        .await
+        .expect("applied");
+        assert!(accepted.result.is_ok(), "{:?}", accepted.result);
+        assert_eq!(fresh.len(), 1);
+        // The second answer, from another user, must wait for the first to commit.
+        let second = spawn_action(&pool, key("u2", "a2"), respond(ProposalResponse::Reject));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second answer did not wait for the lock"
+        );
+        first.commit().await.expect("commit");
+        let rejected = second.await.expect("task");
+        let error = rejected.result.expect_err("already answered");
+        assert_eq!(error.code, ErrorCode::Conflict);
+        assert!(
+            error.message.contains("already accepted by user u1"),
+            "{}",
+            error.message
+        );
+        assert_eq!(status_changes(&pool).await, 1);
+        let (status, by): (String, Option<String>) =
+            sqlx::query_as("SELECT status, responded_by FROM proposals WHERE proposal_id = 'p1'")
+                .fetch_one(&pool)
+                .await
+                .expect("proposal");
+        assert_eq!((status.as_str(), by.as_deref()), ("accepted", Some("u1")));
+    }
+
+    #[tokio::test]
+    async fn two_concurrent_answers_to_a_proposal_make_one_answer() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        pending_proposal(&pool).await;
+        let a = spawn_action(&pool, key("u1", "a1"), respond(ProposalResponse::Accept));
+        let b = spawn_action(&pool, key("u2", "a2"), respond(ProposalResponse::Reject));
+        let (a, b) = (a.await.expect("task"), b.await.expect("task"));
+        let oks = [&a, &b].iter().filter(|o| o.result.is_ok()).count();
+        assert_eq!(oks, 1, "{:?} / {:?}", a.result, b.result);
+        let loser = if a.result.is_ok() { &b } else { &a };
+        let error = loser.result.as_ref().expect_err("loser");
+        assert_eq!(error.code, ErrorCode::Conflict);
+        assert!(error.message.contains("was already"), "{}", error.message);
+        assert_eq!(status_changes(&pool).await, 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_action_id_on_two_connections_runs_once_and_replays() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        pending_proposal(&pool).await;
+        let streams = [StreamName::Tenant("acme".into())];
+        let mut first = pool.begin().await.expect("begin");
+        let applied = apply_action(
+            &mut first,
+            &key("u1", "same"),
+            &streams,
+            respond(ProposalResponse::Accept),
+            &mut Vec::new(),
+        )
+        .await
+        .expect("applied");
+        assert!(!applied.replayed);
+        let again = spawn_action(&pool, key("u1", "same"), respond(ProposalResponse::Accept));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !again.is_finished(),
+            "the duplicate did not wait for the claim"
+        );
+        first.commit().await.expect("commit");
+        let again = again.await.expect("task");
+        assert!(again.replayed);
+        assert_eq!(again.result, applied.result);
+        assert_eq!(status_changes(&pool).await, 1);
+    }
+}

@@ -370,3 +370,133 @@ pub async fn recent(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::store::AppendRequest;
+
+    async fn publish(pool: &PgPool, id: &str) {
+        let mut conn = pool.acquire().await.expect("connection");
+        super::super::ops::append_one(
+            &mut conn,
+            AppendRequest {
+                stream: StreamName::Tenant("acme".into()),
+                tenant: Some("acme".into()),
+                notification: tombstone(id, Utc::now()),
+                idempotency: None,
+                deliver_at: None,
+                actor: "key:k1".into(),
+            },
+            &mut Vec::new(),
+        )
+        .await
+        .expect("published");
+    }
+
+    fn request(id: &str) -> RetractRequest {
+        RetractRequest {
+            notification_id: id.to_owned(),
+            tenant: Some("acme".into()),
+            admin: true,
+            actor: "key:admin".into(),
+        }
+    }
+
+    fn spawn_retract(pool: &PgPool, id: &str) -> tokio::task::JoinHandle<Retracted> {
+        let (pool, request) = (pool.clone(), request(id));
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.expect("begin");
+            let done = retract(&mut tx, &request).await.expect("retracted");
+            tx.commit().await.expect("commit");
+            done
+        })
+    }
+
+    async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn a_retraction_racing_an_uncommitted_one_answers_already() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        publish(&pool, "n1").await;
+        let mut first = pool.begin().await.expect("begin");
+        let done = retract(&mut first, &request("n1"))
+            .await
+            .expect("retracted");
+        assert!(!done.already);
+        let second = spawn_retract(&pool, "n1");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "the second retraction did not wait");
+        first.commit().await.expect("commit");
+        let again = second.await.expect("task");
+        assert!(again.already);
+        assert_eq!(
+            (again.at, again.offset, &again.epoch, &again.stream),
+            (done.at, done.offset, &done.epoch, &done.stream)
+        );
+        assert_eq!(count(&pool, "SELECT COUNT(*) FROM retractions").await, 1);
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT COUNT(*) FROM audit WHERE event = 'retracted'"
+            )
+            .await,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn two_concurrent_retractions_make_one() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        publish(&pool, "n2").await;
+        let (a, b) = (spawn_retract(&pool, "n2"), spawn_retract(&pool, "n2"));
+        let (a, b) = (a.await.expect("task"), b.await.expect("task"));
+        assert!(a.already != b.already, "{a:?} / {b:?}");
+        assert_eq!(a.at, b.at);
+        assert_eq!(count(&pool, "SELECT COUNT(*) FROM retractions").await, 1);
+        let kind: String = sqlx::query_scalar("SELECT kind FROM notifications WHERE id = 'n2'")
+            .fetch_one(&pool)
+            .await
+            .expect("kind");
+        assert_eq!(kind, "system-notification");
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_publish_withdrawn_twice_at_once_is_withdrawn_once() {
+        let (_cluster, pool) = crate::store::postgres::test_pool().await;
+        let payload = serde_json::json!({
+            "actor": "key:k1",
+            "notification": { "id": "n3" },
+        });
+        sqlx::query(
+            "INSERT INTO schedule (at_us, kind, state, tenant, payload, created_us)
+             VALUES (0, 'publish', 'planned', 'acme', $1, 0)",
+        )
+        .bind(payload.to_string())
+        .execute(&pool)
+        .await
+        .expect("scheduled");
+        let (a, b) = (spawn_retract(&pool, "n3"), spawn_retract(&pool, "n3"));
+        let (a, b) = (a.await.expect("task"), b.await.expect("task"));
+        assert!(a.already != b.already, "{a:?} / {b:?}");
+        assert!(a.stream.is_none() && b.stream.is_none());
+        assert_eq!(count(&pool, "SELECT COUNT(*) FROM retractions").await, 1);
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT COUNT(*) FROM schedule WHERE state = 'cancelled'"
+            )
+            .await,
+            1
+        );
+    }
+}
