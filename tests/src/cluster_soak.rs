@@ -22,7 +22,7 @@ use tocsin_e2e::publisher::{Attempt, attempt_publish, email};
 use tocsin_e2e::ws::{ConnectOptions, WsClient, WsEvent, as_delivered};
 use tocsin_e2e::{Delivered, Gateway, GatewayOptions, UserFixture};
 use tocsin_harness::postgres::PgCluster;
-use tocsin_protocol::frames::ClientFrame;
+use tocsin_protocol::frames::{ClientFrame, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::soak::{announce_seed_on_panic, seed_from_env};
@@ -111,18 +111,22 @@ fn spawn_publisher(
 }
 
 /// A device of one user: connected to a live node, resuming on another when it dies;
-/// every notification it receives lands in `held`.
+/// every notification it receives lands in `held`. `subscribed` is told once its first
+/// session is caught up: a device without positions starts at the stream's head (a
+/// new device is not replayed the past), so publishing must wait for it.
 fn spawn_device(
     seed: u64,
     nodes: Nodes,
     token: String,
     held: Arc<Mutex<Vec<Delivered>>>,
     stop: Arc<AtomicBool>,
+    subscribed: tokio::sync::oneshot::Sender<()>,
 ) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut positions = BTreeMap::new();
         let mut sessions = 0;
+        let mut subscribed = Some(subscribed);
         while !stop.load(Ordering::SeqCst) {
             let Some(node) = pick(&nodes, &mut rng, None) else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -145,6 +149,12 @@ fn spawn_device(
             sessions += 1;
             while !stop.load(Ordering::SeqCst) {
                 match client.try_next_event(Duration::from_millis(200)).await {
+                    Some(WsEvent::Frame(ServerFrame::CaughtUp { .. })) => {
+                        if let Some(subscribed) = subscribed.take() {
+                            // The soak may have given up waiting: nothing to tell then.
+                            let _ = subscribed.send(());
+                        }
+                    }
                     Some(WsEvent::Frame(frame)) => {
                         if let Some(delivered) = as_delivered(&frame) {
                             held.lock().expect("not poisoned").push(delivered);
@@ -195,7 +205,10 @@ async fn a_seeded_soak_of_publishers_devices_and_node_kills() {
     let stop_devices = Arc::new(AtomicBool::new(false));
     let mut held = Vec::new();
     let mut devices = Vec::new();
+    let mut devices_ready = Vec::new();
     for (i, user) in users.iter().enumerate() {
+        let (subscribed, ready) = tokio::sync::oneshot::channel();
+        devices_ready.push(ready);
         let token = nodes[0].api.login(user).await.access_token;
         let inbox = Arc::new(Mutex::new(Vec::new()));
         devices.push(spawn_device(
@@ -204,8 +217,15 @@ async fn a_seeded_soak_of_publishers_devices_and_node_kills() {
             token,
             inbox.clone(),
             stop_devices.clone(),
+            subscribed,
         ));
         held.push(inbox);
+    }
+    for ready in devices_ready {
+        tokio::time::timeout(Duration::from_secs(30), ready)
+            .await
+            .expect("every device subscribes within 30 s")
+            .expect("a device task ended before subscribing");
     }
     let publishers = [
         spawn_publisher(
