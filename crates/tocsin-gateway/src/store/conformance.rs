@@ -184,6 +184,70 @@ pub async fn batches_are_atomic(store: Arc<dyn Store>, recorder: &Recorder) {
     assert_eq!(ok[0].offset, 1, "the failed batch consumed no offset");
 }
 
+/// A publish the store refuses (here: a notification id already stored) fails alone:
+/// publishes committed with it in one batch are stored, in order, and a refused batch
+/// publish stores none of its items. A key repeated inside one batch publish is
+/// stored once.
+pub async fn a_refused_publish_fails_alone(store: Arc<dyn Store>) {
+    let stream = StreamName::User("mixed".into());
+    let taken = store
+        .append(vec![request(&stream, "first", None)])
+        .await
+        .expect("first")[0]
+        .id
+        .clone();
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (store, stream, taken) = (store.clone(), stream.clone(), taken.clone());
+            tokio::spawn(async move {
+                let mut batch = vec![request(&stream, &format!("n{i}"), None)];
+                match i % 20 {
+                    // A batch publish whose second item reuses a stored id.
+                    7 => {
+                        let mut again = request(&stream, "again", None);
+                        again.notification.id = taken;
+                        batch.push(again);
+                    }
+                    // A single publish reusing it.
+                    13 => batch[0].notification.id = taken,
+                    _ => {}
+                }
+                (i, store.append(batch).await)
+            })
+        })
+        .collect();
+    let mut offsets = Vec::new();
+    for task in tasks {
+        let (i, result) = task.await.expect("joins");
+        match i % 20 {
+            7 | 13 => assert!(result.is_err(), "publish {i} reuses an id: {result:?}"),
+            _ => {
+                offsets.push(result.expect("a neighbour of a refused publish is stored")[0].offset)
+            }
+        }
+    }
+    offsets.sort_unstable();
+    assert_eq!(
+        offsets,
+        (2..=55).collect::<Vec<u64>>(),
+        "gap-free, nothing of the refused"
+    );
+    let key = "twice-in-one";
+    let both = store
+        .append(vec![
+            request(&stream, "one", Some(key)),
+            request(&stream, "one", Some(key)),
+        ])
+        .await
+        .expect("a repeated key in one batch");
+    assert!(!both[0].duplicate && both[1].duplicate, "{both:?}");
+    assert_eq!(
+        (both[1].id.as_str(), both[1].offset),
+        (both[0].id.as_str(), 56)
+    );
+    assert_eq!(store.stream_state(&stream).await.expect("state").head, 56);
+}
+
 /// A retried idempotency key returns the first result and stores nothing new.
 pub async fn idempotency_keys_store_once(store: Arc<dyn Store>) {
     let stream = StreamName::User("idem".into());

@@ -32,24 +32,54 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::WorkerCrashed => unreachable_now(&err),
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                if code.starts_with(sqlstate::CONNECTION_CLASS)
-                    || sqlstate::SHUTTING_DOWN.contains(&code.as_ref())
-                    || code == sqlstate::READ_ONLY
-                {
-                    unreachable_now(&err)
-                } else if code == sqlstate::DISK_FULL {
-                    StoreError::DiskFull
-                } else if sqlstate::RETRY.contains(&code.as_ref()) {
-                    StoreError::Busy
-                } else if code == sqlstate::UNIQUE {
-                    StoreError::Conflict(format!("already exists: {}", db.message()))
-                } else {
-                    StoreError::Internal(err.to_string())
-                }
+                from_sqlstate(&code, db.message()).unwrap_or_else(|| {
+                    if is_unreachable_state(&code) {
+                        unreachable_now(&err)
+                    } else {
+                        StoreError::Internal(err.to_string())
+                    }
+                })
             }
             _ => StoreError::Internal(err.to_string()),
         }
     }
+}
+
+/// Whether a SQLSTATE says the server is out of reach for now (connection lost,
+/// shutting down, or no longer the primary).
+fn is_unreachable_state(code: &str) -> bool {
+    code.starts_with(sqlstate::CONNECTION_CLASS)
+        || sqlstate::SHUTTING_DOWN.contains(&code)
+        || code == sqlstate::READ_ONLY
+}
+
+/// What a statement's failure means, from its SQLSTATE and message: also for failures
+/// a server-side function caught and returned as values (`tocsin_append`). `None`
+/// for "out of reach" (the caller words it with the driver's error) and for
+/// anything unexpected (internal).
+fn from_sqlstate(code: &str, message: &str) -> Option<StoreError> {
+    if code == sqlstate::DISK_FULL {
+        Some(StoreError::DiskFull)
+    } else if sqlstate::RETRY.contains(&code) {
+        Some(StoreError::Busy)
+    } else if code == sqlstate::UNIQUE {
+        Some(StoreError::Conflict(format!("already exists: {message}")))
+    } else {
+        None
+    }
+}
+
+/// A failure a server-side function caught: its SQLSTATE and message as returned.
+pub fn caught(code: &str, message: &str) -> StoreError {
+    from_sqlstate(code, message).unwrap_or_else(|| {
+        if is_unreachable_state(code) {
+            StoreError::Unreachable(format!(
+                "the database server stopped answering ({message}): nothing was stored; retry in a moment"
+            ))
+        } else {
+            StoreError::Internal(format!("database error {code}: {message}"))
+        }
+    })
 }
 
 /// The refusal while PostgreSQL cannot be reached.

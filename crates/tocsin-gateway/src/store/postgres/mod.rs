@@ -5,6 +5,7 @@
 
 mod accounts;
 mod actions;
+mod append_run;
 mod audit;
 mod cluster;
 mod deadlines;
@@ -67,7 +68,7 @@ mod tests {
                 .fetch_all(&a)
                 .await
                 .expect("the migrations table");
-        assert_eq!(applied, [(1,), (2,)]);
+        assert_eq!(applied, [(1,), (2,), (3,)]);
         let reopened = connect_and_migrate(&url, 2).await.expect("a restart");
         let (tables,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",

@@ -555,6 +555,7 @@ mod tests {
         suite::offsets_are_consecutive_under_concurrency(store.clone(), &recorder).await;
         suite::batches_are_atomic(store.clone(), &recorder).await;
         suite::idempotency_keys_store_once(store.clone()).await;
+        suite::a_refused_publish_fails_alone(store.clone()).await;
         suite::actions_apply_once_and_respect_visibility(store.clone(), &marie).await;
         suite::proposals_are_answered_once(store.clone(), &marie, &claire).await;
         suite::mark_all_read_marks_only_what_was_seen(store.clone(), &marie).await;

@@ -69,7 +69,7 @@ pub enum Command {
 }
 
 /// A command's answer, held until the commit's outcome is known.
-enum Pending {
+pub(super) enum Pending {
     Append(
         oneshot::Sender<Result<Vec<Appended>, StoreError>>,
         Result<Vec<Appended>, StoreError>,
@@ -178,8 +178,8 @@ impl Writer {
         }
     }
 
-    /// Runs every command in its own savepoint of one transaction, announces what it
-    /// stored and commits it.
+    /// Runs every command in its own savepoint of one transaction (a run of plain
+    /// publishes in one call, `append_run.rs`), announces what it stored and commits.
     async fn transact(
         &self,
         commands: &mut std::vec::IntoIter<Command>,
@@ -192,7 +192,23 @@ impl Writer {
             .bind(BATCH_LOCK)
             .execute(&mut *tx)
             .await?;
-        for command in commands.by_ref() {
+        loop {
+            // Consecutive plain publishes go to the database in one call.
+            let mut run = Vec::new();
+            while commands
+                .as_slice()
+                .first()
+                .is_some_and(super::append_run::is_plain)
+            {
+                run.extend(commands.next());
+            }
+            if !run.is_empty() {
+                super::append_run::apply(&mut tx, run, pending, delivered).await?;
+                continue;
+            }
+            let Some(command) = commands.next() else {
+                break;
+            };
             let mut savepoint = match tx.begin().await {
                 Ok(savepoint) => savepoint,
                 Err(err) => {
