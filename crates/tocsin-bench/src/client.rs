@@ -173,6 +173,8 @@ pub struct Session {
     ws: WebSocketStream<TcpStream>,
     /// Where each stream stands.
     pub positions: Positions,
+    /// Notifications whose offset did not follow the stream's previous one.
+    pub out_of_order: u64,
 }
 
 /// How [`Session::follow`] ended.
@@ -254,7 +256,11 @@ impl Session {
             .await
             .with_context(|| format!("WebSocket upgrade for {user}"))?;
         let upgraded_us = clock::now_us();
-        let mut session = Session { ws, positions };
+        let mut session = Session {
+            ws,
+            positions,
+            out_of_order: 0,
+        };
         session.send_hello().await?;
         let replayed = session.until_caught_up(user).await?;
         let handshake = Handshake {
@@ -355,6 +361,7 @@ impl Session {
             .entry(stream.to_owned())
             .or_insert_with(|| (epoch.to_owned(), offset.saturating_sub(1)));
         let in_order = entry.1 + 1 == offset;
+        self.out_of_order += u64::from(!in_order);
         if offset > entry.1 {
             entry.1 = offset;
         }

@@ -59,6 +59,16 @@ impl BenchGateway {
         ctx: &crate::scenarios::Ctx,
         tweak: impl FnOnce(&mut GatewayOptions),
     ) -> Result<BenchGateway> {
+        Self::start_on(ctx, ctx.fresh_database()?, tweak).await
+    }
+
+    /// Like [`BenchGateway::start`], on `database` (`None`: SQLite in its data dir)
+    /// whatever the run's database.
+    pub async fn start_on(
+        ctx: &crate::scenarios::Ctx,
+        database: Option<String>,
+        tweak: impl FnOnce(&mut GatewayOptions),
+    ) -> Result<BenchGateway> {
         let cpus = ctx.gateway_cpus.as_deref();
         let secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
         let mut options = GatewayOptions {
@@ -74,7 +84,7 @@ impl BenchGateway {
             publish_per_second: Some(1_000_000),
             publish_burst: Some(1_000_000),
             pin_cpus: cpus.map(str::to_owned),
-            database: ctx.fresh_database()?,
+            database,
             ..GatewayOptions::default()
         };
         tweak(&mut options);
@@ -92,6 +102,24 @@ impl BenchGateway {
             gateway,
             target,
             key,
+        })
+    }
+
+    /// Another node of this gateway's cluster (it must be on PostgreSQL): the same
+    /// config, secrets and firm, on a port of its own.
+    pub async fn another_node(&self) -> Result<BenchGateway> {
+        let gateway = self.gateway.another_node().await;
+        let addr: SocketAddr = gateway
+            .addr()
+            .parse()
+            .with_context(|| format!("the node's address {}", gateway.addr()))?;
+        Ok(BenchGateway {
+            gateway,
+            target: Target {
+                addr,
+                minter: self.target.minter.clone(),
+            },
+            key: self.key.clone(),
         })
     }
 

@@ -100,6 +100,20 @@ impl Sample {
         })
     }
 
+    /// Reads several processes as one (the nodes of a cluster).
+    pub fn of_all(pids: &[u32]) -> Result<Sample> {
+        let mut sample = Sample {
+            at: Instant::now(),
+            rss_bytes: 0,
+            cpu_seconds: 0.0,
+        };
+        for &pid in pids {
+            sample.rss_bytes += rss_bytes(pid)?;
+            sample.cpu_seconds += cpu_seconds(pid)?;
+        }
+        Ok(sample)
+    }
+
     /// Reads `pid` and its descendants (processes that vanish meanwhile are skipped).
     pub fn of_tree(pid: u32) -> Result<Sample> {
         let mut sample = Sample::of(pid)?;

@@ -8,7 +8,7 @@
 //! of the same size to as many loopback sockets, one `write()` each: the burst's figure
 //! is reported as a fraction of that ceiling.
 
-mod step;
+pub mod step;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -94,8 +94,9 @@ async fn one_run(ctx: &Ctx, clients: usize, step_duration: Duration, burst: usiz
     // One broadcast first: every client proves live, and its frame gives the size the
     // raw-socket baseline writes.
     let live = clients as u64;
+    let pids = [bench.pid()];
     let warm = step::run(
-        &bench,
+        &pids,
         &publisher,
         &tally,
         live,
@@ -116,7 +117,7 @@ async fn one_run(ctx: &Ctx, clients: usize, step_duration: Duration, burst: usiz
             per_second,
             duration: step_duration,
         };
-        let step = step::run(&bench, &publisher, &tally, live, pace, &mut sequence).await?;
+        let step = step::run(&pids, &publisher, &tally, live, pace, &mut sequence).await?;
         eprintln!("  fanout {}", describe(&step));
         let broke =
             step.losses > 0 || step.disconnected > 0 || step.latency.p99_ms > P99_EXPLODED_MS;
@@ -127,7 +128,7 @@ async fn one_run(ctx: &Ctx, clients: usize, step_duration: Duration, burst: usiz
     }
     let live = live - tally.counts().closed;
     let step = step::run(
-        &bench,
+        &pids,
         &publisher,
         &tally,
         live,
@@ -185,7 +186,7 @@ async fn open_all(
 }
 
 /// One human line for a step.
-fn describe(step: &Step) -> String {
+pub fn describe(step: &Step) -> String {
     let offered = step.offered_per_s.map_or(String::new(), |offered| {
         format!(" (offered {})", round(offered))
     });

@@ -1,6 +1,7 @@
 //! The scenarios of `cargo xtask bench`, each bounded in time and reporting one
 //! [`Report`]. Every scenario starts its own fresh gateway.
 
+pub mod cluster;
 pub mod deadlines;
 pub mod desktop;
 pub mod fanout;
@@ -80,6 +81,7 @@ pub const ALL: &[&str] = &[
     "unicast",
     "replay",
     "storm",
+    "cluster",
     "desktop",
     "deadlines",
 ];
@@ -92,6 +94,7 @@ pub async fn run(name: &str, ctx: &Ctx) -> Result<Report> {
         "unicast" => unicast::run(ctx).await,
         "replay" => replay::run(ctx).await,
         "storm" => storm::run(ctx).await,
+        "cluster" => cluster::run(ctx).await,
         "desktop" => desktop::run(ctx).await,
         "deadlines" => deadlines::run(ctx).await,
         other => anyhow::bail!(

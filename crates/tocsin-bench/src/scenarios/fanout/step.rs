@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::client::Tally;
 use crate::clock;
-use crate::fixture::{BenchGateway, TENANT};
+use crate::fixture::TENANT;
 use crate::procfs::Sample;
 use crate::publisher::{Publisher, dossier_update};
 use crate::stats::{Latencies, LatencySummary};
@@ -83,9 +83,10 @@ pub struct Step {
     pub load_cpu: f64,
 }
 
-/// Runs one step against `clients` live clients that report into `tally`.
+/// Runs one step against `clients` live clients that report into `tally`; the
+/// gateway's CPU is that of `gateways` (one process, or every node of a cluster).
 pub async fn run(
-    bench: &BenchGateway,
+    gateways: &[u32],
     publisher: &Publisher,
     tally: &Arc<Tally>,
     clients: u64,
@@ -93,7 +94,7 @@ pub async fn run(
     sequence: &mut u64,
 ) -> Result<Step> {
     let before = tally.counts();
-    let gateway_before = bench.sample()?;
+    let gateway_before = Sample::of_all(gateways)?;
     let load_before = Sample::of(std::process::id())?;
     let started_us = clock::now_us();
     let first = *sequence;
@@ -125,7 +126,7 @@ pub async fn run(
     drain(tally, before.delivered + expected).await;
 
     let after = tally.counts();
-    let gateway_after = bench.sample()?;
+    let gateway_after = Sample::of_all(gateways)?;
     let load_after = Sample::of(std::process::id())?;
     let delivered = after.delivered - before.delivered;
     let span_us = after
