@@ -33,7 +33,7 @@ async fn cli(data_dir: &Path, args: &[&str]) -> Output {
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
-        .env_remove("TOCSIN_DATA_DIR")
+        .env_remove(tocsin_harness::env::DATA_DIR)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .kill_on_drop(true)

@@ -34,7 +34,7 @@ const SETTLE: Duration = Duration::from_secs(60);
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(60);
 
 fn secs_from_env() -> u64 {
-    std::env::var("TOCSIN_CLUSTER_SOAK_SECS")
+    std::env::var(tocsin_harness::env::CLUSTER_SOAK_SECS)
         .ok()
         .map(|text| {
             text.trim().parse().unwrap_or_else(|e| {

@@ -1,9 +1,12 @@
 //! The end-to-end harness: the real `tocsin-gateway` binary on real sockets, with real
-//! SQLite files in a temporary data directory per gateway.
+//! SQLite files in a temporary data directory per gateway. Processes, sessions and
+//! the gateway itself are started by `tocsin-harness` (shared with the benchmarks and
+//! the demo); this crate wraps them in the panicking API the tests are written
+//! against and adds the protocol clients.
 //!
 //! # Layout
-//! - [`binary`]: finds (and if needed builds) the gateway binary.
-//! - [`gateway`]: one gateway process: CLI fixtures, config, serve, kill, restart.
+//! - [`binary`]: the gateway and client binaries (the harness finds or builds them).
+//! - [`gateway`]: one gateway process (the harness's), panicking on its errors.
 //! - [`http`]: the HTTP API (login, publish, history, unread, members).
 //! - [`ws`]: a `tocsin.v1` WebSocket client whose every wait has a deadline.
 //! - [`proxy`]: a TCP proxy that black-holes its link on demand.

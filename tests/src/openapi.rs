@@ -18,7 +18,7 @@ use tocsin_e2e::{Gateway, GatewayOptions};
 /// Where `cargo xtask setup` installs schemathesis (a virtualenv at the workspace
 /// root); `TOCSIN_SCHEMATHESIS` names another binary.
 fn schemathesis() -> PathBuf {
-    let path = std::env::var_os("TOCSIN_SCHEMATHESIS")
+    let path = std::env::var_os(tocsin_harness::env::SCHEMATHESIS)
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".tools/schemathesis/bin/schemathesis"));
     assert!(

@@ -340,7 +340,7 @@ fn gateway(data_dir: &Path, args: &[&str]) -> Output {
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
-        .env_remove("TOCSIN_DATA_DIR")
+        .env_remove(tocsin_harness::env::DATA_DIR)
         .stdin(Stdio::null())
         .output()
         .expect("tocsin-gateway runs")
@@ -421,10 +421,10 @@ fn the_debian_vps_guide_runs_as_written() {
         .env("GUIDE_GATEWAY_BIN", gateway_binary())
         .env("GUIDE_UNIT", &unit)
         .env("CURL_HOME", &curl_home)
-        .env_remove("TOCSIN_DATA_DIR")
-        .env_remove("TOCSIN_API_KEY")
-        .env_remove("TOCSIN_URL")
-        .env_remove("TOCSIN_LISTEN")
+        .env_remove(tocsin_harness::env::DATA_DIR)
+        .env_remove(tocsin_harness::env::API_KEY)
+        .env_remove(tocsin_harness::env::URL)
+        .env_remove(tocsin_harness::env::LISTEN)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -552,7 +552,7 @@ fn the_debian_vps_guide_runs_as_written() {
             "PATH",
             format!("{}:/usr/bin:/bin", root.join("usr/bin").display()),
         )
-        .env_remove("TOCSIN_DATA_DIR")
+        .env_remove(tocsin_harness::env::DATA_DIR)
         .output()
         .expect("the cron command runs");
     assert!(

@@ -16,9 +16,9 @@ async fn publish(gw: &Gateway, key: &str, args: &[&str]) -> Output {
         .arg(gw.data_dir())
         .arg("publish")
         .args(args)
-        .env("TOCSIN_API_KEY", key)
-        .env_remove("TOCSIN_URL")
-        .env_remove("TOCSIN_DATA_DIR")
+        .env(tocsin_harness::env::API_KEY, key)
+        .env_remove(tocsin_harness::env::URL)
+        .env_remove(tocsin_harness::env::DATA_DIR)
         .output()
         .await
         .expect("the CLI runs")

@@ -67,7 +67,7 @@ const STORED_KINDS: [Kind; 6] = [
 ];
 
 pub(crate) fn seed_from_env() -> u64 {
-    match std::env::var("TOCSIN_SOAK_SEED") {
+    match std::env::var(tocsin_harness::env::SOAK_SEED) {
         Ok(text) => {
             let text = text.trim();
             let parsed = match text.strip_prefix("0x") {
@@ -86,7 +86,7 @@ pub(crate) fn seed_from_env() -> u64 {
 }
 
 fn secs_from_env() -> u64 {
-    std::env::var("TOCSIN_SOAK_SECS")
+    std::env::var(tocsin_harness::env::SOAK_SECS)
         .ok()
         .map(|text| {
             text.trim()

@@ -24,7 +24,7 @@ fn tocsin(home: &std::path::Path) -> Command {
             "DBUS_SESSION_BUS_ADDRESS",
             "unix:path=/nonexistent/tocsin-e2e-bus",
         )
-        .env_remove("TOCSIN_CLIENT_HOME")
+        .env_remove(tocsin_harness::env::CLIENT_HOME)
         .kill_on_drop(true);
     command
 }

@@ -2,30 +2,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-/// The claims of a well-formed external token for `user` of `tenant`, valid for an hour.
-pub fn claims(user: &str, tenant: &str, issuer: &str, audience: &str) -> Value {
-    let now = chrono::Utc::now().timestamp();
-    json!({
-        "sub": user,
-        "tenant": tenant,
-        "iss": issuer,
-        "aud": audience,
-        "iat": now,
-        "exp": now + 3600,
-    })
-}
+pub use tocsin_harness::tokens::claims;
 
 /// Signs `claims` with `secret` using a real HMAC algorithm (HS256, HS384, HS512).
 pub fn sign(claims: &Value, secret: &str, algorithm: Algorithm) -> String {
-    jsonwebtoken::encode(
-        &Header::new(algorithm),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("an HMAC JWT can be encoded")
+    tocsin_harness::tokens::sign(claims, secret, algorithm).unwrap_or_else(|err| panic!("{err:?}"))
 }
 
 /// A token whose header says `header_alg` but whose signature is HS256 with `secret`:

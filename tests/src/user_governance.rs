@@ -51,7 +51,7 @@ async fn cli(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
         .arg("--data-dir")
         .arg(gw.data_dir())
         .args(args)
-        .env_remove("TOCSIN_DATA_DIR")
+        .env_remove(tocsin_harness::env::DATA_DIR)
         .env("NO_COLOR", "1")
         .output();
     let output = tokio::time::timeout(WAIT, output)

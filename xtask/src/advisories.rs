@@ -17,7 +17,7 @@ use crate::process::{cargo, header, repo_root, run_step};
 
 /// A folder holding a RustSec advisory database snapshot (`crates/`, `snapshot.json`),
 /// instead of `advisory-db/` in the shared folder beside the repository.
-pub const ADVISORY_DB_ENV: &str = "TOCSIN_ADVISORY_DB";
+pub const ADVISORY_DB_ENV: &str = tocsin_harness::env::ADVISORY_DB;
 
 /// Whether a snapshot is there to check against (setup installs cargo-deny only then).
 pub fn snapshot_present() -> bool {

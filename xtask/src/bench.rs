@@ -49,10 +49,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let dir = process::target_dir()?.join(profile);
     let binary =
         |name: &str| -> PathBuf { dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)) };
-    let mut bench = process::tool(binary("tocsin-bench"));
+    let mut bench = process::tool(binary(tocsin_harness::env::BENCH_BINARY));
     bench
-        .env("TOCSIN_GATEWAY_BIN", binary("tocsin-gateway"))
-        .env("TOCSIN_DESKTOP_BIN", binary("tocsin-desktop"));
+        .env(
+            tocsin_harness::env::GATEWAY_BIN,
+            binary(tocsin_harness::env::GATEWAY_BINARY),
+        )
+        .env(
+            tocsin_harness::env::DESKTOP_BIN,
+            binary(tocsin_harness::env::DESKTOP_BINARY),
+        );
     if args.smoke {
         bench.arg("--smoke");
     }

@@ -16,11 +16,11 @@ use crate::process::{self, cargo, run_step};
 use crate::{advisories, setup, ui};
 
 /// The environment variable that tells the end-to-end tests which gateway binary to run.
-pub const GATEWAY_BIN_ENV: &str = "TOCSIN_GATEWAY_BIN";
+pub const GATEWAY_BIN_ENV: &str = tocsin_harness::env::GATEWAY_BIN;
 /// The environment variable that tells the desktop tests which app binary to run.
-pub const DESKTOP_BIN_ENV: &str = "TOCSIN_DESKTOP_BIN";
+pub const DESKTOP_BIN_ENV: &str = tocsin_harness::env::DESKTOP_BIN;
 /// Set in CI: a desktop test that cannot find what it needs fails instead of skipping.
-pub const REQUIRE_DESKTOP_ENV: &str = "TOCSIN_REQUIRE_DESKTOP";
+pub const REQUIRE_DESKTOP_ENV: &str = tocsin_harness::env::REQUIRE_DESKTOP;
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, Args)]

@@ -116,18 +116,18 @@ pub fn describe(command: &Command) -> String {
 /// The absolute path of the debug `tocsin-gateway` binary that
 /// `cargo build -p tocsin-gateway` produces.
 pub fn gateway_binary() -> Result<PathBuf> {
-    debug_binary("tocsin-gateway")
+    debug_binary(tocsin_harness::env::GATEWAY_BINARY)
 }
 
 /// The absolute path of the debug `tocsin-desktop` binary (the tray app).
 pub fn desktop_binary() -> Result<PathBuf> {
-    debug_binary("tocsin-desktop")
+    debug_binary(tocsin_harness::env::DESKTOP_BINARY)
 }
 
 /// The absolute path of a debug binary of the workspace.
 pub fn debug_binary(name: &str) -> Result<PathBuf> {
     Ok(target_dir()?
-        .join("debug")
+        .join(tocsin_harness::env::DEBUG_PROFILE)
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
 }
 

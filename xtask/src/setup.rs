@@ -80,6 +80,10 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "private session buses for the secret-store, notification and tray tests",
     },
     SystemPackage {
+        name: "dbus-bin",
+        why: "dbus-send: the harness asks the private bus whether the keyring and dunst are up",
+    },
+    SystemPackage {
         name: "dbus-x11",
         why: "dbus-launch, which parts of the GTK stack expect in a headless session",
     },

@@ -247,7 +247,7 @@ impl Session {
             "Sec-WebSocket-Protocol",
             HeaderValue::from_static("tocsin.v1"),
         );
-        let bearer = format!("Bearer {}", target.minter.token(user));
+        let bearer = format!("Bearer {}", target.minter.token(user)?);
         headers.insert("Authorization", HeaderValue::from_str(&bearer)?);
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use tocsin_e2e::{Gateway, GatewayOptions, TenantSpec};
+use tocsin_harness::gateway::{ExternalAuth, Gateway, GatewayOptions, TenantSpec};
 
 use crate::client::{Target, ramp};
 use crate::procfs::Sample;
@@ -31,9 +31,9 @@ pub struct Minter {
 
 impl Minter {
     /// A token for `user` of [`TENANT`].
-    pub fn token(&self, user: &str) -> String {
-        let claims = tocsin_e2e::tokens::claims(user, TENANT, ISSUER, AUDIENCE);
-        tocsin_e2e::tokens::sign(&claims, &self.secret, jsonwebtoken::Algorithm::HS256)
+    pub fn token(&self, user: &str) -> Result<String> {
+        let claims = tocsin_harness::tokens::claims(user, TENANT, ISSUER, AUDIENCE);
+        tocsin_harness::tokens::sign(&claims, &self.secret, jsonwebtoken::Algorithm::HS256)
     }
 }
 
@@ -73,7 +73,7 @@ impl BenchGateway {
         let secret = format!("bench-{}", uuid::Uuid::new_v4().simple());
         let mut options = GatewayOptions {
             tenants: vec![TenantSpec::new(TENANT, &[])],
-            external_auth: Some(tocsin_e2e::gateway::ExternalAuth {
+            external_auth: Some(ExternalAuth {
                 secret: secret.clone(),
                 issuer: ISSUER.to_owned(),
                 audience: AUDIENCE.to_owned(),
@@ -88,12 +88,12 @@ impl BenchGateway {
             ..GatewayOptions::default()
         };
         tweak(&mut options);
-        let gateway = Gateway::start(options).await;
+        let gateway = Gateway::start(options).await?;
         let addr: SocketAddr = gateway
             .addr()
             .parse()
             .with_context(|| format!("the gateway's address {}", gateway.addr()))?;
-        let key = gateway.key(TENANT).to_owned();
+        let key = gateway.tenant(TENANT)?.key.clone();
         let target = Target {
             addr,
             minter: Arc::new(Minter { secret }),
@@ -108,7 +108,7 @@ impl BenchGateway {
     /// Another node of this gateway's cluster (it must be on PostgreSQL): the same
     /// config, secrets and firm, on a port of its own.
     pub async fn another_node(&self) -> Result<BenchGateway> {
-        let gateway = self.gateway.another_node().await;
+        let gateway = self.gateway.another_node().await?;
         let addr: SocketAddr = gateway
             .addr()
             .parse()
@@ -124,13 +124,13 @@ impl BenchGateway {
     }
 
     /// The gateway's process id.
-    pub fn pid(&self) -> u32 {
+    pub fn pid(&self) -> Result<u32> {
         self.gateway.pid()
     }
 
     /// The gateway's memory and CPU now.
     pub fn sample(&self) -> Result<Sample> {
-        Sample::of(self.pid())
+        Sample::of(self.pid()?)
     }
 
     /// Adds the tail of the gateway's log to `error`: what the gateway said about it.

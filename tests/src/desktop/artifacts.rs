@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::binary::workspace_root;
 
 /// The environment variable naming the artifacts directory.
-pub const ARTIFACTS_ENV: &str = "TOCSIN_TEST_ARTIFACTS";
+pub const ARTIFACTS_ENV: &str = tocsin_harness::env::TEST_ARTIFACTS;
 
 /// The artifacts directory, created if missing.
 pub fn artifacts_dir() -> Result<PathBuf> {

@@ -2,21 +2,25 @@
 //! desktop session, observed the way the desktop shell and the user see it.
 //!
 //! # Layout
-//! - [`session`]: a private X server, session bus, runtime and XDG directories, and
-//!   optionally gnome-keyring, dunst, the fake notification server and tray watcher.
-//! - [`notifications`]: a fake `org.freedesktop.Notifications` server that records
-//!   every `Notify` call and plays the user (invoke an action, dismiss).
-//! - [`tray`]: a fake `org.kde.StatusNotifierWatcher`, and the registered tray item's
-//!   properties, icon pixels and dbusmenu menu (clickable).
+//! The session, the fake notification server and tray watcher, and starting the app
+//! are [`tocsin_harness::desktop`]'s (the desktop benchmark drives them too); these
+//! modules re-export them under the names the tests use.
+//! - [`session`]: a private X/D-Bus session with the fakes, a bus connection of the
+//!   test's own, screenshots and key presses.
+//! - [`notifications`]: the fake `org.freedesktop.Notifications` server, checked here
+//!   against libnotify.
+//! - [`tray`]: the fake `org.kde.StatusNotifierWatcher` and the tray item's view.
 //! - [`webdriver`]: tauri-driver + WebKitWebDriver and a minimal W3C client for the
 //!   panel's webview.
-//! - [`app`]: where the binary is, how to start it, and when tests skip.
+//! - [`app`]: where the binary is and when tests skip; starting it (re-exported).
 //! - [`artifacts`]: where screenshots go.
 //! - [`fixtures`]: notifications the desktop tests publish.
 //! - [`opener`]: a fake `xdg-open` that records the links the app opens.
 //! - [`system_bus`]: a stand-in system bus with a fake logind (resume from sleep).
 //! - [`steps`]: steps the desktop tests share (start signed in, wait until live).
-//! - [`process`]: helper processes killed with their whole process group.
+//!
+//! Helper processes are [`tocsin_harness::process::Supervised`]: killed with their
+//! whole process group.
 //!
 //! Every wait is "for the event, with a timeout", or a poll of a condition under an
 //! overall deadline when there is no event to wait for (D-Bus properties, the DOM).
@@ -26,7 +30,6 @@ pub mod artifacts;
 pub mod fixtures;
 pub mod notifications;
 pub mod opener;
-pub mod process;
 pub mod session;
 pub mod steps;
 pub mod system_bus;

@@ -1,5 +1,6 @@
-//! Steps the desktop tests share: start the app signed in, wait until it is live (its
-//! tray status line says so), read the gateway's unread count.
+//! Steps the desktop tests share: start the app signed in, read the gateway's unread
+//! count; waiting until it is live (its tray status line says so) and polling are the
+//! harness's ([`tocsin_harness::desktop::wait`]), re-exported here.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,9 +9,9 @@ use anyhow::{Result, bail};
 
 use super::app::{AppOptions, DesktopApp};
 use super::session::{DesktopSession, SessionOptions};
-use super::tray::{TrayItem, labels};
 use crate::gateway::{Gateway, GatewayOptions, UserFixture};
 use crate::http::Api;
+pub use tocsin_harness::desktop::wait::{menu_labels, poll, status_line, wait_live, wait_status};
 
 /// How often the polls below ask again.
 const POLL: Duration = Duration::from_millis(100);
@@ -74,42 +75,6 @@ pub async fn marie_signed_in(binary: &Path, lang: &str, session: SessionOptions)
     }
 }
 
-/// The tray menu's first line (the connection status).
-pub async fn status_line(tray: &TrayItem) -> Result<String> {
-    let menu = tray.menu().await?;
-    menu.iter()
-        .find(|item| !item.separator)
-        .map(|item| item.label.clone())
-        .ok_or_else(|| anyhow::anyhow!("the tray menu is empty"))
-}
-
-/// Waits until the tray's status line starts with `prefix` (e.g. `"Live — "`).
-pub async fn wait_status(tray: &TrayItem, prefix: &str, timeout: Duration) -> Result<String> {
-    tray.wait_property(
-        &format!("a tray status line starting with {prefix:?}"),
-        timeout,
-        async |item| status_line(item).await,
-        |line| line.starts_with(prefix),
-    )
-    .await
-}
-
-/// Waits until the app is live (English or French status line).
-pub async fn wait_live(tray: &TrayItem, timeout: Duration) -> Result<String> {
-    tray.wait_property(
-        "the app to be live (tray status line \"Live — …\" / \"En direct — …\")",
-        timeout,
-        async |item| status_line(item).await,
-        |line| line.starts_with("Live — ") || line.starts_with("En direct — "),
-    )
-    .await
-}
-
-/// The menu's labels, for messages.
-pub async fn menu_labels(tray: &TrayItem) -> Result<Vec<String>> {
-    Ok(labels(&tray.menu().await?))
-}
-
 /// Polls the gateway until `user`'s unread total is `expected`.
 pub async fn wait_gateway_unread(
     api: &Api,
@@ -125,30 +90,6 @@ pub async fn wait_gateway_unread(
         }
         if tokio::time::Instant::now() >= deadline {
             bail!("the gateway's unread count is {total}, not {expected}, after {timeout:?}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Polls `probe` until it returns `Some`, up to `timeout`; `what` names the wait.
-pub async fn poll<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl AsyncFnMut() -> Result<Option<T>>,
-) -> Result<T> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut last_error = None;
-    loop {
-        match probe().await {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => {}
-            Err(err) => last_error = Some(err),
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let last = last_error
-                .map(|err| format!("; last error: {err:#}"))
-                .unwrap_or_default();
-            bail!("waited {timeout:?} for {what}, in vain{last}");
         }
         tokio::time::sleep(POLL).await;
     }

@@ -10,8 +10,10 @@
 
 use anyhow::{Context, Result};
 
-use super::process::Supervised;
-use super::session::{DesktopSession, start_bus};
+use tocsin_harness::process::Supervised;
+use tocsin_harness::session::start_bus;
+
+use super::session::DesktopSession;
 
 /// logind's well-known name, object and interface.
 const LOGIND_NAME: &str = "org.freedesktop.login1";

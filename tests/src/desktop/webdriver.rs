@@ -18,8 +18,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::app::{AppOptions, desktop_required, require_desktop};
-use super::process::{Pipes, Supervised, free_port, on_path};
 use super::session::DesktopSession;
+use tocsin_harness::process::{Pipes, Supervised, free_port, on_path};
 
 /// The W3C element reference key.
 pub const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";

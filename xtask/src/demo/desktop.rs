@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use tocsin_harness::process::{Pipes, Supervised};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::child::Supervised;
 use super::headless::Headless;
 use super::inbox;
 
@@ -63,7 +63,15 @@ impl Desktop {
             "$ tocsin-desktop --home {} --server {server} --email {email} --password-stdin",
             home.display()
         );
-        let mut process = Supervised::spawn("tocsin-desktop", command, log, true, false)?;
+        let mut process = Supervised::spawn(
+            "tocsin-desktop",
+            command,
+            log,
+            Pipes {
+                stdin: true,
+                stdout: false,
+            },
+        )?;
         let mut stdin = process.take_stdin()?;
         // A write error means the app exited without reading; waiting says why.
         let _ = stdin.write_all(format!("{password}\n").as_bytes()).await;
@@ -129,7 +137,7 @@ impl Desktop {
                 Ok(false) => None,
                 Err(error) => Some(error),
             };
-            if let Some(status) = self.process.exited()? {
+            if let Some(status) = self.process.try_exited()? {
                 let hint = if status.success() {
                     " on its own: is another Tocsin desktop running in this session? A second \
                      one only opens the first one's panel and exits"

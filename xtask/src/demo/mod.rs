@@ -20,16 +20,14 @@
 //! # Layout
 //! - [`gateway`]: the gateway process (admin subcommands, `serve` child).
 //! - [`desktop`]: the app process; [`inbox`]: reading its local database.
-//! - [`headless`]: the private X session; [`screenshots`]: what it looks like.
+//! - [`headless`]: the harness's private X session, the demo's way; [`screenshots`]: what it looks like.
 //! - [`session`]: the play itself (listener, app, steps, checks).
 //! - [`scenario`]: the scripted notifications and how one is published.
 //! - [`listener`]: sign-in and the WebSocket client that prints frames.
 //! - [`display`]: one readable line per frame.
-//! - [`child`]: helper processes in process groups of their own, killed on drop.
 //! - [`http`]: JSON calls and the gateway's error bodies.
 //! - [`interrupt`]: Ctrl-C, caught before any child process starts.
 
-mod child;
 mod desktop;
 mod display;
 mod gateway;
@@ -50,7 +48,6 @@ use clap::Args;
 use crate::process::{self, cargo, run_step};
 use crate::{setup, ui};
 use gateway::{GatewayCli, RunningGateway};
-use headless::Headless;
 use scenario::{CLAIRE, MARIE, PASSWORD, TENANT};
 use session::{AppPlan, Play};
 
@@ -152,8 +149,8 @@ async fn demo(
         // The private session first: a missing package shows before anything else.
         let headless = if mode == AppMode::Headless {
             println!("starting a private desktop session (Xvfb, D-Bus, gnome-keyring, dunst)");
-            let session = Headless::start(&root.path().join("session")).await?;
-            println!("  virtual display {}", session.display);
+            let session = headless::start(&root.path().join("session")).await?;
+            println!("  virtual display {}", session.display());
             Some(session)
         } else {
             None
@@ -192,7 +189,7 @@ async fn demo(
                     "--- last lines of the {what}'s log ({}) ---",
                     path.display()
                 );
-                eprintln!("{}", gateway::log_tail(path, 30));
+                eprintln!("{}", tocsin_harness::process::log_tail(path, 30));
             }
         }
     }

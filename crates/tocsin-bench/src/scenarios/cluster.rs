@@ -170,7 +170,7 @@ async fn steps(
     burst: usize,
 ) -> Result<Vec<Step>> {
     let targets: Vec<Target> = nodes.iter().map(|n| n.target.clone()).collect();
-    let pids: Vec<u32> = nodes.iter().map(|n| n.pid()).collect();
+    let pids: Vec<u32> = nodes.iter().map(|n| n.pid()).collect::<Result<_>>()?;
     provision(&targets[0], clients).await?;
     let tally = Arc::new(Tally::default());
     let stop = CancellationToken::new();
@@ -279,7 +279,7 @@ async fn failover(nodes: &mut [BenchGateway], clients: usize) -> Result<Failover
     tokio::time::sleep(BEFORE_KILL).await;
     let moved = (0..clients).filter(|i| i % NODES == VICTIM).count();
     killed_at.get_or_init(Instant::now);
-    nodes[VICTIM].gateway.kill_hard().await;
+    nodes[VICTIM].gateway.kill_hard().await?;
     // Publishing goes on until every moved client is back, and a little longer.
     let deadline = Instant::now() + BACK_DEADLINE;
     while shared.back.load(Ordering::SeqCst) < moved && Instant::now() < deadline {

@@ -475,7 +475,7 @@ impl Api {
             .query(&[("stream", format!("user:{user}")), ("limit", "100".into())])
             .header(
                 "Authorization",
-                format!("Bearer {}", target.minter.token(user)),
+                format!("Bearer {}", target.minter.token(user)?),
             )
             .send()
             .await

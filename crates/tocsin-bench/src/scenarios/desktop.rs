@@ -28,11 +28,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tocsin_e2e::desktop::app::{DESKTOP_BIN_ENV, REQUIRE_DESKTOP_ENV, SESSION_TOOLS};
-use tocsin_e2e::desktop::process::on_path;
-use tocsin_e2e::desktop::steps::{poll, server_url, wait_live};
-use tocsin_e2e::desktop::{AppOptions, DesktopApp, DesktopSession, SessionOptions};
-use tocsin_e2e::{TenantSpec, UserFixture};
+use tocsin_harness::desktop::app::SESSION_TOOLS;
+use tocsin_harness::desktop::wait::{poll, wait_live};
+use tocsin_harness::desktop::{AppOptions, DesktopApp, DesktopSession, SessionOptions};
+use tocsin_harness::env::{DESKTOP_BIN as DESKTOP_BIN_ENV, REQUIRE_DESKTOP as REQUIRE_DESKTOP_ENV};
+use tocsin_harness::gateway::{TenantSpec, UserFixture};
+use tocsin_harness::process::on_path;
 
 use super::Ctx;
 use crate::clock;
@@ -303,14 +304,11 @@ async fn one_run(
         options.tenants = vec![TenantSpec::new(TENANT, &["marie"])];
     })
     .await?;
-    let marie: UserFixture = bench.gateway.user(TENANT, 0).clone();
+    let marie: UserFixture = bench.gateway.user(TENANT, 0)?.clone();
     let session = DesktopSession::start(SessionOptions::default()).await?;
     let home = session.dir("home")?;
-    let options = AppOptions::new(&home).signed_in(
-        &server_url(&bench.gateway),
-        &marie.email,
-        &marie.password,
-    );
+    let options =
+        AppOptions::new(&home).signed_in(&bench.gateway.base_url(), &marie.email, &marie.password);
     let mut app = DesktopApp::start(&session, binary, &options).await?;
     let result = measure(
         &bench,

@@ -94,7 +94,7 @@ async fn one_run(ctx: &Ctx, clients: usize, step_duration: Duration, burst: usiz
     // One broadcast first: every client proves live, and its frame gives the size the
     // raw-socket baseline writes.
     let live = clients as u64;
-    let pids = [bench.pid()];
+    let pids = [bench.pid()?];
     let warm = step::run(
         &pids,
         &publisher,

@@ -20,7 +20,7 @@ use tocsin_client::engine::{self, Command, EngineConfig, EngineHandle};
 use tocsin_client::events::{ConnectionState, EngineEvent};
 use tocsin_client::policy::Policy;
 use tocsin_client::secrets::{MemoryStore, SecretStore};
-use tocsin_e2e::TenantSpec;
+use tocsin_harness::gateway::TenantSpec;
 use tokio::sync::mpsc;
 
 use super::Ctx;
@@ -58,7 +58,7 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
         options.tenants = vec![TenantSpec::new(TENANT, &["marie"])];
     })
     .await?;
-    let marie = bench.gateway.user(TENANT, 0).clone();
+    let marie = bench.gateway.user(TENANT, 0)?.clone();
     let server = ServerUrl::parse(&bench.base_url()).context("the gateway's URL")?;
     let tokens = ApiClient::new(server.clone())
         .login(&marie.email, &marie.password, "tocsin-bench")

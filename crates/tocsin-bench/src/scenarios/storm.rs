@@ -206,17 +206,17 @@ async fn one_run(ctx: &Ctx, clients: usize, config: BackoffConfig, how: Stop) ->
 
     let killed_at = Instant::now();
     match how {
-        Stop::Kill => bench.gateway.kill_hard().await,
+        Stop::Kill => bench.gateway.kill_hard().await?,
         Stop::Term => {
-            bench.gateway.terminate();
-            let status = bench.gateway.wait_exit(DRAIN_LIMIT).await;
+            bench.gateway.terminate()?;
+            let status = bench.gateway.wait_exit(DRAIN_LIMIT).await?;
             anyhow::ensure!(
                 status.success(),
                 "the gateway exited with {status} after SIGTERM"
             );
         }
     }
-    bench.gateway.restart_on_same_port().await;
+    bench.gateway.restart_on_same_port().await?;
     let listening_at = Instant::now();
     // One new notification per user: "caught up" means holding it.
     let publisher = Publisher::new(&bench.base_url(), &bench.key)?;
