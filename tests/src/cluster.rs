@@ -15,7 +15,7 @@ use tocsin_harness::postgres::PgCluster;
 use tocsin_protocol::frames::{ClientFrame, ServerFrame};
 
 /// Node A (which created the fixtures) and two more nodes on its database.
-async fn three_nodes(cluster: &PgCluster) -> (Gateway, Gateway, Gateway) {
+pub(crate) async fn three_nodes(cluster: &PgCluster) -> (Gateway, Gateway, Gateway) {
     let url = cluster
         .create_database("tocsin")
         .expect("the database can be created");

@@ -9,6 +9,7 @@ mod calendar; // A user's calendar feed read by Python's icalendar: own open dea
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
 mod cluster; // Three nodes on one real PostgreSQL database: a publish on one node reaches devices on the others once and in order, read sync and a disabled user's sockets cross nodes, and a node SIGKILLed under a steady publisher loses nothing (its client resumes on another node with exactly the acknowledged set).
+mod cluster_haproxy; // Three nodes behind Debian's HAProxy as OPERATIONS.md configures it: the real client engine's node SIGKILLed under a steady publisher, both only knowing HAProxy's address; the client comes back on another node with exactly the acknowledged set.
 mod cluster_soak; // Seeded chaos on three PostgreSQL nodes: publishers retrying through live nodes, devices resuming on another node, random SIGKILLs and restarts; each device ends with exactly the acknowledged set, in order.
 mod deadlines; // Deadlines the gateway owns: reminders in order and rising, re-planned, cancelled, exactly once across SIGKILL and downtime; escalation; scheduled publishes.
 mod desktop_deadlines; // The Deadlines tab: one row per deadline, escalations say whose; Acknowledge from the panel or the critical toast reaches the gateway and clears the tray's mark; the ICS link.

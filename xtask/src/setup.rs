@@ -72,6 +72,10 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "a real PostgreSQL server: the PostgreSQL store's tests start a throwaway cluster (initdb)",
     },
     SystemPackage {
+        name: "haproxy",
+        why: "the load balancer the cluster test puts in front of three gateway nodes, configured as OPERATIONS.md says",
+    },
+    SystemPackage {
         name: "util-linux",
         why: "unshare and mount: the full-disk test serves from a tmpfs in a private mount namespace",
     },

@@ -96,3 +96,9 @@ pub const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
 /// The unprivileged account a cluster runs as when the harness runs as root
 /// (`initdb` refuses root); the Debian package creates it.
 pub const PG_SYSTEM_USER: &str = "postgres";
+
+/// Overrides the HAProxy binary the cluster tests put in front of the nodes.
+pub const HAPROXY_BIN: &str = "TOCSIN_HAPROXY_BIN";
+
+/// Where Debian's `haproxy` package installs it (not on a non-root `PATH`).
+pub const HAPROXY_DEFAULT: &str = "/usr/sbin/haproxy";

@@ -19,11 +19,14 @@
 //! - [`gateway`]: one gateway process: CLI fixtures, config, serve, kill, restart,
 //!   another node on the same database, log tails.
 //! - [`postgres`]: a throwaway PostgreSQL cluster.
+//! - [`haproxy`]: Debian's HAProxy in front of gateway nodes, as OPERATIONS.md
+//!   configures it.
 
 pub mod binary;
 pub mod desktop;
 pub mod env;
 pub mod gateway;
+pub mod haproxy;
 pub mod postgres;
 pub mod process;
 pub mod session;

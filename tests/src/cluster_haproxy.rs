@@ -1,0 +1,128 @@
+//! Three gateway nodes behind Debian's HAProxy, configured as docs/OPERATIONS.md says
+//! (leastconn, no sticky sessions, health checks on `/readyz`), with the real client
+//! engine and a publisher that both know only HAProxy's address: the node holding the
+//! client's socket is SIGKILLed under a steady publisher; the client comes back
+//! through HAProxy on another node and ends with exactly the acknowledged set, in
+//! order, none twice.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tocsin_e2e::client::{ClientOptions, TestClient};
+use tocsin_e2e::http::Api;
+use tocsin_e2e::publisher::email;
+use tocsin_e2e::{Gateway, poll_until};
+use tocsin_harness::haproxy::Haproxy;
+use tocsin_harness::postgres::PgCluster;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// How many WebSocket connections `gw` holds now, from its `/metrics`.
+async fn open_connections(gw: &Gateway) -> f64 {
+    let text = std::fs::read_to_string(gw.data_dir().join("config.toml")).expect("config");
+    let config: toml::Table = text.parse().expect("config parses");
+    let token = config["metrics"]["token"]
+        .as_str()
+        .expect("init writes a metrics token");
+    let Ok(response) = reqwest::Client::new()
+        .get(format!("http://{}/metrics", gw.addr()))
+        .bearer_auth(token)
+        .send()
+        .await
+    else {
+        return 0.0;
+    };
+    let body = response.text().await.unwrap_or_default();
+    body.lines()
+        .filter(|line| line.starts_with("tocsin_connections_open"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_haproxy_the_client_rides_out_its_node_killed_with_exactly_the_acknowledged_set() {
+    let cluster = PgCluster::start().expect("PostgreSQL starts (cargo xtask setup installs it)");
+    let (a, b, c) = crate::cluster::three_nodes(&cluster).await;
+    let dir = tempfile::tempdir().expect("a directory for HAProxy");
+    let haproxy = Haproxy::start(&[a.addr(), b.addr(), c.addr()], dir.path())
+        .await
+        .expect("HAProxy starts in front of the nodes (cargo xtask setup installs it)");
+    let mut nodes = [a, b, c];
+    let marie = nodes[0].user("dupont", 0).clone();
+    let key = nodes[0].key("dupont").to_owned();
+    let mut client =
+        TestClient::sign_in(&haproxy.base_url(), &marie, ClientOptions::default()).await;
+    client.wait_connected(LONG).await;
+
+    // The firm's software, through HAProxy too: a publish whose node died before
+    // answering is retried with its idempotency key until one acknowledges it.
+    let api = Api::new(haproxy.base_url());
+    let (acked_tx, mut acked_rx) = tokio::sync::watch::channel(0usize);
+    let to = marie.stream();
+    let publisher = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        for n in 0..200 {
+            let mut request = email(&to, &format!("through haproxy #{n}"));
+            request.idempotency_key = Some(format!("haproxy-{n}"));
+            loop {
+                if let Some(response) = api.try_publish(&key, &request).await {
+                    acked.push(response.id);
+                    let _ = acked_tx.send(acked.len());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        acked
+    });
+    acked_rx
+        .wait_for(|n| *n >= 60)
+        .await
+        .expect("the publisher runs");
+
+    // The node HAProxy gave the client's socket to.
+    let mut holder = None;
+    for (index, node) in nodes.iter().enumerate() {
+        if open_connections(node).await >= 1.0 {
+            holder = Some(index);
+        }
+    }
+    let holder = holder.expect("one node holds the client's WebSocket");
+    nodes[holder].kill_hard().await;
+    let others: Vec<&Gateway> = (0..3).filter(|&i| i != holder).map(|i| &nodes[i]).collect();
+    poll_until(LONG, "the client back on another node", || async {
+        for node in &others {
+            if open_connections(node).await >= 1.0 {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+
+    let acked = tokio::time::timeout(LONG, publisher)
+        .await
+        .expect("publishing ends")
+        .expect("joins");
+    let received = client.collect(acked.len(), LONG).await;
+    let unique: BTreeSet<&String> = received.iter().collect();
+    assert_eq!(
+        unique.len(),
+        received.len(),
+        "no notification is surfaced twice"
+    );
+    let inbox: Vec<String> = client
+        .inbox()
+        .into_iter()
+        .map(|item| item.notification.id)
+        .collect();
+    assert_eq!(
+        inbox,
+        acked,
+        "the inbox holds exactly the acknowledged set, in order (HAProxy config {}, log:\n{})",
+        haproxy.config().display(),
+        haproxy.log_tail(30)
+    );
+    client.stop().await;
+}
