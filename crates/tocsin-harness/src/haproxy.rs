@@ -138,7 +138,7 @@ defaults
     timeout client 120s
     timeout server 120s
     timeout tunnel 1h
-    # A request whose node died before answering goes to another node.
+    # A connection to a node that just died (not yet marked down) goes to another.
     retries 3
     option redispatch
 frontend tocsin
