@@ -1,9 +1,9 @@
 //! Three gateway nodes behind Debian's HAProxy, configured as docs/OPERATIONS.md says
 //! (leastconn, no sticky sessions, health checks on `/readyz`), with the real client
 //! engine and a publisher that both know only HAProxy's address: the node holding the
-//! client's socket is SIGKILLed under a steady publisher; the client comes back
-//! through HAProxy on another node and ends with exactly the acknowledged set, in
-//! order, none twice.
+//! client's socket is SIGKILLed (a crash), or drained with SIGTERM (an administrator
+//! taking it out), under a steady publisher; the client comes back through HAProxy on
+//! another node and ends with exactly the acknowledged set, in order, none twice.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -39,8 +39,26 @@ async fn open_connections(gw: &Gateway) -> f64 {
         .sum()
 }
 
+/// How the client's node goes away.
+#[derive(Debug, Clone, Copy)]
+enum Leaves {
+    /// SIGKILL: no close frame, no drain.
+    Crash,
+    /// SIGTERM: its sockets close with 4000 (going away) and it exits once drained.
+    Drain,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_haproxy_the_client_rides_out_its_node_killed_with_exactly_the_acknowledged_set() {
+    rides_out(Leaves::Crash).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_haproxy_draining_the_clients_node_moves_it_to_another_without_loss() {
+    rides_out(Leaves::Drain).await;
+}
+
+async fn rides_out(leaves: Leaves) {
     let cluster = PgCluster::start().expect("PostgreSQL starts (cargo xtask setup installs it)");
     let (a, b, c) = crate::cluster::three_nodes(&cluster).await;
     let dir = tempfile::tempdir().expect("a directory for HAProxy");
@@ -89,7 +107,14 @@ async fn behind_haproxy_the_client_rides_out_its_node_killed_with_exactly_the_ac
         }
     }
     let holder = holder.expect("one node holds the client's WebSocket");
-    nodes[holder].kill_hard().await;
+    match leaves {
+        Leaves::Crash => nodes[holder].kill_hard().await,
+        Leaves::Drain => {
+            nodes[holder].terminate();
+            let status = nodes[holder].wait_exit(LONG).await;
+            assert!(status.success(), "a drained node exits cleanly: {status}");
+        }
+    }
     let others: Vec<&Gateway> = (0..3).filter(|&i| i != holder).map(|i| &nodes[i]).collect();
     poll_until(LONG, "the client back on another node", || async {
         for node in &others {
