@@ -156,6 +156,32 @@ impl TestClient {
         ids
     }
 
+    /// Waits for `acked.len()` notifications, then asserts none was surfaced twice and
+    /// the local inbox holds exactly `acked`, in order; `context` is added to a failure.
+    pub async fn assert_holds_exactly(
+        &mut self,
+        acked: &[String],
+        timeout: Duration,
+        context: &str,
+    ) {
+        let received = self.collect(acked.len(), timeout).await;
+        let unique: std::collections::BTreeSet<&String> = received.iter().collect();
+        assert_eq!(
+            unique.len(),
+            received.len(),
+            "no notification is surfaced twice{context}"
+        );
+        let inbox: Vec<String> = self
+            .inbox()
+            .into_iter()
+            .map(|item| item.notification.id)
+            .collect();
+        assert_eq!(
+            inbox, acked,
+            "the inbox holds exactly the acknowledged set, in order{context}"
+        );
+    }
+
     /// Everything in the local inbox, oldest first.
     pub fn inbox(&self) -> Vec<InboxItem> {
         let store = self.handle.local_store();

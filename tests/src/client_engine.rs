@@ -2,7 +2,6 @@
 //! gateway SIGKILL, a black-holed link and a sleep, replays offline actions exactly
 //! once, stops on refused credentials, and summarises a flood after an outage.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,7 +14,7 @@ use tocsin_client::policy::Toast;
 use tocsin_client::secrets::{MemoryStore, SecretStore};
 use tocsin_e2e::client::{ClientOptions, TestClient};
 use tocsin_e2e::proxy::Proxy;
-use tocsin_e2e::publisher::{critical_deadline, email, proposal};
+use tocsin_e2e::publisher::{RetryingPublisher, critical_deadline, email, proposal};
 use tocsin_e2e::{Gateway, GatewayOptions};
 use tocsin_protocol::Kind;
 use tocsin_protocol::frames::ProposalResponse;
@@ -38,55 +37,19 @@ async fn the_client_rides_out_a_gateway_sigkill_with_exactly_the_acknowledged_se
 
     // A publisher that, like the firm's software, retries a failed publish with the
     // same idempotency key until the gateway acknowledges it.
-    let api = gw.api();
-    let (acked_tx, mut acked_rx) = tokio::sync::watch::channel(0usize);
-    let to = marie.stream();
-    let publisher = tokio::spawn(async move {
-        let mut acked = Vec::new();
-        for n in 0..300 {
-            let mut request = email(&to, &format!("steady #{n}"));
-            request.idempotency_key = Some(format!("steady-{n}"));
-            loop {
-                let reply = api.try_publish(&key, &request).await;
-                if let Some(response) = reply {
-                    acked.push(response.id);
-                    let _ = acked_tx.send(acked.len());
-                    break;
-                }
-                // The gateway is down: retry at a steady pace, like a real publisher.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        acked
-    });
-    acked_rx
-        .wait_for(|n| *n >= 100)
-        .await
-        .expect("the publisher runs");
+    let mut publisher = RetryingPublisher::start(
+        gw.api(),
+        key,
+        marie.stream(),
+        "steady",
+        300,
+        Duration::from_millis(2),
+    );
+    publisher.wait_acknowledged(100, LONG).await;
     gw.kill_hard().await;
     gw.restart_on_same_port().await;
-    let acked = tokio::time::timeout(LONG, publisher)
-        .await
-        .expect("publishing ends")
-        .expect("joins");
-
-    let received = client.collect(acked.len(), LONG).await;
-    let unique: BTreeSet<&String> = received.iter().collect();
-    assert_eq!(
-        unique.len(),
-        received.len(),
-        "no notification is surfaced twice"
-    );
-    let inbox: Vec<String> = client
-        .inbox()
-        .into_iter()
-        .map(|item| item.notification.id)
-        .collect();
-    assert_eq!(
-        inbox, acked,
-        "the inbox holds exactly the acknowledged set, in order"
-    );
+    let acked = publisher.finish(LONG).await;
+    client.assert_holds_exactly(&acked, LONG, "").await;
     client.stop().await;
 }
 

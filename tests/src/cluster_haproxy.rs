@@ -5,12 +5,11 @@
 //! taking it out), under a steady publisher; the client comes back through HAProxy on
 //! another node and ends with exactly the acknowledged set, in order, none twice.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use tocsin_e2e::client::{ClientOptions, TestClient};
 use tocsin_e2e::http::Api;
-use tocsin_e2e::publisher::email;
+use tocsin_e2e::publisher::RetryingPublisher;
 use tocsin_e2e::{Gateway, poll_until};
 use tocsin_harness::haproxy::Haproxy;
 use tocsin_harness::postgres::PgCluster;
@@ -74,30 +73,15 @@ async fn rides_out(leaves: Leaves) {
 
     // The firm's software, through HAProxy too: a publish whose node died before
     // answering is retried with its idempotency key until one acknowledges it.
-    let api = Api::new(haproxy.base_url());
-    let (acked_tx, mut acked_rx) = tokio::sync::watch::channel(0usize);
-    let to = marie.stream();
-    let publisher = tokio::spawn(async move {
-        let mut acked = Vec::new();
-        for n in 0..200 {
-            let mut request = email(&to, &format!("through haproxy #{n}"));
-            request.idempotency_key = Some(format!("haproxy-{n}"));
-            loop {
-                if let Some(response) = api.try_publish(&key, &request).await {
-                    acked.push(response.id);
-                    let _ = acked_tx.send(acked.len());
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        acked
-    });
-    acked_rx
-        .wait_for(|n| *n >= 60)
-        .await
-        .expect("the publisher runs");
+    let mut publisher = RetryingPublisher::start(
+        Api::new(haproxy.base_url()),
+        key,
+        marie.stream(),
+        "through haproxy",
+        200,
+        Duration::from_millis(5),
+    );
+    publisher.wait_acknowledged(60, LONG).await;
 
     // The node HAProxy gave the client's socket to.
     let mut holder = None;
@@ -126,28 +110,12 @@ async fn rides_out(leaves: Leaves) {
     })
     .await;
 
-    let acked = tokio::time::timeout(LONG, publisher)
-        .await
-        .expect("publishing ends")
-        .expect("joins");
-    let received = client.collect(acked.len(), LONG).await;
-    let unique: BTreeSet<&String> = received.iter().collect();
-    assert_eq!(
-        unique.len(),
-        received.len(),
-        "no notification is surfaced twice"
-    );
-    let inbox: Vec<String> = client
-        .inbox()
-        .into_iter()
-        .map(|item| item.notification.id)
-        .collect();
-    assert_eq!(
-        inbox,
-        acked,
-        "the inbox holds exactly the acknowledged set, in order (HAProxy config {}, log:\n{})",
+    let acked = publisher.finish(LONG).await;
+    let context = format!(
+        " (HAProxy config {}, log:\n{})",
         haproxy.config().display(),
         haproxy.log_tail(30)
     );
+    client.assert_holds_exactly(&acked, LONG, &context).await;
     client.stop().await;
 }

@@ -185,6 +185,74 @@ impl ContinuousPublisher {
     }
 }
 
+/// The firm's software riding out a gateway restart: publishes `count` emails to
+/// `to`, one after another (`pause` apart), each retried with its idempotency key
+/// every 20 ms until a gateway acknowledges it.
+pub struct RetryingPublisher {
+    /// Acknowledged so far.
+    acknowledged: watch::Receiver<usize>,
+    /// The task; yields the acknowledged ids, in order.
+    task: JoinHandle<Vec<String>>,
+}
+
+impl RetryingPublisher {
+    /// Starts publishing; `label` names the notifications and their keys.
+    pub fn start(
+        api: Api,
+        key: String,
+        to: String,
+        label: &str,
+        count: usize,
+        pause: std::time::Duration,
+    ) -> Self {
+        let (count_tx, acknowledged) = watch::channel(0usize);
+        let label = label.to_owned();
+        let task = tokio::spawn(async move {
+            let mut acked = Vec::with_capacity(count);
+            for n in 0..count {
+                let mut request = email(&to, &format!("{label} #{n}"));
+                request.idempotency_key = Some(format!("{label}-{n}"));
+                loop {
+                    if let Some(response) = api.try_publish(&key, &request).await {
+                        acked.push(response.id);
+                        count_tx.send_replace(acked.len());
+                        break;
+                    }
+                    // No gateway answers: retry at a steady pace, like real software.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                tokio::time::sleep(pause).await;
+            }
+            acked
+        });
+        RetryingPublisher { acknowledged, task }
+    }
+
+    /// Waits until at least `count` publishes were acknowledged; panics after `timeout`.
+    pub async fn wait_acknowledged(&mut self, count: usize, timeout: std::time::Duration) {
+        let waited = tokio::time::timeout(timeout, self.acknowledged.wait_for(|n| *n >= count))
+            .await
+            .map(|result| result.is_ok());
+        match waited {
+            Ok(true) => {}
+            Ok(false) => panic!("the publisher task ended before {count} publishes"),
+            Err(_) => panic!(
+                "only {} of {count} publishes acknowledged within {timeout:?}",
+                *self.acknowledged.borrow()
+            ),
+        }
+    }
+
+    /// Waits for every publish to be acknowledged (panics after `timeout`); their ids,
+    /// in order.
+    pub async fn finish(self, timeout: std::time::Duration) -> Vec<String> {
+        tokio::time::timeout(timeout, self.task)
+            .await
+            .expect("publishing ends")
+            .expect("the publisher task did not panic")
+    }
+}
+
 /// A `system-notification` of `level` to `to` (an `error` one is critical by default).
 pub fn system(
     to: &str,
