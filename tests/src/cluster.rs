@@ -3,14 +3,16 @@
 //! device on another once and in order; what is not a notification crosses too (read
 //! sync, a disabled user's sockets closed everywhere); and a node killed with SIGKILL
 //! under a steady publisher loses nothing: its client resumes on another node and ends
-//! with exactly the acknowledged set, in offset order.
+//! with exactly the acknowledged set, in offset order; PostgreSQL itself restarted
+//! under a steady publisher: refused with 503 while down, every node ready again by
+//! itself, devices on the other nodes end with exactly the acknowledged set.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tocsin_e2e::publisher::{ContinuousPublisher, email};
+use tocsin_e2e::publisher::{ContinuousPublisher, RetryingPublisher, email};
 use tocsin_e2e::ws::as_delivered;
-use tocsin_e2e::{Gateway, GatewayOptions, STEP, WsClient, assert_consecutive};
+use tocsin_e2e::{Gateway, GatewayOptions, STEP, WsClient, assert_consecutive, poll_until};
 use tocsin_harness::postgres::PgCluster;
 use tocsin_protocol::frames::{ClientFrame, ServerFrame};
 
@@ -217,4 +219,64 @@ async fn a_node_cut_from_the_database_stops_acknowledging_and_its_clients_miss_n
     c.api()
         .publish_ok(c.key("dupont"), &email(&marie.stream(), "after"))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_a_steady_publisher_is_ridden_out_by_every_node() {
+    let mut cluster =
+        PgCluster::start().expect("PostgreSQL starts (cargo xtask setup installs it)");
+    let (a, b, c) = three_nodes(&cluster).await;
+    let paul = a.user("dupont", 1).clone();
+    let key = a.key("dupont").to_owned();
+    let token = a.api().login(&paul).await.access_token;
+    let (mut on_b, _, _) = WsClient::connect_ready(&b.ws_url(), &token, BTreeMap::new()).await;
+    let (mut on_c, _, _) = WsClient::connect_ready(&c.ws_url(), &token, BTreeMap::new()).await;
+    let mut publisher = RetryingPublisher::start(
+        a.api(),
+        key.clone(),
+        paul.stream(),
+        "through a restart",
+        150,
+        Duration::from_millis(10),
+    );
+    publisher
+        .wait_acknowledged(30, Duration::from_secs(60))
+        .await;
+
+    cluster.kill().expect("PostgreSQL is killed");
+    let refused = a
+        .api()
+        .publish(&key, &email(&paul.stream(), "while down"))
+        .await;
+    assert_eq!(
+        refused.status.as_u16(),
+        503,
+        "never a 2xx without a commit: {:?}",
+        refused.body
+    );
+    cluster
+        .restart()
+        .expect("PostgreSQL starts again after the crash");
+    let acknowledged = publisher.finish(Duration::from_secs(90)).await;
+    for (name, node) in [("A", &a), ("B", &b), ("C", &c)] {
+        let api = node.api();
+        poll_until(
+            Duration::from_secs(30),
+            &format!("node {name} ready again"),
+            || async { (api.get("/readyz").await.status.as_u16() == 200).then_some(()) },
+        )
+        .await;
+    }
+    for (name, device) in [("B", &mut on_b), ("C", &mut on_c)] {
+        let got = device
+            .recv_notifications(acknowledged.len(), Duration::from_secs(60))
+            .await;
+        let offsets: Vec<u64> = got.iter().map(|d| d.offset).collect();
+        assert_consecutive(&offsets, 1, &format!("the device on {name}"));
+        let ids: Vec<&str> = got.iter().map(|d| d.notification.id.as_str()).collect();
+        assert_eq!(
+            ids, acknowledged,
+            "the device on node {name} holds exactly the acknowledged set, in order"
+        );
+    }
 }
