@@ -18,24 +18,7 @@ const LONG: Duration = Duration::from_secs(60);
 
 /// How many WebSocket connections `gw` holds now, from its `/metrics`.
 async fn open_connections(gw: &Gateway) -> f64 {
-    let text = std::fs::read_to_string(gw.data_dir().join("config.toml")).expect("config");
-    let config: toml::Table = text.parse().expect("config parses");
-    let token = config["metrics"]["token"]
-        .as_str()
-        .expect("init writes a metrics token");
-    let Ok(response) = reqwest::Client::new()
-        .get(format!("http://{}/metrics", gw.addr()))
-        .bearer_auth(token)
-        .send()
-        .await
-    else {
-        return 0.0;
-    };
-    let body = response.text().await.unwrap_or_default();
-    body.lines()
-        .filter(|line| line.starts_with("tocsin_connections_open"))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+    gw.metric_total("tocsin_connections_open").await
 }
 
 /// How the client's node goes away.

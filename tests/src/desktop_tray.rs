@@ -198,12 +198,9 @@ async fn desktop_tray_menu_speaks_french_under_a_french_locale() {
     .await;
 }
 
-/// How many WebSocket connections the gateway has accepted so far (its log).
-fn connections(gw: &Gateway) -> usize {
-    gw.log_tail(100_000)
-        .lines()
-        .filter(|line| line.contains("WebSocket connected"))
-        .count()
+/// How many WebSocket connections the gateway has accepted so far (its metrics).
+async fn connections(gw: &Gateway) -> u64 {
+    gw.metric_total("tocsin_connects_total").await as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +228,7 @@ async fn desktop_waking_from_sleep_reconnects_at_once() {
         let tray = app.wait_tray(&session, 0, STEP).await?;
         wait_live(&tray, STEP).await?;
         poll("the first connection", STEP, async || {
-            Ok((connections(&gw) == 1).then_some(()))
+            Ok((connections(&gw).await == 1).then_some(()))
         })
         .await?;
 
@@ -239,7 +236,7 @@ async fn desktop_waking_from_sleep_reconnects_at_once() {
         // heartbeat would take tens of seconds to find a dead one). Woken until it
         // reconnects: the app may not have added its match rules for the first wake-up.
         poll("a reconnect on wake-up", STEP, async || {
-            if connections(&gw) >= 2 {
+            if connections(&gw).await >= 2 {
                 return Ok(Some(()));
             }
             system.prepare_for_sleep(false).await?;

@@ -67,6 +67,41 @@ impl Gateway {
             .unwrap_or_else(|err| panic!("{err:?}"))
     }
 
+    /// `GET /metrics` with the token `init` wrote into config.toml; `None` when the
+    /// gateway does not answer (a killed node).
+    pub async fn try_scrape_metrics(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.data_dir().join("config.toml")).ok()?;
+        let config: toml::Table = text.parse().ok()?;
+        let token = config.get("metrics")?.get("token")?.as_str()?.to_owned();
+        let response = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?;
+        response.text().await.ok()
+    }
+
+    /// `GET /metrics`, panicking when the gateway does not answer.
+    pub async fn scrape_metrics(&self) -> String {
+        self.try_scrape_metrics()
+            .await
+            .expect("the gateway answers /metrics with its token")
+    }
+
+    /// The sum of every series of metric `name` (all labels), 0 when the gateway does
+    /// not answer or has no such series.
+    pub async fn metric_total(&self, name: &str) -> f64 {
+        let text = self.try_scrape_metrics().await.unwrap_or_default();
+        text.lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    }
+
     /// The API key of `slug`.
     pub fn key(&self, slug: &str) -> &str {
         &self.tenant(slug).key

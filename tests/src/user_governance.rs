@@ -182,7 +182,7 @@ async fn disabling_closes_every_device_at_once_and_enabling_lets_them_back() {
 
     // Each refusal was counted: the disabled account's sign-in and token, the
     // publishing key's 403 and the unknown users' 404s.
-    let metrics = scrape(&gw).await;
+    let metrics = gw.scrape_metrics().await;
     for (series, at_least) in [
         (
             "tocsin_auth_failures_total{reason=\"disabled_account\"}",
@@ -204,24 +204,6 @@ async fn disabling_closes_every_device_at_once_and_enabling_lets_them_back() {
             .unwrap_or_else(|| panic!("{series} in {metrics}"));
         assert!(value >= at_least, "{series} = {value}");
     }
-}
-
-/// `GET /metrics` with the token `init` wrote.
-async fn scrape(gw: &Gateway) -> String {
-    let text = std::fs::read_to_string(gw.data_dir().join("config.toml")).expect("config");
-    let config: toml::Table = text.parse().expect("config parses");
-    let token = config["metrics"]["token"]
-        .as_str()
-        .expect("a metrics token");
-    reqwest::Client::new()
-        .get(format!("{}/metrics", gw.base_url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("the gateway answers")
-        .text()
-        .await
-        .expect("a body")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,9 +80,11 @@ impl SocketWriter {
     /// Says why in an `error` frame, then closes with `code`. Bounded in time: a peer
     /// that does not read gets its TCP connection dropped instead.
     pub async fn close(mut self, code: CloseCode, message: &str) {
-        let level_info = code.should_reconnect();
-        if level_info {
-            tracing::info!(
+        // An ordinary close (going away, a heartbeat missed, a slow consumer) is one
+        // line per connection at DEBUG, counted in `tocsin_disconnects_total{code}`; a
+        // refusal the client will not retry is worth a WARN.
+        if code.should_reconnect() {
+            tracing::debug!(
                 code = code.code(),
                 reason = code.name(),
                 message,
