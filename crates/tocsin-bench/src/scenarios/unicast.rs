@@ -1,5 +1,9 @@
 //! **unicast**: publish to individual users at rising rates until p99 > 100 ms.
 //!
+//! Each rate is measured [`REPEATS`] times in a row and the ramp decides on the
+//! median of them (by delivery p99): a single outlier — a checkpoint, the first
+//! seconds of a fresh process — once ended the ramp after its first step.
+//!
 //! N live users (one connection each) receive `user:<id>` notifications published
 //! round-robin with single `POST /v1/publish` requests over many keep-alive HTTP
 //! connections, as a firm's software does. Each step offers a fixed rate open-loop:
@@ -32,6 +36,8 @@ use crate::stats::Latencies;
 /// Requests in flight at most (and so keep-alive connections): enough for 60k/s at
 /// 15 ms each, without which a slow answer would throttle the offered rate.
 const IN_FLIGHT: usize = 1024;
+/// Steps measured per rate; the median one is reported and decides.
+const REPEATS: usize = 3;
 /// The delivery p99 past which the ramp stops.
 const STOP_P99_MS: f64 = 100.0;
 /// The target from the benchmark issue.
@@ -79,6 +85,7 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
         .param("users", users)
         .param("rates", &rates)
         .param("step_s", step_len.as_secs())
+        .param("repeats_per_rate", REPEATS)
         .param("in_flight", IN_FLIGHT)
         .param("runs", ctx.runs)
         .param("synchronous", "full");
@@ -165,7 +172,11 @@ async fn one_run(
 
     let mut steps = Vec::new();
     for &rate in rates {
-        let step = one_step(&bench, &publisher, &streams, &tally, rate, step_len).await?;
+        let mut repeats = Vec::with_capacity(REPEATS);
+        for _ in 0..REPEATS {
+            repeats.push(one_step(&bench, &publisher, &streams, &tally, rate, step_len).await?);
+        }
+        let step = median_step(repeats);
         let stop_here = step.delivery_p99_ms > STOP_P99_MS || step.achieved_per_s < rate * 0.8;
         steps.push(step);
         if stop_here {
@@ -183,6 +194,13 @@ async fn one_run(
         let _ = holder.await;
     }
     Ok((steps, batch))
+}
+
+/// The median of a rate's repeated steps, by delivery p99.
+fn median_step(mut repeats: Vec<Step>) -> Step {
+    repeats.sort_by(|a, b| a.delivery_p99_ms.total_cmp(&b.delivery_p99_ms));
+    let middle = repeats.len() / 2;
+    repeats.swap_remove(middle)
 }
 
 /// Sends `IN_FLIGHT` publishes at once so that the pool holds its connections.
@@ -399,5 +417,35 @@ impl Window {
                 / (ok.max(1) as f64),
             load_cpu: (load_after - self.load_cpu_s) / wall,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Step, median_step};
+
+    fn step(p99: f64) -> Step {
+        Step {
+            offered_per_s: 5_000.0,
+            achieved_per_s: 5_000.0,
+            deliveries_per_s: 5_000.0,
+            delivery_p50_ms: 2.0,
+            delivery_p99_ms: p99,
+            delivery_max_ms: p99,
+            http_p50_ms: 1.0,
+            http_p99_ms: p99,
+            errors: 0,
+            undelivered: 0,
+            out_of_order: 0,
+            gateway_cpu: 0.5,
+            gateway_cpu_us_per_publish: 100.0,
+            load_cpu: 0.3,
+        }
+    }
+
+    #[test]
+    fn one_outlier_among_the_repeats_does_not_decide() {
+        let median = median_step(vec![step(159.0), step(7.0), step(10.0)]);
+        assert_eq!(median.delivery_p99_ms, 10.0);
     }
 }
