@@ -156,13 +156,18 @@ impl Supervised {
         matches!(self.try_exited(), Ok(None))
     }
 
+    /// The process, while it was not reaped.
+    fn live_child(&mut self) -> Result<&mut Child> {
+        let name = &self.name;
+        self.child
+            .as_mut()
+            .with_context(|| format!("{name} was already reaped"))
+    }
+
     /// `Some(status)` once the process has exited (without waiting).
     pub fn try_exited(&mut self) -> Result<Option<ExitStatus>> {
-        let name = &self.name;
-        let child = self
-            .child
-            .as_mut()
-            .with_context(|| format!("{name} was already reaped"))?;
+        let name = self.name.clone();
+        let child = self.live_child()?;
         child
             .try_wait()
             .with_context(|| format!("cannot ask whether {name} exited"))
@@ -170,11 +175,8 @@ impl Supervised {
 
     /// Waits for the process to exit, failing after `timeout`.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        let name = &self.name;
-        let child = self
-            .child
-            .as_mut()
-            .with_context(|| format!("{name} was already reaped"))?;
+        let name = self.name.clone();
+        let child = self.live_child()?;
         let status = tokio::time::timeout(timeout, child.wait())
             .await
             .with_context(|| format!("{name} did not exit within {timeout:?}"))?
@@ -186,11 +188,8 @@ impl Supervised {
     /// Waits (without a limit: race it against something else) for the process to
     /// exit; at once when it already did.
     pub async fn exited(&mut self) -> Result<ExitStatus> {
-        let name = &self.name;
-        let child = self
-            .child
-            .as_mut()
-            .with_context(|| format!("{name} was already reaped"))?;
+        let name = self.name.clone();
+        let child = self.live_child()?;
         child
             .wait()
             .await
