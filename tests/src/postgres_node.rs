@@ -2,7 +2,8 @@
 //! (a throwaway cluster per test): what SQLite promises holds — a 2xx publish is
 //! committed and survives SIGKILL, replayed once and in order — and a database that
 //! goes away is answered with a clear 503 (never a 2xx without a commit), readiness
-//! says so, and the same gateway process recovers by itself once it is back.
+//! says so, and the same gateway process recovers by itself once it is back; a link
+//! that goes silent in the middle of a batch gets every publish in flight a 503.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -128,4 +129,64 @@ async fn a_database_restart_is_a_clear_503_and_the_node_recovers_by_itself() {
         [before.id.as_str(), after.id.as_str()],
         "nothing else was delivered"
     );
+}
+
+/// A link to the database that stops answering in the middle of the writer's
+/// batches (black-holed by a proxy, not refused): every publish in flight then is
+/// answered 503 with what to do — none is a 500, none a 2xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_in_flight_when_the_database_stops_answering_are_all_503() {
+    let cluster = PgCluster::start().expect("PostgreSQL starts (cargo xtask setup installs it)");
+    let url = cluster
+        .create_database("tocsin")
+        .expect("the database can be created");
+    let proxy = tocsin_e2e::proxy::Proxy::start(format!("127.0.0.1:{}", cluster.port())).await;
+    let through_proxy = url.replace(&format!("127.0.0.1:{}", cluster.port()), &proxy.addr);
+    let gw = Gateway::start(GatewayOptions {
+        database: Some(through_proxy),
+        ..GatewayOptions::with_tenants(&[("dupont", &["marie"])])
+    })
+    .await;
+    let key = gw.key("dupont").to_owned();
+    let marie = gw.user("dupont", 0).clone();
+    let api = gw.api();
+    // Sixteen publishers back to back keep the writer inside a transaction nearly
+    // all the time, so the cut lands in the middle of a batch.
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let publishers: Vec<_> = (0..16)
+        .map(|p| {
+            let (api, key, to) = (api.clone(), key.clone(), marie.stream());
+            let acknowledged = acknowledged.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                loop {
+                    n += 1;
+                    let reply = api.publish(&key, &email(&to, &format!("p{p} #{n}"))).await;
+                    if reply.status.as_u16() != 201 {
+                        return (reply.status.as_u16(), reply.body.to_string());
+                    }
+                    acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    poll_until(Duration::from_secs(30), "publishes flowing", || async {
+        (acknowledged.load(std::sync::atomic::Ordering::SeqCst) >= 200).then_some(())
+    })
+    .await;
+    proxy.freeze();
+    for publisher in publishers {
+        let (status, body) = tokio::time::timeout(Duration::from_secs(60), publisher)
+            .await
+            .expect("every publish in flight is answered")
+            .expect("joins");
+        assert_eq!(
+            status, 503,
+            "a publish in flight when the database stopped answering: {body}"
+        );
+        assert!(
+            body.contains("retry"),
+            "the refusal says what to do: {body}"
+        );
+    }
 }

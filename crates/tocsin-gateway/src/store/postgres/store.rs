@@ -120,9 +120,15 @@ impl PgStore {
         self.writer
             .send(make(reply))
             .map_err(|_| StoreError::Internal("the storage writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Internal("the storage writer dropped a request".into()))?
+        // The writer drops a request unanswered only when it gave up its batch after
+        // COMMIT_TIMEOUT (the database stopped answering in the middle of it): a 503
+        // like the rest of that batch, not a 500.
+        answer.await.map_err(|_| {
+            StoreError::Unreachable(format!(
+                "the database did not answer within {} s: this may or may not have been stored; retry in a moment (a publish with the same idempotency key is stored once)",
+                super::writer::COMMIT_TIMEOUT.as_secs()
+            ))
+        })?
     }
 
     async fn action(

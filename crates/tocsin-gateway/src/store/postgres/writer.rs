@@ -30,7 +30,7 @@ use crate::store::{
 use tocsin_protocol::StreamName;
 
 /// The longest a batch may take before its callers are answered 503.
-const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The most commands applied in one transaction.
 const MAX_COMMANDS_PER_COMMIT: usize = 512;
