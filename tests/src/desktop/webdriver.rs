@@ -31,8 +31,6 @@ const DRIVER_TIMEOUT: Duration = Duration::from_secs(20);
 const SESSION_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long one command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the `wait_*` helpers ask again.
-const POLL: Duration = Duration::from_millis(100);
 
 /// The `tauri-driver` binary: on `PATH`, else `~/.cargo/bin/tauri-driver`.
 pub fn tauri_driver_binary() -> Option<PathBuf> {
@@ -341,31 +339,21 @@ impl WebDriver {
         .await
     }
 
-    /// Calls `probe` every 100 ms until it returns `Some`, up to `timeout`. Errors from
-    /// `probe` (a stale element while the UI re-renders) are retried; the last one is
-    /// reported when time runs out, with `what`.
+    /// Calls `probe` until it returns `Some`, up to `timeout` (the harness's `poll`:
+    /// errors from `probe`, a stale element while the UI re-renders, are retried and
+    /// the last one reported), with a screenshot of the screen when time runs out.
     pub async fn wait_until<T>(
         &self,
         what: &str,
         timeout: Duration,
         mut probe: impl AsyncFnMut(&WebDriver) -> Result<Option<T>>,
     ) -> Result<T> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last_error = None;
-        loop {
-            match probe(self).await {
-                Ok(Some(value)) => return Ok(value),
-                Ok(None) => {}
-                Err(err) => last_error = Some(err),
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let last = last_error
-                    .map(|err| format!("; last error: {err:#}"))
-                    .unwrap_or_default();
+        match tocsin_harness::desktop::wait::poll(what, timeout, async || probe(self).await).await {
+            Ok(value) => Ok(value),
+            Err(err) => {
                 let shot = self.failure_screenshot().await;
-                bail!("waited {timeout:?} for {what}, in vain{last}; {shot}");
+                Err(err.context(shot))
             }
-            tokio::time::sleep(POLL).await;
         }
     }
 
