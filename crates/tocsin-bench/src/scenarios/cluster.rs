@@ -83,15 +83,12 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
         .param("burst_broadcasts", burst)
         .param("runs", ctx.runs);
     // The cluster's database: the run's (`--database postgres`) or one of its own.
-    let own;
     let cluster = match &ctx.postgres {
         Some(cluster) => cluster.clone(),
-        None => {
-            own = Arc::new(tocsin_harness::postgres::PgCluster::start().context(
-                "the cluster scenario needs PostgreSQL (cargo xtask setup installs it)",
-            )?);
-            own.clone()
-        }
+        None => Arc::new(
+            tocsin_harness::postgres::PgCluster::start()
+                .context("the cluster scenario needs PostgreSQL (cargo xtask setup installs it)")?,
+        ),
     };
     let mut runs = Vec::new();
     for run in 0..ctx.runs {
@@ -160,8 +157,8 @@ async fn one_run(
 }
 
 /// Opens `clients` sessions spread over `nodes`, publishes on the first node: one
-/// warm-up broadcast, [`RATE`]/s for `duration`, then `burst` as fast as it takes them
-/// (none when 0). The sessions are closed at the end.
+/// warm-up broadcast, [`RATE`]/s for `duration`, then `burst` as fast as it takes them.
+/// The sessions are closed at the end.
 async fn steps(
     label: &str,
     nodes: &[&BenchGateway],
@@ -181,16 +178,14 @@ async fn steps(
     let publisher = Publisher::new(&nodes[0].base_url(), &nodes[0].key)?;
     let mut sequence = 0;
     let mut steps = Vec::new();
-    let mut paces = vec![
+    let paces = [
         Pace::Burst { count: 1 },
         Pace::Rate {
             per_second: RATE,
             duration,
         },
+        Pace::Burst { count: burst },
     ];
-    if burst > 0 {
-        paces.push(Pace::Burst { count: burst });
-    }
     for (index, pace) in paces.into_iter().enumerate() {
         let live = clients as u64 - tally.counts().closed;
         let mut step = step::run(&pids, &publisher, &tally, live, pace, &mut sequence).await?;
