@@ -1,0 +1,16 @@
+// Builds dist/: the ESM entry points for bundlers (readable, with source maps), a
+// minified copy of each for pages that import it straight from a <script type="module">
+// (the examples and the browser tests do), and the .d.ts files from tsc.
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+
+import { build } from "esbuild";
+
+export const ENTRIES = { index: "src/index.ts" };
+
+rmSync("dist", { recursive: true, force: true });
+const common = { bundle: true, format: "esm", target: "es2022", platform: "browser", sourcemap: true, logLevel: "warning" };
+await build({ ...common, entryPoints: ENTRIES, outdir: "dist" });
+await build({ ...common, entryPoints: ENTRIES, outdir: "dist", minify: true, entryNames: "[name].min" });
+execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
+console.log("built dist/");
