@@ -50,6 +50,8 @@ export interface EngineEvents {
   /** A queued action got its final answer. */
   action: ActionResult;
   caughtUp: void;
+  /** A change was written to the store (follower tabs apply the same change to their copy). */
+  commit: Commit;
 }
 
 export interface EngineOptions {
@@ -158,6 +160,7 @@ export class Engine {
         if (value === undefined) delete this.meta[key];
         else this.meta[key] = value;
       }
+      this.events.emit("commit", change);
     });
     this.#chain = run.catch(() => undefined);
     return run;
@@ -269,21 +272,21 @@ export class Engine {
   // ---- the user's actions -------------------------------------------------------
 
   /** Marks notifications read here at once, and on the gateway (now or when back online). */
-  async markRead(ids: readonly string[]): Promise<void> {
+  async markRead(ids: readonly string[], id = newId()): Promise<void> {
     await this.load();
     const changed = this.inbox.markRead(ids);
     if (changed.length === 0) return;
     // The gateway takes at most 500 ids per action.
     const frames: ActionFrame[] = [];
     for (let i = 0; i < changed.length; i += 500) {
-      frames.push({ type: "mark_read", id: newId(), notification_ids: changed.slice(i, i + 500).map((item) => item.notification.id) });
+      frames.push({ type: "mark_read", id: i === 0 ? id : newId(), notification_ids: changed.slice(i, i + 500).map((item) => item.notification.id) });
     }
     await this.#queue(frames, { put: changed });
     this.events.emit("read", { ids: changed.map((item) => item.notification.id) });
   }
 
   /** Marks read everything the user has seen (of `kind` if given): what arrives later stays unread. */
-  async markAllRead(kind?: Kind | string): Promise<void> {
+  async markAllRead(kind?: Kind | string, id = newId()): Promise<void> {
     await this.load();
     const upTo = this.#seen();
     const changed = this.inbox.list({ unreadOnly: true, ...(kind ? { kind } : {}) }).filter((item) => {
@@ -291,32 +294,32 @@ export class Engine {
       return seen !== undefined && seen.epoch === item.epoch && item.offset <= seen.offset;
     });
     for (const item of changed) item.read = true;
-    const frame: ActionFrame = { type: "mark_all_read", id: newId(), up_to: upTo, ...(kind ? { kind: kind as Kind } : {}) };
+    const frame: ActionFrame = { type: "mark_all_read", id, up_to: upTo, ...(kind ? { kind: kind as Kind } : {}) };
     await this.#queue([frame], { put: changed });
     this.events.emit("read", { ids: changed.map((item) => item.notification.id) });
   }
 
   /** Accepts or rejects a proposal; the answer comes as an `action` event and in {@link Inbox.proposals}. */
-  async respond(proposalId: string, response: ProposalResponse): Promise<string> {
+  async respond(proposalId: string, response: ProposalResponse, id = newId()): Promise<string> {
     await this.load();
-    const frame: ActionFrame = { type: "proposal_respond", id: newId(), proposal_id: proposalId, response };
-    this.inbox.answers.set(proposalId, { response, state: "sending" });
-    await this.#queue([frame], {});
+    const frame: ActionFrame = { type: "proposal_respond", id, proposal_id: proposalId, response };
+    if (!this.outbox.entries.some((e) => e.frame.id === id)) this.inbox.answers.set(proposalId, { response, state: "sending" });
+    await this.#queue([frame], { meta: this.inbox.meta() });
     return frame.id;
   }
 
   /** Takes deadline alerts in ("Pris en compte"). */
-  async acknowledge(ids: readonly string[]): Promise<string> {
+  async acknowledge(ids: readonly string[], id = newId()): Promise<string> {
     await this.load();
-    const frame: ActionFrame = { type: "acknowledge", id: newId(), notification_ids: [...ids] };
+    const frame: ActionFrame = { type: "acknowledge", id, notification_ids: [...ids] };
     await this.#queue([frame], {});
     return frame.id;
   }
 
   /** Records that notifications were shown as browser notifications (the deadline audit trail). */
-  async shown(ids: readonly string[]): Promise<void> {
+  async shown(ids: readonly string[], id = newId()): Promise<void> {
     await this.load();
-    await this.#queue([{ type: "shown", id: newId(), notification_ids: [...ids] }], {});
+    await this.#queue([{ type: "shown", id, notification_ids: [...ids] }], {});
   }
 
   /** Tells the conversation's other members the user is (or stopped) typing. Live only: false when not connected. */
@@ -371,7 +374,7 @@ export class Engine {
 
   async #queue(frames: ActionFrame[], change: Commit): Promise<void> {
     const now = this.clock.now();
-    const entries = frames.map((frame) => this.outbox.add(frame, now));
+    const entries = frames.flatMap((frame) => this.outbox.add(frame, now) ?? []);
     await this.commit({ ...change, outboxPut: entries });
     this.events.emit("change", undefined);
     this.#session?.pump();

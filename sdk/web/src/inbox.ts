@@ -7,6 +7,7 @@
  */
 
 import type { Acknowledgement, ClosedDeadline, Kind, Position, Retraction } from "./protocol/index.js";
+import type { Commit } from "./storage.js";
 import type { AnyNotification, InboxItem, ProposalView } from "./types.js";
 
 /** A `read_all` with `up_to`: everything at or before `offset` in that epoch, of `kind` if set. */
@@ -16,6 +17,9 @@ export interface ReadMark {
   offset: number;
   kind?: string;
 }
+
+/** The meta records the inbox owns (see {@link Inbox.meta}). */
+const INBOX_META = ["readMarks", "retracted", "acknowledgements", "closedDeadlines", "answers"];
 
 /** How many retracted ids are remembered (60 days of retractions, generously). */
 const RETRACTED_MEMORY = 10_000;
@@ -45,6 +49,29 @@ export class Inbox {
     for (const id of this.retracted) this.#retractedSet.add(id);
     for (const ack of (meta.acknowledgements as Acknowledgement[] | undefined) ?? []) this.acknowledgements.set(ack.deadline_id, ack);
     for (const closed of (meta.closedDeadlines as ClosedDeadline[] | undefined) ?? []) this.closedDeadlines.set(closed.deadline_id, closed);
+    this.answers.clear();
+    for (const [id, answer] of Object.entries((meta.answers as Record<string, ProposalView["answer"]> | undefined) ?? {})) {
+      if (answer) this.answers.set(id, answer);
+    }
+  }
+
+  /**
+   * Applies a change another tab's engine wrote (a follower tab mirrors the leader's
+   * inbox this way: the same changes, in the same order, as the store received).
+   */
+  applyCommit(change: Commit): void {
+    for (const id of change.remove ?? []) {
+      const item = this.items.get(id);
+      if (item) this.#slots.delete(slot(item.stream, item.epoch, item.offset));
+      this.items.delete(id);
+    }
+    for (const item of change.put ?? []) this.#index(item);
+    if (change.meta && INBOX_META.some((key) => key in change.meta!)) {
+      this.#retractedSet.clear();
+      this.acknowledgements.clear();
+      this.closedDeadlines.clear();
+      this.restore([], { ...this.meta(), ...change.meta });
+    }
   }
 
   clear(): void {
@@ -205,6 +232,7 @@ export class Inbox {
       retracted: this.retracted,
       acknowledgements: [...this.acknowledgements.values()],
       closedDeadlines: [...this.closedDeadlines.values()],
+      answers: Object.fromEntries(this.answers),
     };
   }
 

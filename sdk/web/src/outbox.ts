@@ -76,8 +76,12 @@ export class Outbox {
     this.#inFlight.clear();
   }
 
-  /** Queues an action; returns the entry to persist. */
-  add(frame: ActionFrame, now: number): OutboxEntry {
+  /**
+   * Queues an action; returns the entry to persist, or `undefined` when that id is
+   * already queued (a follower tab resending a call the previous leader had taken).
+   */
+  add(frame: ActionFrame, now: number): OutboxEntry | undefined {
+    if (this.entries.some((e) => e.frame.id === frame.id)) return undefined;
     this.#seq += 1;
     const entry = { seq: this.#seq, frame, queuedAt: now };
     this.entries.push(entry);

@@ -297,11 +297,11 @@ export class Session {
     const { outcome, entry } = engine.outbox.answer(id, ok, error, engine.clock.now());
     if (outcome === "retry") return this.pump();
     if (outcome !== "done" || !entry) return;
-    await engine.commit({ outboxRemove: [entry.seq] });
     if (entry.frame.type === "proposal_respond") {
       engine.inbox.answers.set(entry.frame.proposal_id, { response: entry.frame.response, state: ok ? "done" : "failed", ...(error ? { error } : {}) });
-      engine.events.emit("change", undefined);
     }
+    await engine.commit({ outboxRemove: [entry.seq], ...(entry.frame.type === "proposal_respond" ? { meta: engine.inbox.meta() } : {}) });
+    engine.events.emit("change", undefined);
     engine.events.emit("action", { id, type: entry.frame.type, ok, ...(data !== undefined ? { data } : {}), ...(error ? { error } : {}) });
   }
 
