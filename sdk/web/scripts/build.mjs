@@ -6,10 +6,11 @@ import { rmSync } from "node:fs";
 
 import { build } from "esbuild";
 
-export const ENTRIES = { index: "src/index.ts" };
+export const ENTRIES = { index: "src/index.ts", react: "src/react/index.ts" };
 
 rmSync("dist", { recursive: true, force: true });
-const common = { bundle: true, format: "esm", target: "es2022", platform: "browser", sourcemap: true, logLevel: "warning" };
+// React is the host app's: never bundled.
+const common = { bundle: true, external: ["react"], format: "esm", target: "es2022", platform: "browser", sourcemap: true, logLevel: "warning" };
 await build({ ...common, entryPoints: ENTRIES, outdir: "dist" });
 await build({ ...common, entryPoints: ENTRIES, outdir: "dist", minify: true, entryNames: "[name].min" });
 execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
