@@ -15,11 +15,13 @@
 //! - [`bundle`]: `cargo xtask bundle`, the .deb with the app, the gateway and its
 //!   systemd unit.
 //! - [`bench`]: `cargo xtask bench`, the benchmarks (crates/tocsin-bench).
+//! - [`gen_types`]: `cargo xtask gen-types`, the web SDK's TypeScript protocol types.
 
 mod advisories;
 mod bench;
 mod bundle;
 mod demo;
+mod gen_types;
 mod pipeline;
 mod process;
 mod setup;
@@ -56,6 +58,8 @@ enum Command {
     Bundle(bundle::BundleArgs),
     /// Benchmark the release gateway and desktop app (docs/BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Write sdk/web/src/protocol/ from tocsin-protocol's types (`--check`: only compare).
+    GenTypes(gen_types::GenTypesArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Bundle(args) => bundle::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::GenTypes(args) => gen_types::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the one command the README gives and CI runs.
 //!
 //! Steps, in order, stopping at the first failure: setup, the panel's type check and
-//! unit tests, its build (the desktop crate embeds it), `cargo fmt --check`, clippy
+//! unit tests, its build (the desktop crate embeds it), the check that the web SDK's
+//! generated protocol types are current, `cargo fmt --check`, clippy
 //! with warnings denied, the advisory check of Cargo.lock (cargo-deny, offline, against
 //! a RustSec snapshot: see `deny.toml`), build every binary, doc tests, the real
 //! keyring test, nextest. The binaries are built first, into the one default target
@@ -13,7 +14,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::process::{self, cargo, run_step};
-use crate::{advisories, setup, ui};
+use crate::{advisories, gen_types, setup, ui};
 
 /// The environment variable that tells the end-to-end tests which gateway binary to run.
 pub const GATEWAY_BIN_ENV: &str = tocsin_harness::env::GATEWAY_BIN;
@@ -28,7 +29,7 @@ pub struct TestArgs {
     /// Skip installing system packages and cargo tools.
     #[arg(long)]
     no_setup: bool,
-    /// Skip the fmt and clippy checks.
+    /// Skip the generated-types, fmt and clippy checks.
     #[arg(long)]
     quick: bool,
 }
@@ -43,6 +44,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     ui::build()?;
     if !args.quick {
+        gen_types::check()?;
         run_step("fmt", &mut cargo(["fmt", "--all", "--", "--check"]))?;
         run_step(
             "clippy",

@@ -51,6 +51,7 @@ pub struct DeadlineRequest {
 
 /// Where a deadline stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineStatus {
@@ -171,6 +172,7 @@ pub struct EscalationView {
 
 /// Who took a deadline in, when, from which device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Acknowledgement {
     /// The firm's id of the deadline (`deadline_id` of its alerts).
@@ -262,6 +264,7 @@ pub enum CancelReason {
 /// A deadline that was closed (`DELETE /v1/deadlines/{id}`): nothing more is raised for
 /// it, and nobody needs to acknowledge it any more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClosedDeadline {
     /// The firm's id (`deadline_id` of its alerts).

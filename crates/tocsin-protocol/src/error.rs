@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// A machine-readable error code. New codes may be added; clients treat an unknown
 /// code like `internal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -34,7 +35,9 @@ pub enum ErrorCode {
     Unsupported,
     /// A code this build does not know (sent by a newer gateway): handled like
     /// `internal`, instead of failing to read the whole error or frame.
+    /// Not in TypeScript: the gateway never sends it (the SDK handles unknown codes).
     #[serde(other)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     Unknown,
 }
 
@@ -60,6 +63,7 @@ impl ErrorCode {
 
 /// The body of every HTTP error and the `error` of a failed action result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The stable code.

@@ -20,6 +20,7 @@ pub const MAX_ACTION_ID_LEN: usize = 64;
 
 /// A frame sent by a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// First-frame authentication, for clients that cannot set an `Authorization`
@@ -42,6 +43,9 @@ pub enum ClientFrame {
         /// the gateway sends a `retracted` frame in place of a retracted notification
         /// only to clients that list `retract`; older ones get a content-free notice.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        // `optional_fields` marks only `Option`s `?`; a type of its own makes ts-rs
+        // read `default` + `skip_serializing_if` and mark this one too.
+        #[cfg_attr(feature = "ts", ts(type = "Array<string>"))]
         features: Vec<String>,
     },
     /// Mark notifications read for this user on every device.
@@ -159,6 +163,7 @@ impl ClientFrame {
 
 /// An answer to a proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalResponse {
     /// Accept the appointment.
@@ -169,6 +174,7 @@ pub enum ProposalResponse {
 
 /// A frame sent by the gateway.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The answer to `hello`: who the client is and where each stream stands.
@@ -255,6 +261,8 @@ pub enum ServerFrame {
         ok: bool,
         /// Action-specific data on success.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        // Each action's own shape: the SDK reads it per action, from `unknown`.
+        #[cfg_attr(feature = "ts", ts(type = "unknown"))]
         data: Option<serde_json::Value>,
         /// What was wrong, on failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,13 +290,15 @@ pub enum ServerFrame {
         stream: StreamName,
     },
     /// A frame type from a newer gateway: clients ignore it (forward compatible).
-    /// Never sent.
+    /// Never sent, so not in TypeScript.
     #[serde(other)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     Unknown,
 }
 
 /// The `welcome` frame's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Welcome {
     /// This connection's id, for logs on both sides.
     pub connection_id: String,
@@ -310,6 +320,7 @@ pub struct Welcome {
 
 /// One retracted notification in a [`ServerFrame::Retracted`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Retraction {
     /// The notification's id.
     pub notification_id: String,
@@ -343,6 +354,7 @@ pub mod features {
 
 /// One subscribed stream in `welcome` (or in a `join` result).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StreamStatus {
     /// The stream.
     pub stream: StreamName,
@@ -361,6 +373,7 @@ pub struct StreamStatus {
 
 /// Limits in force on this connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Limits {
     /// The gateway pings this often; the client should too.
     pub heartbeat_interval_ms: u64,

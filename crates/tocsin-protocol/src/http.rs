@@ -14,6 +14,7 @@ pub const MAX_HISTORY_LIMIT: u32 = 500;
 
 /// A user as the API shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// The user's id (`user:<id>` is their stream).
@@ -32,6 +33,7 @@ pub struct UserInfo {
 
 /// `POST /v1/auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// The account's email.
@@ -44,6 +46,7 @@ pub struct LoginRequest {
 
 /// `POST /v1/auth/refresh`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     /// The current refresh token; it is replaced by the one in the answer.
@@ -52,6 +55,7 @@ pub struct RefreshRequest {
 
 /// `POST /v1/auth/logout`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogoutRequest {
     /// The refresh token of the device session to end.
@@ -60,6 +64,7 @@ pub struct LogoutRequest {
 
 /// The answer to login and refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// A short-lived JWT for `Authorization: Bearer`.
@@ -164,6 +169,7 @@ pub struct BatchPublishResponse {
 
 /// One item of `GET /v1/history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryItem {
     /// Its offset in the stream.
@@ -176,6 +182,7 @@ pub struct HistoryItem {
 
 /// The answer to `GET /v1/history?stream=…&after=…&limit=…`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryResponse {
     /// The stream.
@@ -195,6 +202,7 @@ pub struct HistoryResponse {
 
 /// The answer to `GET /v1/unread`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnreadResponse {
     /// All unread notifications.

@@ -14,6 +14,8 @@
 //! - [`http`]: request and response bodies of the HTTP API under `/v1`.
 //! - [`error`]: stable error codes shared by HTTP answers and action results.
 //! - `openapi` (feature `openapi`): the JSON Schemas of the hand-written serde forms.
+//! - [`ts`] (feature `ts`): the TypeScript declarations of the wire types, for the web
+//!   SDK (`cargo xtask gen-types`).
 
 pub mod audit;
 pub mod close;
@@ -27,6 +29,8 @@ pub mod notification;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod stream;
+#[cfg(feature = "ts")]
+pub mod ts;
 
 pub use close::CloseCode;
 pub use error::{ErrorBody, ErrorCode};

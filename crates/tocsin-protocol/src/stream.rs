@@ -127,10 +127,26 @@ impl<'de> Deserialize<'de> for StreamName {
     }
 }
 
+/// A stream name is a string on the wire (`user:42`), and so in TypeScript.
+#[cfg(feature = "ts")]
+impl ts_rs::TS for StreamName {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn name(_: &ts_rs::Config) -> String {
+        "string".to_owned()
+    }
+
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}
+
 /// A place in a stream: the last offset a client holds, in a given epoch.
 ///
 /// Offset 0 means "nothing yet" (the stream's first notification has offset 1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Position {
     /// The stream's epoch the offset belongs to.

@@ -25,6 +25,7 @@ pub const MAX_BODY_LEN: usize = 8 * 1024;
 
 /// A stored notification as clients see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     /// Stable, globally unique id (a UUIDv7): clients de-duplicate by it.
@@ -57,6 +58,7 @@ impl Notification {
 
 /// How insistently a client should show a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
@@ -73,6 +75,7 @@ pub enum Urgency {
 /// Every notification kind. The first seven are stored and replayed; the last three
 /// are ephemeral: delivered live only, never stored, never replayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -157,7 +160,7 @@ impl Kind {
 /// The kind of a notification together with its typed data: `kind` and `data` on the
 /// wire. Reading is forward compatible (see [`wire`]): a kind this build does not
 /// know, or data of a known kind it cannot type, becomes [`NotificationData::Unknown`]
-/// and is written back exactly as read.
+/// and is written back exactly as read. Its TypeScript form is in `crate::ts`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotificationData {
     /// See [`EmailReceived`].
@@ -271,6 +274,7 @@ impl NotificationData {
 
 /// `email-received`: new mail, linked to a dossier when the mail monitor knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailReceived {
     /// The mail's subject.
@@ -288,12 +292,14 @@ pub struct EmailReceived {
     pub has_attachments: bool,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// What happened to a dossier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DossierAction {
@@ -309,6 +315,7 @@ pub enum DossierAction {
 
 /// `dossier-updated`: a change to a case file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DossierUpdated {
     /// The dossier number, e.g. `2026-0142`.
@@ -329,12 +336,14 @@ pub struct DossierUpdated {
     pub document_name: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// How close a procedural deadline is (≤ 1 day critical, ≤ 2 urgent, ≤ 3 warning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineUrgency {
@@ -350,6 +359,7 @@ pub enum DeadlineUrgency {
 
 /// `deadline-alert`: a procedural deadline approaches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadlineAlert {
     /// The firm's own id of the deadline.
@@ -380,6 +390,8 @@ pub struct DeadlineAlert {
     pub reminder: Option<String>,
     /// Sent after its planned time (the gateway was down then).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    // Left out when false: see `ClientFrame::Hello`'s `features` for why the type.
+    #[cfg_attr(feature = "ts", ts(type = "boolean"))]
     pub late: bool,
     /// For an escalation: who has not acknowledged it (the owner) and which step
     /// (1: the backup, 2: the partners).
@@ -387,12 +399,14 @@ pub struct DeadlineAlert {
     pub escalation: Option<Escalation>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// The escalation part of a `deadline-alert` sent to someone other than the owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Escalation {
     /// 1: to the backup (else the partners); 2: to the partners.
@@ -405,6 +419,7 @@ pub struct Escalation {
 
 /// The level of a system notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SystemLevel {
@@ -420,6 +435,7 @@ pub enum SystemLevel {
 
 /// `system-notification`: a notice from the firm's systems or the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SystemNotification {
     /// Its level.
@@ -429,12 +445,14 @@ pub struct SystemNotification {
     pub code: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// `proposal-created`: an appointment proposal a lawyer can accept or reject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProposalCreated {
     /// The proposal's id (unique per firm); `proposal_respond` names it.
@@ -457,12 +475,14 @@ pub struct ProposalCreated {
     pub dossier_number: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// The state of a proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
@@ -503,6 +523,7 @@ impl ProposalStatus {
 
 /// `proposal-status-changed`: a proposal was answered or withdrawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProposalStatusChanged {
     /// The proposal's id.
@@ -517,12 +538,14 @@ pub struct ProposalStatusChanged {
     pub conversation_id: Option<String>,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// `conversation-message`: a message in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationMessage {
     /// The conversation.
@@ -536,12 +559,14 @@ pub struct ConversationMessage {
     pub excerpt: String,
     /// Fields not listed here, kept as sent (see [`Extra`]).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Extra,
 }
 
 /// `typing-indicator` (ephemeral): someone is typing in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TypingIndicator {
     /// The conversation.
@@ -554,6 +579,7 @@ pub struct TypingIndicator {
 
 /// A presence state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
@@ -569,6 +595,7 @@ pub enum Presence {
 
 /// `user-status` (ephemeral): someone's presence changed; sent to their firm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserStatus {
     /// Whose presence.
@@ -579,6 +606,7 @@ pub struct UserStatus {
 
 /// `message-read` (ephemeral): a read receipt in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageRead {
     /// The conversation.
