@@ -9,7 +9,9 @@
 //! - [`setup`]: system packages (apt) and cargo tools the build and tests need.
 //! - [`pipeline`]: `cargo xtask test`, the one command CI and the README give.
 //! - [`advisories`]: its advisory check of Cargo.lock (cargo-deny, offline).
+//! - [`npm`]: the Node.js packages' install and scripts, shared by the two below.
 //! - [`ui`]: installing, checking and building the panel's front end (`ui/`).
+//! - [`sdk`]: checking, testing, measuring and building the web SDK (`sdk/web/`).
 //! - [`demo`]: `cargo xtask demo`, a real gateway, the desktop app and a terminal
 //!   listener.
 //! - [`bundle`]: `cargo xtask bundle`, the .deb with the app, the gateway and its
@@ -22,8 +24,10 @@ mod bench;
 mod bundle;
 mod demo;
 mod gen_types;
+mod npm;
 mod pipeline;
 mod process;
+mod sdk;
 mod setup;
 mod ui;
 

@@ -1,8 +1,9 @@
 //! `cargo xtask test`: the one command the README gives and CI runs.
 //!
 //! Steps, in order, stopping at the first failure: setup, the panel's type check and
-//! unit tests, its build (the desktop crate embeds it), the check that the web SDK's
-//! generated protocol types are current, `cargo fmt --check`, clippy
+//! unit tests, the web SDK's type check, unit tests and size budget, both builds (the
+//! desktop crate embeds the panel; the browser tests serve the SDK), the generated
+//! TypeScript protocol types' freshness, `cargo fmt --check`, clippy
 //! with warnings denied, the advisory check of Cargo.lock (cargo-deny, offline, against
 //! a RustSec snapshot: see `deny.toml`), build every binary, doc tests, the real
 //! keyring test, nextest. The binaries are built first, into the one default target
@@ -14,7 +15,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::process::{self, cargo, run_step};
-use crate::{advisories, gen_types, setup, ui};
+use crate::{advisories, gen_types, sdk, setup, ui};
 
 /// The environment variable that tells the end-to-end tests which gateway binary to run.
 pub const GATEWAY_BIN_ENV: &str = tocsin_harness::env::GATEWAY_BIN;
@@ -41,8 +42,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     if !args.quick {
         ui::test()?;
+        sdk::test()?;
     }
     ui::build()?;
+    // The browser tests serve sdk/web/dist to Chromium.
+    sdk::build()?;
     if !args.quick {
         gen_types::check()?;
         run_step("fmt", &mut cargo(["fmt", "--all", "--", "--check"]))?;
