@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 
 import { build } from "esbuild";
 
-export const ENTRIES = { index: "src/index.ts", react: "src/react/index.ts" };
+export const ENTRIES = { index: "src/index.ts", react: "src/react/index.ts", element: "src/element/index.ts" };
 
 rmSync("dist", { recursive: true, force: true });
 // React is the host app's: never bundled.
