@@ -44,7 +44,8 @@ impl Package {
             return Ok(());
         }
         let mut npm = process::tool("npm");
-        npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
+        npm.args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir);
         run_step(&format!("{}: npm ci", self.label), &mut npm)
     }
 

@@ -9,7 +9,9 @@
 //! mistake that the firm's software then **retracts** (`DELETE
 //! /v1/notifications/{id}`: it leaves her inbox and her screen), and a notice from IT. Some
 //! go to Marie's own stream and some to the firm's, so the demo also shows that a
-//! lawyer receives both.
+//! lawyer receives both. In between, the dossier's conversation: Marie and Claire are
+//! made its members, Claire writes, and the appointment proposal is made there — what
+//! the web SDK's conversation example (sdk/web/examples) shows beside the desktop.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, DurationRound, FixedOffset, TimeDelta, Utc};
@@ -17,7 +19,8 @@ use tocsin_protocol::NotificationData;
 use tocsin_protocol::deadline::{DeadlineRequest, DeadlineView, StepState};
 use tocsin_protocol::http::{PublishRequest, PublishResponse, RetractResponse};
 use tocsin_protocol::notification::{
-    DossierAction, DossierUpdated, EmailReceived, ProposalCreated, SystemLevel, SystemNotification,
+    ConversationMessage, DossierAction, DossierUpdated, EmailReceived, ProposalCreated,
+    SystemLevel, SystemNotification,
 };
 
 use super::http::send_json;
@@ -32,6 +35,8 @@ pub const CLAIRE: &str = "claire@dupont.example";
 pub const PASSWORD: &str = "demo-password";
 /// The dossier the scenario is about.
 const DOSSIER: &str = "2026-0142";
+/// The firm's id of the dossier's conversation.
+pub const CONVERSATION: &str = "c-2026-0142";
 /// The firm's id of the appeal deadline.
 pub const DEADLINE_ID: &str = "appel-2026-0142";
 /// How long after its declaration the demo's deadline falls due.
@@ -57,6 +62,13 @@ pub enum Action {
     Publish(PublishRequest),
     /// Retract what the previous step published (it went to the wrong person).
     RetractPrevious,
+    /// Set a conversation's members (`PUT /v1/conversations/{id}/members`).
+    Members {
+        /// The firm's id of the conversation.
+        conversation: String,
+        /// Their emails.
+        members: Vec<String>,
+    },
     /// Declare a deadline; the gateway raises `reminders` notifications for it.
     Declare {
         /// The firm's id of the deadline.
@@ -99,8 +111,22 @@ pub fn steps(now: DateTime<Utc>) -> Result<Vec<Step>> {
             },
         },
         Step {
+            name: "conversation",
+            caption: "the dossier's conversation: Marie and Claire are its members",
+            action: Action::Members {
+                conversation: CONVERSATION.into(),
+                members: vec![MARIE.into(), CLAIRE.into()],
+            },
+        },
+        Step {
+            name: "message",
+            caption: "Claire writes in the conversation",
+            action: Action::Publish(next()?),
+        },
+        Step {
             name: "proposal",
-            caption: "an appointment proposal: accept it in the panel (Proposals tab)",
+            caption: "an appointment proposal in the conversation: accept it in the panel \
+                      (Proposals tab) or on the web page's toast",
             action: Action::Publish(next()?),
         },
         Step {
@@ -193,7 +219,19 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
         ),
     ];
     scenario.push(publish(
-        format!("user:{MARIE}"),
+        format!("conversation:{CONVERSATION}"),
+        "Claire Martin — dossier 2026-0142".into(),
+        "",
+        NotificationData::ConversationMessage(ConversationMessage {
+            extra: Default::default(),
+            conversation_id: CONVERSATION.into(),
+            message_id: "message-demo-1".into(),
+            from: "Claire Martin".into(),
+            excerpt: "M. Durand voudrait nous voir avant l'audience, je lui propose jeudi.".into(),
+        }),
+    ));
+    scenario.push(publish(
+        format!("conversation:{CONVERSATION}"),
         "Proposition de rendez-vous : M. Durand".into(),
         "M. Durand propose un rendez-vous pour préparer l'audience.",
         NotificationData::ProposalCreated(ProposalCreated {
@@ -203,7 +241,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
             ends_at: Some(on_the_hour(49)?),
             proposed_by: "M. Durand (client)".into(),
             location: Some("Cabinet — salle 2".into()),
-            conversation_id: None,
+            conversation_id: Some(CONVERSATION.into()),
             dossier_number: Some(DOSSIER.into()),
         }),
     ));
@@ -307,6 +345,24 @@ pub async fn play_step(
                 retracted: previous.delivered.clone(),
             });
         }
+        Action::Members {
+            conversation,
+            members,
+        } => {
+            println!(
+                "→ making {} the members of conversation {conversation} (PUT /v1/conversations/{conversation}/members)",
+                members.join(" and ")
+            );
+            let call = http
+                .put(format!(
+                    "{base_url}/v1/conversations/{conversation}/members"
+                ))
+                .bearer_auth(api_key)
+                .json(&serde_json::json!({ "members": members }));
+            let _: serde_json::Value =
+                send_json(call, &format!("setting {conversation}'s members")).await?;
+            Vec::new()
+        }
         Action::Declare {
             id,
             request,
@@ -398,13 +454,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_scenario_publishes_five_notifications_retracts_one_and_declares_one_deadline() {
+    fn the_scenario_publishes_six_notifications_retracts_one_and_declares_one_deadline() {
         let steps = steps(Utc::now()).expect("builds");
         let kinds: Vec<Option<Kind>> = steps
             .iter()
             .map(|s| match &s.action {
                 Action::Publish(r) => Some(r.data.kind()),
-                Action::Declare { .. } | Action::RetractPrevious => None,
+                Action::Declare { .. } | Action::RetractPrevious | Action::Members { .. } => None,
             })
             .collect();
         assert_eq!(
@@ -413,13 +469,16 @@ mod tests {
                 Some(Kind::EmailReceived),
                 Some(Kind::DossierUpdated),
                 None,
+                None,
+                Some(Kind::ConversationMessage),
                 Some(Kind::ProposalCreated),
                 Some(Kind::EmailReceived),
                 None,
                 Some(Kind::SystemNotification),
             ]
         );
-        assert!(matches!(steps[5].action, Action::RetractPrevious));
+        assert!(matches!(steps[3].action, Action::Members { .. }));
+        assert!(matches!(steps[7].action, Action::RetractPrevious));
         let Action::Declare { request, .. } = &steps[2].action else {
             unreachable!("checked above");
         };
