@@ -14,8 +14,10 @@ use tocsin_client::policy::Toast;
 use tocsin_client::secrets::{MemoryStore, SecretStore};
 use tocsin_e2e::client::{ClientOptions, TestClient};
 use tocsin_e2e::proxy::Proxy;
-use tocsin_e2e::publisher::{RetryingPublisher, critical_deadline, email, proposal};
-use tocsin_e2e::{Gateway, GatewayOptions};
+use tocsin_e2e::publisher::{
+    RetryingPublisher, conversation_message, critical_deadline, email, proposal,
+};
+use tocsin_e2e::{Gateway, GatewayOptions, poll_until};
 use tocsin_protocol::Kind;
 use tocsin_protocol::frames::ProposalResponse;
 use tocsin_protocol::http::PublishRequest;
@@ -50,6 +52,41 @@ async fn the_client_rides_out_a_gateway_sigkill_with_exactly_the_acknowledged_se
     gw.restart_on_same_port().await;
     let acked = publisher.finish(LONG).await;
     client.assert_holds_exactly(&acked, LONG, "").await;
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_joined_while_connected_is_delivered_live_with_its_past() {
+    let gw = Gateway::start(GatewayOptions::with_tenants(&[(
+        "dupont",
+        &["marie", "claire"],
+    )]))
+    .await;
+    let marie = gw.user("dupont", 0).clone();
+    let claire = gw.user("dupont", 1).clone();
+    let (api, key) = (gw.api(), gw.key("dupont").to_owned());
+    api.set_members(&key, "c-1", &[&claire.id])
+        .await
+        .expect_status(200, "Claire's conversation");
+    let before = api.publish_ok(&key, &conversation_message("c-1")).await.id;
+    let mut client = TestClient::sign_in(&base_url(&gw), &marie, ClientOptions::default()).await;
+    client.wait_connected(LONG).await;
+
+    // Marie is added while connected: the gateway sends `subscribed`, then the new
+    // messages; what was said before her arrival comes from history.
+    api.set_members(&key, "c-1", &[&claire.id, &marie.id])
+        .await
+        .expect_status(200, "Marie joins");
+    let after = api.publish_ok(&key, &conversation_message("c-1")).await.id;
+    poll_until(LONG, "both messages in Marie's inbox", || async {
+        let held: Vec<String> = client
+            .inbox()
+            .into_iter()
+            .map(|item| item.notification.id)
+            .collect();
+        (held == [before.clone(), after.clone()]).then_some(())
+    })
+    .await;
     client.stop().await;
 }
 

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use tocsin_e2e::publisher::email;
+use tocsin_e2e::publisher::{conversation_message, email};
 use tocsin_e2e::ws::summarize;
 use tocsin_e2e::{Gateway, GatewayOptions, STEP, WsClient};
-use tocsin_protocol::notification::ConversationMessage;
-use tocsin_protocol::{ClientFrame, ErrorCode, NotificationData, ServerFrame};
+use tocsin_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 /// A gateway with firms `alpha` (anne) and `beta` (bruno), and a conversation of alpha.
 async fn two_firms() -> (Gateway, String) {
@@ -23,18 +22,6 @@ async fn two_firms() -> (Gateway, String) {
         .await
         .expect_status(200, "alpha creates its conversation");
     (gw, conversation)
-}
-
-fn conversation_message(conversation: &str) -> tocsin_protocol::http::PublishRequest {
-    let mut request = email(&format!("conversation:{conversation}"), "Message");
-    request.data = NotificationData::ConversationMessage(ConversationMessage {
-        extra: Default::default(),
-        conversation_id: conversation.to_owned(),
-        message_id: "m-1".to_owned(),
-        from: "Anne".to_owned(),
-        excerpt: "Confidentiel".to_owned(),
-    });
-    request
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@ use chrono::{Duration as ChronoDuration, Utc};
 use tocsin_protocol::NotificationData;
 use tocsin_protocol::http::{PublishRequest, PublishResponse};
 use tocsin_protocol::notification::{
-    DeadlineAlert, DeadlineUrgency, DossierAction, DossierUpdated, EmailReceived, ProposalCreated,
+    ConversationMessage, DeadlineAlert, DeadlineUrgency, DossierAction, DossierUpdated,
+    EmailReceived, ProposalCreated,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -32,6 +33,19 @@ pub fn email(to: &str, title: &str) -> PublishRequest {
         idempotency_key: None,
         deliver_at: None,
     }
+}
+
+/// A `conversation-message` in the firm's conversation `conversation` (its own id).
+pub fn conversation_message(conversation: &str) -> PublishRequest {
+    let mut request = email(&format!("conversation:{conversation}"), "Message");
+    request.data = NotificationData::ConversationMessage(ConversationMessage {
+        extra: Default::default(),
+        conversation_id: conversation.to_owned(),
+        message_id: "m-1".to_owned(),
+        from: "Anne".to_owned(),
+        excerpt: "Confidentiel".to_owned(),
+    });
+    request
 }
 
 /// An `email-received` notification whose body is `body_bytes` long.

@@ -79,11 +79,15 @@ impl<G: Gateway> Session<'_, G> {
                 self.last_error = Some(error.message);
                 Ok(())
             }
+            ServerFrame::Subscribed { stream } => self.on_subscribed(&stream).await,
+            ServerFrame::Unsubscribed { stream } => {
+                // What was received stays; nothing more of it is sent.
+                self.cursors.remove(&stream);
+                Ok(())
+            }
             ServerFrame::Welcome(_)
             | ServerFrame::Ephemeral { .. }
             | ServerFrame::Pong {}
-            | ServerFrame::Subscribed { .. }
-            | ServerFrame::Unsubscribed { .. }
             | ServerFrame::Unknown => Ok(()),
         }
     }

@@ -55,6 +55,19 @@ impl<G: Gateway> Session<'_, G> {
         Ok(cursors)
     }
 
+    /// A conversation the user was made a member of while connected (`subscribed`):
+    /// followed from its head on, with what was said before from history. Without a
+    /// cursor its notifications were dropped until the next connection.
+    pub(super) async fn on_subscribed(&mut self, status: &StreamStatus) -> Result<(), SessionEnd> {
+        self.rebuild(status).await?;
+        let cursor = Cursor {
+            epoch: status.epoch.clone(),
+            next: status.head + 1,
+        };
+        self.cursors.insert(status.stream.clone(), cursor);
+        Ok(())
+    }
+
     /// Rebuilds a stream the gateway could not resume: reset its position to the head
     /// (live delivery continues after it), then fetch the recent past.
     async fn rebuild(&mut self, status: &StreamStatus) -> Result<(), SessionEnd> {
