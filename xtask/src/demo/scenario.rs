@@ -221,7 +221,7 @@ fn notifications(now: DateTime<Utc>) -> Result<Vec<PublishRequest>> {
     scenario.push(publish(
         format!("conversation:{CONVERSATION}"),
         "Claire Martin — dossier 2026-0142".into(),
-        "",
+        "M. Durand voudrait nous voir avant l'audience, je lui propose jeudi.",
         NotificationData::ConversationMessage(ConversationMessage {
             extra: Default::default(),
             conversation_id: CONVERSATION.into(),
