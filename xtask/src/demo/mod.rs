@@ -3,8 +3,10 @@
 //! It builds the gateway and the desktop app, provisions a throwaway firm in a
 //! temporary data directory with the gateway's own admin subcommands, starts `serve`,
 //! starts the desktop app signed in as Marie (its panel open), opens a terminal
-//! WebSocket listener as Marie too, and publishes a scripted scenario: the listener
-//! prints each notification, the app shows it (tray badge, panel, OS notification).
+//! WebSocket listener as Marie too, serves the web SDK's examples (signed in as Marie,
+//! their URLs printed), and publishes a scripted scenario: the listener prints each
+//! notification, the app shows it (tray badge, panel, OS notification), and so do the
+//! web pages a person opens.
 //!
 //! Where the app runs:
 //! - on the developer's display when there is one;
@@ -27,6 +29,7 @@
 //! - [`display`]: one readable line per frame.
 //! - [`http`]: JSON calls and the gateway's error bodies.
 //! - [`interrupt`]: Ctrl-C, caught before any child process starts.
+//! - [`web`]: the web SDK's examples, served as the firm's web app (its origin allowed).
 
 mod desktop;
 mod display;
@@ -39,6 +42,7 @@ mod listener;
 mod scenario;
 mod screenshots;
 mod session;
+mod web;
 
 use std::path::PathBuf;
 
@@ -46,10 +50,11 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::process::{self, cargo, run_step};
-use crate::{setup, ui};
+use crate::{sdk, setup, ui};
 use gateway::{GatewayCli, RunningGateway};
 use scenario::{CLAIRE, MARIE, PASSWORD, TENANT};
 use session::{AppPlan, Play};
+use web::WebApp;
 
 /// Options of `cargo xtask demo`.
 #[derive(Debug, Args)]
@@ -95,6 +100,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         );
         AppMode::Absent
     };
+    // The web examples are served from sdk/web's build.
+    sdk::build()?;
     if mode == AppMode::Absent {
         run_step("build", &mut cargo(["build", "-p", "tocsin-gateway"]))?;
     } else {
@@ -155,8 +162,11 @@ async fn demo(
         } else {
             None
         };
-        let api_key = provision(&cli).await?;
+        let (api_key, people) = provision(&cli).await?;
+        let web = WebApp::bind().await?;
+        allow_origin(&data_dir, web.origin())?;
         let gateway = cli.serve(&log_path).await?;
+        web.serve_for(&gateway.url, &people).await?;
         let app = app_binary.map(|binary| AppPlan {
             binary,
             home: root.path().join("desktop"),
@@ -170,6 +180,7 @@ async fn demo(
             log_path: &log_path,
             data_dir: &data_dir,
             binary: &gateway_binary,
+            web: &web,
             once,
             interrupted: &interrupted,
         };
@@ -196,12 +207,14 @@ async fn demo(
     outcome
 }
 
-/// Creates the firm, its two lawyers and a publishing key; returns the key.
-async fn provision(cli: &GatewayCli) -> Result<String> {
+/// Creates the firm, its two lawyers and a publishing key; returns the key and the
+/// lawyers' ids with their names.
+async fn provision(cli: &GatewayCli) -> Result<(String, Vec<(String, &'static str)>)> {
     cli.admin(&["init"], None).await?;
     cli.admin(&["tenant", "add", TENANT, "--name", "Cabinet Dupont"], None)
         .await?;
     let password_line = format!("{PASSWORD}\n");
+    let mut people = Vec::new();
     for (email, name) in [(MARIE, "Marie Dupont"), (CLAIRE, "Claire Martin")] {
         let args = [
             "user",
@@ -216,7 +229,7 @@ async fn provision(cli: &GatewayCli) -> Result<String> {
             "lawyer",
             "--password-stdin",
         ];
-        cli.admin(&args, Some(&password_line)).await?;
+        people.push((cli.admin(&args, Some(&password_line)).await?, name));
     }
     let key = cli
         .admin(
@@ -227,7 +240,18 @@ async fn provision(cli: &GatewayCli) -> Result<String> {
     if !key.starts_with("tsk_") {
         bail!("`key create` printed `{key}` on its last line, not an API key");
     }
-    Ok(key)
+    Ok((key, people))
+}
+
+/// Lets the web examples' origin use the gateway (WebSocket and CORS), as an admin
+/// adds the firm's web app to `websocket.allowed_origins`.
+fn allow_origin(data_dir: &std::path::Path, origin: &str) -> Result<()> {
+    println!("# config.toml: [websocket] allowed_origins = [\"{origin}\"]   (the web examples' origin)");
+    let options = tocsin_harness::gateway::GatewayOptions {
+        allowed_origins: Some(vec![origin.to_owned()]),
+        ..Default::default()
+    };
+    tocsin_harness::gateway::config::apply(&data_dir.join("config.toml"), &options)
 }
 
 /// Stops the gateway and requires a clean exit: a graceful shutdown is part of what

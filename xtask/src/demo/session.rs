@@ -17,6 +17,7 @@ use super::headless::Headless;
 use super::listener::{self, Listener, ListenerEvent};
 use super::scenario::{self, CLAIRE, MARIE, PASSWORD, Played, Step};
 use super::screenshots::Screenshots;
+use super::web::WebApp;
 
 /// Time between two scripted publishes without `--once`, so a person can follow.
 const PACE: Duration = Duration::from_secs(3);
@@ -40,6 +41,8 @@ pub struct Play<'a> {
     pub data_dir: &'a Path,
     /// Its binary, for the CLI example.
     pub binary: &'a Path,
+    /// The web SDK's examples, served against this gateway.
+    pub web: &'a WebApp,
     /// Play once without pauses, check, exit.
     pub once: bool,
     /// Ctrl-C.
@@ -147,7 +150,8 @@ async fn listen_and_play(play: &Play<'_>, mut app: Option<&mut App<'_>>) -> Resu
             app.screenshot("end").await?;
         }
         if play.once {
-            check(events, &published, app.as_deref_mut()).await
+            check(events, &published, app.as_deref_mut()).await?;
+            play.web.check(play.url).await
         } else {
             println!(
                 "\nScenario done. Publish your own with the curl command above; Ctrl-C to stop."
@@ -334,6 +338,9 @@ fn print_intro(play: &Play<'_>) -> Result<()> {
         println!("Its Prometheus metrics (connections, deliveries, latency, refusals):");
         println!("  curl -sS {url}/metrics -H 'Authorization: Bearer {token}'");
     }
+    println!("The web SDK's examples, signed in as Marie (open them in a browser, several tabs share one connection):");
+    println!("  {}   the firm's page with <tocsin-bell>", play.web.url("/bell.html"));
+    println!("  {}   the dossier's conversation in React: messages, the proposal's toast, typing, presence", play.web.url("/conversation.html"));
     println!();
     println!("→ the firm's software publishing with the API key; ← what Marie's socket receives");
     Ok(())
