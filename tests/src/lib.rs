@@ -15,11 +15,15 @@
 //! - [`newer_kind`]: a stored notification rewritten as a newer gateway's kind.
 //! - [`tokens`]: external-app JWTs, good and bad.
 //! - [`desktop`]: the desktop tray app in a private X session, over D-Bus and WebDriver.
+//! - [`webdriver`]: a minimal W3C WebDriver client, whichever driver is behind it.
+//! - [`browser`]: headless Chromium through chromedriver, and a static page server,
+//!   for web apps on another origin.
 //!
 //! Tests never sleep to dodge a race: they wait for an event with a timeout, or poll
 //! an HTTP endpoint in a loop bounded by a deadline ([`poll_until`]).
 
 pub mod binary;
+pub mod browser;
 pub mod client;
 pub mod desktop;
 pub mod gateway;
@@ -29,6 +33,7 @@ pub mod newer_kind;
 pub mod proxy;
 pub mod publisher;
 pub mod tokens;
+pub mod webdriver;
 pub mod ws;
 
 use std::collections::BTreeMap;

@@ -5,6 +5,8 @@
 mod acknowledge; // Acknowledged is not read: one device's acknowledgement clears the other's mark; offline, it reaches the gateway once.
 mod audit; // The proof: a dossier's audit trail lists publish, delivery per device, read and acknowledgement with times; admin keys only; CSV export.
 mod backup; // backup under continuous publishing (consistent, publishes stay fast), restore refused while serving, old files kept aside, clients rebuild exactly when the backup is an older history; doctor; a database of the previous schema opens and migrates.
+mod browser_notifications; // Web notifications from Chromium in a private X/D-Bus session reach org.freedesktop.Notifications (urgency, timeout, the default action); the server's click fires onclick, the page's close() closes it.
+mod browser_smoke; // A real headless Chromium: a page on an allowed origin fetches history with a bearer token and opens a tocsin.v1 WebSocket to welcome; another origin's fetch is rejected by CORS and its WebSocket refused; the page server's modules run.
 mod calendar; // A user's calendar feed read by Python's icalendar: own open deadlines, one alarm per reminder; rotate, revoke, cancel.
 mod client_engine; // The real client engine rides out SIGKILL, black holes and sleep; offline actions, catch-up.
 mod client_tokens; // A renewed token the keyring could not save, a lost refresh answer: the device stays signed in.
@@ -49,4 +51,6 @@ mod terminal_client; // `tocsin listen` killed and restarted resumes from its pe
 mod tls; // Built-in TLS: HTTPS and WSS, TLS 1.2/1.3 only (openssl, testssl), plain HTTP told to use https, certificate reload under open WebSockets, expiry.
 mod tls_pinning; // A self-signed gateway pinned by the fingerprint init printed: the real client signs in and receives over WSS; no pin shows the fingerprint, a wrong or replaced certificate is refused as changed.
 mod user_governance; // Users who leave: disabled (every socket closed at once with 4101), enabled, erased with the audit trail kept anonymised; admin keys only; the CLI on a stopped gateway, deferring to the API while one serves.
+mod web_cors; // CORS for a firm's web app on another origin: an allowed origin's preflight and history read get the headers, another origin's preflight is refused 403 (the setting named) and counted; publish and admin routes never answer CORS.
+mod web_sdk; // The web SDK (sdk/web, built) in Chromium against the real gateway: live delivery to the bell, a SIGKILL under a steady publisher leaves exactly the acknowledged set (kept in IndexedDB across a reload), two tabs share one socket and hand it over without loss, an offline action applied once, typing and presence between two members' pages, a critical deadline's browser notification.
 mod webhooks; // Signed receipts from a durable outbox: a receiver down, then slow, then up gets every event at least once, across a restart.

@@ -124,6 +124,14 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "WebKitWebDriver: the panel's end-to-end tests drive the real webview",
     },
     SystemPackage {
+        name: "chromium",
+        why: "a real browser: the web tests (CORS, the web SDK, web notifications) run pages in headless Chromium",
+    },
+    SystemPackage {
+        name: "chromium-driver",
+        why: "chromedriver, of Chromium's version: the web tests drive Chromium over WebDriver",
+    },
+    SystemPackage {
         name: "imagemagick",
         why: "`import`: whole-screen screenshots of the app for the test artifacts",
     },

@@ -176,9 +176,19 @@ pub struct WebSocketConfig {
     pub actions_per_second: u32,
     /// Burst of client actions per connection.
     pub actions_burst: u32,
-    /// Browser origins allowed to open a WebSocket (requests without `Origin`, i.e.
-    /// native clients, are always allowed).
+    /// The web apps allowed to use this gateway from a browser, by origin (exact
+    /// match, e.g. `https://app.cabinet-dupont.fr`): they may open a WebSocket, and
+    /// call the user routes (sign-in, history, unread, calendar link) with `fetch`
+    /// (CORS, `api/cors.rs`). Requests without `Origin`, i.e. native clients, are
+    /// always allowed; publish and admin routes never answer CORS.
     pub allowed_origins: Vec<String>,
+}
+
+impl WebSocketConfig {
+    /// True when a browser page of `origin` may use this gateway.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|allowed| allowed == origin)
+    }
 }
 
 impl Default for WebSocketConfig {
@@ -357,6 +367,18 @@ impl Config {
             ws.actions_per_second >= 1 && ws.actions_burst >= 1,
             "websocket action rate limits must be at least 1"
         );
+        for origin in &ws.allowed_origins {
+            // An origin is `scheme://host[:port]`: a trailing slash or a path never
+            // matches what a browser sends, and a header value is all CORS can echo.
+            anyhow::ensure!(
+                origin.contains("://")
+                    && !origin.ends_with('/')
+                    && axum::http::HeaderValue::from_str(origin).is_ok(),
+                "websocket.allowed_origins: {origin:?} is not an origin like \
+                 \"https://app.example.fr\" (scheme, host, optional port; no path, no \
+                 trailing slash)"
+            );
+        }
         anyhow::ensure!(
             self.http.publish_per_second >= 1 && self.http.publish_burst >= 1,
             "http publish rate limits must be at least 1"
@@ -463,7 +485,9 @@ queue_capacity = 1024
 max_connections_per_user = 10
 actions_per_second = 20
 actions_burst = 40
-allowed_origins = []
+allowed_origins = []          # web apps allowed from a browser, e.g. ["https://app.cabinet.fr"]:
+                              # their pages may open WebSockets and call the user routes
+                              # (sign-in, history, unread) with fetch (CORS)
 
 [http]
 max_body_bytes = 1048576
@@ -542,6 +566,36 @@ mod tests {
         assert_eq!(config.retention_secs, 30 * 24 * 3600);
         assert_eq!(config.login, defaults.login);
         assert_eq!(config.metrics.token, Some("m".repeat(32)));
+    }
+
+    /// An origin is compared exactly with what a browser sends: a spelling that can
+    /// never match is refused at start rather than silently allowing nobody.
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let with = |origin: &str| {
+            let mut config = Config::with_secret("x".repeat(40));
+            config.websocket.allowed_origins = vec![origin.to_owned()];
+            config.validate()
+        };
+        for good in ["https://app.cabinet.fr", "http://127.0.0.1:8080"] {
+            with(good).unwrap_or_else(|err| panic!("{good}: {err:#}"));
+        }
+        for bad in [
+            "https://app.cabinet.fr/",
+            "app.cabinet.fr",
+            "https://a.fr\n",
+        ] {
+            let err = with(bad).expect_err(bad);
+            assert!(
+                err.to_string().contains("websocket.allowed_origins"),
+                "{bad}: {err:#}"
+            );
+        }
+        assert!(
+            !Config::with_secret("x".repeat(40))
+                .websocket
+                .allows_origin("")
+        );
     }
 
     #[test]

@@ -21,12 +21,15 @@
 //! - [`postgres`]: a throwaway PostgreSQL cluster.
 //! - [`haproxy`]: Debian's HAProxy in front of gateway nodes, as OPERATIONS.md
 //!   configures it.
+//! - [`pages`]: a static page server, the origin of a web app (the browser tests'
+//!   pages, the demo's web SDK examples).
 
 pub mod binary;
 pub mod desktop;
 pub mod env;
 pub mod gateway;
 pub mod haproxy;
+pub mod pages;
 pub mod postgres;
 pub mod process;
 pub mod session;

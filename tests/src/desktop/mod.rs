@@ -10,8 +10,8 @@
 //! - [`notifications`]: the fake `org.freedesktop.Notifications` server, checked here
 //!   against libnotify.
 //! - [`tray`]: the fake `org.kde.StatusNotifierWatcher` and the tray item's view.
-//! - [`webdriver`]: tauri-driver + WebKitWebDriver and a minimal W3C client for the
-//!   panel's webview.
+//! - [`webdriver`]: tauri-driver + WebKitWebDriver launching the app, driven by the
+//!   W3C client of [`crate::webdriver`].
 //! - [`app`]: where the binary is and when tests skip; starting it (re-exported).
 //! - [`artifacts`]: where screenshots go.
 //! - [`fixtures`]: notifications the desktop tests publish.

@@ -246,7 +246,9 @@ async fn provision(cli: &GatewayCli) -> Result<(String, Vec<(String, &'static st
 /// Lets the web examples' origin use the gateway (WebSocket and CORS), as an admin
 /// adds the firm's web app to `websocket.allowed_origins`.
 fn allow_origin(data_dir: &std::path::Path, origin: &str) -> Result<()> {
-    println!("# config.toml: [websocket] allowed_origins = [\"{origin}\"]   (the web examples' origin)");
+    println!(
+        "# config.toml: [websocket] allowed_origins = [\"{origin}\"]   (the web examples' origin)"
+    );
     let options = tocsin_harness::gateway::GatewayOptions {
         allowed_origins: Some(vec![origin.to_owned()]),
         ..Default::default()

@@ -338,9 +338,17 @@ fn print_intro(play: &Play<'_>) -> Result<()> {
         println!("Its Prometheus metrics (connections, deliveries, latency, refusals):");
         println!("  curl -sS {url}/metrics -H 'Authorization: Bearer {token}'");
     }
-    println!("The web SDK's examples, signed in as Marie (open them in a browser, several tabs share one connection):");
-    println!("  {}   the firm's page with <tocsin-bell>", play.web.url("/bell.html"));
-    println!("  {}   the dossier's conversation in React: messages, the proposal's toast, typing, presence", play.web.url("/conversation.html"));
+    println!(
+        "The web SDK's examples, signed in as Marie (open them in a browser, several tabs share one connection):"
+    );
+    println!(
+        "  {}   the firm's page with <tocsin-bell>",
+        play.web.url("/bell.html")
+    );
+    println!(
+        "  {}   the dossier's conversation in React: messages, the proposal's toast, typing, presence",
+        play.web.url("/conversation.html")
+    );
     println!();
     println!("→ the firm's software publishing with the API key; ← what Marie's socket receives");
     Ok(())

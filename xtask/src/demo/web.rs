@@ -35,10 +35,20 @@ struct Session {
     tokens: Mutex<Option<TokenResponse>>,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the tokens.
+        f.debug_struct("Session")
+            .field("gateway", &self.gateway)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What `/token` needs, set once the gateway serves.
 type Backend = Arc<OnceCell<Session>>;
 
 /// The examples' web server.
+#[derive(Debug)]
 pub struct WebApp {
     server: PageServer,
     backend: Backend,
@@ -58,7 +68,10 @@ impl WebApp {
         let sdk = repo_root().join("sdk/web");
         let examples = sdk.join("examples");
         let dist = sdk.join("dist");
-        for built in [dist.join("index.min.js"), examples.join("build/conversation.js")] {
+        for built in [
+            dist.join("index.min.js"),
+            examples.join("build/conversation.js"),
+        ] {
             if !built.is_file() {
                 bail!(
                     "{} is missing: build the web SDK (cd sdk/web && npm ci && npm run build)",
@@ -118,14 +131,30 @@ impl WebApp {
     /// the printed URLs work. The SDK itself is proven in Chromium by tests/src/web_sdk.rs.
     pub async fn check(&self, gateway: &str) -> Result<()> {
         let http = reqwest::Client::new();
-        for page in ["/bell.html", "/conversation.html", "/sdk/index.min.js", "/build/conversation.js", "/config.json"] {
+        for page in [
+            "/bell.html",
+            "/conversation.html",
+            "/sdk/index.min.js",
+            "/build/conversation.js",
+            "/config.json",
+        ] {
             let response = http.get(self.url(page)).send().await?;
             if !response.status().is_success() {
-                bail!("the web examples' server answered {} for {page}", response.status());
+                bail!(
+                    "the web examples' server answered {} for {page}",
+                    response.status()
+                );
             }
         }
-        let token: serde_json::Value = http.get(self.url("/token?reason=connect")).send().await?.json().await?;
-        let token = token["token"].as_str().context("/token answered no token")?;
+        let token: serde_json::Value = http
+            .get(self.url("/token?reason=connect"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = token["token"]
+            .as_str()
+            .context("/token answered no token")?;
         let response = http
             .get(format!("{gateway}/v1/unread"))
             .bearer_auth(token)
@@ -152,7 +181,11 @@ impl WebApp {
 /// it needs a new one (`refresh`, `expired`, `rejected`).
 async fn token(State(backend): State<Backend>, Query(query): Query<TokenQuery>) -> Response {
     let Some(session) = backend.get() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "the demo gateway is not up yet").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the demo gateway is not up yet",
+        )
+            .into_response();
     };
     let mut tokens = session.tokens.lock().await;
     if query.reason != "connect" || tokens.is_none() {
@@ -168,7 +201,10 @@ async fn token(State(backend): State<Backend>, Query(query): Query<TokenQuery>) 
             }
         }
     }
-    let access = tokens.as_ref().map(|t| t.access_token.clone()).unwrap_or_default();
+    let access = tokens
+        .as_ref()
+        .map(|t| t.access_token.clone())
+        .unwrap_or_default();
     Json(serde_json::json!({ "token": access })).into_response()
 }
 
@@ -182,7 +218,11 @@ async fn login(http: &reqwest::Client, gateway: &str) -> Result<TokenResponse> {
     send_json(call, "POST /v1/auth/login (the web examples' backend)").await
 }
 
-async fn refresh(http: &reqwest::Client, gateway: &str, refresh_token: &str) -> Result<TokenResponse> {
+async fn refresh(
+    http: &reqwest::Client,
+    gateway: &str,
+    refresh_token: &str,
+) -> Result<TokenResponse> {
     let body = RefreshRequest {
         refresh_token: refresh_token.to_owned(),
     };

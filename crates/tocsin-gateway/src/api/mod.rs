@@ -5,6 +5,7 @@ mod auth;
 pub mod cache;
 mod calendar;
 mod conversations;
+mod cors;
 mod deadlines;
 pub mod extract;
 mod health;
@@ -23,26 +24,39 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::WebSocketConfig;
 use crate::state::AppState;
 
 pub use auth::user_info;
 
 /// Every route of the gateway, each registered with its OpenAPI description
 /// (`openapi.rs`): nothing here may call `.route(` (a test checks).
-fn routes(max_body: usize) -> OpenApiRouter<AppState> {
+///
+/// A `.layer` wraps the routes registered before it: the user routes come first, so
+/// that CORS (`cors.rs`) wraps them and nothing else — publish and admin routes take
+/// API keys, which must never live in a browser.
+fn routes(max_body: usize, websocket: &WebSocketConfig) -> OpenApiRouter<AppState> {
+    let origins = cors::Origins::new(websocket);
     OpenApiRouter::with_openapi(openapi::base())
+        // The user routes: what a user's access token (or the sign-in itself) calls.
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(history::history))
+        .routes(routes!(history::unread))
+        .routes(routes!(calendar::rotate, calendar::revoke))
+        .layer(cors::layer(websocket))
+        // Outside the CORS layer, so a refused preflight never reaches it.
+        .layer(axum::middleware::from_fn(move |request, next| {
+            cors::refuse_unknown_origins(origins.clone(), request, next)
+        }))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::scrape))
         .routes(routes!(openapi::serve))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::refresh))
-        .routes(routes!(auth::logout))
         .routes(routes!(publish::publish))
         .routes(routes!(publish::publish_batch))
         .routes(routes!(notifications::retract))
-        .routes(routes!(history::history))
-        .routes(routes!(history::unread))
         .routes(routes!(audit::list))
         .routes(routes!(users::delete))
         .routes(routes!(users::disable))
@@ -52,7 +66,7 @@ fn routes(max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhook::put, webhook::get, webhook::delete))
         .routes(routes!(deadlines::get_settings, deadlines::put_settings))
         .routes(routes!(conversations::put_members))
-        .routes(routes!(calendar::rotate, calendar::revoke))
+        // The WebSocket checks Origin against the same list itself (`ws/mod.rs`).
         .routes(routes!(crate::ws::upgrade))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
@@ -62,13 +76,14 @@ fn routes(max_body: usize) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document the gateway serves at `/v1/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, openapi) = routes(0).split_for_parts();
+    let (_, openapi) = routes(0, &WebSocketConfig::default()).split_for_parts();
     openapi::complete(openapi)
 }
 
 /// The gateway's HTTP router.
 pub fn router(state: AppState) -> Router {
-    let (router, openapi) = routes(state.config.http.max_body_bytes).split_for_parts();
+    let (router, openapi) =
+        routes(state.config.http.max_body_bytes, &state.config.websocket).split_for_parts();
     let document = openapi::Document::render(&openapi::complete(openapi));
     router.layer(Extension(document)).with_state(state)
 }

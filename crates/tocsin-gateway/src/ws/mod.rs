@@ -55,13 +55,7 @@ pub async fn upgrade(
     let upgrade = upgrade?;
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        if !state
-            .config
-            .websocket
-            .allowed_origins
-            .iter()
-            .any(|allowed| allowed == origin)
-        {
+        if !state.config.websocket.allows_origin(origin) {
             tracing::warn!(origin, "WebSocket refused: origin not allowed");
             return Err(AppError::forbidden(format!(
                 "origin '{origin}' is not allowed; add it to websocket.allowed_origins"
