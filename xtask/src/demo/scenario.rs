@@ -150,14 +150,13 @@ pub fn steps(now: DateTime<Utc>) -> Result<Vec<Step>> {
 /// The appeal deadline: due in [`DEADLINE_IN_SECS`], reminded at [`REMINDERS`], Claire
 /// as the backup (told a minute after the critical reminder if nobody acknowledged).
 fn appeal_deadline(now: DateTime<Utc>) -> Result<DeadlineRequest> {
-    let paris = FixedOffset::east_opt(3600).context("+01:00 is a valid offset")?;
     let steps: Vec<_> = REMINDERS
         .iter()
         .map(|(secs, urgency)| serde_json::json!({"before": {"seconds": secs}, "urgency": urgency}))
         .collect();
     Ok(DeadlineRequest {
         deadline_type: "Délai d'appel".into(),
-        due_at: (now + TimeDelta::seconds(DEADLINE_IN_SECS)).with_timezone(&paris),
+        due_at: due_at(now)?,
         time_zone: Some("Europe/Paris".into()),
         owner: MARIE.into(),
         backup: Some(CLAIRE.into()),
@@ -169,6 +168,13 @@ fn appeal_deadline(now: DateTime<Utc>) -> Result<DeadlineRequest> {
         policy: Some(serde_json::json!({ "steps": steps })),
         escalation: Some(serde_json::json!({"first": {"seconds": 60}, "second": null})),
     })
+}
+
+/// When the appeal deadline falls due, declared at `now`: [`DEADLINE_IN_SECS`] later,
+/// in Paris's winter offset.
+fn due_at(now: DateTime<Utc>) -> Result<DateTime<FixedOffset>> {
+    let paris = FixedOffset::east_opt(3600).context("+01:00 is a valid offset")?;
+    Ok((now + TimeDelta::seconds(DEADLINE_IN_SECS)).with_timezone(&paris))
 }
 
 /// The scenario's notifications, in publishing order, dated relative to `now`.
@@ -372,10 +378,14 @@ pub async fn play_step(
                 "→ declaring deadline {id} for {} (PUT /v1/deadlines/{id})",
                 request.owner
             );
+            // Dated now, not when the scenario was written: paced for a person, the
+            // steps before took seconds, and a reminder already past is not sent.
+            let mut request = request.clone();
+            request.due_at = due_at(Utc::now())?;
             let call = http
                 .put(format!("{base_url}/v1/deadlines/{id}"))
                 .bearer_auth(api_key)
-                .json(request);
+                .json(&request);
             let _: DeadlineView = send_json(call, &format!("declaring {id}")).await?;
             reminders_sent(http, base_url, api_key, id, *reminders).await?
         }
