@@ -86,7 +86,7 @@ function Conversation({ config }: { config: Config }) {
             <div className="toast" key={p.proposalId} role="status">
               <div className="title">{p.item.notification.title}</div>
               <div>
-                {new Date(data.starts_at).toLocaleString("fr-FR")} — {data.proposed_by}
+                {new Date(data.starts_at).toLocaleString("fr-FR", { dateStyle: "short", timeStyle: "short" })} — {data.proposed_by}
                 {data.location ? `, ${data.location}` : ""}
               </div>
               {p.status === "pending" && p.answer?.state !== "done" ? (

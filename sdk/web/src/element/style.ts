@@ -15,14 +15,14 @@ export const STYLE = `
 .dot[data-status=connected] { background: #2e7d32; }
 .dot[data-status=connecting], .dot[data-status=offline] { background: #ed8b00; }
 .dot[data-status=stopped] { background: #c62828; }
-.panel { position: absolute; right: 0; top: 44px; z-index: 1000; width: min(380px, 92vw); max-height: 70vh; display: flex; flex-direction: column; background: var(--tocsin-bg, #fff); border: 1px solid rgba(0,0,0,.12); border-radius: 10px; box-shadow: 0 8px 28px rgba(0,0,0,.18); overflow: hidden; }
+.panel { position: absolute; right: 0; top: 44px; z-index: 1000; width: min(440px, 94vw); max-height: 70vh; display: flex; flex-direction: column; background: var(--tocsin-bg, #fff); border: 1px solid rgba(0,0,0,.12); border-radius: 10px; box-shadow: 0 8px 28px rgba(0,0,0,.18); overflow: hidden; }
 .panel[hidden] { display: none; }
 header { display: flex; align-items: center; gap: 8px; padding: 10px 12px; border-bottom: 1px solid rgba(0,0,0,.08); }
 header .status { flex: 1; font-size: 12px; color: var(--tocsin-muted, #57606a); }
-header button, .toolbar button, .item button, .note button { border: 1px solid rgba(0,0,0,.15); background: transparent; color: inherit; border-radius: 6px; padding: 2px 8px; font: inherit; font-size: 12px; cursor: pointer; }
+header button, .toolbar button, .item button, .item a, .note button { border: 1px solid rgba(0,0,0,.15); background: transparent; color: inherit; border-radius: 6px; padding: 2px 8px; font: inherit; font-size: 12px; cursor: pointer; }
 .note { margin: 0; padding: 8px 12px; font-size: 12px; background: rgba(237,139,0,.1); }
-[role=tablist] { display: flex; overflow-x: auto; border-bottom: 1px solid rgba(0,0,0,.08); }
-[role=tab] { flex: 1; border: 0; border-bottom: 2px solid transparent; background: transparent; padding: 8px 6px; font: inherit; font-size: 12px; color: inherit; cursor: pointer; white-space: nowrap; }
+[role=tablist] { display: flex; overflow-x: auto; scrollbar-width: none; border-bottom: 1px solid rgba(0,0,0,.08); }
+[role=tab] { flex: 1 0 auto; border: 0; border-bottom: 2px solid transparent; background: transparent; padding: 8px 5px; font: inherit; font-size: 12px; color: inherit; cursor: pointer; white-space: nowrap; }
 [role=tab][aria-selected=true] { border-bottom-color: var(--tocsin-accent, #1d4ed8); font-weight: 600; }
 [role=tab] .count { margin-left: 4px; padding: 0 5px; border-radius: 8px; background: rgba(0,0,0,.08); font-size: 11px; }
 [role=tabpanel] { overflow-y: auto; }
@@ -36,6 +36,7 @@ ul { list-style: none; margin: 0; padding: 0; }
 .body { margin-top: 2px; color: var(--tocsin-muted, #57606a); white-space: pre-line; }
 .meta { display: flex; gap: 8px; align-items: center; margin-top: 6px; font-size: 12px; color: var(--tocsin-muted, #57606a); }
 .meta .actions { margin-left: auto; display: flex; gap: 6px; }
+.item a { text-decoration: none; }
 .empty { padding: 24px 12px; text-align: center; color: var(--tocsin-muted, #57606a); }
 .sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); border: 0; }
 `;
