@@ -93,6 +93,24 @@ describe("<tocsin-bell>", () => {
     expect(q(".toolbar span")!.textContent).toBe("Tout est lu");
   });
 
+  it("takes a deadline in (Pris en compte) and shows who did, distinct from read", async () => {
+    const { q, socket } = await bell();
+    socket.push(frame("user:u1", 1, "d1", { notification: notification("d1", { kind: "deadline-alert", urgency: "critical", title: "Appel", data: { deadline_id: "d-9", deadline_type: "appel", due_at: "2026-12-08T18:00:00+01:00", time_zone: "Europe/Paris", urgency: "critical", remaining_days: 1 } }) }));
+    await flush();
+    q(".bell")!.click();
+    q("#tab-deadlines")!.click();
+    const button = q('[data-key="ack-d1"]')!;
+    expect(button.getAttribute("aria-label")).toBe("Pris en compte : Appel");
+    button.click();
+    await flush();
+    expect(socket.frames("acknowledge")[0].notification_ids).toEqual(["d1"]);
+    expect(q(".ack")!.textContent).toBe("Envoi…");
+    socket.push({ type: "acknowledged", acknowledgements: [{ deadline_id: "d-9", user_id: "u1", user_name: "Marie Dupont", at: "2026-12-07T09:05:00Z" }] });
+    await flush();
+    expect(q(".ack")!.textContent).toMatch(/^Pris en compte par Marie Dupont à \d\d:\d\d$/);
+    expect(q(".item.unread")).not.toBeNull(); // acknowledged is not read
+  });
+
   it("sets gateway text as text, and offers only safe links", async () => {
     const { q, qa, socket } = await bell();
     socket.push(frame("user:u1", 1, "n1", { notification: notification("n1", { title: "<img src=x onerror=alert(1)>", url: "javascript:alert(1)" }) }));

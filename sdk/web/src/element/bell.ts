@@ -1,8 +1,8 @@
 /**
  * `<tocsin-bell>`: a notification bell for any page, without a framework. The bell
  * shows the unread badge and a connection dot; it opens a panel with the desktop's
- * five tabs (WAI-ARIA tabs: arrows, Home, End), each item's mark read and link, and
- * mark all read per tab. New notifications are announced to screen readers; critical
+ * five tabs (WAI-ARIA tabs: arrows, Home, End), each item's mark read and link, a
+ * deadline alert's "Pris en compte", and mark all read per tab. New notifications are announced to screen readers; critical
  * ones raise a browser notification that stays until dismissed (`alerts.ts`).
  *
  * The page gives it a started {@link TocsinClient} (`bell.client = client`); the
@@ -38,6 +38,8 @@ export class TocsinBell extends HTMLElement {
   #off: Array<() => void> = [];
   #alerts: Alerts | undefined;
   #tab: Tab = "emails";
+  /** Deadlines whose acknowledgement this bell sent and the gateway has not confirmed. */
+  readonly #acknowledging = new Set<string>();
   #open = false;
   readonly #root: ShadowRoot;
   readonly #button: HTMLButtonElement;
@@ -245,6 +247,8 @@ export class TocsinBell extends HTMLElement {
     const actions = h("span", { class: "actions" });
     const href = safeLink(n.url);
     if (href) actions.append(h("a", { href, target: "_blank", rel: "noopener noreferrer", "aria-label": this.#w("item.open_named", { title: n.title }), "data-key": `open-${n.id}` }, this.#w("item.open")));
+    const ack = this.#acknowledgement(client, item);
+    if (ack) actions.append(ack);
     if (!item.read) {
       const mark = h("button", { type: "button", "aria-label": this.#w("item.mark_read_named", { title: n.title }), "data-key": `read-${n.id}` }, this.#w("item.mark_read"));
       mark.addEventListener("click", () => void client.markRead([n.id]));
@@ -259,6 +263,30 @@ export class TocsinBell extends HTMLElement {
       n.body ? h("div", { class: "body" }, n.body) : undefined,
       h("div", { class: "meta" }, h("time", { datetime: n.created_at }, this.#dateTime(n.created_at)), urgency, actions),
     );
+  }
+
+  /**
+   * A deadline alert's "Pris en compte": who took the deadline in and when, or the
+   * button (distinct from read: it stops the escalation, for the whole firm).
+   */
+  #acknowledgement(client: TocsinClient, item: InboxItem): HTMLElement | undefined {
+    const n = item.notification;
+    if (n.kind !== "deadline-alert") return undefined;
+    const deadlineId = (n.data as { deadline_id: string }).deadline_id;
+    const done = client.acknowledgement(deadlineId);
+    if (done) {
+      this.#acknowledging.delete(deadlineId);
+      const who = done.user_name ?? this.#w("ack.someone");
+      return h("span", { class: "ack" }, this.#w("ack.by", { who, time: this.#clock(Date.parse(done.at)) }));
+    }
+    if (this.#acknowledging.has(deadlineId)) return h("span", { class: "ack" }, this.#w("ack.sending"));
+    const button = h("button", { type: "button", "aria-label": this.#w("ack.button_named", { title: n.title }), "data-key": `ack-${n.id}` }, this.#w("ack.button"));
+    button.addEventListener("click", () => {
+      this.#acknowledging.add(deadlineId);
+      this.#render();
+      void client.acknowledge([n.id]);
+    });
+    return button;
   }
 
   #items(client: TocsinClient | undefined, tab: Tab): InboxItem[] {
