@@ -87,6 +87,8 @@ export class Engine {
 
   #session: Session | undefined;
   #running = false;
+  /** Bumped by each start: a loop from before a stop/start ends instead of running beside the new one. */
+  #generation = 0;
   #wake: (() => void) | undefined;
   #waitTimer: Timer | undefined;
   #loaded: Promise<void> | undefined;
@@ -122,7 +124,8 @@ export class Engine {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    void this.#run();
+    this.#generation += 1;
+    void this.#run(this.#generation);
   }
 
   /** Closes the socket and stops reconnecting. */
@@ -166,11 +169,12 @@ export class Engine {
     return run;
   }
 
-  async #run(): Promise<void> {
+  async #run(generation: number): Promise<void> {
     let tokenReason: TokenReason = "connect";
     let rejectedOnce = false;
+    const current = () => this.#running && this.#generation === generation;
     await this.load().catch((err) => this.#setState({ error: localError(err) }));
-    while (this.#running) {
+    while (current()) {
       this.#setState({ status: "connecting" });
       let end: SessionEnd;
       try {
@@ -185,11 +189,13 @@ export class Engine {
         continue;
       }
       tokenReason = "connect";
-      this.#session = new Session(this, this.token);
-      end = await this.#session.run();
-      this.#session = undefined;
+      if (!current()) break;
+      const session = new Session(this, this.token);
+      this.#session = session;
+      end = await session.run();
+      if (this.#session === session) this.#session = undefined;
       if (end.kind === "welcomed") rejectedOnce = false;
-      if (!this.#running) break;
+      if (!current()) break;
       if (end.storageFailed) await this.#reload().catch(() => undefined);
       const decision = end.close ? decideClose(end.close.code, end.close.reason) : { action: "reconnect" as const };
       switch (decision.action) {

@@ -439,3 +439,17 @@ describe("typing and presence", () => {
     expect(client.typing("c1", false)).toBe(false);
   });
 });
+
+describe("stop and start", () => {
+  it("a stop then a start runs one connection, not two", async () => {
+    const { client } = setup();
+    client.start();
+    await connect([{ stream: USER_STREAM }]);
+    client.stop();
+    client.start();
+    await until(() => FakeSocket.all.length >= 2);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(FakeSocket.all.filter((s) => s.readyState !== 3)).toHaveLength(1);
+    expect(FakeSocket.all).toHaveLength(2);
+  });
+});
