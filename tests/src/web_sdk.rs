@@ -119,18 +119,36 @@ async fn wait_ids(browser: &Chromium, expected: &[String], what: &str) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_with_the_bell_receives_live_notifications() {
+/// Marie's firm: its web app on an origin of its own, a gateway that allows it, and
+/// Marie signed in for the app's pages.
+struct Firm {
+    app: PageServer,
+    gw: Gateway,
+    marie: UserFixture,
+}
+
+async fn firm() -> Firm {
     let app = web_app().await;
     let gw = gateway_for(&[&app], &["marie"]).await;
     let marie = gw.user("dupont", 0).clone();
     signed_in(&gw, &app, &marie).await;
-    let browser = browser().await;
+    Firm { app, gw, marie }
+}
+
+/// Opens the page with the bell in the current tab; waits until its client caught up.
+async fn open_bell(browser: &Chromium, app: &PageServer) {
     browser
         .navigate(&app.url("/bell.html"))
         .await
         .expect("the page loads");
-    wait_connected(&browser).await;
+    wait_connected(browser).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_with_the_bell_receives_live_notifications() {
+    let Firm { app, gw, marie } = firm().await;
+    let browser = browser().await;
+    open_bell(&browser, &app).await;
 
     let api = gw.api();
     let mut ids = Vec::new();
@@ -157,16 +175,9 @@ async fn a_page_with_the_bell_receives_live_notifications() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_rides_out_a_gateway_sigkill_with_exactly_the_acknowledged_set() {
-    let app = web_app().await;
-    let mut gw = gateway_for(&[&app], &["marie"]).await;
-    let marie = gw.user("dupont", 0).clone();
-    signed_in(&gw, &app, &marie).await;
+    let Firm { app, mut gw, marie } = firm().await;
     let browser = browser().await;
-    browser
-        .navigate(&app.url("/bell.html"))
-        .await
-        .expect("the page loads");
-    wait_connected(&browser).await;
+    open_bell(&browser, &app).await;
 
     // Like the firm's software: a failed publish is retried with the same key.
     let mut publisher = RetryingPublisher::start(
@@ -204,24 +215,13 @@ async fn a_page_rides_out_a_gateway_sigkill_with_exactly_the_acknowledged_set() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tabs_share_one_socket_and_the_second_takes_over_without_loss() {
-    let app = web_app().await;
-    let gw = gateway_for(&[&app], &["marie"]).await;
-    let marie = gw.user("dupont", 0).clone();
-    signed_in(&gw, &app, &marie).await;
+    let Firm { app, gw, marie } = firm().await;
     let browser = browser().await;
     let first = browser.window().await.expect("tab");
-    browser
-        .navigate(&app.url("/bell.html"))
-        .await
-        .expect("the page loads");
-    wait_connected(&browser).await;
+    open_bell(&browser, &app).await;
     let second = browser.new_tab().await.expect("a second tab");
     browser.switch_to(&second).await.expect("switch");
-    browser
-        .navigate(&app.url("/bell.html"))
-        .await
-        .expect("the page loads in the second tab");
-    wait_connected(&browser).await;
+    open_bell(&browser, &app).await;
     assert_eq!(js(&browser, "return window.tocsin.role").await, "follower");
     assert_eq!(
         gw.metric_total("tocsin_connections_open").await,
@@ -269,16 +269,9 @@ async fn two_tabs_share_one_socket_and_the_second_takes_over_without_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_taken_offline_reaches_the_gateway_once() {
-    let app = web_app().await;
-    let mut gw = gateway_for(&[&app], &["marie"]).await;
-    let marie = gw.user("dupont", 0).clone();
-    signed_in(&gw, &app, &marie).await;
+    let Firm { app, mut gw, marie } = firm().await;
     let browser = browser().await;
-    browser
-        .navigate(&app.url("/bell.html"))
-        .await
-        .expect("the page loads");
-    wait_connected(&browser).await;
+    open_bell(&browser, &app).await;
     let api = gw.api();
     let mail = api
         .publish_ok(gw.key("dupont"), &email(&marie.stream(), "à lire"))
@@ -325,11 +318,7 @@ async fn an_action_taken_offline_reaches_the_gateway_once() {
     )
     .await;
     // A reload (the outbox is in IndexedDB, empty now) sends nothing again.
-    browser
-        .navigate(&app.url("/bell.html"))
-        .await
-        .expect("reload");
-    wait_connected(&browser).await;
+    open_bell(&browser, &app).await;
     let history = api
         .history_ok(&token, &marie.stream(), None, Some(100))
         .await;
@@ -412,10 +401,7 @@ async fn a_critical_deadline_raises_a_browser_notification_that_stays_until_read
     let session = DesktopSession::start(SessionOptions::default())
         .await
         .unwrap_or_else(|err| panic!("{err:#}"));
-    let app = web_app().await;
-    let gw = gateway_for(&[&app], &["marie"]).await;
-    let marie = gw.user("dupont", 0).clone();
-    signed_in(&gw, &app, &marie).await;
+    let Firm { app, gw, marie } = firm().await;
     let browser = Chromium::launch(&ChromiumOptions::in_session(session.envs()))
         .await
         .unwrap_or_else(|err| panic!("{err:#}"));
