@@ -336,10 +336,13 @@ export class Session {
       if (page.epoch !== status.epoch) return this.abandon(`the history of ${status.stream} moved to another epoch: reconnecting to rebuild it`);
       const added: InboxItem[] = [];
       for (const h of page.notifications) {
+        // Past the head of `welcome` is live delivery's: taken from history first, a
+        // notification arriving now would count as old and raise no alert.
+        if (h.offset > status.head) continue;
         const item = engine.inbox.accept(status.stream, page.epoch, h.offset, h.notification, h.read);
         if (item) added.push(item);
       }
-      const last = page.next_after === undefined || (!progress.unread && page.next_after >= status.head);
+      const last = page.next_after === undefined || page.next_after >= status.head;
       let next: typeof progress | undefined;
       if (!last) next = { ...progress, after: page.next_after! };
       else if (progress.unread) next = { epoch: status.epoch, unread: false, after: 0 };

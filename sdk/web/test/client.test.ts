@@ -157,6 +157,25 @@ describe("rebuilding a stream the gateway could not resume", () => {
   });
 });
 
+describe("rebuilding while live", () => {
+  it("leaves what came after the welcome's head to live delivery: it is new, not history", async () => {
+    // The history answer already holds offset 2, published after the welcome (head 1).
+    const history = historyServer(USER_STREAM, "e1", [
+      { offset: 1, read: false, id: "old" },
+      { offset: 2, read: false, id: "new" },
+    ]);
+    const { client } = setup({ fetch: history.fetch });
+    const sources: string[] = [];
+    client.on("notifications", ({ items, source }) => sources.push(...items.map((i) => `${source}:${i.notification.id}`)));
+    client.start();
+    const socket = await connect([{ stream: USER_STREAM, head: 1 }]);
+    await until(() => history.calls.length >= 2);
+    socket.push(frame(USER_STREAM, 2, "new"));
+    await until(() => client.notifications().length === 2);
+    expect(sources).toEqual(["history:old", "live:new"]);
+  });
+});
+
 describe("close codes", () => {
   it("4002: asks for a new token, then reconnects", async () => {
     const { client, reasons } = setup();
