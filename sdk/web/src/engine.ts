@@ -253,6 +253,10 @@ export class Engine {
 
   #setState(patch: Partial<ConnectionState>): void {
     const next: ConnectionState = { ...this.state, ...patch };
+    // `undefined` in a patch removes the field (optional fields are absent, never undefined).
+    for (const key of Object.keys(patch) as Array<keyof ConnectionState>) {
+      if (patch[key] === undefined) delete next[key];
+    }
     if (next.status === "connected") {
       delete next.offlineSince;
       delete next.retryAt;

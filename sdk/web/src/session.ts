@@ -221,7 +221,8 @@ export class Session {
       }
     }
     if (drop.length) await engine.commit({ dropPositions: drop });
-    engine.setState({ status: "connected", catchingUp: true, user: w.user, ...(this.engine.state.error ? {} : {}) });
+    // Connected again: an earlier failure's explanation no longer describes the state.
+    engine.setState({ status: "connected", catchingUp: true, user: w.user, error: undefined });
     this.#schedulePing();
     this.#scheduleRefresh(w.token_expires_at);
   }

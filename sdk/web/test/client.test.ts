@@ -102,6 +102,10 @@ describe("handshake and delivery", () => {
     await until(() => FakeSocket.all.length === 2, 600);
     FakeSocket.last().open();
     expect(FakeSocket.last().sent[1].positions[USER_STREAM]).toEqual({ epoch: "e1", offset: 1 });
+    FakeSocket.last().push(welcome([{ stream: USER_STREAM, head: 1 }]));
+    await flush();
+    expect(client.state.status).toBe("connected");
+    expect(client.state.error).toBeUndefined(); // the gap's explanation is gone once connected
   });
 
   it("keeps a notification of an unknown kind and advances past it", async () => {
