@@ -35,6 +35,12 @@ impl Minter {
         let claims = tocsin_harness::tokens::claims(user, TENANT, ISSUER, AUDIENCE);
         tocsin_harness::tokens::sign(&claims, &self.secret, jsonwebtoken::Algorithm::HS256)
     }
+
+    /// The secret, issuer and audience: what a peer needs to check these tokens
+    /// (the in-memory peer is given them on its command line).
+    pub fn parts(&self) -> (&str, &str, &str) {
+        (&self.secret, ISSUER, AUDIENCE)
+    }
 }
 
 /// The id of the `index`-th benchmark user (also its stream: `user:<id>`).

@@ -8,6 +8,7 @@
 mod client;
 mod clock;
 mod fixture;
+mod mempeer;
 mod procfs;
 mod publisher;
 mod rawsocket;
@@ -71,6 +72,16 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("tocsin-bench raw-writer: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // The unicast scenario's in-memory peer, started the same way.
+    if args.get(1).map(String::as_str) == Some(mempeer::PEER_COMMAND) {
+        return match mempeer::peer_main(&args[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("tocsin-bench mem-peer: {error:#}");
                 ExitCode::FAILURE
             }
         };

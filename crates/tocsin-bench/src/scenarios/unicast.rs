@@ -13,6 +13,14 @@
 //! deliveries/s, publish → delivery p50/p99/max, HTTP latency p50/p99, errors, and the
 //! load generator's own CPU (one core: at ~100 % the figures measure us, not the
 //! gateway). Then one closed-loop run of the batch endpoint for comparison.
+//!
+//! Each run first ramps the same users and rates against the in-memory peer
+//! ([`crate::mempeer`]: same JSON, same frame, nothing stored), pinned to the same
+//! core, so that Tocsin's figure is reported as a ratio of it measured on the same
+//! machine in the same minutes (the goal: ≥ 2× the peer's sustained rate,
+//! and p99 ≤ 20 ms at the peer's rate). A step is *sustained* when its median
+//! repeat kept p99 ≤ 100 ms, 80 % of the offered rate and no errors; the ramp stops
+//! at the first that is not.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,9 +33,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::client::{Counts, Session, Tally, source_ip};
+use crate::client::{Counts, Session, Tally, Target, source_ip};
 use crate::clock;
 use crate::fixture::{BenchGateway, provision, user_id};
+use crate::mempeer::MemPeer;
 use crate::procfs::{Sample, cpu_seconds};
 use crate::publisher::{Publisher, dossier_update_text};
 use crate::report::{Report, round};
@@ -70,6 +79,29 @@ struct Step {
     load_cpu: f64,
 }
 
+impl Step {
+    /// Whether the server kept up with this step's rate: the ramp goes on past it.
+    fn sustained(&self) -> bool {
+        self.delivery_p99_ms <= STOP_P99_MS
+            && self.achieved_per_s >= self.offered_per_s * 0.8
+            && self.errors == 0
+    }
+
+    /// Whether it met the target latency.
+    fn on_target(&self) -> bool {
+        self.delivery_p99_ms <= TARGET_P99_MS && self.errors == 0
+    }
+}
+
+/// The highest delivery rate among `steps` that `keep` accepts (0 when none does).
+fn best(steps: &[Step], keep: impl Fn(&Step) -> bool) -> f64 {
+    steps
+        .iter()
+        .filter(|step| keep(step))
+        .map(|step| step.deliveries_per_s)
+        .fold(0.0, f64::max)
+}
+
 /// Runs the ramp (once per run; the best rate meeting the target is reported).
 pub async fn run(ctx: &Ctx) -> Result<Report> {
     let users = ctx.pick(10, 1_000);
@@ -89,111 +121,217 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
         .param("in_flight", IN_FLIGHT)
         .param("runs", ctx.runs)
         .param("synchronous", "full");
-    let mut best_runs = Vec::new();
+    let (mut on_target, mut sustained, mut peer_sustained) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ratio, mut ratio_on_target) = (Vec::new(), Vec::new());
     for run in 0..ctx.runs {
-        let (steps, batch) = one_run(ctx, users, &rates, step_len)
+        let steps = one_run(ctx, users, &rates, step_len)
             .await
             .with_context(|| format!("unicast run {run}"))?;
-        let best = steps
-            .iter()
-            .filter(|s| s.delivery_p99_ms <= TARGET_P99_MS && s.errors == 0)
-            .map(|s| s.achieved_per_s)
-            .fold(0.0, f64::max);
-        best_runs.push(best);
-        for step in &steps {
-            report.line(format!(
-                "run {run} offered {}/s: {} publishes/s, {} deliveries/s, delivery p50 {} / p99 {} / max {} ms, HTTP p50 {} / p99 {} ms, {} errors, gateway CPU {} % ({} µs per publish), load CPU {} %",
-                round(step.offered_per_s),
-                round(step.achieved_per_s),
-                round(step.deliveries_per_s),
-                round(step.delivery_p50_ms),
-                round(step.delivery_p99_ms),
-                round(step.delivery_max_ms),
-                round(step.http_p50_ms),
-                round(step.http_p99_ms),
-                step.errors,
-                round(step.gateway_cpu * 100.0),
-                round(step.gateway_cpu_us_per_publish),
-                round(step.load_cpu * 100.0),
-            ));
-            if step.load_cpu > 0.9 {
-                report.line(format!(
-                    "  ↳ the load generator used {} % of its core: this step may measure it, not the gateway",
-                    round(step.load_cpu * 100.0)
-                ));
-            }
-        }
+        let gateway = best(&steps.gateway, Step::sustained);
+        let peer = best(&steps.peer, Step::sustained);
+        on_target.push(best(&steps.gateway, Step::on_target));
+        sustained.push(gateway);
+        peer_sustained.push(peer);
+        // Ratios within a run: both servers saw the same machine.
+        ratio.push(gateway / peer.max(1.0));
+        ratio_on_target.push(best(&steps.gateway, Step::on_target) / peer.max(1.0));
+        describe_steps(&mut report, run, "gateway", &steps.gateway);
+        describe_steps(&mut report, run, "in-memory peer", &steps.peer);
+        let batch = &steps.batch;
         report.line(format!(
             "run {run} batch endpoint ({BATCH_SIZE} per request, {BATCH_IN_FLIGHT} in flight): {} notifications/s, delivery p99 {} ms, {} µs gateway CPU per notification",
             round(batch.achieved_per_s),
             round(batch.delivery_p99_ms),
             round(batch.gateway_cpu_us_per_publish)
         ));
-        report.metric(&format!("run{run}_steps"), &steps);
-        report.metric(&format!("run{run}_batch"), &batch);
+        report.line(format!(
+            "run {run}: gateway {} deliveries/s sustained ({} at p99 ≤ 20 ms), in-memory peer {}: {}× the peer",
+            round(gateway),
+            round(best(&steps.gateway, Step::on_target)),
+            round(peer),
+            round_ratio(gateway / peer.max(1.0)),
+        ));
+        report.metric(&format!("run{run}_steps"), &steps.gateway);
+        report.metric(&format!("run{run}_peer_steps"), &steps.peer);
+        report.metric(&format!("run{run}_batch"), &steps.batch);
     }
-    let spread = crate::stats::Spread::of(&best_runs);
+    let spread = crate::stats::Spread::of(&on_target);
     report.metric("sustained_per_s_at_p99_20ms", &spread);
+    report.metric("sustained_per_s", crate::stats::Spread::of(&sustained));
+    report.metric(
+        "peer_sustained_per_s",
+        crate::stats::Spread::of(&peer_sustained),
+    );
+    let ratio = crate::stats::Spread::of(&ratio);
+    let ratio_on_target = crate::stats::Spread::of(&ratio_on_target);
+    report.metric("ratio_to_peer", &ratio);
+    report.metric("ratio_to_peer_at_p99_20ms", &ratio_on_target);
     report.at_least(
-        "durable unicast publishes/s with delivery p99 ≤ 20 ms",
+        "durable unicast deliveries/s with delivery p99 ≤ 20 ms",
         spread.median,
         TARGET_RATE,
         "/s",
     );
+    report.at_least(
+        "sustained durable deliveries/s ÷ the in-memory peer's",
+        ratio.median,
+        2.0,
+        "×",
+    );
+    report.at_least(
+        "deliveries/s at p99 ≤ 20 ms ÷ the in-memory peer's sustained",
+        ratio_on_target.median,
+        1.0,
+        "×",
+    );
     Ok(report)
 }
 
-async fn one_run(
-    ctx: &Ctx,
-    users: usize,
-    rates: &[f64],
-    step_len: Duration,
-) -> Result<(Vec<Step>, Step)> {
+/// Two decimals: enough for a ratio.
+fn round_ratio(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// One line per step of a ramp of `server`.
+fn describe_steps(report: &mut Report, run: usize, server: &str, steps: &[Step]) {
+    for step in steps {
+        report.line(format!(
+            "run {run} {server} offered {}/s: {} publishes/s, {} deliveries/s, delivery p50 {} / p99 {} / max {} ms, HTTP p50 {} / p99 {} ms, {} errors, server CPU {} % ({} µs per publish), load CPU {} %",
+            round(step.offered_per_s),
+            round(step.achieved_per_s),
+            round(step.deliveries_per_s),
+            round(step.delivery_p50_ms),
+            round(step.delivery_p99_ms),
+            round(step.delivery_max_ms),
+            round(step.http_p50_ms),
+            round(step.http_p99_ms),
+            step.errors,
+            round(step.gateway_cpu * 100.0),
+            round(step.gateway_cpu_us_per_publish),
+            round(step.load_cpu * 100.0),
+        ));
+        if step.load_cpu > 0.9 {
+            report.line(format!(
+                "  ↳ the load generator used {} % of its core: this step may measure it, not the server",
+                round(step.load_cpu * 100.0)
+            ));
+        }
+    }
+}
+
+/// What one run measured: the gateway's ramp and batch run, the peer's ramp.
+struct RunSteps {
+    gateway: Vec<Step>,
+    batch: Step,
+    peer: Vec<Step>,
+}
+
+/// The in-memory peer's ramp, then a fresh gateway's ramp and batch run, each
+/// server pinned to the same core.
+async fn one_run(ctx: &Ctx, users: usize, rates: &[f64], step_len: Duration) -> Result<RunSteps> {
     let bench = BenchGateway::start(ctx, |_| {}).await?;
-    provision(&bench.target, users).await?;
-    let tally = Arc::new(Tally::default());
-    let stop = CancellationToken::new();
-    let mut holders = Vec::with_capacity(users);
-    for index in 0..users {
-        let (session, _) = Session::open(
-            &bench.target,
-            &user_id(index),
-            source_ip(index),
-            Default::default(),
+    let peer = {
+        let peer = MemPeer::start(
+            ctx.gateway_cpus.as_deref(),
+            &bench.key,
+            &bench.target.minter,
         )
         .await?;
-        holders.push(tokio::spawn(session.receive(tally.clone(), stop.clone())));
-    }
-    let publisher = Publisher::new(&bench.base_url(), &bench.key)?;
-    let streams: Arc<Vec<String>> =
-        Arc::new((0..users).map(|i| format!("user:{}", user_id(i))).collect());
-    // Open the keep-alive connections before the first step, outside any measurement.
-    warm_up(&publisher, &streams, &tally).await?;
+        let target = Target {
+            addr: peer.addr,
+            minter: bench.target.minter.clone(),
+        };
+        let server = Server::new(peer.pid()?, target, &bench.key)?;
+        let (steps, _) = server.ramp(users, rates, step_len, false).await?;
+        steps
+    };
+    provision(&bench.target, users).await?;
+    let server = Server::new(bench.pid()?, bench.target.clone(), &bench.key)?;
+    let (gateway, batch) = server.ramp(users, rates, step_len, true).await?;
+    Ok(RunSteps {
+        gateway,
+        batch: batch.context("the batch run")?,
+        peer,
+    })
+}
 
-    let mut steps = Vec::new();
-    for &rate in rates {
-        let mut repeats = Vec::with_capacity(REPEATS);
-        for _ in 0..REPEATS {
-            repeats.push(one_step(&bench, &publisher, &streams, &tally, rate, step_len).await?);
-        }
-        let step = median_step(repeats);
-        let stop_here = step.delivery_p99_ms > STOP_P99_MS || step.achieved_per_s < rate * 0.8;
-        steps.push(step);
-        if stop_here {
-            break;
-        }
+/// A server under test: the gateway or the in-memory peer.
+struct Server {
+    pid: u32,
+    target: Target,
+    publisher: Publisher,
+}
+
+impl Server {
+    fn new(pid: u32, target: Target, key: &str) -> Result<Server> {
+        let publisher = Publisher::new(&format!("http://{}", target.addr), key)?;
+        Ok(Server {
+            pid,
+            target,
+            publisher,
+        })
     }
-    let batch = batch_step(&bench, &publisher, &streams, &tally, step_len).await?;
-    let closed = tally.counts().closed;
-    anyhow::ensure!(
-        closed == 0,
-        "{closed} receiving connections were closed by the gateway"
-    );
-    stop.cancel();
-    for holder in holders {
-        let _ = holder.await;
+
+    /// Its memory and CPU now.
+    fn sample(&self) -> Result<Sample> {
+        Sample::of(self.pid)
     }
-    Ok((steps, batch))
+
+    /// Connects the users, then steps through `rates` until one is not sustained;
+    /// with `batch`, ends with the batch endpoint's closed loop.
+    async fn ramp(
+        &self,
+        users: usize,
+        rates: &[f64],
+        step_len: Duration,
+        batch: bool,
+    ) -> Result<(Vec<Step>, Option<Step>)> {
+        let tally = Arc::new(Tally::default());
+        let stop = CancellationToken::new();
+        let mut holders = Vec::with_capacity(users);
+        for index in 0..users {
+            let (session, _) = Session::open(
+                &self.target,
+                &user_id(index),
+                source_ip(index),
+                Default::default(),
+            )
+            .await?;
+            holders.push(tokio::spawn(session.receive(tally.clone(), stop.clone())));
+        }
+        let streams: Arc<Vec<String>> =
+            Arc::new((0..users).map(|i| format!("user:{}", user_id(i))).collect());
+        // Open the keep-alive connections before the first step, outside any measurement.
+        warm_up(&self.publisher, &streams, &tally).await?;
+
+        let mut steps = Vec::new();
+        for &rate in rates {
+            let mut repeats = Vec::with_capacity(REPEATS);
+            for _ in 0..REPEATS {
+                repeats.push(one_step(self, &streams, &tally, rate, step_len).await?);
+            }
+            let step = median_step(repeats);
+            let sustained = step.sustained();
+            steps.push(step);
+            if !sustained {
+                break;
+            }
+        }
+        let batch = match batch {
+            true => Some(batch_step(self, &streams, &tally, step_len).await?),
+            false => None,
+        };
+        let closed = tally.counts().closed;
+        anyhow::ensure!(
+            closed == 0,
+            "{closed} receiving connections were closed by the server"
+        );
+        stop.cancel();
+        for holder in holders {
+            let _ = holder.await;
+        }
+        Ok((steps, batch))
+    }
 }
 
 /// The median of a rate's repeated steps, by delivery p99.
@@ -240,15 +378,14 @@ struct Sent {
 }
 
 async fn one_step(
-    bench: &BenchGateway,
-    publisher: &Publisher,
+    server: &Server,
     streams: &Arc<Vec<String>>,
     tally: &Tally,
     rate: f64,
     step_len: Duration,
 ) -> Result<Step> {
     let total = (rate * step_len.as_secs_f64()) as u64;
-    let window = Window::open(bench, tally)?;
+    let window = Window::open(server, tally)?;
     let (start, start_us) = (window.start, window.start_us);
     let sent = Arc::new(Sent::default());
     let next = Arc::new(AtomicU64::new(0));
@@ -256,7 +393,7 @@ async fn one_step(
     let mut senders = Vec::with_capacity(IN_FLIGHT);
     for _ in 0..IN_FLIGHT {
         let (publisher, streams, sent, next) = (
-            publisher.clone(),
+            server.publisher.clone(),
             streams.clone(),
             sent.clone(),
             next.clone(),
@@ -300,24 +437,24 @@ async fn one_step(
         sent.ok.load(Ordering::Relaxed),
         sent.errors.load(Ordering::Relaxed),
     );
-    window.close(bench, tally, rate, ok, errors, &http).await
+    window.close(server, tally, rate, ok, errors, &http).await
 }
 
 /// Closed loop on `POST /v1/publish/batch`: `BATCH_IN_FLIGHT` requests of
 /// `BATCH_SIZE` round-robin notifications, for `step_len`.
 async fn batch_step(
-    bench: &BenchGateway,
-    publisher: &Publisher,
+    server: &Server,
     streams: &Arc<Vec<String>>,
     tally: &Tally,
     step_len: Duration,
 ) -> Result<Step> {
-    let window = Window::open(bench, tally)?;
+    let window = Window::open(server, tally)?;
     let start = window.start;
     let sequence = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
     for _ in 0..BATCH_IN_FLIGHT {
-        let (publisher, streams, sequence) = (publisher.clone(), streams.clone(), sequence.clone());
+        let (publisher, streams, sequence) =
+            (server.publisher.clone(), streams.clone(), sequence.clone());
         senders.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut http) = (0_u64, 0_u64, Latencies::new());
             while start.elapsed() < step_len {
@@ -352,7 +489,7 @@ async fn batch_step(
         http.merge(&h);
     }
     window
-        .close(bench, tally, f64::NAN, ok, errors, &http)
+        .close(server, tally, f64::NAN, ok, errors, &http)
         .await
 }
 
@@ -367,10 +504,10 @@ struct Window {
 
 impl Window {
     /// Starts measuring.
-    fn open(bench: &BenchGateway, tally: &Tally) -> Result<Window> {
+    fn open(server: &Server, tally: &Tally) -> Result<Window> {
         Ok(Window {
             before: tally.counts(),
-            gateway: bench.sample()?,
+            gateway: server.sample()?,
             load_cpu_s: cpu_seconds(std::process::id())?,
             start: Instant::now(),
             start_us: clock::now_us(),
@@ -382,7 +519,7 @@ impl Window {
     /// window into a [`Step`]. `offered_per_s` is NaN for the closed-loop batch run.
     async fn close(
         self,
-        bench: &BenchGateway,
+        server: &Server,
         tally: &Tally,
         offered_per_s: f64,
         ok: u64,
@@ -392,7 +529,7 @@ impl Window {
         let send_elapsed = self.start.elapsed().as_secs_f64();
         drain(tally, self.before.delivered + ok, Duration::from_secs(10)).await;
         let after = tally.counts();
-        let gateway_after = bench.sample()?;
+        let gateway_after = server.sample()?;
         let load_after = cpu_seconds(std::process::id())?;
         let delivered = after.delivered - self.before.delivered;
         let delivery_span_s = (after.last_delivery_us.saturating_sub(self.start_us)) as f64 / 1e6;
