@@ -133,8 +133,8 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
         sustained.push(gateway);
         peer_sustained.push(peer);
         // Ratios within a run: both servers saw the same machine.
-        ratio.push(gateway / peer.max(1.0));
-        ratio_on_target.push(best(&steps.gateway, Step::on_target) / peer.max(1.0));
+        ratio.push(ratio_of(gateway, peer));
+        ratio_on_target.push(ratio_of(best(&steps.gateway, Step::on_target), peer));
         describe_steps(&mut report, run, "gateway", &steps.gateway);
         describe_steps(&mut report, run, "in-memory peer", &steps.peer);
         let batch = &steps.batch;
@@ -149,7 +149,7 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
             round(gateway),
             round(best(&steps.gateway, Step::on_target)),
             round(peer),
-            round_ratio(gateway / peer.max(1.0)),
+            round_ratio(ratio_of(gateway, peer)),
         ));
         report.metric(&format!("run{run}_steps"), &steps.gateway);
         report.metric(&format!("run{run}_peer_steps"), &steps.peer);
@@ -185,6 +185,12 @@ pub async fn run(ctx: &Ctx) -> Result<Report> {
         "×",
     );
     Ok(report)
+}
+
+/// `ours ÷ peer`; undefined (NaN, never "met") when the peer sustained no step: a
+/// disturbed run says nothing about the ratio.
+fn ratio_of(ours: f64, peer: f64) -> f64 {
+    if peer > 0.0 { ours / peer } else { f64::NAN }
 }
 
 /// Two decimals: enough for a ratio.
@@ -578,6 +584,12 @@ mod tests {
             gateway_cpu_us_per_publish: 100.0,
             load_cpu: 0.3,
         }
+    }
+
+    #[test]
+    fn no_ratio_is_claimed_when_the_peer_sustained_nothing() {
+        assert!(super::ratio_of(4_976.0, 0.0).is_nan());
+        assert_eq!(super::ratio_of(10_000.0, 5_000.0), 2.0);
     }
 
     #[test]
