@@ -35,6 +35,7 @@ mod metrics; // /metrics during a scenario: each counter moved by what happened,
 mod offline_actions; // Offline actions keep their promise: mark-all-read covers what was seen; long queues are paced, never dropped.
 mod openapi; // /v1/openapi.json is OpenAPI 3.1, what the CLI prints, and every operation in it is served; schemathesis against a live gateway finds no 5xx and no undocumented answer.
 mod ops_guide; // docs/OPERATIONS.md's Debian VPS guide run as written against the real binary (shims for sudo, apt, certbot, systemctl): TLS readyz, a publish, metrics, a nightly backup that restores, doctor, the unit verified.
+mod packages; // The Debian packages: contents, sizes (server < 15 MB), stripped with a matching dbgsym, lintian clean; the gateway package installed with dpkg in a throwaway overlay root, started, upgraded (graceful restart, data kept), removed (data kept), purged (data gone).
 mod postgres_node; // One gateway on a real PostgreSQL server: live delivery, SIGKILL and replay exactly once; PostgreSQL killed under the gateway is a clear 503 and readiness 503, then both recover by themselves; a link gone silent mid-batch gets every publish in flight a 503, not a 500.
 mod publish_api; // Idempotency, batches, history paging, unread counts, refused kinds.
 mod publish_cli; // `tocsin-gateway publish` from a script: reaches the desktop through the running gateway (config's address, HTTPS with its own pair, or --gateway); a wrong key or bad --data exits 1 with the reason.

@@ -15,7 +15,9 @@
 //! - `apt`/`apt-get`: `install ./….deb` installs the gateway binary under test as the
 //!   root's `usr/bin/tocsin-gateway` and the shipped unit
 //!   (src-tauri/packaging/tocsin-gateway.service, paths rewritten) as
-//!   `lib/systemd/system/tocsin-gateway.service`; other packages (certbot) are no-ops;
+//!   `lib/systemd/system/tocsin-gateway.service`, then does what the package's postinst
+//!   does to the data dir (`init` into an empty `var/lib/tocsin`, 0700; the real
+//!   scripts are tested by tests/src/packages.rs); other packages (certbot) are no-ops;
 //! - `useradd`/`adduser`: no-ops (no users are created);
 //! - `install`: drops `-o`/`-g` (ownership) and runs the real `install`, modes kept;
 //! - `certbot certonly -d HOST --deploy-hook HOOK`: a throwaway CA signs a leaf for HOST
@@ -169,6 +171,10 @@ for package in "$@"; do
       sed -e "s#/usr/bin/tocsin-gateway#$GUIDE_ROOT/usr/bin/tocsin-gateway#" \
           -e "s#/var/lib/tocsin#$GUIDE_ROOT/var/lib/tocsin#g" \
           "$GUIDE_UNIT" > "$GUIDE_ROOT/lib/systemd/system/tocsin-gateway.service"
+      # The postinst's init, on an empty data dir only.
+      data="$GUIDE_ROOT/var/lib/tocsin"
+      install -d -m 0700 "$data"
+      if [ -z "$(ls -A "$data")" ]; then "$GUIDE_GATEWAY_BIN" --data-dir "$data" init >/dev/null; fi
       echo "apt shim: installed $package (tocsin-gateway, tocsin-gateway.service)" ;;
     certbot) install -d "$GUIDE_ROOT/etc/letsencrypt"; echo "apt shim: certbot (shimmed)" ;;
     *) echo "apt shim: $package skipped" ;;

@@ -1,14 +1,31 @@
-//! `cargo xtask bundle`: the Debian package with the desktop app (`/usr/bin/
-//! tocsin-desktop`, its menu entry and icons), the gateway (`/usr/bin/tocsin-gateway`)
-//! and the gateway's systemd unit (`/lib/systemd/system/tocsin-gateway.service`, not
-//! enabled).
+//! `cargo xtask bundle`: the Debian packages, put together with `dpkg-deb`.
 //!
-//! Built with Tauri's own bundler: the release gateway is copied to
-//! `src-tauri/binaries/tocsin-gateway-<host triple>` and declared as a sidecar
-//! (`externalBin`) by `src-tauri/packaging/tauri.deb.conf.json`, merged with
-//! `cargo tauri build --config` only here, so a plain `cargo build` never needs the
-//! sidecar. tauri-cli is installed when missing (a few minutes, once). When it cannot
-//! be, or with `--dpkg-deb`, the same package is put together with `dpkg-deb`.
+//! - `tocsin-gateway`: the server. The stripped release gateway (`/usr/bin`), its
+//!   systemd unit (`/lib/systemd/system`, not enabled), the maintainer scripts of
+//!   `src-tauri/packaging/gateway/` (the `tocsin` user, `/var/lib/tocsin` 0700, `init`
+//!   on an empty data dir; a graceful restart on upgrade; data deleted on purge only),
+//!   `Depends` from `dpkg-shlibdeps` (libc and libgcc: no GUI library). No conffile: the
+//!   gateway reads `config.toml` from its data dir, which `init` writes with this
+//!   installation's secrets, so no package may ship it.
+//! - `tocsin`: the desktop app (stripped `tocsin-desktop`, menu entry, icons),
+//!   `Depends` from `dpkg-shlibdeps`, `Recommends: tocsin-gateway` (a one-machine firm).
+//! - `tocsin-gateway-dbgsym` and `tocsin-dbgsym`: the debug info split off each binary
+//!   (`objcopy --only-keep-debug`, line tables: `[profile.release]` builds with
+//!   `debug = "line-tables-only"`) at `/usr/lib/debug/.build-id/xx/yyyy.debug`, where
+//!   gdb, `eu-addr2line` and debuginfod look, so a crash's backtrace can be symbolised.
+//!
+//! `--gateway-only` skips the desktop app's release build (WebKit and Tauri: about 9
+//! minutes on 2 cores), which CI does not need; `--version-suffix` repacks the same
+//! binaries under a higher version, which is how the package test gets an upgrade
+//! without a second build (cargo finds the release build fresh).
+//!
+//! Tauri's bundler is no longer used: it makes one package per app with the gateway
+//! as a sidecar, cannot split debug info or run `dpkg-shlibdeps`, needs tauri-cli
+//! (minutes to install) and hid the maintainer scripts behind its config. `dpkg-deb
+//! --root-owner-group` builds in seconds from a staged tree this module fully controls.
+
+mod deb;
+mod debug;
 
 use std::path::{Path, PathBuf};
 
@@ -18,12 +35,7 @@ use clap::Args;
 use crate::process::{self, cargo, repo_root, run_step};
 use crate::{setup, ui};
 
-/// The package's dependencies (runtime libraries of the app) when built with
-/// dpkg-deb; Tauri's bundler adds the first two itself and the third from the merge
-/// config.
-const DEPENDS: &str = "libwebkit2gtk-4.1-0, libgtk-3-0, libayatana-appindicator3-1";
-/// The merge config, relative to `src-tauri/`.
-const MERGE_CONFIG: &str = "packaging/tauri.deb.conf.json";
+use deb::Package;
 
 /// Options of `cargo xtask bundle`.
 #[derive(Debug, Args)]
@@ -31,212 +43,242 @@ pub struct BundleArgs {
     /// Skip installing system packages and cargo tools.
     #[arg(long)]
     no_setup: bool,
-    /// Build the .deb with dpkg-deb directly instead of Tauri's bundler.
+    /// Build only the server packages (tocsin-gateway and its dbgsym), not the desktop
+    /// app's.
     #[arg(long)]
-    dpkg_deb: bool,
+    gateway_only: bool,
+    /// Appended to the workspace version, e.g. `+ci1`: the same binaries repacked as
+    /// a newer package (0.1.0+ci1 > 0.1.0), to test upgrades.
+    #[arg(long, value_parser = parse_suffix)]
+    version_suffix: Option<String>,
 }
 
-/// Builds the package and shows what is in it.
+/// What one run built.
+#[derive(Debug)]
+pub struct Built {
+    /// The `tocsin-gateway` package.
+    pub gateway: PathBuf,
+    /// Its debug symbols.
+    pub gateway_dbgsym: PathBuf,
+}
+
+/// Builds the packages and shows what is in them.
 pub fn run(args: &BundleArgs) -> Result<()> {
     if !args.no_setup {
         setup::run()?;
     }
-    ui::build()?;
+    build(args.gateway_only, args.version_suffix.as_deref()).map(|_| ())
+}
+
+/// Builds the gateway (and unless `gateway_only`, the desktop) packages, version
+/// suffixed with `suffix`, into `<target>/release/bundle/deb/`.
+pub fn build(gateway_only: bool, suffix: Option<&str>) -> Result<Built> {
     let target = process::target_dir()?;
     run_step(
         "build the gateway (release)",
         &mut cargo(["build", "--release", "-p", "tocsin-gateway"]),
     )?;
-    let deb = if args.dpkg_deb {
-        with_dpkg_deb(&target)?
-    } else if tauri_cli_ready() {
-        with_tauri(&target)?
-    } else {
-        println!("tauri-cli is not available: building the package with dpkg-deb instead");
-        with_dpkg_deb(&target)?
-    };
-    show(&deb)
-}
-
-/// True when `cargo tauri` answers, after installing tauri-cli if needed.
-fn tauri_cli_ready() -> bool {
-    if process::succeeds(&mut cargo(["tauri", "--version"])) {
-        return true;
+    if !gateway_only {
+        ui::build()?;
+        // As `cargo tauri build` builds it: the panel's assets served from the binary.
+        run_step(
+            "build the desktop app (release)",
+            &mut cargo([
+                "build",
+                "--release",
+                "-p",
+                "tocsin-desktop",
+                "--features",
+                "tauri/custom-protocol",
+            ]),
+        )?;
     }
-    println!("tauri-cli is missing: installing it (takes several minutes, once)");
-    let installed = run_step(
-        "install tauri-cli",
-        &mut cargo(["install", "tauri-cli", "--version", "^2", "--locked"]),
-    );
-    if let Err(error) = installed {
-        println!("could not install tauri-cli: {error:#}");
-        return false;
-    }
-    process::succeeds(&mut cargo(["tauri", "--version"]))
-}
-
-/// `cargo tauri build --bundles deb` with the gateway as a sidecar.
-fn with_tauri(target: &Path) -> Result<PathBuf> {
-    let src_tauri = repo_root().join("src-tauri");
-    let triple = host_triple()?;
-    let sidecar = src_tauri
-        .join("binaries")
-        .join(format!("tocsin-gateway-{triple}"));
-    let gateway = target.join("release").join("tocsin-gateway");
-    std::fs::create_dir_all(src_tauri.join("binaries"))?;
-    std::fs::copy(&gateway, &sidecar)
-        .with_context(|| format!("copying {} to {}", gateway.display(), sidecar.display()))?;
-    let out_dir = target.join("release").join("bundle").join("deb");
-    remove_debs(&out_dir)?;
-    let mut build = cargo([
-        "tauri",
-        "build",
-        "--ci",
-        "--bundles",
-        "deb",
-        "--config",
-        MERGE_CONFIG,
-    ]);
-    build.current_dir(&src_tauri);
-    run_step("bundle (tauri)", &mut build)?;
-    find_deb(&out_dir)
-}
-
-/// The host's target triple, as `rustc -vV` says.
-fn host_triple() -> Result<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = process::tool(rustc)
-        .arg("-vV")
-        .output()
-        .context("running `rustc -vV`")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
-        .find_map(|line| line.strip_prefix("host: "))
-        .map(|host| host.trim().to_owned())
-        .context("`rustc -vV` did not print the host triple")
-}
-
-/// The package put together by hand: the app built as `cargo tauri build` builds it
-/// (`tauri/custom-protocol`: assets served from the binary), a control file, the
-/// binaries, the menu entry, the icons and the unit.
-fn with_dpkg_deb(target: &Path) -> Result<PathBuf> {
-    run_step(
-        "build the desktop app (release)",
-        &mut cargo([
-            "build",
-            "--release",
-            "-p",
-            "tocsin-desktop",
-            "--features",
-            "tauri/custom-protocol",
-        ]),
-    )?;
-    let version = env!("CARGO_PKG_VERSION");
+    let version = format!("{}{}", env!("CARGO_PKG_VERSION"), suffix.unwrap_or(""));
     let arch = dpkg_architecture()?;
-    let out_dir = target.join("release").join("bundle").join("dpkg-deb");
-    let stage = out_dir.join(format!("tocsin_{version}_{arch}"));
-    if stage.exists() {
-        std::fs::remove_dir_all(&stage)?;
-    }
-    let root = repo_root();
     let release = target.join("release");
-    let files: Vec<(PathBuf, String, u32)> = [
-        (
-            release.join("tocsin-desktop"),
-            "usr/bin/tocsin-desktop",
-            0o755,
-        ),
-        (
-            release.join("tocsin-gateway"),
-            "usr/bin/tocsin-gateway",
-            0o755,
-        ),
-        (
-            root.join("src-tauri/packaging/tocsin-desktop.desktop"),
-            // Named as Tauri's bundler names it (the product name).
-            "usr/share/applications/Tocsin.desktop",
-            0o644,
-        ),
-        (
-            root.join("src-tauri/packaging/tocsin-gateway.service"),
-            "lib/systemd/system/tocsin-gateway.service",
-            0o644,
-        ),
-    ]
-    .into_iter()
-    .map(|(from, to, mode)| (from, to.to_owned(), mode))
-    .chain(
-        [
-            ("32x32", "32x32"),
-            ("64x64", "64x64"),
-            ("128x128", "128x128"),
-            ("128x128@2x", "256x256"),
-            ("512x512", "512x512"),
-        ]
-        .into_iter()
-        .map(|(file, size)| {
-            (
-                root.join("icons").join(format!("{file}.png")),
-                format!("usr/share/icons/hicolor/{size}/apps/tocsin-desktop.png"),
-                0o644,
-            )
-        }),
-    )
-    .collect();
-    let mut installed_bytes = 0;
-    for (from, to, mode) in &files {
-        installed_bytes += install(from, &stage.join(to), *mode)?;
+    let out_dir = release.join("bundle").join("deb");
+    let work = release.join("bundle").join("stage");
+    std::fs::create_dir_all(&out_dir)?;
+    let (gateway, gateway_dbgsym) = gateway_packages(&release, &work, &out_dir, &version, &arch)?;
+    let mut built = vec![gateway.clone(), gateway_dbgsym.clone()];
+    if !gateway_only {
+        let (desktop, desktop_dbgsym) =
+            desktop_packages(&release, &work, &out_dir, &version, &arch)?;
+        built.extend([desktop, desktop_dbgsym]);
     }
-    let control = format!(
-        "Package: tocsin\n\
-         Version: {version}\n\
-         Architecture: {arch}\n\
-         Maintainer: Tocsin\n\
-         Installed-Size: {}\n\
-         Depends: {DEPENDS}\n\
-         Section: net\n\
-         Priority: optional\n\
-         Description: Real-time notifications for law firms\n \
-         The Tocsin desktop tray app (tocsin-desktop) and the Tocsin gateway\n \
-         (tocsin-gateway) with its systemd unit, installed but not enabled.\n",
-        installed_bytes.div_ceil(1024)
-    );
-    let debian = stage.join("DEBIAN");
-    std::fs::create_dir_all(&debian)?;
-    std::fs::write(debian.join("control"), control)?;
-    let deb = out_dir.join(format!("tocsin_{version}_{arch}.deb"));
-    let mut build = process::tool("dpkg-deb");
-    build
-        .args(["--root-owner-group", "--build"])
-        .arg(&stage)
-        .arg(&deb);
-    run_step("bundle (dpkg-deb)", &mut build)?;
-    Ok(deb)
-}
-
-/// Copies `from` to `to` with `mode`, creating directories; returns its size.
-fn install(from: &Path, to: &Path, mode: u32) -> Result<u64> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
+    for deb in &built {
+        show(deb)?;
     }
-    let size = std::fs::copy(from, to)
-        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
-    set_mode(to, mode)?;
-    Ok(size)
+    println!("==> sizes");
+    for deb in &built {
+        let size = std::fs::metadata(deb)?.len();
+        println!("{:>8} KiB  {}", size.div_ceil(1024), deb.display());
+    }
+    println!("Install with: sudo apt install {}", built[0].display());
+    Ok(Built {
+        gateway,
+        gateway_dbgsym,
+    })
 }
 
-/// `chmod mode`.
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {mode:o} {}", path.display()))
+/// `tocsin-gateway` and `tocsin-gateway-dbgsym`.
+fn gateway_packages(
+    release: &Path,
+    work: &Path,
+    out_dir: &Path,
+    version: &str,
+    arch: &str,
+) -> Result<(PathBuf, PathBuf)> {
+    let root = repo_root();
+    let packaging = root.join("src-tauri/packaging");
+    let name = "tocsin-gateway";
+    let split = debug::split(&release.join(name), &work.join(name))?;
+    let mut package = Package::new(work, name, version, arch)?;
+    package.add(&split.stripped, &format!("usr/bin/{name}"), 0o755)?;
+    package.add(
+        &packaging.join("tocsin-gateway.service"),
+        "lib/systemd/system/tocsin-gateway.service",
+        0o644,
+    )?;
+    package.add(
+        &packaging.join("gateway/README.Debian"),
+        &format!("usr/share/doc/{name}/README.Debian"),
+        0o644,
+    )?;
+    package.docs(&packaging.join("copyright"))?;
+    package.add(
+        &packaging.join("gateway/lintian-overrides"),
+        &format!("usr/share/lintian/overrides/{name}"),
+        0o644,
+    )?;
+    for script in ["postinst", "prerm", "postrm"] {
+        package.script(script, &packaging.join("gateway").join(script))?;
+    }
+    let depends = shlibdeps(&split.stripped)?;
+    let deb = package.build(
+        out_dir,
+        &format!(
+            "Depends: {depends}, adduser\n\
+             Section: net\n\
+             Priority: optional\n\
+             Description: Tocsin notification gateway (server)\n \
+             Tocsin pushes a law firm's notifications (mail linked to a dossier,\n \
+             procedural deadlines, appointment proposals) to every desktop of the right\n \
+             person, durably and in order. This package is the self-hosted gateway:\n \
+             one binary with an embedded SQLite database, built-in TLS and accounts,\n \
+             and its systemd unit. It needs no graphical library.\n"
+        ),
+    )?;
+    let dbgsym = debug::package(&split, name, version, arch, work, out_dir)?;
+    Ok((deb, dbgsym))
 }
 
-/// Debian packages are built on Unix only.
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
-    bail!("building a .deb needs a Unix system")
+/// `tocsin` (the desktop app) and `tocsin-dbgsym`.
+fn desktop_packages(
+    release: &Path,
+    work: &Path,
+    out_dir: &Path,
+    version: &str,
+    arch: &str,
+) -> Result<(PathBuf, PathBuf)> {
+    let root = repo_root();
+    let packaging = root.join("src-tauri/packaging");
+    let name = "tocsin";
+    let split = debug::split(
+        &release.join("tocsin-desktop"),
+        &work.join("tocsin-desktop"),
+    )?;
+    let mut package = Package::new(work, name, version, arch)?;
+    package.add(&split.stripped, "usr/bin/tocsin-desktop", 0o755)?;
+    // Named as Tauri's bundler named it (the product name), so menus keep the entry.
+    package.add(
+        &packaging.join("tocsin-desktop.desktop"),
+        "usr/share/applications/Tocsin.desktop",
+        0o644,
+    )?;
+    for (file, size) in [
+        ("32x32", "32x32"),
+        ("64x64", "64x64"),
+        ("128x128", "128x128"),
+        ("128x128@2x", "256x256"),
+        ("512x512", "512x512"),
+    ] {
+        package.add(
+            &root.join("icons").join(format!("{file}.png")),
+            &format!("usr/share/icons/hicolor/{size}/apps/tocsin-desktop.png"),
+            0o644,
+        )?;
+    }
+    package.docs(&packaging.join("copyright"))?;
+    package.add(
+        &packaging.join("desktop-lintian-overrides"),
+        &format!("usr/share/lintian/overrides/{name}"),
+        0o644,
+    )?;
+    let depends = shlibdeps(&split.stripped)?;
+    let deb = package.build(
+        out_dir,
+        &format!(
+            "Depends: {depends}\n\
+             Recommends: tocsin-gateway\n\
+             Section: net\n\
+             Priority: optional\n\
+             Description: Tocsin notification desktop app\n \
+             The tray app a lawyer keeps running all day: an unread badge, OS\n \
+             notifications (critical deadlines stay until acknowledged) and a panel,\n \
+             fed by a Tocsin gateway. For a one-machine firm, install tocsin-gateway\n \
+             too.\n"
+        ),
+    )?;
+    let dbgsym = debug::package(&split, name, version, arch, work, out_dir)?;
+    Ok((deb, dbgsym))
+}
+
+/// A version suffix: what dpkg accepts in an upstream version after its digits.
+fn parse_suffix(suffix: &str) -> Result<String, String> {
+    let valid = !suffix.is_empty()
+        && suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~'))
+        && suffix.starts_with(['.', '+', '~']);
+    if valid {
+        Ok(suffix.to_owned())
+    } else {
+        Err(format!(
+            "'{suffix}' is not a version suffix: start with '+', '.' or '~', then letters, digits, '.', '+', '~' (e.g. +ci1)"
+        ))
+    }
+}
+
+/// The `Depends` a binary's shared libraries need, as `dpkg-shlibdeps` computes it.
+/// It wants a `debian/control` naming the package; a throwaway one is enough.
+fn shlibdeps(binary: &Path) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("debian"))?;
+    std::fs::write(
+        dir.path().join("debian/control"),
+        "Source: tocsin\n\nPackage: tocsin\nArchitecture: any\n",
+    )?;
+    let output = process::tool("dpkg-shlibdeps")
+        .arg("-O")
+        .arg(binary)
+        .current_dir(dir.path())
+        .output()
+        .context("running dpkg-shlibdeps (package dpkg-dev; `cargo xtask setup` installs it)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "dpkg-shlibdeps {} failed ({}): {}",
+            binary.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("shlibs:Depends="))
+        .map(|depends| depends.trim().to_owned())
+        .with_context(|| format!("dpkg-shlibdeps printed no shlibs:Depends: {stdout}"))
 }
 
 /// `dpkg --print-architecture` (amd64, arm64…).
@@ -252,40 +294,10 @@ fn dpkg_architecture() -> Result<String> {
     Ok(arch)
 }
 
-/// Removes earlier packages from `dir`, so the one found after the build is new.
-fn remove_debs(dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "deb") {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("removing the old {}", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// The one .deb the bundler wrote in `dir`.
-fn find_deb(dir: &Path) -> Result<PathBuf> {
-    let debs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "deb"))
-        .collect();
-    match debs.as_slice() {
-        [deb] => Ok(deb.clone()),
-        [] => bail!("the bundler wrote no .deb in {}", dir.display()),
-        _ => bail!("several .deb files in {}: {debs:?}", dir.display()),
-    }
-}
-
-/// Prints the package's path, size, control fields and files.
+/// Prints a package's control fields and files (directories left out).
 fn show(deb: &Path) -> Result<()> {
-    let size = std::fs::metadata(deb)?.len();
     run_step(
-        "package info",
+        &format!("package {}", deb.display()),
         process::tool("dpkg-deb").arg("--info").arg(deb),
     )?;
     let listing = process::tool("dpkg-deb")
@@ -293,16 +305,24 @@ fn show(deb: &Path) -> Result<()> {
         .arg(deb)
         .output()
         .context("running `dpkg-deb --contents`")?;
-    println!("==> package files");
     for line in String::from_utf8_lossy(&listing.stdout).lines() {
-        // Directories (`drwxr-xr-x …`) add nothing to read.
         if !line.starts_with('d') {
             println!("{line}");
         }
     }
-    #[allow(clippy::cast_precision_loss)] // A size for a person to read.
-    let megabytes = size as f64 / (1024.0 * 1024.0);
-    println!("==> built {} ({megabytes:.1} MB)", deb.display());
-    println!("Install with: sudo apt install {}", deb.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_suffix;
+
+    #[test]
+    fn suffixes_sort_after_the_plain_version_or_are_refused() {
+        assert!(parse_suffix("+ci1").is_ok());
+        assert!(parse_suffix("~rc1").is_ok());
+        assert!(parse_suffix("ci1").is_err());
+        assert!(parse_suffix("+a b").is_err());
+        assert!(parse_suffix("").is_err());
+    }
 }

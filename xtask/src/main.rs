@@ -14,8 +14,8 @@
 //! - [`sdk`]: checking, testing, measuring and building the web SDK (`sdk/web/`).
 //! - [`demo`]: `cargo xtask demo`, a real gateway, the desktop app and a terminal
 //!   listener.
-//! - [`bundle`]: `cargo xtask bundle`, the .deb with the app, the gateway and its
-//!   systemd unit.
+//! - [`bundle`]: `cargo xtask bundle`, the Debian packages: `tocsin-gateway` (the
+//!   server), `tocsin` (the desktop app) and their debug symbols.
 //! - [`bench`]: `cargo xtask bench`, the benchmarks (crates/tocsin-bench).
 //! - [`gen_types`]: `cargo xtask gen-types`, the web SDK's TypeScript protocol types.
 
@@ -58,7 +58,7 @@ enum Command {
     Test(pipeline::TestArgs),
     /// Start a throwaway gateway and the desktop app, and play a scripted scenario.
     Demo(demo::DemoArgs),
-    /// Build the .deb: the desktop app, the gateway and its systemd unit.
+    /// Build the Debian packages: tocsin-gateway (server), tocsin (desktop), dbgsym.
     Bundle(bundle::BundleArgs),
     /// Benchmark the release gateway and desktop app (docs/BENCHMARKS.md).
     Bench(bench::BenchArgs),

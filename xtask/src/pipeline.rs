@@ -6,16 +6,22 @@
 //! TypeScript protocol types' freshness, `cargo fmt --check`, clippy
 //! with warnings denied, the advisory check of Cargo.lock (cargo-deny, offline, against
 //! a RustSec snapshot: see `deny.toml`), build every binary, doc tests, the real
-//! keyring test, nextest. The binaries are built first, into the one default target
-//! directory, so the end-to-end tests start the already-built gateway and desktop app
+//! keyring test, the Debian packages (the release gateway, packed twice: the second
+//! time under a higher version, for the package test's upgrade; ~7 min on 2 cores,
+//! nearly all of it the release build), nextest. The binaries are built first, into
+//! the one default target directory, so the end-to-end tests start the already-built
+//! gateway and desktop app
 //! (their paths are passed in `TOCSIN_GATEWAY_BIN` and `TOCSIN_DESKTOP_BIN`) instead of
 //! building them again under a test's timeout.
 
+use std::time::Instant;
+
 use anyhow::Result;
 use clap::Args;
+use tocsin_harness::env;
 
 use crate::process::{self, cargo, run_step};
-use crate::{advisories, gen_types, sdk, setup, ui};
+use crate::{advisories, bundle, gen_types, sdk, setup, ui};
 
 /// The environment variable that tells the end-to-end tests which gateway binary to run.
 pub const GATEWAY_BIN_ENV: &str = tocsin_harness::env::GATEWAY_BIN;
@@ -75,6 +81,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         cargo(["test", "--workspace", "--doc"]).env(GATEWAY_BIN_ENV, &gateway),
     )?;
     run_step("secret store (real keyring)", &mut keyring_test())?;
+    let packages = build_packages()?;
     let mut nextest = cargo(["nextest", "run", "--workspace", "--no-fail-fast"]);
     if running_in_ci() {
         nextest.args(["--profile", "ci"]);
@@ -82,10 +89,34 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     nextest
         .env(GATEWAY_BIN_ENV, &gateway)
-        .env(DESKTOP_BIN_ENV, &desktop);
+        .env(DESKTOP_BIN_ENV, &desktop)
+        .env(env::GATEWAY_DEB, &packages.first.gateway)
+        .env(env::GATEWAY_DBGSYM_DEB, &packages.first.gateway_dbgsym)
+        .env(env::GATEWAY_DEB_UPGRADE, &packages.upgrade.gateway);
     run_step("nextest", &mut nextest)?;
     println!("==> all steps passed");
     Ok(())
+}
+
+/// The version suffix of the package the package test upgrades to.
+const UPGRADE_SUFFIX: &str = "+upgrade1";
+
+/// The gateway's packages at the workspace version and repacked at a higher one.
+struct Packages {
+    first: bundle::Built,
+    upgrade: bundle::Built,
+}
+
+/// `cargo xtask bundle --gateway-only`, then again with [`UPGRADE_SUFFIX`] (cargo
+/// finds the release build fresh: the same binary, repacked). Only the server
+/// packages: the desktop's release build would add ~9 minutes to CI for a package
+/// the tests do not install. Timed, for the CI budget.
+fn build_packages() -> Result<Packages> {
+    let started = Instant::now();
+    let first = bundle::build(true, None)?;
+    let upgrade = bundle::build(true, Some(UPGRADE_SUFFIX))?;
+    println!("==> packages built in {} s", started.elapsed().as_secs());
+    Ok(Packages { first, upgrade })
 }
 
 /// True when the `CI` variable is set (GitHub Actions, GitLab and most others set it).

@@ -168,6 +168,18 @@ pub const SYSTEM_PACKAGES: &[SystemPackage] = &[
         why: "a virtualenv for schemathesis (PyPI), which the OpenAPI test runs against a live gateway",
     },
     SystemPackage {
+        name: "lintian",
+        why: "the package test checks the .debs `cargo xtask bundle` builds against Debian policy",
+    },
+    SystemPackage {
+        name: "dpkg-dev",
+        why: "dpkg-shlibdeps: `cargo xtask bundle` computes each package's Depends from its binary",
+    },
+    SystemPackage {
+        name: "binutils",
+        why: "objcopy and readelf: `cargo xtask bundle` strips the binaries and splits their debug info",
+    },
+    SystemPackage {
         name: "testssl.sh",
         why: "testssl: the TLS test scans the gateway's protocols and cipher suites from outside",
     },

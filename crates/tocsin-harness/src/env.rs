@@ -102,3 +102,15 @@ pub const HAPROXY_BIN: &str = "TOCSIN_HAPROXY_BIN";
 
 /// Where Debian's `haproxy` package installs it (not on a non-root `PATH`).
 pub const HAPROXY_DEFAULT: &str = "/usr/sbin/haproxy";
+
+/// Names the built `tocsin-gateway` .deb the package test installs first
+/// (tests/src/packages.rs); xtask's pipeline builds it with `cargo xtask bundle`.
+pub const GATEWAY_DEB: &str = "TOCSIN_GATEWAY_DEB";
+
+/// Names the same gateway repacked with a higher version, which the package test
+/// installs over [`GATEWAY_DEB`] to run the maintainer scripts' upgrade path.
+pub const GATEWAY_DEB_UPGRADE: &str = "TOCSIN_GATEWAY_DEB_UPGRADE";
+
+/// Names the gateway's debug-symbols package (`tocsin-gateway-dbgsym`), checked by
+/// the package test against the stripped binary's build id.
+pub const GATEWAY_DBGSYM_DEB: &str = "TOCSIN_GATEWAY_DBGSYM_DEB";
