@@ -282,18 +282,8 @@ impl MemPeer {
         key: &str,
         minter: &crate::fixture::Minter,
     ) -> Result<MemPeer> {
-        // This very binary through /proc: it still runs if a rebuild replaced the file.
-        let exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-        let mut command = match cpus {
-            Some(cpus) => {
-                let mut pinned = tokio::process::Command::new("taskset");
-                pinned.arg("-c").arg(cpus).arg(&exe);
-                pinned
-            }
-            None => tokio::process::Command::new(&exe),
-        };
         let (secret, issuer, audience) = minter.parts();
-        let mut child = command
+        let mut child = crate::rawsocket::this_binary(cpus)
             .args([PEER_COMMAND, key, secret, issuer, audience])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -165,6 +165,21 @@ fn two(line: &str) -> Result<(f64, f64)> {
     }
 }
 
+/// This very binary, pinned to `cpus` when given (`taskset -c`), to run one of its
+/// hidden subcommands beside the gateway. Through /proc: it still runs if a rebuild
+/// replaced the file.
+pub fn this_binary(cpus: Option<&str>) -> tokio::process::Command {
+    let exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    match cpus {
+        Some(cpus) => {
+            let mut pinned = tokio::process::Command::new("taskset");
+            pinned.arg("-c").arg(cpus).arg(&exe);
+            pinned
+        }
+        None => tokio::process::Command::new(&exe),
+    }
+}
+
 /// Runs the baseline: `connections` sockets, `rounds` frames of `payload` bytes each.
 pub async fn baseline(
     cpus: Option<&str>,
@@ -174,17 +189,7 @@ pub async fn baseline(
     rounds: usize,
 ) -> Result<Baseline> {
     let wire_bytes = text_frame(payload).len();
-    // This very binary through /proc: it still runs if a rebuild replaced the file.
-    let exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-    let mut command = match cpus {
-        Some(cpus) => {
-            let mut pinned = tokio::process::Command::new("taskset");
-            pinned.arg("-c").arg(cpus).arg(&exe);
-            pinned
-        }
-        None => tokio::process::Command::new(&exe),
-    };
-    let mut child = command
+    let mut child = this_binary(cpus)
         .arg(WRITER_COMMAND)
         .arg(connections.to_string())
         .arg(payload.to_string())
